@@ -1,0 +1,50 @@
+"""boto3 clients, created once per container with botocore's retry modes configured.
+
+Retries are botocore's job: ``adaptive`` for SageMaker (CreateTrainingJob allows about 1
+call per second per account, so the client also rate-limits itself after throttling),
+``standard`` elsewhere. What still fails after them reaches the adapters as an error.
+Endpoints follow boto3's own settings (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_<SERVICE>``),
+which is how the local stack points the same code at its simulators.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sagemaker import SageMakerClient
+    from mypy_boto3_sns import SNSClient
+
+_RETRIES: dict[str, dict[str, Any]] = {
+    "sagemaker": {"mode": "adaptive", "max_attempts": 8},
+    "dynamodb": {"mode": "standard", "max_attempts": 6},
+    "sns": {"mode": "standard", "max_attempts": 5},
+}
+
+
+@cache
+def client(service: str) -> Any:
+    config = Config(
+        retries=_RETRIES.get(service, {"mode": "standard"}),  # type: ignore[arg-type]
+        connect_timeout=5,
+        read_timeout=20,
+        tcp_keepalive=True,
+    )
+    return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
+
+
+def sagemaker() -> SageMakerClient:
+    return client("sagemaker")  # type: ignore[no-any-return]
+
+
+def dynamodb() -> DynamoDBClient:
+    return client("dynamodb")  # type: ignore[no-any-return]
+
+
+def sns() -> SNSClient:
+    return client("sns")  # type: ignore[no-any-return]

@@ -1,0 +1,52 @@
+"""Translate botocore failures into the controller's errors: the one place that reads codes."""
+
+from __future__ import annotations
+
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+
+TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestThrottled",
+        "ResourceLimitExceeded",
+        "LimitExceededException",
+        "InternalFailure",
+        "InternalServerError",
+        "InternalError",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "TransactionInProgressException",
+        "KMSThrottlingException",
+    }
+)
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def error_message(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Message", ""))
+
+
+def is_transient(exc: Exception) -> bool:
+    """Throttling, capacity, 5xx and network trouble: worth trying again later."""
+    if isinstance(exc, ConnectionError | HTTPClientError):
+        return True
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return error_code(exc) in TRANSIENT_CODES or int(status) >= 500
+    return isinstance(exc, BotoCoreError) and "timeout" in type(exc).__name__.lower()
+
+
+def describe(exc: Exception) -> str:
+    """A short description of an AWS failure. Validation messages may echo request values:
+    callers that handle those scrub them (``observability.scrub``)."""
+    if isinstance(exc, ClientError):
+        return f"{error_code(exc)}: {error_message(exc)}"
+    return type(exc).__name__

@@ -1,0 +1,168 @@
+"""The job ledger in DynamoDB (CONTRACT §4). Every write is conditional on the version read."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from jobctl.adapters.errors import describe, error_code, is_transient
+from jobctl.errors import ConcurrentUpdate, RetryableError
+from jobctl.models.jobs import JobRecord, utc_iso
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+PENDING_NOTICES_INDEX = "unnotified-index"
+_BATCH_GET_LIMIT = 100
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def _to_item(record: JobRecord) -> dict[str, Any]:
+    # Drop unset attributes: a sparse index key must be absent, never NULL.
+    plain = json.loads(record.model_dump_json(exclude_none=True), parse_float=Decimal)
+    return {key: _serializer.serialize(value) for key, value in plain.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | set):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _from_item(item: dict[str, Any]) -> JobRecord:
+    return JobRecord.model_validate(
+        {key: _plain(_deserializer.deserialize(value)) for key, value in item.items()}
+    )
+
+
+def _key(job_name: str, job_type: str) -> dict[str, Any]:
+    return {"job_name": {"S": job_name}, "job_type": {"S": job_type}}
+
+
+def _failure(exc: Exception) -> Exception:
+    if isinstance(exc, ClientError) and error_code(exc) == "ConditionalCheckFailedException":
+        return ConcurrentUpdate(describe(exc))
+    if is_transient(exc):
+        return RetryableError(f"DynamoDB: {describe(exc)}")
+    return RuntimeError(f"DynamoDB call failed: {describe(exc)}")
+
+
+class DynamoDBLedger:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def get(self, job_name: str, job_type: str) -> JobRecord | None:
+        try:
+            answer = self._client.get_item(
+                TableName=self._table, Key=_key(job_name, job_type), ConsistentRead=True
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _failure(exc) from exc
+        item = answer.get("Item")
+        return _from_item(item) if item else None
+
+    def get_many(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], JobRecord]:
+        wanted = [_key(*key) for key in dict.fromkeys(keys)]
+        found: dict[tuple[str, str], JobRecord] = {}
+        for start in range(0, len(wanted), _BATCH_GET_LIMIT):
+            request: dict[str, Any] = {
+                self._table: {
+                    "Keys": wanted[start : start + _BATCH_GET_LIMIT],
+                    "ConsistentRead": True,
+                }
+            }
+            while request:
+                try:
+                    answer = self._client.batch_get_item(RequestItems=request)
+                except (ClientError, BotoCoreError) as exc:
+                    raise _failure(exc) from exc
+                for item in answer.get("Responses", {}).get(self._table, []):
+                    record = _from_item(item)
+                    found[record.key] = record
+                request = answer.get("UnprocessedKeys") or {}
+        return found
+
+    def insert(self, record: JobRecord) -> JobRecord:
+        stored = record.model_copy(update={"version": 1})
+        self._put(stored, "attribute_not_exists(job_name)", {})
+        return stored
+
+    def update(self, record: JobRecord) -> JobRecord:
+        stored = record.model_copy(update={"version": record.version + 1})
+        self._put(stored, "version = :read", {":read": {"N": str(record.version)}})
+        return stored
+
+    def pending_notices(self) -> Iterator[JobRecord]:
+        paginator = self._client.get_paginator("query")
+        try:
+            pages = paginator.paginate(
+                TableName=self._table,
+                IndexName=PENDING_NOTICES_INDEX,
+                KeyConditionExpression="notice_pending = :pending",
+                ExpressionAttributeValues={":pending": {"S": "1"}},
+                ProjectionExpression="job_name, job_type",
+            )
+            keys = [(i["job_name"]["S"], i["job_type"]["S"]) for p in pages for i in p["Items"]]
+        except (ClientError, BotoCoreError) as exc:
+            raise _failure(exc) from exc
+        # The index is eventually consistent: act on the table's current record.
+        for record in self.get_many(keys).values():
+            if record.notice_pending:
+                yield record
+
+    def _put(self, record: JobRecord, condition: str, values: dict[str, Any]) -> None:
+        extra: dict[str, Any] = {"ExpressionAttributeValues": values} if values else {}
+        try:
+            self._client.put_item(
+                TableName=self._table, Item=_to_item(record), ConditionExpression=condition, **extra
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _failure(exc) from exc
+
+
+class DynamoDBSweepState:
+    """The sweep's watermark, kept beside the idempotency records (the ledger holds only jobs)."""
+
+    KEY = "jobctl#sweep-watermark"
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def watermark(self) -> datetime | None:
+        try:
+            answer = self._client.get_item(
+                TableName=self._table, Key={"id": {"S": self.KEY}}, ConsistentRead=True
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _failure(exc) from exc
+        value = answer.get("Item", {}).get("watermark", {}).get("S")
+        return datetime.fromisoformat(value) if value else None
+
+    def advance_watermark(self, moment: datetime) -> None:
+        # Conditional, so a slow sweep finishing late never moves the watermark back.
+        at = utc_iso(moment)
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={"id": {"S": self.KEY}, "watermark": {"S": at}},
+                ConditionExpression="attribute_not_exists(watermark) OR watermark < :at",
+                ExpressionAttributeValues={":at": {"S": at}},
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise _failure(exc) from exc
+        except BotoCoreError as exc:
+            raise _failure(exc) from exc

@@ -1,0 +1,37 @@
+"""Completion notices on SNS (CONTRACT §5)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from jobctl.adapters.errors import describe, is_transient
+from jobctl.errors import RetryableError
+from jobctl.models.jobs import Notice
+
+if TYPE_CHECKING:
+    from mypy_boto3_sns import SNSClient
+
+
+class SnsNoticePublisher:
+    def __init__(self, client: SNSClient, topic_arn: str) -> None:
+        self._client = client
+        self._topic_arn = topic_arn
+
+    def publish(self, notice: Notice) -> None:
+        try:
+            self._client.publish(
+                TopicArn=self._topic_arn,
+                Subject=f"jobctl: {notice.job_type} {notice.status}"[:100],
+                Message=notice.model_dump_json(),
+                MessageAttributes={
+                    "job_type": {"DataType": "String", "StringValue": notice.job_type},
+                    "status": {"DataType": "String", "StringValue": notice.status},
+                    "notice_id": {"DataType": "String", "StringValue": notice.dedup_id},
+                },
+            )
+        except (ClientError, BotoCoreError) as exc:
+            # Every publish failure is worth retrying: the notice is still pending in the ledger.
+            kind = "transient" if is_transient(exc) else "unexpected"
+            raise RetryableError(f"SNS publish failed ({kind}): {describe(exc)}") from exc

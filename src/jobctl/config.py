@@ -1,0 +1,65 @@
+"""Settings, parsed once per container from the environment (CONTRACT §2).
+
+``os.environ`` is read here and nowhere else. A missing required setting fails at cold
+start with its name, instead of surfacing later as a confusing AWS error.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import cache
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class SettingsError(RuntimeError):
+    """The environment does not configure the controller completely."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    jobs_table: str = Field(min_length=1, alias="JOBS_TABLE")
+    idempotency_table: str = Field(min_length=1, alias="IDEMPOTENCY_TABLE")
+    notices_topic_arn: str = Field(min_length=1, alias="NOTICES_TOPIC_ARN")
+    default_role_arn: str = Field(min_length=1, alias="DEFAULT_ROLE_ARN")
+    allowed_role_arns: frozenset[str] = Field(default=frozenset(), alias="ALLOWED_ROLE_ARNS")
+    max_receive_count: int = Field(default=5, ge=1, alias="MAX_RECEIVE_COUNT")
+    # How long a claim to publish a notice holds before the sweep may take it over.
+    notice_lease_seconds: int = Field(default=300, ge=1, alias="NOTICE_LEASE_SECONDS")
+    # The sweep lists jobs changed since its last run, minus this overlap (clock skew,
+    # SageMaker's eventual consistency).
+    sweep_overlap_seconds: int = Field(default=600, ge=0, alias="SWEEP_OVERLAP_SECONDS")
+    # How far back the very first sweep looks.
+    sweep_first_lookback_seconds: int = Field(
+        default=86_400, ge=60, alias="SWEEP_FIRST_LOOKBACK_SECONDS"
+    )
+    idempotency_ttl_seconds: int = Field(default=86_400, ge=60, alias="IDEMPOTENCY_TTL_SECONDS")
+
+    @field_validator("allowed_role_arns", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(arn.strip() for arn in value.split(",") if arn.strip())
+        return value
+
+    @property
+    def permitted_role_arns(self) -> frozenset[str]:
+        """Roles a request may name: the default one is always allowed."""
+        return self.allowed_role_arns | {self.default_role_arn}
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        try:
+            return cls.model_validate(dict(environ))
+        except ValidationError as exc:
+            problems = ", ".join(
+                f"{'.'.join(str(p) for p in err['loc'])} ({err['msg']})" for err in exc.errors()
+            )
+            raise SettingsError(f"jobctl is not configured: {problems}") from exc
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings.from_environ(os.environ)

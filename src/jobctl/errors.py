@@ -1,0 +1,37 @@
+"""The controller's error classes: every layer above the adapters speaks only these.
+
+Adapters translate botocore's ``ClientError`` into them (``raise ... from exc``), so no
+other module inspects AWS error codes.
+"""
+
+
+class JobctlError(Exception):
+    """Base class of the controller's own errors."""
+
+
+class RetryableError(JobctlError):
+    """A transient failure (throttling, capacity, 5xx, timeout): try the work again later."""
+
+
+class InvalidRequest(JobctlError):
+    """A request that breaks a rule. It is recorded as ``Rejected`` and never retried.
+
+    ``problems`` name the field and the rule, never the offending value: values may be
+    secrets (CONTRACT §7).
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+class JobAlreadyExists(JobctlError):
+    """SageMaker already holds a job of this name (``ResourceInUse`` on create)."""
+
+
+class JobNotFound(JobctlError):
+    """SageMaker does not know the job (yet: Describe is eventually consistent)."""
+
+
+class ConcurrentUpdate(JobctlError):
+    """A ledger write lost a race; the caller re-reads and decides again."""

@@ -1,0 +1,33 @@
+"""ReconcileFunction: SageMaker state-change events, and the scheduled sweep."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from jobctl import wiring
+from jobctl.adapters.sagemaker import training_observation
+from jobctl.models.events import MalformedEvent, ScheduledEvent, parse_reconcile_event
+from jobctl.observability import logger, metrics, redact, tracer
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        parsed = parse_reconcile_event(event)
+    except MalformedEvent as exc:
+        # Dropped, not raised: a retry could never make it readable (CONTRACT §6).
+        logger.warning(
+            "malformed event dropped", extra={"reason": str(exc), "event": redact(event)}
+        )
+        return {"dropped": str(exc)}
+    if isinstance(parsed, ScheduledEvent):
+        return {"sweep": asdict(wiring.reconciler().sweep())}
+    hint = training_observation(parsed.detail.model_dump())
+    logger.set_correlation_id(hint.job_name)
+    record = wiring.reconciler().on_state_change("TrainingJob", hint)
+    return {"job_name": hint.job_name, "status": record.status if record else None}

@@ -1,0 +1,61 @@
+"""SubmitFunction: job requests from the SQS queue, in batches with partial failures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from jobctl import wiring
+from jobctl.errors import RetryableError
+from jobctl.logic.submission import Delivery
+from jobctl.models.requests import UnreadableRequest, parse_request
+from jobctl.observability import logger, metrics, tracer
+
+processor = BatchProcessor(event_type=EventType.SQS, model=SqsRecordModel)
+
+
+@tracer.capture_method
+def record_handler(record: SqsRecordModel) -> dict[str, str]:
+    """One message: act on its request once, or reject it. Raising fails just this record."""
+    delivery = Delivery(record.messageId, int(record.attributes.ApproximateReceiveCount))
+    logger.append_keys(message_id=record.messageId)
+    try:
+        request = parse_request(str(record.body))
+    except UnreadableRequest as bad:
+        identity = {"job_name": bad.job_name, "request_id": bad.request_id}
+        return (
+            wiring.submitter()
+            .reject_raw(bad.problems, delivery, bad.job_type, **identity)
+            .as_dict()
+        )
+    logger.set_correlation_id(request.name)
+    logger.append_keys(job_type=request.job_type, action=request.action)
+    try:
+        return wiring.submit_once()(request=request, delivery=delivery)
+    except IdempotencyValidationError:
+        problem = "request_id: already used for a different request"
+        return wiring.submitter().reject(request, [problem], delivery, own_key=False).as_dict()
+    except IdempotencyAlreadyInProgressError as exc:
+        raise RetryableError("another invocation is handling the same request") from exc
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    wiring.idempotency_config().register_lambda_context(context)
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

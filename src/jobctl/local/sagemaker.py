@@ -1,0 +1,392 @@
+"""A simulated Amazon SageMaker for training and AutoML (v1) jobs.
+
+It is the local stack's stand-in for SageMaker and the one fake every test shares.
+Requests are checked against botocore's own service model (maximum lengths and
+patterns included), jobs move through SageMaker's documented statuses when told to,
+``Environment`` is echoed back by DescribeTrainingJob, and any operation can be made to
+fail on demand (throttling, capacity, 5xx) — the things moto's SageMaker cannot do.
+
+``attach(client)`` serves a real boto3 client in-process: botocore builds and checks
+the request as usual, and this simulator answers instead of the network.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore import parsers
+from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
+from botocore.model import OperationModel
+
+from jobctl.logic.spec_validation import spec_problems
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+# A job's (primary, secondary) path to a normal end, in SageMaker's documented order.
+TRAINING_PATH = [
+    ("InProgress", "Starting"),
+    ("InProgress", "Downloading"),
+    ("InProgress", "Training"),
+    ("InProgress", "Uploading"),
+    ("Completed", "Completed"),
+]
+AUTOML_PATH = [
+    ("InProgress", "Starting"),
+    ("InProgress", "AnalyzingData"),
+    ("InProgress", "FeatureEngineering"),
+    ("InProgress", "ModelTuning"),
+    ("InProgress", "GeneratingExplainabilityReport"),
+    ("Completed", "Completed"),
+]
+_STATUS = {"ResourceNotFound": 400, "InternalFailure": 500, "ServiceUnavailable": 503}
+
+
+class SageMakerError(Exception):
+    """An error answer, as SageMaker gives it: a code, a message and an HTTP status."""
+
+    def __init__(self, code: str, message: str, status: int | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status or _STATUS.get(code, 400)
+
+
+@dataclass
+class SimulatedJob:
+    job_type: str
+    name: str
+    arn: str
+    request: dict[str, Any]
+    created: datetime
+    modified: datetime
+    status: str = "InProgress"
+    secondary: str = "Starting"
+    failure_reason: str | None = None
+    ended: datetime | None = None
+    transitions: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {t["Key"]: t.get("Value", "") for t in self.request.get("Tags", [])}
+
+
+class SimulatedSageMaker:
+    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.jobs: dict[tuple[str, str], SimulatedJob] = {}
+        self.calls: Counter[str] = Counter()
+        self._faults: dict[str, list[SageMakerError]] = {}
+        self._lock = threading.RLock()
+
+    # -- test and demo controls -----------------------------------------------------------
+
+    def fail_next(
+        self, operation: str, code: str = "ThrottlingException", times: int = 1, message: str = ""
+    ) -> None:
+        """Make the next ``times`` calls of ``operation`` fail with ``code``."""
+        error = SageMakerError(code, message or f"simulated {code}")
+        self._faults.setdefault(operation, []).extend([error] * times)
+
+    def set_state(
+        self,
+        job_type: str,
+        name: str,
+        status: str,
+        secondary: str | None = None,
+        failure_reason: str | None = None,
+        **extra: Any,
+    ) -> SimulatedJob:
+        """Move a job to a status, as SageMaker would; ``extra`` joins its Describe answer."""
+        with self._lock:
+            job = self._job(job_type, name)
+            now = self._tick(job)
+            job.status = status
+            job.secondary = secondary or status
+            job.failure_reason = failure_reason
+            if status in ("Completed", "Failed", "Stopped") and job.ended is None:
+                job.ended = now
+            job.transitions.append({"Status": job.secondary, "StartTime": now})
+            job.extra.update(extra)
+            return job
+
+    def complete(self, job_type: str, name: str, **extra: Any) -> SimulatedJob:
+        """Walk a job along its documented path to Completed."""
+        path = TRAINING_PATH if job_type == "TrainingJob" else AUTOML_PATH
+        for status, secondary in path[1:]:
+            job = self.set_state(job_type, name, status, secondary)
+        if extra:
+            job.extra.update(extra)
+        return job
+
+    def training_event(self, name: str) -> dict[str, Any]:
+        """The EventBridge event SageMaker sends for the job's current state."""
+        job = self._job("TrainingJob", name)
+        detail = _epoch_millis(self._describe_training(job))
+        return {
+            "version": "0",
+            "id": f"sim-{job.name}-{len(job.transitions)}",
+            "detail-type": "SageMaker Training Job State Change",
+            "source": "aws.sagemaker",
+            "account": ACCOUNT,
+            "time": job.modified.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": REGION,
+            "resources": [job.arn],
+            "detail": detail,
+        }
+
+    # -- the API --------------------------------------------------------------------------
+
+    def handle(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Answer one API call; raises SageMakerError as SageMaker would answer an error."""
+        with self._lock:
+            self.calls[operation] += 1
+            faults = self._faults.get(operation)
+            if faults:
+                raise faults.pop(0)
+            handler = getattr(self, f"_op_{operation}", None)
+            if handler is None:
+                raise SageMakerError("UnknownOperationException", f"{operation} is not simulated")
+            problems = spec_problems(operation, params, prefix="")
+            if problems:
+                raise SageMakerError("ValidationException", "; ".join(problems))
+            return handler(params)  # type: ignore[no-any-return]
+
+    def attach(self, client: Any) -> Any:
+        """Answer this boto3 SageMaker client's calls in-process."""
+        client.meta.events.register("before-call.sagemaker", self._answer_botocore_call)
+        return client
+
+    def _answer_botocore_call(
+        self, model: OperationModel, params: dict[str, Any], **_: Any
+    ) -> tuple[AWSResponse, dict[str, Any]]:
+        shape = model.input_shape
+        assert shape is not None  # noqa: S101 - every simulated operation takes input
+        request = parsers.create_parser("json").parse(
+            {"body": params["body"] or b"{}", "headers": {}, "status_code": 200}, shape
+        )
+        request.pop("ResponseMetadata", None)
+        try:
+            answer, status = self.handle(model.name, request), 200
+        except SageMakerError as exc:
+            answer = {"Error": {"Code": exc.code, "Message": exc.message}}
+            status = exc.status
+        answer["ResponseMetadata"] = {"HTTPStatusCode": status, "RequestId": "simulated"}
+        return AWSResponse("https://sagemaker.simulated", status, HTTPHeaders(), None), answer
+
+    def _op_CreateTrainingJob(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "TrainingJobArn": self._create("TrainingJob", params["TrainingJobName"], params).arn
+        }
+
+    def _op_CreateAutoMLJob(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"AutoMLJobArn": self._create("AutoMLJob", params["AutoMLJobName"], params).arn}
+
+    def _op_DescribeTrainingJob(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._describe_training(self._job("TrainingJob", params["TrainingJobName"]))
+
+    def _op_DescribeAutoMLJob(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._describe_automl(self._job("AutoMLJob", params["AutoMLJobName"]))
+
+    def _op_StopTrainingJob(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._stop("TrainingJob", params["TrainingJobName"])
+
+    def _op_StopAutoMLJob(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._stop("AutoMLJob", params["AutoMLJobName"])
+
+    def _op_ListTrainingJobs(self, params: dict[str, Any]) -> dict[str, Any]:
+        page, token = self._list("TrainingJob", params)
+        summaries = [
+            {
+                "TrainingJobName": job.name,
+                "TrainingJobArn": job.arn,
+                "CreationTime": job.created,
+                "LastModifiedTime": job.modified,
+                "TrainingJobStatus": job.status,
+                "SecondaryStatus": job.secondary,
+                **({"TrainingEndTime": job.ended} if job.ended else {}),
+            }
+            for job in page
+        ]
+        return {"TrainingJobSummaries": summaries, **token}
+
+    def _op_ListAutoMLJobs(self, params: dict[str, Any]) -> dict[str, Any]:
+        page, token = self._list("AutoMLJob", params)
+        summaries = [
+            {
+                "AutoMLJobName": job.name,
+                "AutoMLJobArn": job.arn,
+                "AutoMLJobStatus": job.status,
+                "AutoMLJobSecondaryStatus": job.secondary,
+                "CreationTime": job.created,
+                "LastModifiedTime": job.modified,
+                **({"EndTime": job.ended} if job.ended else {}),
+                **({"FailureReason": job.failure_reason} if job.failure_reason else {}),
+            }
+            for job in page
+        ]
+        return {"AutoMLJobSummaries": summaries, **token}
+
+    def _op_ListTags(self, params: dict[str, Any]) -> dict[str, Any]:
+        for job in self.jobs.values():
+            if job.arn == params["ResourceArn"]:
+                return {"Tags": [{"Key": k, "Value": v} for k, v in job.tags.items()]}
+        raise SageMakerError("ResourceNotFound", "Resource not found.")
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _create(self, job_type: str, name: str, params: dict[str, Any]) -> SimulatedJob:
+        if (job_type, name) in self.jobs:
+            kind = "Training job" if job_type == "TrainingJob" else "AutoML job"
+            raise SageMakerError("ResourceInUse", f"{kind} names must be unique within an account")
+        now = self.clock()
+        resource = "training-job" if job_type == "TrainingJob" else "automl-job"
+        job = SimulatedJob(
+            job_type=job_type,
+            name=name,
+            arn=f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:{resource}/{name.lower()}",
+            request=params,
+            created=now,
+            modified=now,
+            transitions=[{"Status": "Starting", "StartTime": now}],
+        )
+        self.jobs[(job_type, name)] = job
+        return job
+
+    def _job(self, job_type: str, name: str) -> SimulatedJob:
+        job = self.jobs.get((job_type, name))
+        if job is None:
+            if job_type == "TrainingJob":
+                raise SageMakerError("ValidationException", "Requested resource not found.")
+            raise SageMakerError("ResourceNotFound", f"Job {name} not found.")
+        return job
+
+    def _tick(self, job: SimulatedJob) -> datetime:
+        # LastModifiedTime strictly increases per job, however fast a test moves it.
+        job.modified = max(self.clock(), job.modified + timedelta(milliseconds=1))
+        return job.modified
+
+    def _stop(self, job_type: str, name: str) -> dict[str, Any]:
+        job = self._job(job_type, name)
+        if job.status != "InProgress":
+            raise SageMakerError(
+                "ValidationException", f"The job status is {job.status}; it cannot be stopped."
+            )
+        self.set_state(job_type, name, "Stopping", "Stopping")
+        return {}
+
+    def _list(
+        self, job_type: str, params: dict[str, Any]
+    ) -> tuple[list[SimulatedJob], dict[str, str]]:
+        after = params.get("LastModifiedTimeAfter")
+        jobs = sorted(
+            (
+                job
+                for job in self.jobs.values()
+                if job.job_type == job_type
+                and (after is None or job.modified > after)
+                and params.get("StatusEquals", job.status) == job.status
+            ),
+            key=lambda job: job.created,
+            reverse=params.get("SortOrder", "Descending") == "Descending",
+        )
+        start = int(params.get("NextToken", "0"))
+        size = params.get("MaxResults", 10)
+        page = jobs[start : start + size]
+        more = start + size < len(jobs)
+        return page, ({"NextToken": str(start + size)} if more else {})
+
+    def _describe_training(self, job: SimulatedJob) -> dict[str, Any]:
+        request = job.request
+        answer: dict[str, Any] = {
+            key: request[key]
+            for key in (
+                "HyperParameters",
+                "AlgorithmSpecification",
+                "RoleArn",
+                "InputDataConfig",
+                "OutputDataConfig",
+                "ResourceConfig",
+                "StoppingCondition",
+                "Environment",
+                "VpcConfig",
+            )
+            if key in request
+        }
+        answer.update(
+            TrainingJobName=job.name,
+            TrainingJobArn=job.arn,
+            TrainingJobStatus=job.status,
+            SecondaryStatus=job.secondary,
+            CreationTime=job.created,
+            LastModifiedTime=job.modified,
+            SecondaryStatusTransitions=list(job.transitions),
+        )
+        if job.failure_reason:
+            answer["FailureReason"] = job.failure_reason
+        if job.ended:
+            answer["TrainingEndTime"] = job.ended
+        if job.status == "Completed":
+            output = request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
+            answer["ModelArtifacts"] = {
+                "S3ModelArtifacts": f"{output}/{job.name}/output/model.tar.gz"
+            }
+        answer.update(job.extra)
+        return answer
+
+    def _describe_automl(self, job: SimulatedJob) -> dict[str, Any]:
+        request = job.request
+        answer: dict[str, Any] = {
+            key: request[key]
+            for key in (
+                "InputDataConfig",
+                "OutputDataConfig",
+                "RoleArn",
+                "ProblemType",
+                "AutoMLJobObjective",
+                "AutoMLJobConfig",
+            )
+            if key in request
+        }
+        answer.update(
+            AutoMLJobName=job.name,
+            AutoMLJobArn=job.arn,
+            AutoMLJobStatus=job.status,
+            AutoMLJobSecondaryStatus=job.secondary,
+            CreationTime=job.created,
+            LastModifiedTime=job.modified,
+        )
+        if job.failure_reason:
+            answer["FailureReason"] = job.failure_reason
+        if job.ended:
+            answer["EndTime"] = job.ended
+        if job.status == "Completed":
+            metric = (request.get("AutoMLJobObjective") or {}).get("MetricName", "Accuracy")
+            answer["BestCandidate"] = {
+                "CandidateName": f"{job.name[:20]}-best-candidate",
+                "FinalAutoMLJobObjectiveMetric": {"MetricName": metric, "Value": 0.91},
+                "ObjectiveStatus": "Succeeded",
+                "CandidateSteps": [],
+                "CandidateStatus": "Completed",
+                "CreationTime": job.created,
+                "LastModifiedTime": job.modified,
+            }
+        answer.update(job.extra)
+        return answer
+
+
+def _epoch_millis(value: Any) -> Any:
+    """EventBridge's SageMaker events carry times as epoch milliseconds."""
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    if isinstance(value, dict):
+        return {k: _epoch_millis(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_epoch_millis(v) for v in value]
+    return value

@@ -1,0 +1,108 @@
+"""What the reconciler does: read the truth from SageMaker and record it (CONTRACT §6)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from jobctl.errors import JobNotFound, RetryableError
+from jobctl.logic import states
+from jobctl.logic.ports import Ledger, NoticePublisher, SageMakerGateway, SweepState
+from jobctl.logic.records import announce, revise
+from jobctl.models.jobs import JobRecord, Observation
+from jobctl.models.requests import JOB_TYPES, JobType
+from jobctl.observability import count, logger
+
+
+@dataclass
+class SweepReport:
+    listed: int = 0
+    described: int = 0
+    updated: int = 0
+    notices: int = 0
+    by_type: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Reconciler:
+    sagemaker: SageMakerGateway
+    ledger: Ledger
+    publisher: NoticePublisher
+    sweep_state: SweepState
+    now: Callable[[], datetime]
+    notice_lease: timedelta
+    sweep_overlap: timedelta
+    first_lookback: timedelta
+
+    def on_state_change(self, job_type: JobType, hint: Observation) -> JobRecord | None:
+        """An event says ``hint.job_name`` changed. Describe it, unless the ledger already
+        holds this change (SageMaker delivers events more than once)."""
+        record = self.ledger.get(hint.job_name, job_type)
+        if record is None:
+            logger.debug("event about a job the ledger does not hold: ignored")
+            return None
+        if not states.is_newer(record, hint):
+            return self._announce_if_due(record)
+        return self.refresh(record)
+
+    def refresh(self, record: JobRecord) -> JobRecord:
+        """Describe the job and record what SageMaker says now."""
+        job_type: JobType = record.job_type  # type: ignore[assignment]  # ledger holds only ours
+        try:
+            observation = self.sagemaker.describe_job(job_type, record.job_name)
+        except JobNotFound as exc:
+            # Describe lags behind create for a moment: try again rather than guess.
+            raise RetryableError(f"{job_type} {record.job_name} is not visible yet") from exc
+        return self.record(observation, record)
+
+    def record(self, observation: Observation, record: JobRecord | None = None) -> JobRecord:
+        """Write ``observation`` unless the ledger already holds something as new."""
+
+        def change(current: JobRecord) -> JobRecord | None:
+            if not states.is_newer(current, observation):
+                return None
+            return states.apply_observation(current, observation, self.now())
+
+        before = record.status if record else None
+        updated = revise(self.ledger, (observation.job_name, observation.job_type), change, record)
+        if updated is None:
+            raise RetryableError(f"ledger record of {observation.job_name} disappeared")
+        if updated.status != before and states.record_is_settled(updated):
+            count("JobsSettled", status=updated.status, job_type=updated.job_type)
+        return self._announce_if_due(updated)
+
+    def sweep(self) -> SweepReport:
+        """Find what events missed, track AutoML jobs, and send notices a crash left unsent."""
+        started = self.now()
+        watermark = self.sweep_state.watermark() or started - self.first_lookback
+        since = watermark - self.sweep_overlap
+        report = SweepReport()
+        for job_type in JOB_TYPES:
+            summaries = list(self.sagemaker.changed_jobs(job_type, since))
+            report.listed += len(summaries)
+            report.by_type[job_type] = len(summaries)
+            self._catch_up(job_type, summaries, report)
+        for pending in self.ledger.pending_notices():
+            if (
+                announce(self.ledger, self.publisher, pending, self.now, self.notice_lease)
+                is not pending
+            ):
+                report.notices += 1
+        self.sweep_state.advance_watermark(started)
+        logger.info("sweep finished", extra={"sweep": report.__dict__})
+        return report
+
+    def _catch_up(
+        self, job_type: JobType, summaries: Iterable[Observation], report: SweepReport
+    ) -> None:
+        by_key: dict[tuple[str, str], Observation] = {(s.job_name, job_type): s for s in summaries}
+        records = self.ledger.get_many(by_key)
+        for key, record in records.items():
+            if states.is_newer(record, by_key[key]):
+                report.described += 1
+                if self.refresh(record).version != record.version:
+                    report.updated += 1
+
+    def _announce_if_due(self, record: JobRecord) -> JobRecord:
+        return announce(self.ledger, self.publisher, record, self.now, self.notice_lease)

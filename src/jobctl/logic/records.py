@@ -1,0 +1,89 @@
+"""Safe changes to ledger records, and the exactly-once announcement of outcomes.
+
+Every ledger write is a compare-and-swap on the record's version, so two invocations
+working on one job can't lose each other's update: the loser re-reads and decides again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from jobctl.errors import ConcurrentUpdate, RetryableError
+from jobctl.logic.ports import Ledger, NoticePublisher
+from jobctl.models.jobs import JobRecord, Notice, utc_iso
+from jobctl.observability import count, logger
+
+_ATTEMPTS = 5
+
+
+def revise(
+    ledger: Ledger,
+    key: tuple[str, str],
+    change: Callable[[JobRecord], JobRecord | None],
+    current: JobRecord | None = None,
+) -> JobRecord | None:
+    """Apply ``change`` to the stored record until the write wins; None if it declines.
+
+    ``change`` returns the new record, or None when there is nothing to write.
+    """
+    for _ in range(_ATTEMPTS):
+        if current is None:
+            current = ledger.get(*key)
+            if current is None:
+                return None
+        updated = change(current)
+        if updated is None:
+            return current
+        try:
+            return ledger.update(updated)
+        except ConcurrentUpdate:
+            current = None
+    raise RetryableError(f"ledger record {key} kept changing under us")
+
+
+def announce(
+    ledger: Ledger,
+    publisher: NoticePublisher,
+    record: JobRecord,
+    now: Callable[[], datetime],
+    lease: timedelta,
+) -> JobRecord:
+    """Publish the record's notice if it is due and nobody else is publishing it.
+
+    The publisher first claims the notice (a conditional write), publishes, then records
+    ``notified_at``. A crash after publishing and before that last write leaves the claim
+    to expire, and the sweep publishes again: at-least-once, with a duplicate only in that
+    window (see README, "Notices").
+    """
+    if record.notice_pending is None:
+        return record
+    claimed_at = record.notice_claimed_at
+    if claimed_at is not None and claimed_at > utc_iso(now() - lease):
+        return record  # another invocation holds a fresh claim
+    try:
+        claimed = ledger.update(record.model_copy(update={"notice_claimed_at": utc_iso(now())}))
+    except ConcurrentUpdate:
+        return record  # someone else changed it first; whoever holds it announces it
+    try:
+        publisher.publish(Notice.of(claimed))
+    except RetryableError:
+        # Let the next attempt (a retried event, or the sweep) claim it at once.
+        revise(ledger, claimed.key, lambda r: r.model_copy(update={"notice_claimed_at": None}))
+        raise
+    count("NoticesPublished", status=claimed.status)
+    logger.info("notice published", extra={"status": claimed.status})
+    done = revise(
+        ledger,
+        claimed.key,
+        lambda r: r.model_copy(
+            update={
+                "notified_at": utc_iso(now()),
+                "notice_pending": None,
+                "notice_claimed_at": None,
+            }
+        ),
+        current=claimed,
+    )
+    assert done is not None  # noqa: S101 - records are never deleted
+    return done

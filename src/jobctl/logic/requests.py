@@ -1,0 +1,48 @@
+"""Request rules (CONTRACT §3, §7): what a valid submit request becomes. No AWS calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobctl.errors import InvalidRequest
+from jobctl.logic.spec_validation import CREATE_OPERATION, NAME_MEMBER, spec_problems
+from jobctl.models.requests import JobRequest
+
+# Marks a SageMaker job as the controller's own: on ResourceInUse only such a job is
+# adopted as "already submitted".
+OWNER_TAG_KEY = "jobctl:managed-by"
+OWNER_TAG_VALUE = "jobctl"
+_RESERVED_TAG_PREFIX = "jobctl:"
+
+
+def create_params(
+    request: JobRequest, default_role_arn: str, permitted_roles: frozenset[str]
+) -> dict[str, Any]:
+    """The CreateTrainingJob / CreateAutoMLJob parameters, or InvalidRequest naming each problem."""
+    spec = dict(request.spec or {})
+    problems: list[str] = []
+    name_member = NAME_MEMBER[request.job_type]
+    if name_member in spec:
+        problems.append(f"spec.{name_member}: not allowed, give the name as job_name")
+    role = spec.setdefault("RoleArn", default_role_arn)
+    if isinstance(role, str) and role not in permitted_roles:
+        problems.append(
+            "spec.RoleArn: not an allowed role (use DEFAULT_ROLE_ARN or one of ALLOWED_ROLE_ARNS)"
+        )
+    tags = spec.get("Tags", [])
+    if isinstance(tags, list):
+        if any(
+            isinstance(tag, dict) and str(tag.get("Key", "")).startswith(_RESERVED_TAG_PREFIX)
+            for tag in tags
+        ):
+            problems.append(f"spec.Tags: keys starting with {_RESERVED_TAG_PREFIX} are reserved")
+        spec["Tags"] = [*tags, {"Key": OWNER_TAG_KEY, "Value": OWNER_TAG_VALUE}]
+    params = {name_member: request.name, **spec}
+    problems.extend(spec_problems(CREATE_OPERATION[request.job_type], params))
+    if problems:
+        raise InvalidRequest(problems)
+    return params
+
+
+def is_owned(tags: dict[str, str]) -> bool:
+    return tags.get(OWNER_TAG_KEY) == OWNER_TAG_VALUE

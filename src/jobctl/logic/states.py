@@ -1,0 +1,145 @@
+"""How a job's ledger status may change (CONTRACT §4, §6). No AWS calls here.
+
+A job only moves forward. SageMaker's ``LastModifiedTime`` orders observations: one
+older than what the ledger holds is stale, whatever order events arrive in.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from jobctl.models.jobs import (
+    COMPLETED,
+    FAILED,
+    IN_PROGRESS,
+    QUEUED,
+    REJECTED,
+    STOPPED,
+    STOPPING,
+    SUBMIT_FAILED,
+    HistoryEntry,
+    JobRecord,
+    Observation,
+    utc_iso,
+)
+
+TERMINAL_PRIMARY = frozenset({COMPLETED, FAILED, STOPPED})
+CONTROLLER_FINAL = frozenset({REJECTED, SUBMIT_FAILED})
+_RANK = {
+    QUEUED: 0,
+    IN_PROGRESS: 1,
+    STOPPING: 2,
+    COMPLETED: 3,
+    FAILED: 3,
+    STOPPED: 3,
+    REJECTED: 3,
+    SUBMIT_FAILED: 3,
+}
+_FIRST_WORD = re.compile(r"[A-Z]?[a-z]*")
+
+
+def rank(status: str) -> int:
+    # An unknown (future) primary status is kept verbatim and ranks as work in progress.
+    return _RANK.get(status, _RANK[IN_PROGRESS])
+
+
+def names_work_in_progress(secondary_status: str | None) -> bool:
+    """``GeneratingExplainabilityReport``, ``Stopping``, ``DeployingModel``: first word in -ing."""
+    if not secondary_status:
+        return False
+    first_word = _FIRST_WORD.match(secondary_status)
+    return bool(first_word and first_word.group().endswith("ing"))
+
+
+def is_settled(primary_status: str, secondary_status: str | None) -> bool:
+    return primary_status in TERMINAL_PRIMARY and not names_work_in_progress(secondary_status)
+
+
+def warnings_of(observation: Observation) -> list[str]:
+    """A Completed job's settled ``*Error`` secondary status is a warning, not a failure."""
+    warnings = []
+    secondary = observation.secondary_status or ""
+    if observation.primary_status == COMPLETED and secondary.endswith("Error"):
+        detail = f": {observation.failure_reason}" if observation.failure_reason else ""
+        warnings.append(f"{secondary}{detail}")
+    warnings.extend(observation.partial_failures)
+    return warnings
+
+
+def record_is_settled(record: JobRecord) -> bool:
+    return record.status in CONTROLLER_FINAL or is_settled(
+        record.sagemaker_status or record.status, record.secondary_status
+    )
+
+
+def is_newer(record: JobRecord, observation: Observation) -> bool:
+    """Whether ``observation`` says something the ledger does not hold yet."""
+    if record.status in CONTROLLER_FINAL or (record.status == STOPPED and not record.job_arn):
+        return False  # never reached SageMaker: what it says of this name is not ours
+    if record.job_arn and observation.job_arn and observation.job_arn != record.job_arn:
+        return False
+    if rank(observation.primary_status) < rank(record.status):
+        return False
+    if record.sagemaker_modified_at is None:
+        return True
+    seen = utc_iso(observation.modified_at)
+    if seen != record.sagemaker_modified_at:
+        return seen > record.sagemaker_modified_at
+    return (observation.primary_status, observation.secondary_status) != (
+        record.sagemaker_status,
+        record.secondary_status,
+    )
+
+
+def apply_observation(record: JobRecord, observation: Observation, now: datetime) -> JobRecord:
+    """The record after ``observation``; call only when ``is_newer`` holds."""
+    status = observation.primary_status if observation.primary_status in _RANK else record.status
+    changes: dict[str, object] = {
+        "status": status,
+        "sagemaker_status": observation.primary_status,
+        "secondary_status": observation.secondary_status,
+        "failure_reason": observation.failure_reason,
+        "sagemaker_modified_at": utc_iso(observation.modified_at),
+        "updated_at": utc_iso(now),
+        "warnings": warnings_of(observation),
+        "last_error": None,
+    }
+    if observation.job_arn:
+        changes["job_arn"] = observation.job_arn
+    if observation.environment is not None:
+        changes["environment"] = observation.environment
+    if observation.outputs is not None:
+        changes["outputs"] = observation.outputs
+    if observation.max_runtime_seconds is not None:
+        changes["max_runtime_seconds"] = observation.max_runtime_seconds
+    if (observation.primary_status, observation.secondary_status) != (
+        record.sagemaker_status,
+        record.secondary_status,
+    ):
+        entry = HistoryEntry(
+            status=observation.primary_status,
+            secondary_status=observation.secondary_status,
+            at=utc_iso(observation.modified_at),
+        )
+        changes["history"] = [*record.history, entry]
+    updated = record.model_copy(update=changes)
+    if record_is_settled(updated) and updated.notified_at is None:
+        updated = updated.model_copy(update={"notice_pending": "1"})
+    return updated
+
+
+def settle_by_controller(
+    record: JobRecord, status: str, reason: str | None, now: datetime
+) -> JobRecord:
+    """The controller's own outcome: Rejected, SubmitFailed, or Stopped before submission."""
+    at = utc_iso(now)
+    return record.model_copy(
+        update={
+            "status": status,
+            "failure_reason": reason,
+            "updated_at": at,
+            "history": [*record.history, HistoryEntry(status=status, at=at)],
+            "notice_pending": "1" if record.notified_at is None else None,
+        }
+    )

@@ -1,0 +1,119 @@
+"""What the controller knows about a job: SageMaker's view of it, and the ledger record."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from jobctl.models.requests import JobType
+
+# The ledger's `status` values (CONTRACT §4): SageMaker's primary statuses and our own.
+QUEUED = "Queued"
+IN_PROGRESS = "InProgress"
+STOPPING = "Stopping"
+COMPLETED = "Completed"
+FAILED = "Failed"
+STOPPED = "Stopped"
+REJECTED = "Rejected"
+SUBMIT_FAILED = "SubmitFailed"
+
+
+def utc_iso(moment: datetime) -> str:
+    """ISO-8601 UTC with millisecond precision, so stored timestamps sort as text."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Observation(BaseModel):
+    """One reading of a job's state from SageMaker (a Describe answer or a List summary)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    job_name: str
+    job_type: JobType
+    job_arn: str | None = None
+    primary_status: str
+    secondary_status: str | None = None
+    failure_reason: str | None = None
+    modified_at: datetime
+    created_at: datetime | None = None
+    ended_at: datetime | None = None
+    # Only a Describe answer carries these; a List summary leaves them None.
+    environment: dict[str, str] | None = None
+    outputs: dict[str, Any] | None = None
+    partial_failures: list[str] = Field(default_factory=list)
+    max_runtime_seconds: int | None = None
+    complete: bool = True  # False for a List summary: not enough to record on its own
+
+
+class HistoryEntry(BaseModel):
+    status: str
+    secondary_status: str | None = None
+    at: str
+
+
+class JobRecord(BaseModel):
+    """A job's row in the ledger (CONTRACT §4), plus the controller's bookkeeping."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    job_name: str
+    job_type: str  # a JobType, or "Unknown" for a rejection whose type was unreadable
+    status: str
+    sagemaker_status: str | None = None
+    secondary_status: str | None = None
+    failure_reason: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+    job_arn: str | None = None
+    request_id: str | None = None
+    created_at: str
+    updated_at: str
+    history: list[HistoryEntry] = Field(default_factory=list)
+    environment: dict[str, str] | None = None
+    outputs: dict[str, Any] | None = None
+    notified_at: str | None = None
+
+    # Bookkeeping, not part of the contract:
+    # optimistic-concurrency counter; every write is conditional on it.
+    version: int = 0
+    # SageMaker's LastModifiedTime of the newest observation recorded: older ones are stale.
+    sagemaker_modified_at: str | None = None
+    # Set ("1") while the record is settled and its notice not yet sent; a sparse index
+    # on it lets the sweep find unsent notices without a scan.
+    notice_pending: Literal["1"] | None = None
+    # When a publisher claimed the notice; another may take over after a lease.
+    notice_claimed_at: str | None = None
+    # The last transient error while submitting (why a job is still Queued).
+    last_error: str | None = None
+    # Powertools/SQS bookkeeping a user may want when looking at a rejection.
+    message_id: str | None = None
+    max_runtime_seconds: int | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.job_name, self.job_type)
+
+
+class Notice(BaseModel):
+    """The completion notice published to SNS (CONTRACT §5)."""
+
+    job_name: str
+    job_type: str
+    status: str
+    secondary_status: str | None
+    failure_reason: str | None
+    warnings: list[str]
+    job_arn: str | None
+    request_id: str | None
+    outputs: dict[str, Any] | None
+    updated_at: str
+
+    @classmethod
+    def of(cls, record: JobRecord) -> Notice:
+        return cls.model_validate(record.model_dump(include=set(cls.model_fields)))
+
+    @property
+    def dedup_id(self) -> str:
+        """Stable per job and outcome, so a subscriber can drop a rare duplicate."""
+        return f"{self.job_type}/{self.job_name}/{self.status}"

@@ -1,0 +1,156 @@
+"""The job request: the JSON body of a message on the jobs queue (CONTRACT §3)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from jobctl.errors import InvalidRequest
+
+JobType = Literal["TrainingJob", "AutoMLJob"]
+Action = Literal["submit", "stop"]
+
+JOB_TYPES: tuple[JobType, ...] = ("TrainingJob", "AutoMLJob")
+# SageMaker's own name rule; the length limit depends on the job type.
+JOB_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
+MAX_JOB_NAME_LENGTH: dict[JobType, int] = {"TrainingJob": 63, "AutoMLJob": 32}
+_NAME_HASH_LENGTH = 10
+
+
+def derive_job_name(job_type: JobType, request_id: str) -> str:
+    """A valid SageMaker job name that depends only on the request id.
+
+    A readable slug of the id, then a hash of the whole id, so a redelivered request
+    gets the same name and two ids with the same slug still get different names.
+    """
+    digest = hashlib.sha256(request_id.encode()).hexdigest()[:_NAME_HASH_LENGTH]
+    room = MAX_JOB_NAME_LENGTH[job_type] - _NAME_HASH_LENGTH - 1
+    slug = re.sub(r"[^a-zA-Z0-9]+", "-", request_id).strip("-")[:room].rstrip("-")
+    return f"{slug}-{digest}" if slug else f"job-{digest}"
+
+
+class JobRequest(BaseModel):
+    """A parsed request; after validation ``job_name`` and ``request_id`` are both set."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    job_type: JobType
+    job_name: str | None = Field(default=None, min_length=1, pattern=JOB_NAME_PATTERN.pattern)
+    request_id: str | None = Field(default=None, min_length=1, max_length=128)
+    action: Action = "submit"
+    spec: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _fill_identity(self) -> JobRequest:
+        problems = []
+        if self.job_name is None and self.request_id is None:
+            problems.append("job_name or request_id: one of the two is required")
+        if self.job_name is not None:
+            limit = MAX_JOB_NAME_LENGTH[self.job_type]
+            if len(self.job_name) > limit:
+                problems.append(
+                    f"job_name: at most {limit} characters for job_type {self.job_type}"
+                )
+        if self.action == "submit" and self.spec is None:
+            problems.append("spec: required when action is submit")
+        if self.action == "stop" and self.job_name is None:
+            problems.append("job_name: required when action is stop")
+        if problems:
+            raise ValueError("; ".join(problems))
+        request_id = self.request_id if self.request_id is not None else self.job_name
+        assert request_id is not None  # noqa: S101 - guaranteed by the check above
+        if self.job_name is None:
+            object.__setattr__(self, "job_name", derive_job_name(self.job_type, request_id))
+        object.__setattr__(self, "request_id", request_id)
+        return self
+
+    @property
+    def name_given(self) -> bool:
+        """Whether the request named its job (rather than having it derived)."""
+        return "job_name" in self.model_fields_set
+
+    @property
+    def name(self) -> str:
+        assert self.job_name is not None  # noqa: S101 - set by validation
+        return self.job_name
+
+    @property
+    def rid(self) -> str:
+        assert self.request_id is not None  # noqa: S101 - set by validation
+        return self.request_id
+
+    def idempotency_data(self) -> dict[str, Any]:
+        """What Powertools idempotency hashes: the key fields and the body they guard."""
+        return self.model_dump(mode="json")
+
+
+def describe_validation_error(exc: ValidationError) -> list[str]:
+    """One problem per pydantic error, naming the field and the rule, never the value."""
+    problems = []
+    for err in exc.errors(include_input=False, include_url=False):
+        location = ".".join(str(part) for part in err["loc"])
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown field"
+        problems.append(f"{location}: {message}" if location else message)
+    return problems
+
+
+class UnreadableRequest(InvalidRequest):
+    """A body that is not a valid request, with whatever identity could be read from it,
+    so the rejection can still be keyed and announced (CONTRACT §4)."""
+
+    def __init__(
+        self,
+        problems: list[str],
+        job_type: str | None = None,
+        job_name: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(problems)
+        self.job_type = job_type
+        self.job_name = job_name
+        self.request_id = request_id
+
+
+def parse_request(body: str) -> JobRequest:
+    """The request in an SQS message body, or UnreadableRequest naming every problem."""
+    try:
+        data = json.loads(body)
+    except RecursionError:
+        raise UnreadableRequest(["body: JSON nested too deeply"]) from None
+    except json.JSONDecodeError as exc:
+        raise UnreadableRequest(
+            [f"body: not valid JSON ({exc.msg} at position {exc.pos})"]
+        ) from None
+    except ValueError:  # e.g. an integer with more digits than Python will parse
+        raise UnreadableRequest(["body: not valid JSON (a number is out of range)"]) from None
+    if not isinstance(data, dict):
+        raise UnreadableRequest(["body: must be a JSON object"])
+    try:
+        return JobRequest.model_validate(data)
+    except ValidationError as exc:
+        raise UnreadableRequest(describe_validation_error(exc), **_identity(data)) from None
+
+
+def _identity(data: dict[str, Any]) -> dict[str, str | None]:
+    """The parts of an invalid request that are still usable as its ledger key."""
+    job_type = data.get("job_type") if data.get("job_type") in JOB_TYPES else None
+    name = data.get("job_name")
+    usable_name = (
+        isinstance(name, str)
+        and JOB_NAME_PATTERN.fullmatch(name) is not None
+        and len(name) <= MAX_JOB_NAME_LENGTH.get(job_type or "TrainingJob", 63)
+    )
+    request_id = data.get("request_id")
+    return {
+        "job_type": job_type,
+        "job_name": name if usable_name else None,
+        "request_id": request_id
+        if isinstance(request_id, str) and len(request_id) <= 128
+        else None,
+    }

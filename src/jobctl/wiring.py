@@ -1,0 +1,105 @@
+"""The composition root: builds the logic with its adapters, once per container.
+
+Nothing is built at import time, so tests can point the environment (and a fake
+SageMaker) at the code before first use, without reloading modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import cache
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+
+from jobctl.adapters import aws
+from jobctl.adapters.ledger import DynamoDBLedger, DynamoDBSweepState
+from jobctl.adapters.notices import SnsNoticePublisher
+from jobctl.adapters.sagemaker import SageMakerAdapter
+from jobctl.config import get_settings
+from jobctl.logic.reconciliation import Reconciler
+from jobctl.logic.submission import Delivery, Submitter
+from jobctl.models.requests import JobRequest
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@cache
+def reconciler() -> Reconciler:
+    settings = get_settings()
+    return Reconciler(
+        sagemaker=SageMakerAdapter(aws.sagemaker()),
+        ledger=DynamoDBLedger(aws.dynamodb(), settings.jobs_table),
+        publisher=SnsNoticePublisher(aws.sns(), settings.notices_topic_arn),
+        sweep_state=DynamoDBSweepState(aws.dynamodb(), settings.idempotency_table),
+        now=utc_now,
+        notice_lease=timedelta(seconds=settings.notice_lease_seconds),
+        sweep_overlap=timedelta(seconds=settings.sweep_overlap_seconds),
+        first_lookback=timedelta(seconds=settings.sweep_first_lookback_seconds),
+    )
+
+
+@cache
+def submitter() -> Submitter:
+    settings = get_settings()
+    shared = reconciler()
+    return Submitter(
+        sagemaker=shared.sagemaker,
+        ledger=shared.ledger,
+        publisher=shared.publisher,
+        reconciler=shared,
+        now=utc_now,
+        notice_lease=shared.notice_lease,
+        default_role_arn=settings.default_role_arn,
+        permitted_roles=settings.permitted_role_arns,
+        max_receive_count=settings.max_receive_count,
+    )
+
+
+@cache
+def idempotency_config() -> IdempotencyConfig:
+    return IdempotencyConfig(
+        # CONTRACT §3: one action per (job_type, action, request_id), whatever the deliveries.
+        event_key_jmespath="[job_type, action, request_id]",
+        # The same request_id with a different body is an error, not a replay.
+        payload_validation_jmespath="[job_name, spec]",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=get_settings().idempotency_ttl_seconds,
+        hash_function="sha256",
+    )
+
+
+@cache
+def idempotency_store() -> DynamoDBPersistenceLayer:
+    return DynamoDBPersistenceLayer(
+        table_name=get_settings().idempotency_table, boto3_client=aws.dynamodb()
+    )
+
+
+def reset() -> None:
+    """Forget every built object (tests use this between cases)."""
+    factories = (reconciler, submitter, idempotency_config, idempotency_store, submit_once)
+    for factory in (*factories, get_settings):
+        factory.cache_clear()
+    aws.client.cache_clear()
+
+
+@cache
+def submit_once() -> Callable[..., dict[str, str]]:
+    """``Submitter.handle`` behind Powertools idempotency (CONTRACT §3)."""
+
+    @idempotent_function(  # type: ignore[untyped-decorator]  # Powertools types it loosely
+        data_keyword_argument="request",
+        persistence_store=idempotency_store(),
+        config=idempotency_config(),
+    )
+    def act_once(request: JobRequest, delivery: Delivery) -> dict[str, str]:
+        return submitter().handle(request, delivery).as_dict()
+
+    return act_once  # type: ignore[no-any-return]
