@@ -55,6 +55,7 @@ class SageMakerError(Exception):
         self.code = code
         self.message = message
         self.status = status or _STATUS.get(code, 400)
+        self.after_effect = False
 
 
 @dataclass
@@ -88,10 +89,20 @@ class SimulatedSageMaker:
     # -- test and demo controls -----------------------------------------------------------
 
     def fail_next(
-        self, operation: str, code: str = "ThrottlingException", times: int = 1, message: str = ""
+        self,
+        operation: str,
+        code: str = "ThrottlingException",
+        times: int = 1,
+        message: str = "",
+        after_effect: bool = False,
     ) -> None:
-        """Make the next ``times`` calls of ``operation`` fail with ``code``."""
+        """Make the next ``times`` calls of ``operation`` fail with ``code``.
+
+        With ``after_effect`` the call takes effect first and only its answer is lost,
+        as when a connection drops after SageMaker accepted a request.
+        """
         error = SageMakerError(code, message or f"simulated {code}")
+        error.after_effect = after_effect
         self._faults.setdefault(operation, []).extend([error] * times)
 
     def set_state(
@@ -148,15 +159,19 @@ class SimulatedSageMaker:
         with self._lock:
             self.calls[operation] += 1
             faults = self._faults.get(operation)
-            if faults:
-                raise faults.pop(0)
+            fault = faults.pop(0) if faults else None
+            if fault is not None and not fault.after_effect:
+                raise fault
             handler = getattr(self, f"_op_{operation}", None)
             if handler is None:
                 raise SageMakerError("UnknownOperationException", f"{operation} is not simulated")
             problems = spec_problems(operation, params, prefix="")
             if problems:
                 raise SageMakerError("ValidationException", "; ".join(problems))
-            return handler(params)  # type: ignore[no-any-return]
+            answer: dict[str, Any] = handler(params)
+            if fault is not None:
+                raise fault
+            return answer
 
     def attach(self, client: Any) -> Any:
         """Answer this boto3 SageMaker client's calls in-process."""

@@ -1,0 +1,87 @@
+# jobctl — `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# The newest Python >= 3.11 on this machine (pyenv shims that cannot run are skipped).
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 && { echo $$p; break; }; done)
+VENV := .venv
+PY := $(VENV)/bin/python
+CFN_VENV := .venv-cfn
+SAM_VENV := .venv-sam
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	@test -n "$(PYTHON)" || { echo "jobctl needs Python >= 3.11 on PATH"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+$(CFN_VENV)/.installed: requirements/cfn-lint.txt
+	@test -n "$(PYTHON)" || { echo "jobctl needs Python >= 3.11 on PATH"; exit 1; }
+	$(PYTHON) -m venv $(CFN_VENV)
+	$(CFN_VENV)/bin/python -m pip install -q -r requirements/cfn-lint.txt
+	@touch $@
+
+$(SAM_VENV)/.installed: requirements/sam-cli.txt
+	PYENV_VERSION=3.12.1 python3.12 -m venv $(SAM_VENV) 2>/dev/null || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install -q -r requirements/sam-cli.txt
+	@touch $@
+
+.PHONY: install
+install: $(VENV)/.installed ## Create .venv with jobctl and its development tools
+
+.PHONY: demo
+demo: $(VENV)/.installed ## Run the sample jobs through the controller on the embedded local stack
+	$(PY) -m jobctl.local.demo
+
+.PHONY: test
+test: lint typecheck lint-template pytest ## Everything CI runs: ruff, mypy, cfn-lint, pytest
+
+.PHONY: lint
+lint: $(VENV)/.installed ## ruff (lint and format check)
+	$(VENV)/bin/ruff check src tests scripts
+	$(VENV)/bin/ruff format --check src tests scripts
+
+.PHONY: format
+format: $(VENV)/.installed ## Format the code with ruff
+	$(VENV)/bin/ruff check --fix src tests scripts
+	$(VENV)/bin/ruff format src tests scripts
+
+.PHONY: typecheck
+typecheck: $(VENV)/.installed ## mypy (strict) on src/
+	$(VENV)/bin/mypy
+
+.PHONY: lint-template
+lint-template: $(CFN_VENV)/.installed ## cfn-lint on template.yaml and on its SAM-translated form
+	PATH=$(CURDIR)/$(CFN_VENV)/bin:$$PATH bash scripts/lint_template.sh
+
+.PHONY: pytest
+pytest: $(VENV)/.installed ## The test suite
+	$(PY) -m pytest
+
+.PHONY: requirements
+requirements: $(VENV)/.installed ## Regenerate src/requirements.txt (for sam build) from pyproject.toml
+	$(PY) scripts/gen_requirements.py > src/requirements.txt
+
+.PHONY: validate
+validate: $(SAM_VENV)/.installed ## sam validate --lint
+	$(SAM_VENV)/bin/sam validate --lint
+
+.PHONY: build
+build: $(SAM_VENV)/.installed ## sam build (Lambda runtime python3.12)
+	PYENV_VERSION=3.12.1 $(SAM_VENV)/bin/sam build
+
+.PHONY: deploy
+deploy: build ## sam deploy --guided (needs AWS credentials)
+	$(SAM_VENV)/bin/sam deploy --guided
+
+.PHONY: clean
+clean: ## Remove virtualenvs, caches and build output
+	rm -rf $(VENV) $(CFN_VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
