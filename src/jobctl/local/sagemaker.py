@@ -45,6 +45,21 @@ AUTOML_PATH = [
     ("Completed", "Completed"),
 ]
 _STATUS = {"ResourceNotFound": 400, "InternalFailure": 500, "ServiceUnavailable": 503}
+# Users choose a simulated job's outcome with this tag on the request, e.g.
+# {"Key": "jobctl-sim:outcome", "Value": "Failed"}; real SageMaker just keeps the tag.
+OUTCOME_TAG = "jobctl-sim:outcome"
+OUTCOMES = ("Completed", "Failed", "ExplainabilityError")
+
+
+def planned_path(job_type: str, outcome: str) -> list[tuple[str, str]]:
+    """The (primary, secondary) steps a simulated job takes after Starting."""
+    path = TRAINING_PATH if job_type == "TrainingJob" else AUTOML_PATH
+    steps = path[1:]
+    if outcome == "Failed":
+        return [*steps[:2], ("Failed", "Failed")]
+    if outcome == "ExplainabilityError" and job_type == "AutoMLJob":
+        return [*steps[:-1], ("Completed", "ExplainabilityError")]
+    return steps
 
 
 class SageMakerError(Exception):
@@ -72,6 +87,7 @@ class SimulatedJob:
     ended: datetime | None = None
     transitions: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    plan: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def tags(self) -> dict[str, str]:
@@ -79,12 +95,53 @@ class SimulatedJob:
 
 
 class SimulatedSageMaker:
-    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
+    """Jobs move when a test says so (``set_state``, ``complete``) or, with ``step``, on
+    their own: one status every ``step`` of the clock, each time ``advance()`` is called.
+
+    ``on_change(job)`` is called after every status change; it must not call back into
+    the simulator (the local stack queues the event and delivers it from another thread).
+    """
+
+    def __init__(
+        self,
+        clock: Callable[[], datetime] | None = None,
+        step: timedelta | None = None,
+        on_change: Callable[[SimulatedJob], None] | None = None,
+    ) -> None:
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.step = step
+        self.on_change = on_change
         self.jobs: dict[tuple[str, str], SimulatedJob] = {}
         self.calls: Counter[str] = Counter()
         self._faults: dict[str, list[SageMakerError]] = {}
         self._lock = threading.RLock()
+
+    def advance(self) -> int:
+        """Move every job whose step has elapsed one status further; returns how many moved."""
+        if self.step is None:
+            return 0
+        moved = 0
+        with self._lock:
+            now = self.clock()
+            for job in list(self.jobs.values()):
+                if now - job.modified < self.step:
+                    continue
+                if job.status == "Stopping":
+                    self.set_state(job.job_type, job.name, "Stopped", "Stopped")
+                elif job.status == "InProgress" and job.plan:
+                    status, secondary = job.plan.pop(0)
+                    reason = (
+                        f"AlgorithmError: simulated failure ({OUTCOME_TAG}=Failed)"
+                        if status == "Failed"
+                        else "simulated explainability failure"
+                        if secondary == "ExplainabilityError"
+                        else None
+                    )
+                    self.set_state(job.job_type, job.name, status, secondary, reason)
+                else:
+                    continue
+                moved += 1
+        return moved
 
     # -- test and demo controls -----------------------------------------------------------
 
@@ -125,6 +182,8 @@ class SimulatedSageMaker:
                 job.ended = now
             job.transitions.append({"Status": job.secondary, "StartTime": now})
             job.extra.update(extra)
+            if self.on_change is not None:
+                self.on_change(job)
             return job
 
     def complete(self, job_type: str, name: str, **extra: Any) -> SimulatedJob:
@@ -181,12 +240,7 @@ class SimulatedSageMaker:
     def _answer_botocore_call(
         self, model: OperationModel, params: dict[str, Any], **_: Any
     ) -> tuple[AWSResponse, dict[str, Any]]:
-        shape = model.input_shape
-        assert shape is not None  # noqa: S101 - every simulated operation takes input
-        request = parsers.create_parser("json").parse(
-            {"body": params["body"] or b"{}", "headers": {}, "status_code": 200}, shape
-        )
-        request.pop("ResponseMetadata", None)
+        request = decode_request(model, params["body"])
         try:
             answer, status = self.handle(model.name, request), 200
         except SageMakerError as exc:
@@ -271,7 +325,11 @@ class SimulatedSageMaker:
             modified=now,
             transitions=[{"Status": "Starting", "StartTime": now}],
         )
+        outcome = job.tags.get(OUTCOME_TAG, "Completed")
+        job.plan = planned_path(job_type, outcome if outcome in OUTCOMES else "Completed")
         self.jobs[(job_type, name)] = job
+        if self.on_change is not None:
+            self.on_change(job)
         return job
 
     def _job(self, job_type: str, name: str) -> SimulatedJob:
@@ -394,6 +452,19 @@ class SimulatedSageMaker:
             }
         answer.update(job.extra)
         return answer
+
+
+def decode_request(model: OperationModel, body: bytes | None) -> dict[str, Any]:
+    """A JSON 1.1 request body as API parameters (timestamps as datetimes), using botocore's
+    own parser on the operation's input shape."""
+    shape = model.input_shape
+    if shape is None:
+        return {}
+    request: dict[str, Any] = parsers.create_parser("json").parse(
+        {"body": body or b"{}", "headers": {}, "status_code": 200}, shape
+    )
+    request.pop("ResponseMetadata", None)
+    return request
 
 
 def _epoch_millis(value: Any) -> Any:
