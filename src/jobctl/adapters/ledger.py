@@ -40,7 +40,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _from_item(item: dict[str, Any]) -> JobRecord:
+def record_from_item(item: dict[str, Any]) -> JobRecord:
     return JobRecord.model_validate(
         {key: _plain(_deserializer.deserialize(value)) for key, value in item.items()}
     )
@@ -71,7 +71,7 @@ class DynamoDBLedger:
         except (ClientError, BotoCoreError) as exc:
             raise _failure(exc) from exc
         item = answer.get("Item")
-        return _from_item(item) if item else None
+        return record_from_item(item) if item else None
 
     def get_many(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], JobRecord]:
         wanted = [_key(*key) for key in dict.fromkeys(keys)]
@@ -89,7 +89,7 @@ class DynamoDBLedger:
                 except (ClientError, BotoCoreError) as exc:
                     raise _failure(exc) from exc
                 for item in answer.get("Responses", {}).get(self._table, []):
-                    record = _from_item(item)
+                    record = record_from_item(item)
                     found[record.key] = record
                 request = answer.get("UnprocessedKeys") or {}
         return found

@@ -1,0 +1,234 @@
+"""What users do with a deployed jobctl (CONTRACT §1): enqueue requests, read the ledger,
+follow notices. The CLI is a thin layer over this."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError
+from botocore.exceptions import ClientError as BotoClientError
+
+from jobctl.adapters.ledger import record_from_item
+from jobctl.errors import InvalidRequest
+from jobctl.logic.requests import create_params
+from jobctl.models.jobs import JobRecord
+from jobctl.models.requests import JobRequest, parse_request
+
+OUTPUT_KEYS = {
+    "queue_url": "JobsQueueUrl",
+    "table": "JobsTableName",
+    "topic_arn": "NoticesTopicArn",
+}
+STATUS_INDEX = "status-index"
+# Stands in for DEFAULT_ROLE_ARN when checking a request before sending it: the role
+# allow-list is the controller's to enforce.
+_ANY_ROLE = "arn:aws:iam::000000000000:role/checked-by-the-controller"
+
+
+class UserError(RuntimeError):
+    """A problem to report to the user in one line."""
+
+
+def default_stack_name(config: Path = Path("samconfig.toml")) -> str:
+    """The stack name `sam deploy` uses here (samconfig.toml), else "jobctl"."""
+    try:
+        settings = tomllib.loads(config.read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return "jobctl"
+    name = settings.get("default", {}).get("global", {}).get("parameters", {}).get("stack_name")
+    return str(name) if name else "jobctl"
+
+
+@dataclass(frozen=True)
+class Resources:
+    queue_url: str
+    table: str
+    topic_arn: str
+
+    @classmethod
+    def resolve(
+        cls,
+        stack: str,
+        session: boto3.session.Session,
+        endpoint_url: str | None,
+        **given: str | None,
+    ) -> Resources:
+        """Explicit values win; the rest come from the CloudFormation stack's Outputs."""
+        values = {key: value for key, value in given.items() if value}
+        missing = [key for key in OUTPUT_KEYS if key not in values]
+        if missing:
+            cloudformation = session.client("cloudformation", endpoint_url=endpoint_url)
+            try:
+                stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]
+            except (BotoClientError, BotoCoreError) as exc:
+                raise UserError(
+                    f"cannot read stack {stack!r} ({exc}); pass --stack, or --queue-url, "
+                    "--table and --topic-arn"
+                ) from exc
+            outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+            for key in missing:
+                if OUTPUT_KEYS[key] not in outputs:
+                    raise UserError(f"stack {stack!r} has no output {OUTPUT_KEYS[key]}")
+                values[key] = outputs[OUTPUT_KEYS[key]]
+        return cls(**values)
+
+
+def read_requests(text: str) -> list[dict[str, Any]]:
+    """One request, a JSON list of them, or JSON Lines."""
+    stripped = text.strip()
+    if not stripped:
+        raise UserError("no request given")
+    try:
+        data = json.loads(stripped)
+    except json.JSONDecodeError:
+        try:
+            data = [json.loads(line) for line in stripped.splitlines() if line.strip()]
+        except json.JSONDecodeError as exc:
+            raise UserError(
+                f"not JSON, a JSON list or JSON Lines: line {exc.lineno}: {exc.msg}"
+            ) from exc
+    requests = data if isinstance(data, list) else [data]
+    if not all(isinstance(r, dict) for r in requests):
+        raise UserError("each request must be a JSON object")
+    return requests
+
+
+def check_request(body: dict[str, Any]) -> JobRequest:
+    """The controller's own checks, run before sending; raises InvalidRequest."""
+    request = parse_request(json.dumps(body))
+    if request.action == "submit":
+        role = (request.spec or {}).get("RoleArn", _ANY_ROLE)
+        create_params(request, _ANY_ROLE, frozenset({role, _ANY_ROLE}))
+    return request
+
+
+class JobctlClient:
+    def __init__(
+        self, resources: Resources, session: boto3.session.Session, endpoint_url: str | None
+    ) -> None:
+        self.resources = resources
+        self._session = session
+        self._endpoint = endpoint_url
+        self._sqs: Any = session.client("sqs", endpoint_url=endpoint_url)
+        self._dynamodb: Any = session.client("dynamodb", endpoint_url=endpoint_url)
+
+    def send(self, bodies: list[dict[str, Any]]) -> list[JobRequest]:
+        """Check every request, then enqueue them all; nothing is sent if one is invalid."""
+        checked: list[JobRequest] = []
+        for index, body in enumerate(bodies, start=1):
+            try:
+                checked.append(check_request(body))
+            except InvalidRequest as exc:
+                raise UserError(f"request {index}: {exc}") from exc
+        for body in bodies:
+            self._sqs.send_message(QueueUrl=self.resources.queue_url, MessageBody=json.dumps(body))
+        return checked
+
+    def get(self, job_name: str, job_type: str | None = None) -> list[JobRecord]:
+        """The job's records (one per job type, unless ``job_type`` is given)."""
+        condition = "job_name = :name" + (" AND job_type = :type" if job_type else "")
+        values = {":name": {"S": job_name}, **({":type": {"S": job_type}} if job_type else {})}
+        return self._query(KeyConditionExpression=condition, ExpressionAttributeValues=values)
+
+    def find(
+        self, status: str | None = None, job_type: str | None = None, since: str | None = None
+    ) -> list[JobRecord]:
+        """Jobs by status (through status-index, never a scan), type and last update."""
+        names = {"#status": "status", "#updated": "updated_at", "#type": "job_type"}
+        values: dict[str, Any] = {}
+        filters = []
+        if job_type:
+            values[":type"] = {"S": job_type}
+            filters.append("#type = :type")
+        if since:
+            values[":since"] = {"S": since}
+        if status:
+            values[":status"] = {"S": status}
+            condition = "#status = :status" + (" AND #updated >= :since" if since else "")
+            kwargs: dict[str, Any] = {
+                "IndexName": STATUS_INDEX,
+                "KeyConditionExpression": condition,
+            }
+        else:
+            if since:
+                filters.append("#updated >= :since")
+            kwargs = {}
+        if filters:
+            kwargs["FilterExpression"] = " AND ".join(filters)
+        used = {k: v for k, v in names.items() if k in " ".join(map(str, kwargs.values()))}
+        if used:
+            kwargs["ExpressionAttributeNames"] = used
+        if values:
+            kwargs["ExpressionAttributeValues"] = values
+        records = self._query(**kwargs) if status else self._scan(**kwargs)
+        return sorted(records, key=lambda r: r.updated_at, reverse=True)
+
+    def _query(self, **kwargs: Any) -> list[JobRecord]:
+        pages = self._dynamodb.get_paginator("query").paginate(
+            TableName=self.resources.table, **kwargs
+        )
+        return [record_from_item(item) for page in pages for item in page["Items"]]
+
+    def _scan(self, **kwargs: Any) -> list[JobRecord]:
+        pages = self._dynamodb.get_paginator("scan").paginate(
+            TableName=self.resources.table, **kwargs
+        )
+        return [record_from_item(item) for page in pages for item in page["Items"]]
+
+    @contextmanager
+    def notices(self) -> Iterator[Iterator[dict[str, Any]]]:
+        """A temporary queue subscribed to the topic, removed with its subscription on exit."""
+        sns: Any = self._session.client("sns", endpoint_url=self._endpoint)
+        name = f"jobctl-notices-{uuid.uuid4().hex[:8]}"
+        queue_url = self._sqs.create_queue(QueueName=name)["QueueUrl"]
+        subscription = None
+        try:
+            queue_arn = self._sqs.get_queue_attributes(
+                QueueUrl=queue_url, AttributeNames=["QueueArn"]
+            )["Attributes"]["QueueArn"]
+            policy = {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "sns.amazonaws.com"},
+                        "Action": "sqs:SendMessage",
+                        "Resource": queue_arn,
+                        "Condition": {"ArnEquals": {"aws:SourceArn": self.resources.topic_arn}},
+                    }
+                ],
+            }
+            self._sqs.set_queue_attributes(
+                QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)}
+            )
+            subscription = sns.subscribe(
+                TopicArn=self.resources.topic_arn,
+                Protocol="sqs",
+                Endpoint=queue_arn,
+                ReturnSubscriptionArn=True,
+            )["SubscriptionArn"]
+            yield self._receive(queue_url)
+        finally:
+            if subscription:
+                sns.unsubscribe(SubscriptionArn=subscription)
+            self._sqs.delete_queue(QueueUrl=queue_url)
+
+    def _receive(self, queue_url: str) -> Iterator[dict[str, Any]]:
+        while True:
+            messages = self._sqs.receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+            ).get("Messages", [])
+            if not messages:
+                yield {}  # a heartbeat, so callers can stop on a timeout
+            for message in messages:
+                envelope = json.loads(message["Body"])
+                yield json.loads(envelope["Message"])
+                self._sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])

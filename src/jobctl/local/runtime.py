@@ -1,0 +1,59 @@
+"""Invoke the handlers in-process the way Lambda does: one invocation at a time, with a context."""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from jobctl.local.template import resource
+
+
+@dataclass
+class LocalLambdaContext:
+    """The parts of Lambda's context object that Powertools uses."""
+
+    function_name: str
+    timeout_seconds: int = 60
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    _started: float = field(default_factory=time.monotonic)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        left = self.timeout_seconds - (time.monotonic() - self._started)
+        return max(0, int(left * 1000))
+
+
+class LocalFunctions:
+    """The template's functions, run in this process.
+
+    Invocations are serialized, like a single warm container: Powertools keeps per-invocation
+    state (metrics, log keys) in module globals.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        properties = resource(logical_id)["Properties"]
+        handler = self._handler(properties["Handler"])
+        context = LocalLambdaContext(
+            function_name=logical_id, timeout_seconds=int(properties.get("Timeout", 60))
+        )
+        with self._lock:
+            return handler(event, context)
+
+    def _handler(self, path: str) -> Callable[[dict[str, Any], Any], Any]:
+        if path not in self._handlers:
+            module_name, _, attribute = path.rpartition(".")
+            self._handlers[path] = getattr(importlib.import_module(module_name), attribute)
+        return self._handlers[path]

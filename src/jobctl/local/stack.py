@@ -1,0 +1,357 @@
+"""The embedded local stack: jobctl on one machine, without AWS or Docker.
+
+- moto server on 127.0.0.1 plays SQS, DynamoDB, SNS and CloudFormation. The stack's
+  queues, tables and topic are deployed *from template.yaml* through moto's
+  CloudFormation, so template and local stack cannot drift.
+- The simulated SageMaker is served over HTTP on SageMaker's own protocol.
+- boto3's own endpoint settings (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_SAGEMAKER``)
+  point the unchanged handlers at both.
+- An SQS event source feeds SubmitFunction's handler as Lambda does; SageMaker's
+  state-change events (each delivered twice, as SageMaker does) are matched against the
+  template's own EventBridge patterns and handed to ReconcileFunction, and the schedule
+  runs the sweep. AutoML jobs get no events, as in AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.cloudformation.parsing import get_model_map
+from moto.events.models import EventPattern
+from moto.server import ThreadedMotoServer
+
+from jobctl.local.runtime import LocalFunctions
+from jobctl.local.sagemaker import ACCOUNT, REGION, SimulatedJob, SimulatedSageMaker
+from jobctl.local.sagemaker_server import SageMakerServer
+from jobctl.local.template import event_patterns, function_events, load_template
+
+STACK_NAME = "jobctl"
+LOCAL_ROLE = f"arn:aws:iam::{ACCOUNT}:role/jobctl-local-sagemaker"
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "jobctl-local",
+    "AWS_SECRET_ACCESS_KEY": "jobctl-local",
+    "AWS_DEFAULT_REGION": REGION,
+}
+
+
+@dataclass
+class LocalStackOptions:
+    state_dir: Path
+    # Simulated SageMaker: seconds between a job's status changes.
+    step_seconds: float = 2.0
+    # The sweep's schedule (the template's is minutes; locally it is seconds).
+    sweep_seconds: float = 10.0
+    # Seconds before a failed message is delivered again (the template's is minutes).
+    visibility_timeout: int | None = 5
+    # How long the SQS event source waits to fill a batch.
+    batch_window_seconds: float = 0.5
+    log_level: str = "WARNING"
+    parameters: dict[str, str] = field(default_factory=dict)
+
+
+class LocalStack:
+    def __init__(self, options: LocalStackOptions) -> None:
+        self.options = options
+        self.functions = LocalFunctions()
+        self._changes: queue.Queue[SimulatedJob] = queue.Queue()
+        self.sagemaker = SimulatedSageMaker(
+            step=timedelta(seconds=options.step_seconds), on_change=self._changes.put
+        )
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._sagemaker_server = SageMakerServer(self.sagemaker)
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.outputs: dict[str, str] = {}
+        self.environ: dict[str, str] = {}
+        self.errors: list[str] = []
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> LocalStack:
+        self._moto.start()
+        self._sagemaker_server.start()
+        host, port = self._moto.get_host_and_port()
+        self.environ = {
+            **CREDENTIALS,
+            "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+            "AWS_ENDPOINT_URL_SAGEMAKER": self._sagemaker_server.url,
+        }
+        os.environ.update(self.environ)
+        parameters = {"DefaultRoleArn": LOCAL_ROLE, **self.options.parameters}
+        self.outputs = self._deploy(parameters)
+        os.environ.update(self._function_environment(parameters))
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+        os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+        self._quiet_logs()
+        self._write_state()
+        self._spawn(self._run_sagemaker_clock)
+        self._spawn(self._deliver_state_changes)
+        self._spawn(self._poll_jobs_queue)
+        self._spawn(self._run_schedule)
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(timeout=25)
+        self._sagemaker_server.stop()
+        self._moto.stop()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def sweep_now(self) -> Any:
+        return self.functions.invoke("ReconcileFunction", _scheduled_event())
+
+    # -- deployment from template.yaml ----------------------------------------------------
+
+    def _deploy(self, parameters: dict[str, str]) -> dict[str, str]:
+        cloudformation = boto3.client("cloudformation")
+        cloudformation.create_stack(
+            StackName=STACK_NAME,
+            TemplateBody=json.dumps(deployable_template(load_template())),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        )
+        stack = cloudformation.describe_stacks(StackName=STACK_NAME)["Stacks"][0]
+        if stack["StackStatus"] != "CREATE_COMPLETE":
+            raise RuntimeError(f"local deployment failed: {stack.get('StackStatusReason')}")
+        resources = cloudformation.describe_stack_resources(StackName=STACK_NAME)["StackResources"]
+        self._physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources}
+        self._parameters = {
+            **{k: str(v.get("Default", "")) for k, v in load_template()["Parameters"].items()},
+            **parameters,
+        }
+        return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+    def _resolve(self, value: Any) -> Any:
+        """Resolve the intrinsics the functions' settings use (Ref, GetAtt Arn)."""
+        if isinstance(value, dict) and "Ref" in value:
+            name = value["Ref"]
+            return self._physical.get(name, self._parameters.get(name))
+        if isinstance(value, dict) and "Fn::GetAtt" in value:
+            logical_id, attribute = value["Fn::GetAtt"]
+            physical = self._physical[logical_id]
+            if attribute == "Arn" and physical.startswith("http"):  # a queue URL
+                return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{physical.rsplit('/', 1)[-1]}"
+            return physical
+        return value
+
+    def _function_environment(self, parameters: dict[str, str]) -> dict[str, str]:
+        template = load_template()
+        variables = dict(
+            template.get("Globals", {})
+            .get("Function", {})
+            .get("Environment", {})
+            .get("Variables", {})
+        )
+        for logical_id in ("SubmitFunction", "ReconcileFunction"):
+            function = template["Resources"][logical_id]["Properties"]
+            variables.update(function.get("Environment", {}).get("Variables", {}))
+        resolved = {name: self._resolve(value) for name, value in variables.items()}
+        return {name: str(value) for name, value in resolved.items() if value is not None}
+
+    def _quiet_logs(self) -> None:
+        from jobctl.observability import logger
+
+        logger.setLevel(self.options.log_level)
+
+    def _write_state(self) -> None:
+        self.options.state_dir.mkdir(parents=True, exist_ok=True)
+        state = {"stack": STACK_NAME, "outputs": self.outputs, "environ": self.environ}
+        (self.options.state_dir / "stack.json").write_text(json.dumps(state, indent=2))
+        exports = "".join(f"export {k}={v}\n" for k, v in self.environ.items())
+        (self.options.state_dir / "env.sh").write_text(exports)
+
+    # -- the event sources ----------------------------------------------------------------
+
+    def _spawn(self, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=self._guarded(target), name=target.__name__, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _guarded(self, target: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            while not self._stopping.is_set():
+                try:
+                    target()
+                except Exception as exc:  # noqa: BLE001 - keep the stack up, report the fault
+                    self.errors.append(f"{target.__name__}: {exc!r}")
+                    self._stopping.wait(1)
+
+        return run
+
+    def _run_sagemaker_clock(self) -> None:
+        self.sagemaker.advance()
+        self._stopping.wait(0.2)
+
+    def _deliver_state_changes(self) -> None:
+        try:
+            job = self._changes.get(timeout=0.5)
+        except queue.Empty:
+            return
+        if job.job_type != "TrainingJob":
+            return  # SageMaker sends no AutoML state-change events
+        event = self.sagemaker.training_event(job.name)
+        patterns = [EventPattern.load(json.dumps(p)) for p in event_patterns()]
+        if not any(pattern.matches_event(event) for pattern in patterns):  # type: ignore[arg-type]
+            return
+        for _ in range(2):  # SageMaker delivers state changes more than once
+            self._invoke_with_retries("ReconcileFunction", event)
+
+    def _invoke_with_retries(self, logical_id: str, event: dict[str, Any]) -> None:
+        # Lambda retries a failed asynchronous invocation twice.
+        for attempt in range(3):
+            try:
+                self.functions.invoke(logical_id, event)
+                return
+            except Exception as exc:  # noqa: BLE001 - as Lambda: record, wait, retry
+                self.errors.append(f"{logical_id} attempt {attempt + 1}: {exc!r}")
+                self._stopping.wait(1)
+
+    def _run_schedule(self) -> None:
+        if self._stopping.wait(self.options.sweep_seconds):
+            return
+        self._invoke_with_retries("ReconcileFunction", _scheduled_event())
+
+    def _poll_jobs_queue(self) -> None:
+        source = next(
+            e["Properties"]
+            for e in function_events("SubmitFunction").values()
+            if e["Type"] == "SQS"
+        )
+        queue_arn = self._resolve(source["Queue"])
+        queue_url = self._physical[source["Queue"]["Fn::GetAtt"][0]]
+        batch_size = int(self._resolve(source.get("BatchSize", 10)))
+        sqs: Any = boto3.client("sqs")
+        extra = (
+            {"VisibilityTimeout": self.options.visibility_timeout}
+            if self.options.visibility_timeout is not None
+            else {}
+        )
+        messages = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=min(batch_size, 10),
+            WaitTimeSeconds=1,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+            **extra,
+        ).get("Messages", [])
+        if not messages:
+            return
+        event = {"Records": [_lambda_record(m, queue_arn) for m in messages]}
+        try:
+            response = self.functions.invoke("SubmitFunction", event)
+            failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+        except Exception as exc:  # noqa: BLE001 - every record failed: all come back later
+            self.errors.append(f"SubmitFunction: {exc!r}")
+            failed = {m["MessageId"] for m in messages}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            sqs.delete_message_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)
+                ],
+            )
+
+
+def deployable_template(template: dict[str, Any]) -> dict[str, Any]:
+    """The part of the template moto's CloudFormation can deploy: every resource of a type
+    it models (queues, tables, topic, key), none of the functions, and the outputs that
+    refer only to those."""
+    supported = get_model_map()
+    resources = {
+        logical_id: body
+        for logical_id, body in template["Resources"].items()
+        if body["Type"] in supported
+    }
+    known = (
+        set(resources)
+        | set(template.get("Parameters", {}))
+        | {"AWS::Region", "AWS::AccountId", "AWS::Partition", "AWS::StackName"}
+    )
+    outputs = {
+        key: body
+        for key, body in template.get("Outputs", {}).items()
+        if _references(body["Value"]) <= known
+    }
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Parameters": template.get("Parameters", {}),
+        "Conditions": template.get("Conditions", {}),
+        "Resources": resources,
+        "Outputs": outputs,
+    }
+
+
+def _references(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return {value["Ref"]}
+        if "Fn::GetAtt" in value:
+            target = value["Fn::GetAtt"]
+            return {target[0] if isinstance(target, list) else target.split(".")[0]}
+        if "Fn::Sub" in value:
+            text = value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"][0]
+            return {name.split(".")[0] for name in re.findall(r"\$\{([^}!]+)\}", text)}
+        return set().union(*(_references(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_references(v) for v in value)) if value else set()
+    return set()
+
+
+def _scheduled_event() -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": "local-sweep",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/jobctl-sweep"],
+        "detail": {},
+    }
+
+
+def _lambda_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+    """An SQS message as Lambda's SQS event source hands it to the function."""
+    attributes = message.get("Attributes", {})
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": {
+            "ApproximateReceiveCount": attributes.get("ApproximateReceiveCount", "1"),
+            "SentTimestamp": attributes.get("SentTimestamp", str(int(time.time() * 1000))),
+            "SenderId": attributes.get("SenderId", ACCOUNT),
+            "ApproximateFirstReceiveTimestamp": attributes.get(
+                "ApproximateFirstReceiveTimestamp", str(int(time.time() * 1000))
+            ),
+        },
+        "messageAttributes": {
+            name: {
+                "stringValue": value.get("StringValue"),
+                "dataType": value.get("DataType", "String"),
+            }
+            for name, value in message.get("MessageAttributes", {}).items()
+        },
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": REGION,
+    }
