@@ -203,7 +203,7 @@ class Submitter:
         """Record the request as Rejected and announce it (CONTRACT §3, §4)."""
         name = request.name if (own_key and request.name_given) else None
         return self.reject_raw(
-            problems, delivery, request.job_type, name=name, request_id=request.rid
+            problems, delivery, request.job_type, job_name=name, request_id=request.rid
         )
 
     def reject_raw(
@@ -211,7 +211,7 @@ class Submitter:
         problems: list[str],
         delivery: Delivery,
         job_type: str | None,
-        name: str | None = None,
+        job_name: str | None = None,
         request_id: str | None = None,
     ) -> Outcome:
         """Reject what may not even parse. Keyed by the job name when the request gave one
@@ -219,11 +219,11 @@ class Submitter:
         reason = "; ".join(problems)
         at = utc_iso(self.now())
         job_type = job_type or "Unknown"
-        keys = [(name, job_type)] if name else []
+        keys = [(job_name, job_type)] if job_name else []
         keys.append((f"rejected-{delivery.message_id}", job_type))
-        for job_name, key_type in keys:
+        for key_name, key_type in keys:
             rejected = JobRecord(
-                job_name=job_name,
+                job_name=key_name,
                 job_type=key_type,
                 status=REJECTED,
                 failure_reason=reason,
@@ -237,7 +237,7 @@ class Submitter:
             try:
                 record = self.ledger.insert(rejected)
             except ConcurrentUpdate:
-                existing = self.ledger.get(job_name, key_type)
+                existing = self.ledger.get(key_name, key_type)
                 if existing is None or existing.message_id != delivery.message_id:
                     continue  # another request's record: never overwrite it
                 record = existing  # a redelivery of this very message

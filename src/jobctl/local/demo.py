@@ -1,0 +1,145 @@
+"""`make demo`: the sample requests in events/ through jobctl on the embedded local stack.
+
+A training job that completes, one that fails, an AutoML job that completes with
+ExplainabilityError, and an invalid request — each submitted through the real queue,
+handlers and ledger, with live progress, then the ledger and the notices received.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from jobctl.cli import _ledger_table, _styled
+from jobctl.client import JobctlClient, Resources
+from jobctl.local.sagemaker import OUTCOME_TAG
+from jobctl.local.stack import STACK_NAME, LocalStack, LocalStackOptions
+from jobctl.logic.states import record_is_settled
+
+EVENTS = Path(__file__).resolve().parents[3] / "events" / "requests"
+TIMEOUT_SECONDS = 60
+console = Console()
+
+
+def sample(name: str, **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    body.update(changes)
+    return body
+
+
+def with_outcome(body: dict[str, Any], outcome: str) -> dict[str, Any]:
+    body["spec"]["Tags"] = [*body["spec"].get("Tags", []), {"Key": OUTCOME_TAG, "Value": outcome}]
+    return body
+
+
+def demo_requests() -> list[tuple[dict[str, Any], str]]:
+    """(request, the outcome it should end in)."""
+    return [
+        (sample("training.json"), "Completed"),
+        (
+            with_outcome(
+                sample("training.json", job_name="demo-xgboost-fails", request_id="demo-train-2"),
+                "Failed",
+            ),
+            "Failed",
+        ),
+        (with_outcome(sample("automl.json"), "ExplainabilityError"), "ExplainabilityError"),
+        (sample("invalid.json"), "Rejected"),
+    ]
+
+
+def outcome_of(status: str, secondary: str | None) -> str:
+    return secondary if status == "Completed" and secondary == "ExplainabilityError" else status
+
+
+def main() -> int:
+    options = LocalStackOptions(
+        state_dir=Path(tempfile.mkdtemp(prefix="jobctl-demo-")), step_seconds=0.5, sweep_seconds=2
+    )
+    console.print(
+        "[bold]jobctl demo[/]: starting the embedded local stack (moto + simulated SageMaker)"
+    )
+    with LocalStack(options) as stack:
+        session = boto3.session.Session()
+        endpoint = stack.environ["AWS_ENDPOINT_URL"]
+        client = JobctlClient(Resources.resolve(STACK_NAME, session, endpoint), session, endpoint)
+        received: list[dict[str, Any]] = []
+        listening = threading.Event()
+        done = threading.Event()
+
+        def collect() -> None:
+            with client.notices() as stream:
+                listening.set()
+                for notice in stream:
+                    if notice:
+                        received.append(notice)
+                    if done.is_set():
+                        return
+
+        threading.Thread(target=collect, daemon=True).start()
+        listening.wait(10)
+
+        plan = demo_requests()
+        requests = client.send([body for body, _ in plan])
+        for request, (_, expected) in zip(requests, plan, strict=True):
+            name = f"[bold]{request.job_name}[/]"
+            console.print(f"  submitted {request.job_type:<11} {name} (expect {expected})")
+
+        names = [(r.name, r.job_type) for r in requests]
+        deadline = time.monotonic() + TIMEOUT_SECONDS
+        with Live(console=console, refresh_per_second=4) as live:
+            while True:
+                records = [r for name, kind in names for r in client.get(name, kind)]
+                live.update(_ledger_table(records, title="progress"))
+                settled = len(records) == len(names) and all(record_is_settled(r) for r in records)
+                if (settled and len(received) >= len(names)) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+        done.set()
+
+        console.print(_ledger_table(client.find(), title="the ledger"))
+        notices = Table(
+            "job", "type", "status", "secondary", "warnings / reason", title="notices received"
+        )
+        for notice in received:
+            notices.add_row(
+                notice["job_name"],
+                notice["job_type"],
+                _styled(notice["status"]),
+                notice.get("secondary_status") or "",
+                "; ".join(notice.get("warnings") or [])
+                or (notice.get("failure_reason") or "")[:70],
+            )
+        console.print(notices)
+
+        outcomes = {
+            r.job_name: outcome_of(r.status, r.secondary_status)
+            for name, kind in names
+            for r in client.get(name, kind)
+        }
+        wanted = {r.name: outcome for r, (_, outcome) in zip(requests, plan, strict=True)}
+        notified = sorted(n["job_name"] for n in received)
+        ok = outcomes == wanted and notified == sorted(wanted)
+        if stack.errors:
+            console.print(f"[yellow]local stack reported: {stack.errors}[/]")
+    if ok:
+        console.print("[green]demo finished: every job ended as expected, with one notice each[/]")
+        return 0
+    console.print(
+        f"[red]demo failed[/]: outcomes {outcomes}, expected {expected}; notices for {notified}"
+    )
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

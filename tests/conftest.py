@@ -1,0 +1,175 @@
+"""Shared fixtures: environment, Lambda context, the stack in moto, one fake SageMaker."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from jobctl import wiring
+from jobctl.adapters import aws
+from jobctl.local.sagemaker import SimulatedSageMaker
+from tests.support.template import load_event, table_create_kwargs
+
+ACCOUNT = "123456789012"
+DEFAULT_ROLE = f"arn:aws:iam::{ACCOUNT}:role/jobctl-sagemaker-execution"
+OTHER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/team-b-sagemaker"
+JOBS_TABLE = "jobctl-jobs"
+IDEMPOTENCY_TABLE = "jobctl-idempotency"
+TOPIC_NAME = "jobctl-notices"
+TOPIC_ARN = f"arn:aws:sns:us-east-1:{ACCOUNT}:{TOPIC_NAME}"
+MAX_RECEIVE_COUNT = 3
+
+ENVIRONMENT = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "JOBS_TABLE": JOBS_TABLE,
+    "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
+    "NOTICES_TOPIC_ARN": TOPIC_ARN,
+    "DEFAULT_ROLE_ARN": DEFAULT_ROLE,
+    "ALLOWED_ROLE_ARNS": OTHER_ROLE,
+    "MAX_RECEIVE_COUNT": str(MAX_RECEIVE_COUNT),
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_SERVICE_NAME": "jobctl",
+    "POWERTOOLS_METRICS_NAMESPACE": "jobctl",
+    "AWS_LAMBDA_FUNCTION_NAME": "jobctl-test",
+}
+
+
+@pytest.fixture(autouse=True)
+def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    wiring.reset()
+    yield
+    wiring.reset()
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "jobctl-test"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:jobctl-test"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+@pytest.fixture
+def lambda_context() -> LambdaContext:
+    return LambdaContext()
+
+
+def sqs_event(
+    *bodies: Any, receive_count: int = 1, message_ids: list[str] | None = None
+) -> dict[str, Any]:
+    """An SQS → Lambda event carrying ``bodies`` (dicts are sent as JSON, strings as given)."""
+    template = load_event("sqs-training-request.json")["Records"][0]
+    records = []
+    for index, body in enumerate(bodies):
+        record = json.loads(json.dumps(template))
+        record["messageId"] = message_ids[index] if message_ids else str(uuid.uuid4())
+        record["body"] = body if isinstance(body, str) else json.dumps(body)
+        record["attributes"]["ApproximateReceiveCount"] = str(receive_count)
+        records.append(record)
+    return {"Records": records}
+
+
+def request_body(name: str = "training.json", **changes: Any) -> dict[str, Any]:
+    """A sample request from events/requests/, with top-level fields changed or removed (None)."""
+    body = load_event(f"requests/{name}")
+    for key, value in changes.items():
+        if value is None:
+            body.pop(key, None)
+        else:
+            body[key] = value
+    return body
+
+
+@dataclass
+class Stack:
+    """The deployed stack in moto, with the simulated SageMaker, driven through the handlers."""
+
+    sagemaker: SimulatedSageMaker
+    context: LambdaContext
+    _notice_queue: str
+    _received: list[dict[str, Any]] = field(default_factory=list)
+
+    def submit(
+        self, *bodies: Any, receive_count: int = 1, message_ids: list[str] | None = None
+    ) -> dict[str, Any]:
+        from jobctl.handlers import submit
+
+        event = sqs_event(*bodies, receive_count=receive_count, message_ids=message_ids)
+        return dict(submit.handler(event, self.context))
+
+    def deliver(self, event: dict[str, Any]) -> dict[str, Any]:
+        from jobctl.handlers import reconcile
+
+        return reconcile.handler(event, self.context)
+
+    def sweep(self) -> dict[str, Any]:
+        return self.deliver(load_event("scheduled-sweep.json"))
+
+    def job(self, job_name: str, job_type: str = "TrainingJob") -> dict[str, Any] | None:
+        record = wiring.reconciler().ledger.get(job_name, job_type)
+        return record.model_dump() if record else None
+
+    def ledger_items(self) -> list[dict[str, Any]]:
+        pages = aws.dynamodb().get_paginator("scan").paginate(TableName=JOBS_TABLE)
+        return [item for page in pages for item in page["Items"]]
+
+    def notices(self) -> list[dict[str, Any]]:
+        """Every notice published so far: the message, plus its attributes under "_attributes"."""
+        sqs = boto3.client("sqs")
+        while True:
+            batch = sqs.receive_message(QueueUrl=self._notice_queue, MaxNumberOfMessages=10)
+            messages = batch.get("Messages", [])
+            if not messages:
+                return list(self._received)
+            for message in messages:
+                envelope = json.loads(message["Body"])
+                notice = json.loads(envelope["Message"])
+                notice["_attributes"] = {
+                    k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()
+                }
+                self._received.append(notice)
+                sqs.delete_message(
+                    QueueUrl=self._notice_queue, ReceiptHandle=message["ReceiptHandle"]
+                )
+
+    def notices_for(self, job_name: str) -> list[dict[str, Any]]:
+        return [n for n in self.notices() if n["job_name"] == job_name]
+
+
+@pytest.fixture
+def sagemaker() -> SimulatedSageMaker:
+    return SimulatedSageMaker()
+
+
+@pytest.fixture
+def stack(sagemaker: SimulatedSageMaker, lambda_context: LambdaContext) -> Iterator[Stack]:
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb")
+        dynamodb.create_table(**table_create_kwargs("JobsTable", JOBS_TABLE))
+        dynamodb.create_table(**table_create_kwargs("IdempotencyTable", IDEMPOTENCY_TABLE))
+        sns = boto3.client("sns")
+        sqs = boto3.client("sqs")
+        topic_arn = sns.create_topic(Name=TOPIC_NAME)["TopicArn"]
+        queue_url = sqs.create_queue(QueueName="notice-subscriber")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+        sagemaker.attach(aws.client("sagemaker"))
+        yield Stack(sagemaker=sagemaker, context=lambda_context, _notice_queue=queue_url)

@@ -1,0 +1,212 @@
+"""Request rules (CONTRACT §3, §7): parsing, names, spec against botocore's model, roles."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from jobctl.errors import InvalidRequest
+from jobctl.logic.requests import OWNER_TAG_KEY, create_params
+from jobctl.models.requests import UnreadableRequest, derive_job_name, parse_request
+from tests.conftest import DEFAULT_ROLE, OTHER_ROLE, request_body
+
+PERMITTED = frozenset({DEFAULT_ROLE, OTHER_ROLE})
+SECRET = "s3cr3t-value-that-must-not-leak"
+
+
+def params_for(body: dict[str, Any]) -> dict[str, Any]:
+    return create_params(parse_request(json.dumps(body)), DEFAULT_ROLE, PERMITTED)
+
+
+def problems_for(body: dict[str, Any]) -> list[str]:
+    with pytest.raises(InvalidRequest) as caught:
+        params_for(body)
+    return caught.value.problems
+
+
+def unreadable(body: str) -> UnreadableRequest:
+    with pytest.raises(UnreadableRequest) as caught:
+        parse_request(body)
+    return caught.value
+
+
+def test_a_valid_training_request_becomes_create_training_job_params_with_environment() -> None:
+    body = request_body()
+    params = params_for(body)
+    assert params["TrainingJobName"] == body["job_name"]
+    assert params["Environment"] == body["spec"]["Environment"]
+    assert params["RoleArn"] == DEFAULT_ROLE
+    assert {"Key": OWNER_TAG_KEY, "Value": "jobctl"} in params["Tags"]
+
+
+def test_an_automl_request_becomes_create_auto_ml_job_v1_params() -> None:
+    params = params_for(request_body("automl.json"))
+    assert params["AutoMLJobName"] == "demo-autopilot-churn"
+    assert "AutoMLProblemTypeConfig" not in params  # that is the V2 API
+
+
+def test_request_id_defaults_to_job_name() -> None:
+    request = parse_request(json.dumps(request_body(request_id=None)))
+    assert request.request_id == request.job_name
+
+
+def test_a_missing_name_is_derived_deterministically_from_request_id() -> None:
+    body = request_body(job_name=None, request_id="nightly/churn 2026-11-26")
+    first, again = parse_request(json.dumps(body)), parse_request(json.dumps(body))
+    assert first.job_name == again.job_name
+    assert first.job_name.startswith("nightly-churn-2026-11-26-")
+    assert not first.name_given
+
+
+@pytest.mark.parametrize("request_id", ["x" * 128, "ünïcödé only", "---", "a"])
+@pytest.mark.parametrize(("job_type", "limit"), [("TrainingJob", 63), ("AutoMLJob", 32)])
+def test_derived_names_always_satisfy_sagemaker_name_rules(
+    request_id: str, job_type: str, limit: int
+) -> None:
+    name = derive_job_name(job_type, request_id)  # type: ignore[arg-type]
+    assert len(name) <= limit
+    assert parse_request(json.dumps({"job_type": job_type, "job_name": name, "spec": {}}))
+
+
+def test_neither_job_name_nor_request_id_is_rejected() -> None:
+    bad = unreadable(json.dumps(request_body(job_name=None, request_id=None)))
+    assert bad.problems == ["job_name or request_id: one of the two is required"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"job_type": "ProcessingJob"}, "job_type: Input should be 'TrainingJob' or 'AutoMLJob'"),
+        ({"job_name": "bad_name!"}, "job_name: String should match pattern"),
+        ({"job_name": "a" * 64}, "job_name: at most 63 characters"),
+        ({"request_id": "r" * 129}, "request_id: String should have at most 128 characters"),
+        ({"action": "restart"}, "action: Input should be 'submit' or 'stop'"),
+        ({"priority": 1}, "priority: unknown field"),
+        ({"spec": None}, "spec: required when action is submit"),
+        ({"spec": ["not", "an", "object"]}, "spec: Input should be a valid dictionary"),
+    ],
+)
+def test_envelope_problems_are_named(changes: dict[str, Any], expected: str) -> None:
+    body = {**request_body(), **changes}
+    body = {k: v for k, v in body.items() if v is not None}
+    assert any(p.startswith(expected) for p in unreadable(json.dumps(body)).problems)
+
+
+def test_automl_names_are_limited_to_32_characters() -> None:
+    body = request_body("automl.json", job_name="a" * 33)
+    assert (
+        "job_name: at most 32 characters for job_type AutoMLJob"
+        in unreadable(json.dumps(body)).problems
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("{not json", "body: not valid JSON"),
+        ("[1, 2]", "body: must be a JSON object"),
+        ("[" * 100_000 + "]" * 100_000, "body: JSON nested too deeply"),
+        ('{"n": 1' + "0" * 5000 + "}", "body: not valid JSON"),
+    ],
+)
+def test_unreadable_bodies_are_named(body: str, expected: str) -> None:
+    assert unreadable(body).problems[0].startswith(expected)
+
+
+def test_an_invalid_request_keeps_its_usable_identity_for_the_ledger_key() -> None:
+    bad = unreadable(json.dumps({**request_body(), "action": "explode"}))
+    assert (bad.job_type, bad.job_name, bad.request_id) == (
+        "TrainingJob",
+        "demo-xgboost-churn",
+        "demo-train-1",
+    )
+
+
+def test_every_spec_problem_is_named_at_once() -> None:
+    problems = problems_for(request_body("invalid.json"))
+    assert "spec.OutputDataConfig: required parameter missing" in problems
+    assert "spec.InstanceType: unknown parameter" in problems
+    assert any(p.startswith("spec.Environment (key: 1-BAD-KEY): does not match") for p in problems)
+
+
+def spec_with(**changes: Any) -> dict[str, Any]:
+    body = request_body()
+    body["spec"] = {**body["spec"], **changes}
+    return body
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        (
+            {"Environment": {f"K{i}": "v" for i in range(101)}},
+            "spec.Environment: more than 100 entries",
+        ),
+        (
+            {"Environment": {"TOKEN": SECRET * 20}},
+            "spec.Environment.TOKEN: longer than the maximum length 512",
+        ),
+        (
+            {"HyperParameters": {f"h{i}": "1" for i in range(101)}},
+            "spec.HyperParameters: more than 100 entries",
+        ),
+        (
+            {"HyperParameters": {"depth": 5}},
+            "spec.HyperParameters.depth: wrong type (expected str)",
+        ),
+        (
+            {
+                "ResourceConfig": {
+                    "InstanceType": "ml.m5.xlarge",
+                    "InstanceCount": "1",
+                    "VolumeSizeInGB": 10,
+                }
+            },
+            "spec.ResourceConfig.InstanceCount: wrong type (expected int)",
+        ),
+        (
+            {"StoppingCondition": {"MaxRuntimeInSeconds": 0}},
+            "spec.StoppingCondition.MaxRuntimeInSeconds: below the minimum 1",
+        ),
+        ({"Tags": [{"Key": "team", "Value": "x"}] * 50}, "spec.Tags: more than 50 entries"),
+        (
+            {"TrainingJobName": "sneaky"},
+            "spec.TrainingJobName: not allowed, give the name as job_name",
+        ),
+        (
+            {"Tags": [{"Key": "jobctl:managed-by", "Value": "jobctl"}]},
+            "spec.Tags: keys starting with jobctl: are reserved",
+        ),
+    ],
+)
+def test_spec_constraints_from_the_service_model_are_enforced(
+    changes: dict[str, Any], expected: str
+) -> None:
+    assert expected in problems_for(spec_with(**changes))
+
+
+def test_problems_never_echo_secret_values() -> None:
+    problems = problems_for(
+        spec_with(Environment={"TOKEN": SECRET * 20, "1BAD": SECRET}, HyperParameters={"k": 5})
+    )
+    assert problems
+    assert SECRET not in " ".join(problems)
+
+
+def test_a_role_outside_the_allow_list_is_rejected() -> None:
+    rogue = "arn:aws:iam::123456789012:role/admin"
+    assert any(
+        p.startswith("spec.RoleArn: not an allowed role")
+        for p in problems_for(spec_with(RoleArn=rogue))
+    )
+
+
+def test_an_allowed_role_may_be_named() -> None:
+    assert params_for(spec_with(RoleArn=OTHER_ROLE))["RoleArn"] == OTHER_ROLE
+
+
+def test_stop_needs_only_type_and_name() -> None:
+    request = parse_request(json.dumps(request_body("stop.json")))
+    assert (request.action, request.request_id) == ("stop", "demo-xgboost-churn")
