@@ -21,7 +21,8 @@ from jobctl.client import JobctlClient, Resources, UserError, default_stack_name
 from jobctl.logic.states import record_is_settled
 from jobctl.models.jobs import COMPLETED, JobRecord
 
-console = Console()
+# Logs and CI captures are not terminals: give tables room there instead of 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 150)
 F = TypeVar("F", bound=Callable[..., Any])
 STATUS_STYLE = {
     "Completed": "green",
@@ -90,11 +91,19 @@ job_type_option = click.option(
 
 @main.command()
 @click.argument("source", type=click.File("r"), default="-")
+@click.option("--no-check", is_flag=True, help="send even what fails the local checks")
 @click.pass_context
-def submit(ctx: click.Context, source: Any) -> None:
-    """Enqueue requests from FILE (or -): one JSON request, a JSON list, or JSON Lines."""
-    requests = _client(ctx).send(read_requests(source.read()))
+def submit(ctx: click.Context, source: Any, no_check: bool) -> None:
+    """Enqueue requests from FILE (or -): one JSON request, a JSON list, or JSON Lines.
+
+    Each is checked locally with the controller's own rules first; nothing is sent if
+    one fails, unless --no-check.
+    """
+    requests = _client(ctx).send(read_requests(source.read()), check=not no_check)
     for request in requests:
+        if request is None:
+            console.print("sent a request that fails the checks: the controller will reject it")
+            continue
         derived = "" if request.name_given else "  (name derived from request_id)"
         console.print(f"{request.action} {request.job_type} [bold]{request.job_name}[/]{derived}")
 
@@ -111,7 +120,7 @@ def stop(ctx: click.Context, job_name: str, job_type: str | None) -> None:
         if len(records) != 1:
             raise UserError(f"{len(records)} jobs named {job_name}: give --type")
         job_type = records[0].job_type
-    client.send([{"job_type": job_type, "action": "stop", "job_name": job_name}])
+    client.send([{"job_type": job_type, "action": "stop", "job_name": job_name}], check=True)
     console.print(f"stop requested for {job_type} [bold]{job_name}[/]")
 
 
@@ -283,7 +292,11 @@ def _styled(status: str) -> str:
 
 
 def _ledger_table(records: list[JobRecord], title: str = "jobs") -> Table:
-    table = Table("job", "type", "status", "secondary", "updated", "detail", title=title)
+    table = Table(title=title)
+    table.add_column("job", no_wrap=True)
+    for column in ("type", "status", "secondary", "updated"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("detail", overflow="ellipsis", no_wrap=True, max_width=60)
     for record in records:
         detail = record.failure_reason or record.last_error or "; ".join(record.warnings) or ""
         table.add_row(

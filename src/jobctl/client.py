@@ -120,14 +120,20 @@ class JobctlClient:
         self._sqs: Any = session.client("sqs", endpoint_url=endpoint_url)
         self._dynamodb: Any = session.client("dynamodb", endpoint_url=endpoint_url)
 
-    def send(self, bodies: list[dict[str, Any]]) -> list[JobRequest]:
-        """Check every request, then enqueue them all; nothing is sent if one is invalid."""
-        checked: list[JobRequest] = []
+    def send(self, bodies: list[dict[str, Any]], check: bool = True) -> list[JobRequest | None]:
+        """Check every request, then enqueue them all; nothing is sent if one is invalid.
+
+        With ``check=False`` invalid requests are sent too (the controller rejects them);
+        their entry in the answer is None.
+        """
+        checked: list[JobRequest | None] = []
         for index, body in enumerate(bodies, start=1):
             try:
                 checked.append(check_request(body))
             except InvalidRequest as exc:
-                raise UserError(f"request {index}: {exc}") from exc
+                if check:
+                    raise UserError(f"request {index}: {exc}") from exc
+                checked.append(None)
         for body in bodies:
             self._sqs.send_message(QueueUrl=self.resources.queue_url, MessageBody=json.dumps(body))
         return checked

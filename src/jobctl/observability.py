@@ -12,6 +12,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 __all__ = ["MetricUnit", "count", "logger", "metrics", "redact", "scrub", "secret_values", "tracer"]
 
@@ -68,6 +69,8 @@ def count(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count, **di
     """Emit one EMF metric now, with its own dimensions (e.g. settled by status)."""
     if not dims:
         metrics.add_metric(name=name, unit=unit, value=value)
+        return
+    if is_metrics_disabled():  # single_metric prints regardless of POWERTOOLS_METRICS_DISABLED
         return
     with single_metric(name=name, unit=unit, value=value, namespace=NAMESPACE) as metric:
         metric.add_dimension(name="service", value=SERVICE)

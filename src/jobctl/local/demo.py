@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from jobctl.cli import _ledger_table, _styled
+from jobctl.cli import _ledger_table, _styled, console
 from jobctl.client import JobctlClient, Resources
 from jobctl.local.sagemaker import OUTCOME_TAG
 from jobctl.local.stack import STACK_NAME, LocalStack, LocalStackOptions
@@ -28,7 +27,6 @@ from jobctl.logic.states import record_is_settled
 
 EVENTS = Path(__file__).resolve().parents[3] / "events" / "requests"
 TIMEOUT_SECONDS = 60
-console = Console()
 
 
 def sample(name: str, **changes: Any) -> dict[str, Any]:
@@ -90,12 +88,11 @@ def main() -> int:
         listening.wait(10)
 
         plan = demo_requests()
-        requests = client.send([body for body, _ in plan])
-        for request, (_, expected) in zip(requests, plan, strict=True):
-            name = f"[bold]{request.job_name}[/]"
-            console.print(f"  submitted {request.job_type:<11} {name} (expect {expected})")
+        client.send([body for body, _ in plan], check=False)  # the invalid one on purpose
+        names = [(body["job_name"], body["job_type"]) for body, _ in plan]
+        for (name, kind), (_, expected) in zip(names, plan, strict=True):
+            console.print(f"  submitted {kind:<11} [bold]{name}[/] (expect {expected})")
 
-        names = [(r.name, r.job_type) for r in requests]
         deadline = time.monotonic() + TIMEOUT_SECONDS
         with Live(console=console, refresh_per_second=4) as live:
             while True:
@@ -127,7 +124,7 @@ def main() -> int:
             for name, kind in names
             for r in client.get(name, kind)
         }
-        wanted = {r.name: outcome for r, (_, outcome) in zip(requests, plan, strict=True)}
+        wanted = {name: outcome for (name, _), (_, outcome) in zip(names, plan, strict=True)}
         notified = sorted(n["job_name"] for n in received)
         ok = outcomes == wanted and notified == sorted(wanted)
         if stack.errors:

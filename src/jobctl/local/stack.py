@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import re
@@ -168,6 +169,7 @@ class LocalStack:
         from jobctl.observability import logger
 
         logger.setLevel(self.options.log_level)
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto server's request log
 
     def _write_state(self) -> None:
         self.options.state_dir.mkdir(parents=True, exist_ok=True)
