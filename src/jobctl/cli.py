@@ -205,7 +205,7 @@ def watch(
             time.sleep(interval)
     if not settled:
         raise UserError("timed out before every job settled")
-    if not all(r.status == COMPLETED and not r.warnings for r in records):
+    if not all(r.status == COMPLETED for r in records):
         sys.exit(1)
 
 
@@ -219,8 +219,7 @@ def notices(ctx: click.Context, count: int | None, timeout: float | None, as_jso
     deadline = time.monotonic() + timeout if timeout else None
     seen = 0
     with _client(ctx).notices() as stream:
-        if not as_json:
-            console.print("[dim]listening for notices (Ctrl-C to stop)[/]")
+        click.echo("listening for notices (Ctrl-C to stop)", err=True)
         for notice in stream:
             if notice:
                 seen += 1
@@ -250,13 +249,24 @@ def local() -> None:
     "--step-seconds", default=2.0, show_default=True, help="simulated SageMaker: seconds per status"
 )
 @click.option("--sweep-seconds", default=10.0, show_default=True, help="seconds between sweeps")
-def up(state_dir: Path | None, step_seconds: float, sweep_seconds: float) -> None:
+@click.option(
+    "--visibility-timeout",
+    default=5,
+    show_default=True,
+    help="seconds before a failed request is delivered again (the template's is minutes)",
+)
+def up(
+    state_dir: Path | None, step_seconds: float, sweep_seconds: float, visibility_timeout: int
+) -> None:
     """Start moto, the simulated SageMaker and the functions; Ctrl-C stops everything."""
     from jobctl.local.stack import LocalStack, LocalStackOptions
 
     directory = state_dir or Path(tempfile.mkdtemp(prefix="jobctl-local-"))
     options = LocalStackOptions(
-        state_dir=directory, step_seconds=step_seconds, sweep_seconds=sweep_seconds
+        state_dir=directory,
+        step_seconds=step_seconds,
+        sweep_seconds=sweep_seconds,
+        visibility_timeout=visibility_timeout,
     )
     stack = LocalStack(options).start()
     console.print(f"[green]jobctl local stack is up[/] (state in {directory})")
@@ -274,17 +284,12 @@ def up(state_dir: Path | None, step_seconds: float, sweep_seconds: float) -> Non
         stack.stop()
 
 
+_BOOKKEEPING = {"version", "sagemaker_modified_at", "notice_pending", "notice_claimed_at"}
+
+
 def _public(record: JobRecord) -> dict[str, Any]:
-    return record.model_dump(
-        exclude={
-            "version",
-            "sagemaker_modified_at",
-            "notice_pending",
-            "notice_claimed_at",
-            "message_id",
-        },
-        exclude_none=True,
-    )
+    """The record as the contract describes it, without the controller's bookkeeping."""
+    return record.model_dump(mode="json", exclude=_BOOKKEEPING)
 
 
 def _styled(status: str) -> str:
@@ -308,3 +313,7 @@ def _ledger_table(records: list[JobRecord], title: str = "jobs") -> Table:
             detail[:80],
         )
     return table
+
+
+if __name__ == "__main__":
+    main()

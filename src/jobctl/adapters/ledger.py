@@ -25,9 +25,10 @@ _deserializer = TypeDeserializer()
 
 
 def _to_item(record: JobRecord) -> dict[str, Any]:
-    # Drop unset attributes: a sparse index key must be absent, never NULL.
-    plain = json.loads(record.model_dump_json(exclude_none=True), parse_float=Decimal)
-    return {key: _serializer.serialize(value) for key, value in plain.items()}
+    plain = json.loads(record.model_dump_json(), parse_float=Decimal)
+    # Unset attributes are left out (a sparse index key must be absent, never NULL);
+    # inside lists and maps, null stays null (history entries keep every field).
+    return {key: _serializer.serialize(value) for key, value in plain.items() if value is not None}
 
 
 def _plain(value: Any) -> Any:

@@ -1,0 +1,211 @@
+"""End to end over HTTP: `jobctl local up` in its own process, driven by the jobctl CLI
+from "a second terminal" (click's test runner), as the README shows."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from jobctl.cli import main
+from jobctl.local.sagemaker import OUTCOME_TAG
+from tests.support.template import EVENTS
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The local stack in a child process; yields the environment a second terminal uses."""
+    state = tmp_path_factory.mktemp("local-stack")
+    process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
+        [sys.executable, "-m", "jobctl.cli", "local", "up", "--state-dir", str(state),
+         "--step-seconds", "0.2", "--sweep-seconds", "1", "--visibility-timeout", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    stack_file = state / "stack.json"
+    deadline = time.monotonic() + 60
+    while not stack_file.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(
+                f"local stack did not start: {process.stdout.read() if process.stdout else ''}"
+            )
+        time.sleep(0.1)
+    environ = json.loads(stack_file.read_text())["environ"]
+    yield {**environ, "JOBCTL_STACK": "jobctl"}
+    process.send_signal(signal.SIGINT)
+    try:
+        assert process.wait(timeout=30) == 0, "Ctrl-C did not shut the local stack down cleanly"
+    finally:
+        process.kill()
+
+
+@pytest.fixture
+def jobctl(local_stack: dict[str, str]) -> Any:
+    runner = CliRunner()
+
+    def run(*args: str, stdin: str | None = None) -> Result:
+        return runner.invoke(main, list(args), input=stdin, env=local_stack, catch_exceptions=False)
+
+    return run
+
+
+def request(name: str, **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads((EVENTS / "requests" / name).read_text())
+    body.update(changes)
+    return body
+
+
+def with_outcome(body: dict[str, Any], outcome: str) -> dict[str, Any]:
+    body["spec"]["Tags"] = [*body["spec"].get("Tags", []), {"Key": OUTCOME_TAG, "Value": outcome}]
+    return body
+
+
+def test_a_submitted_training_job_completes_and_watch_exits_zero(jobctl: Any) -> None:
+    body = request("training.json", job_name="e2e-completes", request_id="e2e-1")
+    submitted = jobctl("submit", "-", stdin=json.dumps(body))
+    assert submitted.exit_code == 0, submitted.output
+    assert "e2e-completes" in submitted.output
+
+    watched = jobctl("watch", "e2e-completes", "--interval", "0.3", "--timeout", "60")
+    assert watched.exit_code == 0, watched.output
+
+    (record,) = json.loads(jobctl("get", "e2e-completes", "--json").output)
+    assert record["status"] == "Completed"
+    assert record["environment"] == body["spec"]["Environment"]
+    assert record["history"][-1]["secondary_status"] == "Completed"
+    assert record["outputs"]["model_artifacts"].endswith("e2e-completes/output/model.tar.gz")
+
+
+def test_a_failing_job_makes_watch_exit_non_zero(jobctl: Any) -> None:
+    body = with_outcome(
+        request("training.json", job_name="e2e-fails", request_id="e2e-2"), "Failed"
+    )
+    assert jobctl("submit", "-", stdin=json.dumps(body)).exit_code == 0
+    watched = jobctl("watch", "e2e-fails", "--interval", "0.3", "--timeout", "60")
+    assert watched.exit_code == 1
+    listed = json.loads(jobctl("list", "--status", "Failed", "--json").output)
+    assert "e2e-fails" in [r["job_name"] for r in listed]
+
+
+def test_an_automl_job_is_tracked_by_the_sweep_and_its_warning_kept(jobctl: Any) -> None:
+    body = with_outcome(
+        request("automl.json", job_name="e2e-automl", request_id="e2e-3"), "ExplainabilityError"
+    )
+    assert jobctl("submit", "-", stdin=json.dumps(body)).exit_code == 0
+    watched = jobctl(
+        "watch", "e2e-automl", "--type", "AutoMLJob", "--interval", "0.3", "--timeout", "60"
+    )
+    assert watched.exit_code == 0, watched.output  # Completed, with a warning
+    (record,) = json.loads(jobctl("get", "e2e-automl", "--type", "AutoMLJob", "--json").output)
+    assert record["secondary_status"] == "ExplainabilityError"
+    assert record["warnings"] == ["ExplainabilityError: simulated explainability failure"]
+
+
+def test_notices_arrive_once_each_and_the_temporary_queue_is_removed(
+    jobctl: Any, local_stack: dict[str, str]
+) -> None:
+    import boto3
+
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in local_stack.items():
+            patch.setenv(key, value)
+        sqs = boto3.client("sqs")
+        queues_before = set(sqs.list_queues().get("QueueUrls", []))
+        listener = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jobctl.cli",
+                "notices",
+                "--json",
+                "--count",
+                "1",
+                "--timeout",
+                "60",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert listener.stderr is not None
+        assert "listening" in listener.stderr.readline()
+        body = request("training.json", job_name="e2e-notice", request_id="e2e-4")
+        assert jobctl("submit", "-", stdin=json.dumps(body)).exit_code == 0
+        output, _ = listener.communicate(timeout=90)
+        assert listener.returncode == 0
+        (notice,) = [json.loads(line) for line in output.splitlines()]
+        assert (notice["job_name"], notice["status"]) == ("e2e-notice", "Completed")
+        assert set(sqs.list_queues().get("QueueUrls", [])) == queues_before
+
+
+def test_stop_stops_a_running_job(jobctl: Any) -> None:
+    body = request("training.json", job_name="e2e-stopped", request_id="e2e-5")
+    body["spec"]["StoppingCondition"] = {"MaxRuntimeInSeconds": 86400}
+    assert jobctl("submit", "-", stdin=json.dumps(body)).exit_code == 0
+    deadline = time.monotonic() + 30
+    while (
+        json.loads(jobctl("get", "e2e-stopped", "--json").output or "[{}]")[0].get("status")
+        != "InProgress"
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert jobctl("stop", "e2e-stopped").exit_code == 0
+    watched = jobctl("watch", "e2e-stopped", "--interval", "0.3", "--timeout", "60")
+    assert watched.exit_code == 1  # Stopped is not success
+    (record,) = json.loads(jobctl("get", "e2e-stopped", "--json").output)
+    assert record["status"] == "Stopped"
+
+
+def test_an_invalid_request_is_refused_locally_with_one_clear_line(jobctl: Any) -> None:
+    refused = jobctl("submit", str(EVENTS / "requests" / "invalid.json"))
+    assert refused.exit_code != 0
+    assert "spec.OutputDataConfig: required parameter missing" in refused.output
+    assert "Traceback" not in refused.output
+
+
+def test_an_invalid_request_sent_anyway_is_rejected_by_the_controller(jobctl: Any) -> None:
+    body = request("invalid.json", job_name="e2e-invalid", request_id="e2e-6")
+    assert jobctl("submit", "--no-check", "-", stdin=json.dumps(body)).exit_code == 0
+    deadline = time.monotonic() + 30
+    while True:
+        found = jobctl("get", "e2e-invalid", "--json")
+        if found.exit_code == 0:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    (record,) = json.loads(found.output)
+    assert record["status"] == "Rejected"
+    assert "spec.InstanceType: unknown parameter" in record["failure_reason"]
+
+
+def test_an_unknown_stack_is_one_clear_error(jobctl: Any) -> None:
+    result = jobctl("--stack", "no-such-stack", "list")
+    assert result.exit_code != 0
+    assert "cannot read stack 'no-such-stack'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_jobctl_is_installed_as_a_console_script() -> None:
+    (script,) = entry_points(group="console_scripts", name="jobctl")
+    assert script.value == "jobctl.cli:main"
+    shown = subprocess.run(  # noqa: S603 - the installed script, fixed arguments
+        [str(Path(sys.executable).with_name("jobctl")), "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for command in ("submit", "stop", "get", "list", "watch", "notices", "local"):
+        assert command in shown.stdout
