@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from jobctl import wiring
 from jobctl.errors import RetryableError
+from jobctl.models.jobs import utc_iso
 from tests.conftest import Stack, request_body
 from tests.support.template import load_event
 
@@ -241,3 +243,21 @@ def test_a_crash_after_claiming_a_notice_is_repaired_after_the_lease(
     running.sweep()
     assert len(running.notices_for(NAME)) == 1
     assert running.job(NAME)["notice_pending"] is None  # type: ignore[index]
+
+
+def test_a_notice_another_invocation_is_publishing_is_left_to_it(
+    running: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reconciler = wiring.reconciler()
+    announce_if_due = reconciler._announce_if_due
+    monkeypatch.setattr(reconciler, "_announce_if_due", lambda record: record)
+    running.deliver(finish(running))
+    record = reconciler.ledger.get(NAME, "TrainingJob")
+    assert record is not None
+    # Another reconciler claimed the notice a moment ago and is publishing it now.
+    fresh_claim = {"notice_claimed_at": utc_iso(datetime.now(UTC))}
+    reconciler.ledger.update(record.model_copy(update=fresh_claim))
+    monkeypatch.setattr(reconciler, "_announce_if_due", announce_if_due)
+    running.sweep()
+    running.deliver(running.sagemaker.training_event(NAME))
+    assert running.notices_for(NAME) == []
