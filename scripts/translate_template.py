@@ -1,8 +1,9 @@
 """Write template.yaml as plain CloudFormation (the SAM transform applied), offline.
 
-cfn-lint 1.x no longer applies the SAM transform itself, so errors inside
-AWS::Serverless::* properties show up only in this translated form.
-Usage: python scripts/translate_template.py [template.yaml] OUTPUT.json
+The SAM translator runs locally: AWS_DEFAULT_REGION only names the partition, and no
+AWS call is made (see OfflinePolicyLoader).
+
+Usage: python scripts/translate_template.py [TEMPLATE] OUTPUT.json   (TEMPLATE: template.yaml)
 """
 
 from __future__ import annotations
@@ -16,38 +17,51 @@ from typing import Any
 from cfnlint.decode import decode
 from samtranslator.translator.transform import transform
 
+# Where `sam package` would have uploaded the code; the translator accepts only S3 code.
+PACKAGED_CODE = "s3://jobctl-artifacts-example/jobctl.zip"
+
 
 class OfflinePolicyLoader:
-    """The template names no AWS managed policies, so none need looking up over the network."""
+    """Managed-policy names → ARNs, without asking IAM.
+
+    The translator looks a short managed-policy name (``Policies: [AmazonS3ReadOnlyAccess]``)
+    up in the list it ships with first, and calls this loader only for a name that list
+    lacks; the loader `sam` uses would then list the account's policies through IAM.
+    jobctl's template names none (SAM policy templates and inline statements only), so
+    this one answers from nothing: an unknown name stays as written and cfn-lint reports
+    it as an invalid ARN.
+    """
 
     def load(self) -> dict[str, str]:
         return {}
 
 
-def _as_packaged(template: dict[str, Any]) -> None:
-    """Point local CodeUri values at S3, as `sam package` would (the translator requires it)."""
-    packaged = "s3://jobctl-artifacts/jobctl.zip"
+def as_packaged(template: dict[str, Any]) -> dict[str, Any]:
+    """Point local CodeUri values at S3, as `sam package` would."""
     function_globals = template.get("Globals", {}).get("Function", {})
     if "CodeUri" in function_globals:
-        function_globals["CodeUri"] = packaged
-    for resource in template["Resources"].values():
-        if resource.get("Type") == "AWS::Serverless::Function" and "CodeUri" in resource.get(
-            "Properties", {}
-        ):
-            resource["Properties"]["CodeUri"] = packaged
+        function_globals["CodeUri"] = PACKAGED_CODE
+    for resource in template.get("Resources", {}).values():
+        properties = resource.get("Properties", {})
+        if resource.get("Type") == "AWS::Serverless::Function" and "CodeUri" in properties:
+            properties["CodeUri"] = PACKAGED_CODE
+    return template
 
 
 def main(argv: list[str]) -> int:
-    source = Path(argv[0] if len(argv) > 1 else "template.yaml")
+    if len(argv) not in (1, 2):
+        print(__doc__, file=sys.stderr)
+        return 2
+    source = Path(argv[0] if len(argv) == 2 else "template.yaml")
     target = Path(argv[-1])
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     template, problems = decode(str(source))
     if problems or template is None:
-        print(f"cannot read {source}: {problems}", file=sys.stderr)
+        for problem in problems:
+            print(problem, file=sys.stderr)
         return 1
-    _as_packaged(template)
-    translated: dict[str, Any] = transform(template, {}, OfflinePolicyLoader())
-    target.write_text(json.dumps(translated, indent=2, default=str))
+    translated: dict[str, Any] = transform(as_packaged(template), {}, OfflinePolicyLoader())
+    target.write_text(json.dumps(translated, indent=2, default=str) + "\n")
     return 0
 
 
