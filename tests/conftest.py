@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from jobctl import wiring
@@ -60,9 +61,15 @@ class LambdaContext:
     memory_limit_in_mb: int = 512
     invoked_function_arn: str = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:jobctl-test"
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    remaining_ms: int = 60_000
 
     def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+        return self.remaining_ms
+
+
+class Crash(BaseException):
+    """The function's process dies here (a timeout or an out-of-memory kill): nothing in
+    the handler gets to clean up, exactly as in Lambda."""
 
 
 @pytest.fixture
@@ -150,6 +157,25 @@ class Stack:
 
     def notices_for(self, job_name: str) -> list[dict[str, Any]]:
         return [n for n in self.notices() if n["job_name"] == job_name]
+
+    def fail_dynamodb(
+        self, operation: str, table: str, error: BaseException | str, times: int = 1
+    ) -> None:
+        """Make the next ``times`` ``operation`` calls on ``table`` fail (a ClientError with
+        the code given as a string), as they would once botocore's retries are spent."""
+        remaining = [times]
+
+        def intercept(params: dict[str, Any], **_: Any) -> None:
+            if remaining[0] and params.get("TableName") == table:
+                remaining[0] -= 1
+                if isinstance(error, str):
+                    answer = {"Error": {"Code": error, "Message": "simulated"}}
+                    raise ClientError(answer, operation)  # type: ignore[arg-type]
+                raise error
+
+        aws.dynamodb().meta.events.register(
+            f"provide-client-params.dynamodb.{operation}", intercept
+        )
 
 
 @pytest.fixture

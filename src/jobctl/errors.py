@@ -22,7 +22,22 @@ class InvalidRequest(JobctlError):
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
-        super().__init__("; ".join(problems))
+        super().__init__(summarize(problems))
+
+
+# A rejection's reason goes into a ledger item (400 KB at most) and a notice (256 KB):
+# a hostile request can have thousands of problems, so name the first ones and count the rest.
+MAX_PROBLEMS = 20
+MAX_PROBLEM_LENGTH = 300
+
+
+def summarize(problems: list[str]) -> str:
+    shown = [
+        p if len(p) <= MAX_PROBLEM_LENGTH else p[: MAX_PROBLEM_LENGTH - 1] + "…"
+        for p in problems[:MAX_PROBLEMS]
+    ]
+    hidden = len(problems) - len(shown)
+    return "; ".join(shown) + (f"; and {hidden} more problems" if hidden else "")
 
 
 class JobAlreadyExists(JobctlError):

@@ -70,7 +70,6 @@ class SageMakerError(Exception):
         self.code = code
         self.message = message
         self.status = status or _STATUS.get(code, 400)
-        self.after_effect = False
 
 
 @dataclass
@@ -113,7 +112,8 @@ class SimulatedSageMaker:
         self.on_change = on_change
         self.jobs: dict[tuple[str, str], SimulatedJob] = {}
         self.calls: Counter[str] = Counter()
-        self._faults: dict[str, list[SageMakerError]] = {}
+        # Per operation, what the next calls raise, and whether the call takes effect first.
+        self._faults: dict[str, list[tuple[BaseException, bool]]] = {}
         self._lock = threading.RLock()
 
     def advance(self) -> int:
@@ -159,8 +159,14 @@ class SimulatedSageMaker:
         as when a connection drops after SageMaker accepted a request.
         """
         error = SageMakerError(code, message or f"simulated {code}")
-        error.after_effect = after_effect
-        self._faults.setdefault(operation, []).extend([error] * times)
+        self._faults.setdefault(operation, []).extend([(error, after_effect)] * times)
+
+    def interrupt_next(
+        self, operation: str, exception: BaseException, after_effect: bool = False
+    ) -> None:
+        """Make the next call of ``operation`` raise ``exception`` in the caller's process:
+        a read timeout, or a crash (an exception the handler does not catch)."""
+        self._faults.setdefault(operation, []).append((exception, after_effect))
 
     def set_state(
         self,
@@ -218,8 +224,8 @@ class SimulatedSageMaker:
         with self._lock:
             self.calls[operation] += 1
             faults = self._faults.get(operation)
-            fault = faults.pop(0) if faults else None
-            if fault is not None and not fault.after_effect:
+            fault, after_effect = faults.pop(0) if faults else (None, False)
+            if fault is not None and not after_effect:
                 raise fault
             handler = getattr(self, f"_op_{operation}", None)
             if handler is None:

@@ -6,7 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from jobctl.errors import ConcurrentUpdate, InvalidRequest, JobAlreadyExists, RetryableError
+from jobctl.errors import (
+    ConcurrentUpdate,
+    InvalidRequest,
+    JobAlreadyExists,
+    RetryableError,
+    summarize,
+)
 from jobctl.logic import states
 from jobctl.logic.ports import Ledger, NoticePublisher, SageMakerGateway
 from jobctl.logic.reconciliation import Reconciler
@@ -216,7 +222,7 @@ class Submitter:
     ) -> Outcome:
         """Reject what may not even parse. Keyed by the job name when the request gave one
         and no other request's record holds it, else by ``rejected-<message id>``."""
-        reason = "; ".join(problems)
+        reason = summarize(problems)
         at = utc_iso(self.now())
         job_type = job_type or "Unknown"
         keys = [(job_name, job_type)] if job_name else []
@@ -242,13 +248,13 @@ class Submitter:
                     continue  # another request's record: never overwrite it
                 record = existing  # a redelivery of this very message
             count("RequestsRejected", job_type=key_type)
-            logger.info("request rejected", extra={"problems": problems})
+            logger.info("request rejected", extra={"reason": reason})
             return self._outcome(self._announce(record))
         raise AssertionError("the rejected-<message id> key is always free or ours")
 
     def _reject_own(self, record: JobRecord, problems: list[str]) -> Outcome:
         """Reject a request that already has its Queued record: the record itself says so."""
-        reason = "; ".join(problems)
+        reason = summarize(problems)
 
         def change(current: JobRecord) -> JobRecord | None:
             if current.status != QUEUED:
@@ -258,7 +264,7 @@ class Submitter:
         updated = revise(self.ledger, record.key, change, record)
         assert updated is not None  # noqa: S101 - records are never deleted
         count("RequestsRejected", job_type=record.job_type)
-        logger.info("request rejected", extra={"problems": problems})
+        logger.info("request rejected", extra={"reason": reason})
         return self._outcome(self._announce(updated))
 
     # -- helpers ------------------------------------------------------------------------
