@@ -61,6 +61,9 @@ class JobctlGroup(click.Group):
 @click.option(
     "--topic-arn", envvar="JOBCTL_TOPIC_ARN", help="notices topic [stack output NoticesTopicArn]"
 )
+@click.option(
+    "--dlq-url", envvar="JOBCTL_DLQ_URL", help="dead-letter queue [stack output DeadLetterQueueUrl]"
+)
 @click.pass_context
 def main(
     ctx: click.Context,
@@ -234,6 +237,71 @@ def notices(ctx: click.Context, count: int | None, timeout: float | None, as_jso
                     )
             if (count and seen >= count) or (deadline and time.monotonic() > deadline):
                 return
+
+
+@main.group()
+def dlq() -> None:
+    """Requests given up after MaxReceiveCount deliveries (their jobs are SubmitFailed)."""
+
+
+@dlq.command("list")
+@click.option("--json", "as_json", is_flag=True, help="print JSON for scripts")
+@click.pass_context
+def dlq_list(ctx: click.Context, as_json: bool) -> None:
+    """Show the dead letters, with their jobs' ledger status."""
+    client = _client(ctx)
+    letters = client.dead_letters()
+    rows = []
+    for letter in letters:
+        records = client.get(letter.job_name, letter.job_type) if letter.job_name else []
+        record = records[0] if records else None
+        rows.append((letter, record))
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        **letter.__dict__,
+                        "status": record.status if record else None,
+                        "failure_reason": record.failure_reason if record else None,
+                    }
+                    for letter, record in rows
+                ],
+                indent=2,
+            )
+        )
+        return
+    table = Table(title=f"dead letters ({len(letters)})")
+    for column in ("message id", "sent", "type", "job", "status"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("reason", overflow="ellipsis", no_wrap=True, max_width=60)
+    for letter, record in rows:
+        table.add_row(
+            letter.message_id,
+            letter.sent_at,
+            letter.job_type or "?",
+            letter.job_name or "?",
+            _styled(record.status) if record else "",
+            (record.failure_reason or "") if record else "",
+        )
+    console.print(table)
+
+
+@dlq.command()
+@click.argument("message_ids", nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="redrive every dead letter")
+@click.pass_context
+def redrive(ctx: click.Context, message_ids: tuple[str, ...], everything: bool) -> None:
+    """Send dead letters back to the jobs queue (after fixing their cause)."""
+    if not message_ids and not everything:
+        raise UserError("name the messages to redrive, or pass --all")
+    client = _client(ctx)
+    moved = client.redrive(None if everything else set(message_ids))
+    missing = set(message_ids) - {letter.message_id for letter in moved}
+    for letter in moved:
+        console.print(f"redriven {letter.message_id}  {letter.job_type} {letter.job_name}")
+    if missing:
+        raise UserError(f"not in the dead-letter queue: {', '.join(sorted(missing))}")
 
 
 @main.group()

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,11 @@ OUTPUT_KEYS = {
     "queue_url": "JobsQueueUrl",
     "table": "JobsTableName",
     "topic_arn": "NoticesTopicArn",
+    "dlq_url": "DeadLetterQueueUrl",
 }
+OPTIONAL_OUTPUTS = {"dlq_url"}
+# How long a listed dead letter stays hidden from other readers while we look at it.
+_DLQ_LOOK_SECONDS = 30
 STATUS_INDEX = "status-index"
 # Stands in for DEFAULT_ROLE_ARN when checking a request before sending it: the role
 # allow-list is the controller's to enforce.
@@ -52,6 +57,7 @@ class Resources:
     queue_url: str
     table: str
     topic_arn: str
+    dlq_url: str | None = None
 
     @classmethod
     def resolve(
@@ -75,10 +81,40 @@ class Resources:
                 ) from exc
             outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
             for key in missing:
-                if OUTPUT_KEYS[key] not in outputs:
+                if OUTPUT_KEYS[key] in outputs:
+                    values[key] = outputs[OUTPUT_KEYS[key]]
+                elif key not in OPTIONAL_OUTPUTS:
                     raise UserError(f"stack {stack!r} has no output {OUTPUT_KEYS[key]}")
-                values[key] = outputs[OUTPUT_KEYS[key]]
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    message_id: str
+    sent_at: str
+    job_type: str | None
+    job_name: str | None
+    request_id: str | None
+
+    @classmethod
+    def of(cls, message: dict[str, Any]) -> DeadLetter:
+        try:
+            body = json.loads(message["Body"])
+        except ValueError:
+            body = None
+        fields = body if isinstance(body, dict) else {}
+        sent = int(message.get("Attributes", {}).get("SentTimestamp", "0")) / 1000
+        return cls(
+            message_id=message["MessageId"],
+            sent_at=datetime.fromtimestamp(sent, UTC).isoformat(timespec="seconds"),
+            job_type=_text(fields.get("job_type")),
+            job_name=_text(fields.get("job_name")),
+            request_id=_text(fields.get("request_id")),
+        )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def read_requests(text: str) -> list[dict[str, Any]]:
@@ -188,6 +224,54 @@ class JobctlClient:
             TableName=self.resources.table, **kwargs
         )
         return [record_from_item(item) for page in pages for item in page["Items"]]
+
+    def dead_letters(self) -> list[DeadLetter]:
+        """The requests in the dead-letter queue (they stay there)."""
+        messages = self._take_dead_letters()
+        self._release(messages)
+        return [DeadLetter.of(message) for message in messages]
+
+    def redrive(self, message_ids: set[str] | None = None) -> list[DeadLetter]:
+        """Send dead letters (all, or those named) back to the jobs queue.
+
+        SQS's own StartMessageMoveTask moves a whole queue at once; this replays chosen
+        requests, one at a time, sending each before deleting it, so a crash leaves a copy
+        at worst — and replays are idempotent (the request keeps its request_id).
+        """
+        messages = self._take_dead_letters()
+        chosen = [m for m in messages if message_ids is None or m["MessageId"] in message_ids]
+        self._release([m for m in messages if m not in chosen])
+        for message in chosen:
+            self._sqs.send_message(QueueUrl=self.resources.queue_url, MessageBody=message["Body"])
+            self._sqs.delete_message(QueueUrl=self._dlq_url, ReceiptHandle=message["ReceiptHandle"])
+        return [DeadLetter.of(message) for message in chosen]
+
+    @property
+    def _dlq_url(self) -> str:
+        if not self.resources.dlq_url:
+            raise UserError("no dead-letter queue known: pass --dlq-url or use a stack")
+        return self.resources.dlq_url
+
+    def _take_dead_letters(self) -> list[dict[str, Any]]:
+        messages: dict[str, dict[str, Any]] = {}
+        while True:
+            batch = self._sqs.receive_message(
+                QueueUrl=self._dlq_url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=_DLQ_LOOK_SECONDS,
+                AttributeNames=["All"],
+            ).get("Messages", [])
+            if not batch:
+                return list(messages.values())
+            messages.update({m["MessageId"]: m for m in batch})
+
+    def _release(self, messages: list[dict[str, Any]]) -> None:
+        for start in range(0, len(messages), 10):
+            entries = [
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                for i, m in enumerate(messages[start : start + 10])
+            ]
+            self._sqs.change_message_visibility_batch(QueueUrl=self._dlq_url, Entries=entries)
 
     @contextmanager
     def notices(self) -> Iterator[Iterator[dict[str, Any]]]:

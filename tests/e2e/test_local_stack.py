@@ -209,3 +209,25 @@ def test_jobctl_is_installed_as_a_console_script() -> None:
     )
     for command in ("submit", "stop", "get", "list", "watch", "notices", "local"):
         assert command in shown.stdout
+
+
+def test_a_request_given_up_waits_in_the_dlq_and_a_redrive_runs_it(jobctl: Any) -> None:
+    body = request("training.json", job_name="e2e-dlq", request_id="e2e-7")
+    body["spec"]["Tags"] = [{"Key": "jobctl-sim:create-errors", "Value": "ResourceLimitExceeded*5"}]
+    assert jobctl("submit", "-", stdin=json.dumps(body)).exit_code == 0
+    deadline = time.monotonic() + 60
+    while True:
+        letters = json.loads(jobctl("dlq", "list", "--json").output)
+        if letters:
+            break
+        assert time.monotonic() < deadline, "the request never reached the dead-letter queue"
+        time.sleep(0.5)
+    (letter,) = letters
+    assert (letter["job_name"], letter["status"]) == ("e2e-dlq", "SubmitFailed")
+    assert "ResourceLimitExceeded" in letter["failure_reason"]
+
+    redriven = jobctl("dlq", "redrive", letter["message_id"])
+    assert redriven.exit_code == 0, redriven.output
+    watched = jobctl("watch", "e2e-dlq", "--interval", "0.3", "--timeout", "60")
+    assert watched.exit_code == 0, watched.output
+    assert json.loads(jobctl("dlq", "list", "--json").output) == []

@@ -221,3 +221,24 @@ def test_a_stop_and_a_submit_of_the_same_job_do_not_collide_in_idempotency(stack
     stack.submit(request_body("stop.json"))
     stack.submit(request_body("stop.json"))  # the stop redelivered: acts once
     assert stack.sagemaker.calls["StopTrainingJob"] == 1
+
+
+def test_a_redriven_request_is_submitted_again_and_announced_in_its_turn(stack: Stack) -> None:
+    stack.sagemaker.fail_next("CreateTrainingJob", "ResourceLimitExceeded", times=MAX_RECEIVE_COUNT)
+    for receive in range(1, MAX_RECEIVE_COUNT + 1):
+        with pytest.raises(BatchProcessingError):
+            stack.submit(request_body(), receive_count=receive)
+    assert stack.job(NAME)["status"] == "SubmitFailed"  # type: ignore[index]
+
+    # An operator fixed the quota and redrove the message: a new message, the same request.
+    assert stack.submit(request_body(), receive_count=1) == {"batchItemFailures": []}
+    record = stack.job(NAME)
+    assert record["status"] == "InProgress"  # type: ignore[index]
+    assert [h["status"] for h in record["history"]] == [  # type: ignore[index]
+        "Queued",
+        "SubmitFailed",
+        "Queued",
+        "InProgress",
+    ]
+    assert len(stack.sagemaker.jobs) == 1
+    assert [n["status"] for n in stack.notices_for(NAME)] == ["SubmitFailed"]

@@ -49,6 +49,9 @@ _STATUS = {"ResourceNotFound": 400, "InternalFailure": 500, "ServiceUnavailable"
 # {"Key": "jobctl-sim:outcome", "Value": "Failed"}; real SageMaker just keeps the tag.
 OUTCOME_TAG = "jobctl-sim:outcome"
 OUTCOMES = ("Completed", "Failed", "ExplainabilityError")
+# And make its create fail first, e.g. {"Key": "jobctl-sim:create-errors",
+# "Value": "ResourceLimitExceeded*5"}: the first five creates of that name answer so.
+CREATE_ERRORS_TAG = "jobctl-sim:create-errors"
 
 
 def planned_path(job_type: str, outcome: str) -> list[tuple[str, str]]:
@@ -114,6 +117,7 @@ class SimulatedSageMaker:
         self.calls: Counter[str] = Counter()
         # Per operation, what the next calls raise, and whether the call takes effect first.
         self._faults: dict[str, list[tuple[BaseException, bool]]] = {}
+        self._create_attempts: Counter[tuple[str, str]] = Counter()
         self._lock = threading.RLock()
 
     def advance(self) -> int:
@@ -317,6 +321,11 @@ class SimulatedSageMaker:
     # -- internals ------------------------------------------------------------------------
 
     def _create(self, job_type: str, name: str, params: dict[str, Any]) -> SimulatedJob:
+        tags = {t["Key"]: t.get("Value", "") for t in params.get("Tags", [])}
+        code, _, times = tags.get(CREATE_ERRORS_TAG, "").partition("*")
+        self._create_attempts[(job_type, name)] += 1
+        if code and self._create_attempts[(job_type, name)] <= int(times or 1):
+            raise SageMakerError(code, f"simulated {code} ({CREATE_ERRORS_TAG})")
         if (job_type, name) in self.jobs:
             kind = "Training job" if job_type == "TrainingJob" else "AutoML job"
             raise SageMakerError("ResourceInUse", f"{kind} names must be unique within an account")
