@@ -1,38 +1,137 @@
-"""template.yaml keeps CONTRACT §2 and §4, and its rules match SageMaker's events only."""
+"""template.yaml keeps CONTRACT §2 and §4: handlers, triggers, settings, ledger, least privilege.
+
+Read from the file itself (tests/support/template.py); no AWS, no network.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
+from botocore.session import get_session
+from botocore.validate import validate_parameters
 from moto.events.models import EventPattern
 
-from tests.support.template import event_patterns, load_event, load_template, resource
+from tests.support.template import (
+    TEMPLATE,
+    event_patterns,
+    function_events,
+    load_event,
+    load_template,
+    resource,
+    table_create_kwargs,
+)
 
+FUNCTIONS = ("SubmitFunction", "ReconcileFunction")
 CONTRACT_VARIABLES = {
-    "JOBS_TABLE",
-    "IDEMPOTENCY_TABLE",
-    "NOTICES_TOPIC_ARN",
-    "DEFAULT_ROLE_ARN",
-    "ALLOWED_ROLE_ARNS",
-    "MAX_RECEIVE_COUNT",
+    "JOBS_TABLE": {"Ref": "JobsTable"},
+    "IDEMPOTENCY_TABLE": {"Ref": "IdempotencyTable"},
+    "NOTICES_TOPIC_ARN": {"Ref": "NoticesTopic"},
+    "DEFAULT_ROLE_ARN": {"Ref": "DefaultRoleArn"},
+    "ALLOWED_ROLE_ARNS": {"Ref": "AllowedRoleArns"},
+    "MAX_RECEIVE_COUNT": {"Ref": "MaxReceiveCount"},
 }
+STATE_CHANGE_SAMPLES = [
+    "training-state-change-inprogress.json",
+    "training-state-change-completed.json",
+    "training-state-change-failed.json",
+]
+ACCOUNT = "123456789012"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/jobctl-sagemaker-execution"
+OTHER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/team-b/sagemaker"
+THIRD_ROLE = f"arn:aws:iam::{ACCOUNT}:role/c"
+# ListTrainingJobs and ListAutoMLJobs support no resource-level permissions.
+LIST_CALLS = {"sagemaker:ListTrainingJobs", "sagemaker:ListAutoMLJobs"}
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def function_property(logical_id: str, name: str) -> Any:
+    """A function property, its own value over the one in Globals."""
+    own = resource(logical_id)["Properties"]
+    return own[name] if name in own else load_template()["Globals"]["Function"][name]
+
+
+def function_variables(logical_id: str) -> dict[str, Any]:
+    shared = load_template()["Globals"]["Function"].get("Environment", {}).get("Variables", {})
+    own = resource(logical_id)["Properties"].get("Environment", {}).get("Variables", {})
+    return {**shared, **own}
 
 
 def statements(logical_id: str) -> list[dict[str, Any]]:
-    found = []
+    """The inline IAM statements of a function (SAM policy templates are checked apart)."""
+    found: list[dict[str, Any]] = []
     for policy in resource(logical_id)["Properties"].get("Policies", []):
         if isinstance(policy, dict) and "Statement" in policy:
             found.extend(policy["Statement"])
     return found
 
 
-def function_variables(logical_id: str) -> dict[str, Any]:
-    template = load_template()
-    shared = template["Globals"]["Function"]["Environment"]["Variables"]
-    own = resource(logical_id)["Properties"].get("Environment", {}).get("Variables", {})
-    return {**shared, **own}
+def policy_templates(logical_id: str) -> list[tuple[str, Any]]:
+    """The SAM policy templates of a function, as (name, parameters)."""
+    return [
+        next(iter(policy.items()))
+        for policy in resource(logical_id)["Properties"].get("Policies", [])
+        if isinstance(policy, dict) and "Statement" not in policy
+    ]
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def evaluate(value: Any, parameters: dict[str, str]) -> Any:
+    """Resolve the intrinsics the IAM statements use (Ref, Sub, Split, If, Equals, Not) for
+    the given parameter values, as CloudFormation would."""
+    if isinstance(value, list):
+        return [evaluate(item, parameters) for item in value]
+    if not isinstance(value, dict) or len(value) != 1:
+        return value
+    ((name, argument),) = value.items()
+    conditions = load_template().get("Conditions", {})
+    if name == "Ref":
+        return parameters[argument]
+    if name == "Fn::Sub":
+        return re.sub(r"\$\{([^}]+)\}", lambda m: parameters[m.group(1)], argument)
+    if name == "Fn::Split":
+        separator, text = argument
+        return evaluate(text, parameters).split(separator)
+    if name == "Fn::Equals":
+        left, right = evaluate(argument, parameters)
+        return left == right
+    if name == "Fn::Not":
+        return not evaluate(argument[0], parameters)
+    if name == "Fn::If":
+        condition, when_true, when_false = argument
+        chosen = when_true if evaluate(conditions[condition], parameters) else when_false
+        return evaluate(chosen, parameters)
+    return value
+
+
+def matches_any_rule(event: dict[str, Any]) -> bool:
+    return any(
+        EventPattern.load(json.dumps(pattern)).matches_event(event) for pattern in event_patterns()
+    )
+
+
+def foreign_event(source: str, detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": "5a0c8c3e-2b1d-4f6e-9a7b-0c1d2e3f4a5b",
+        "detail-type": detail_type,
+        "source": source,
+        "account": ACCOUNT,
+        "time": "2025-11-26T12:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": detail,
+    }
+
+
+# -- CONTRACT §2: deployment units -----------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -42,41 +141,79 @@ def function_variables(logical_id: str) -> dict[str, Any]:
         ("ReconcileFunction", "jobctl.handlers.reconcile.handler"),
     ],
 )
-def test_functions_use_the_contracts_handlers_and_code_location(
-    logical_id: str, handler: str
-) -> None:
-    function = resource(logical_id)
-    assert function["Type"] == "AWS::Serverless::Function"
-    assert function["Properties"]["Handler"] == handler
-    assert load_template()["Globals"]["Function"]["CodeUri"] == "src/"
-    assert load_template()["Globals"]["Function"]["Runtime"] == "python3.12"
+def test_each_function_runs_its_contract_handler_from_src(logical_id: str, handler: str) -> None:
+    assert resource(logical_id)["Type"] == "AWS::Serverless::Function"
+    assert resource(logical_id)["Properties"]["Handler"] == handler
+    assert function_property(logical_id, "CodeUri") == "src/"
+    assert function_property(logical_id, "Runtime") == "python3.12"
+    assert function_property(logical_id, "Tracing") == "Active"
 
 
-@pytest.mark.parametrize("logical_id", ["SubmitFunction", "ReconcileFunction"])
-def test_both_functions_get_every_contract_setting(logical_id: str) -> None:
-    assert set(function_variables(logical_id)) >= CONTRACT_VARIABLES
-
-
-def test_submit_reads_the_jobs_queue_in_batches_with_partial_failures() -> None:
-    (source,) = resource("SubmitFunction")["Properties"]["Events"].values()
+def test_submit_is_triggered_by_the_jobs_queue_only() -> None:
+    (source,) = function_events("SubmitFunction").values()
     assert source["Type"] == "SQS"
     assert source["Properties"]["Queue"] == {"Fn::GetAtt": ["JobsQueue", "Arn"]}
+    assert source["Properties"]["BatchSize"] == {"Ref": "BatchSize"}
+    assert source["Properties"]["MaximumBatchingWindowInSeconds"] == {"Ref": "BatchWindowSeconds"}
+
+
+def test_submit_reports_partial_batch_failures() -> None:
+    (source,) = function_events("SubmitFunction").values()
     assert source["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert source["Properties"]["ScalingConfig"]["MaximumConcurrency"] == {
-        "Ref": "SubmitMaxConcurrency"
+
+
+def test_submit_concurrency_is_capped_within_sqs_limits() -> None:
+    (source,) = function_events("SubmitFunction").values()
+    assert source["Properties"]["ScalingConfig"] == {
+        "MaximumConcurrency": {"Ref": "SubmitMaxConcurrency"}
     }
+    parameter = load_template()["Parameters"]["SubmitMaxConcurrency"]
+    assert parameter["MinValue"] == 2  # the least SQS accepts
+    assert parameter["Default"] >= parameter["MinValue"]
 
 
-def test_the_dead_letter_redrive_count_is_the_one_the_function_is_told() -> None:
+def test_reconcile_is_triggered_by_sagemaker_state_changes_and_a_schedule() -> None:
+    kinds = sorted(event["Type"] for event in function_events("ReconcileFunction").values())
+    assert kinds == ["EventBridgeRule", "Schedule"]
+    (pattern,) = event_patterns()
+    assert pattern["source"] == ["aws.sagemaker"]
+
+
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+def test_both_functions_get_every_contract_setting(logical_id: str) -> None:
+    variables = function_variables(logical_id)
+    for name, value in CONTRACT_VARIABLES.items():
+        assert variables.get(name) == value, name
+    assert variables["POWERTOOLS_SERVICE_NAME"] == "jobctl"
+    assert variables["POWERTOOLS_LOG_LEVEL"] == {"Ref": "LogLevel"}
+
+
+# -- the queue, its redrive and the function's give-up count ---------------------------------
+
+
+def test_the_redrive_count_is_the_parameter_the_functions_are_told() -> None:
     redrive = resource("JobsQueue")["Properties"]["RedrivePolicy"]
     assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]}
     assert redrive["maxReceiveCount"] == {"Ref": "MaxReceiveCount"}
-    assert function_variables("SubmitFunction")["MAX_RECEIVE_COUNT"] == {"Ref": "MaxReceiveCount"}
+    for logical_id in FUNCTIONS:
+        assert function_variables(logical_id)["MAX_RECEIVE_COUNT"] == {"Ref": "MaxReceiveCount"}
+    # One delivery to try, at least one more to give up on (SubmitFailed) before the DLQ.
+    assert load_template()["Parameters"]["MaxReceiveCount"]["MinValue"] >= 2
 
 
-def test_the_queue_hides_a_message_six_times_longer_than_submit_may_run() -> None:
+def test_a_received_message_stays_hidden_six_times_longer_than_submit_may_run() -> None:
     timeout = resource("SubmitFunction")["Properties"]["Timeout"]
     assert resource("JobsQueue")["Properties"]["VisibilityTimeout"] >= 6 * timeout
+
+
+def test_the_dead_letter_queue_keeps_messages_longer_than_the_jobs_queue() -> None:
+    kept = resource("JobsQueue")["Properties"]["MessageRetentionPeriod"]
+    dead_kept = resource("JobsDeadLetterQueue")["Properties"]["MessageRetentionPeriod"]
+    assert dead_kept == 14 * 24 * 3600
+    assert dead_kept > kept
+
+
+# -- CONTRACT §4: the ledger ------------------------------------------------------------------
 
 
 def test_the_ledger_has_the_contracts_key_and_status_index() -> None:
@@ -90,91 +227,345 @@ def test_the_ledger_has_the_contracts_key_and_status_index() -> None:
         {"AttributeName": "status", "KeyType": "HASH"},
         {"AttributeName": "updated_at", "KeyType": "RANGE"},
     ]
-    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert indexes["status-index"]["Projection"] == {"ProjectionType": "ALL"}
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
 
 
-def test_the_idempotency_table_expires_records() -> None:
+def test_unsent_notices_have_a_sparse_index_so_the_sweep_needs_no_scan() -> None:
+    table = resource("JobsTable")["Properties"]
+    indexes = {index["IndexName"]: index for index in table["GlobalSecondaryIndexes"]}
+    assert indexes["unnotified-index"]["KeySchema"] == [
+        {"AttributeName": "notice_pending", "KeyType": "HASH"},
+        {"AttributeName": "updated_at", "KeyType": "RANGE"},
+    ]
+
+
+def test_every_key_attribute_is_defined_and_every_definition_is_a_key() -> None:
+    table = resource("JobsTable")["Properties"]
+    schemas = [table["KeySchema"]] + [
+        index["KeySchema"] for index in table["GlobalSecondaryIndexes"]
+    ]
+    keys = {element["AttributeName"] for schema in schemas for element in schema}
+    defined = {d["AttributeName"]: d["AttributeType"] for d in table["AttributeDefinitions"]}
+    assert set(defined) == keys
+    assert set(defined.values()) == {"S"}
+
+
+def test_the_ledger_survives_stack_deletion_and_replacement() -> None:
+    ledger = resource("JobsTable")
+    assert ledger["DeletionPolicy"] == "Retain"
+    assert ledger["UpdateReplacePolicy"] == "Retain"
+    assert ledger["Properties"]["PointInTimeRecoverySpecification"] == {
+        "PointInTimeRecoveryEnabled": True
+    }
+
+
+def test_the_idempotency_table_expires_its_records() -> None:
     table = resource("IdempotencyTable")["Properties"]
     assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
 
 
-@pytest.mark.parametrize(
-    "sample",
-    [
-        "training-state-change-inprogress.json",
-        "training-state-change-completed.json",
-        "training-state-change-failed.json",
-    ],
-)
-def test_the_rules_match_sagemaker_training_state_changes(sample: str) -> None:
+@pytest.mark.parametrize("logical_id", ["JobsTable", "IdempotencyTable"])
+def test_tests_can_build_each_table_from_the_template(logical_id: str) -> None:
+    kwargs = table_create_kwargs(logical_id, "jobctl-test")
+    dynamodb = get_session().get_service_model("dynamodb")
+    validate_parameters(kwargs, dynamodb.operation_model("CreateTable").input_shape)
+    assert kwargs["KeySchema"] == resource(logical_id)["Properties"]["KeySchema"]
+
+
+# -- EventBridge -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sample", STATE_CHANGE_SAMPLES)
+def test_every_rule_matches_each_training_state_change(sample: str) -> None:
     event = load_event(sample)
-    assert any(EventPattern.load(json.dumps(p)).matches_event(event) for p in event_patterns())
+    for pattern in event_patterns():
+        assert EventPattern.load(json.dumps(pattern)).matches_event(event), pattern
 
 
 @pytest.mark.parametrize(
-    ("source", "detail_type"),
+    "event",
     [
-        ("aws.sagemaker", "SageMaker Endpoint State Change"),
-        ("aws.sagemaker", "SageMaker Processing Job State Change"),
-        ("aws.sagemaker", "SageMaker HyperParameter Tuning Job State Change"),
-        ("aws.ec2", "EC2 Instance State-change Notification"),
-        ("my.app", "SageMaker Training Job State Change"),
+        foreign_event(
+            "aws.sagemaker",
+            "SageMaker Endpoint State Change",
+            {"EndpointName": "churn", "EndpointStatus": "IN_SERVICE"},
+        ),
+        foreign_event(
+            "aws.sagemaker",
+            "SageMaker Processing Job State Change",
+            {"ProcessingJobName": "prep", "ProcessingJobStatus": "Completed"},
+        ),
+        foreign_event(
+            "aws.sagemaker",
+            "SageMaker HyperParameter Tuning Job State Change",
+            {"HyperParameterTuningJobName": "hpo", "HyperParameterTuningJobStatus": "Completed"},
+        ),
+        foreign_event(
+            "aws.ec2",
+            "EC2 Instance State-change Notification",
+            {"instance-id": "i-0123456789abcdef0", "state": "stopped"},
+        ),
+        # A custom source may copy SageMaker's detail-type, but not its source.
+        foreign_event(
+            "com.example.jobs",
+            "SageMaker Training Job State Change",
+            load_event("training-state-change-completed.json")["detail"],
+        ),
+        load_event("scheduled-sweep.json"),
     ],
+    ids=["endpoint", "processing-job", "tuning-job", "ec2", "custom-source", "schedule"],
 )
-def test_the_rules_match_no_foreign_event(source: str, detail_type: str) -> None:
-    event = load_event("training-state-change-completed.json") | {
-        "source": source,
-        "detail-type": detail_type,
+def test_no_rule_matches_a_foreign_event(event: dict[str, Any]) -> None:
+    assert not matches_any_rule(event)
+
+
+def test_state_change_deliveries_are_retried_then_kept() -> None:
+    (rule,) = [
+        e
+        for e in function_events("ReconcileFunction").values()
+        if "Pattern" in e.get("Properties", {})
+    ]
+    assert rule["Properties"]["RetryPolicy"] == {
+        "MaximumRetryAttempts": 8,
+        "MaximumEventAgeInSeconds": 3600,
     }
-    assert not any(EventPattern.load(json.dumps(p)).matches_event(event) for p in event_patterns())
+    assert rule["Properties"]["DeadLetterConfig"] == {
+        "Arn": {"Fn::GetAtt": ["ReconcileEventsDeadLetterQueue", "Arn"]}
+    }
 
 
-def test_the_sweep_runs_on_a_classic_schedule() -> None:
-    events = resource("ReconcileFunction")["Properties"]["Events"]
-    schedules = [e for e in events.values() if e["Type"] == "Schedule"]
-    assert [s["Properties"]["Schedule"] for s in schedules] == [{"Ref": "SweepSchedule"}]
+def test_a_failing_reconcile_is_retried_twice_then_kept() -> None:
+    invoke = resource("ReconcileFunction")["Properties"]["EventInvokeConfig"]
+    assert invoke["MaximumRetryAttempts"] == 2
+    assert invoke["DestinationConfig"]["OnFailure"] == {
+        "Type": "SQS",
+        "Destination": {"Fn::GetAtt": ["ReconcileEventsDeadLetterQueue", "Arn"]},
+    }
+
+
+def test_the_sweep_is_a_classic_schedule_rule() -> None:
+    (sweep,) = [
+        e for e in function_events("ReconcileFunction").values() if e["Type"].startswith("Schedule")
+    ]
+    # "Schedule" (an EventBridge rule) delivers source aws.events / "Scheduled Event";
+    # "ScheduleV2" (EventBridge Scheduler) would deliver a different payload.
+    assert sweep["Type"] == "Schedule"
+    assert sweep["Properties"]["Schedule"] == {"Ref": "SweepSchedule"}
     assert load_template()["Parameters"]["SweepSchedule"]["Default"] == "rate(5 minutes)"
+    sample = load_event("scheduled-sweep.json")
+    assert (sample["source"], sample["detail-type"]) == ("aws.events", "Scheduled Event")
 
 
-@pytest.mark.parametrize("logical_id", ["SubmitFunction", "ReconcileFunction"])
+# -- least privilege ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
 def test_no_statement_grants_every_action(logical_id: str) -> None:
     for statement in statements(logical_id):
-        actions = (
-            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        )
-        assert "*" not in actions
-        assert not any(action.endswith(":*") for action in actions)
+        for action in as_list(statement["Action"]):
+            assert action != "*"
+            assert not action.endswith(":*"), action
 
 
-@pytest.mark.parametrize("logical_id", ["SubmitFunction", "ReconcileFunction"])
-def test_only_list_actions_use_a_wildcard_resource(logical_id: str) -> None:
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+def test_only_list_calls_have_a_wildcard_resource(logical_id: str) -> None:
     for statement in statements(logical_id):
-        if statement["Resource"] == "*":
-            assert all(action.startswith("sagemaker:List") for action in statement["Action"])
+        if "*" in as_list(statement["Resource"]):
+            assert set(as_list(statement["Action"])) == LIST_CALLS
 
 
-def test_roles_are_passed_only_to_sagemaker_and_only_the_allowed_ones() -> None:
-    pass_role = [s for s in statements("SubmitFunction") if s["Action"] == "iam:PassRole"]
-    assert len(pass_role) == 1
-    assert pass_role[0]["Condition"] == {
-        "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+def test_sagemaker_job_calls_are_scoped_to_job_arns(logical_id: str) -> None:
+    pseudo = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": ACCOUNT}
+    for statement in statements(logical_id):
+        actions = set(as_list(statement["Action"]))
+        if not any(a.startswith("sagemaker:") for a in actions) or actions <= LIST_CALLS:
+            continue
+        assert not actions & LIST_CALLS, "list calls need a statement of their own"
+        assert sorted(evaluate(statement["Resource"], pseudo)) == [
+            f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:automl-job/*",
+            f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:training-job/*",
+        ]
+
+
+def test_submit_may_create_stop_and_tag_jobs() -> None:
+    actions = {a for s in statements("SubmitFunction") for a in as_list(s["Action"])}
+    assert {
+        "sagemaker:CreateTrainingJob",
+        "sagemaker:CreateAutoMLJob",
+        "sagemaker:DescribeTrainingJob",
+        "sagemaker:DescribeAutoMLJob",
+        "sagemaker:StopTrainingJob",
+        "sagemaker:StopAutoMLJob",
+        "sagemaker:AddTags",
+        "sagemaker:ListTags",
+    } <= actions
+
+
+def test_reconcile_may_only_read_jobs() -> None:
+    actions = {a for s in statements("ReconcileFunction") for a in as_list(s["Action"])}
+    sagemaker = {a for a in actions if a.startswith("sagemaker:")}
+    assert sagemaker == {
+        "sagemaker:DescribeTrainingJob",
+        "sagemaker:DescribeAutoMLJob",
+        "sagemaker:ListTags",
+        "sagemaker:ListTrainingJobs",
+        "sagemaker:ListAutoMLJobs",
     }
-    assert "DefaultRoleArn" in json.dumps(pass_role[0]["Resource"])
-    assert "AllowedRoleArns" in json.dumps(pass_role[0]["Resource"])
-    assert not any("iam:PassRole" in json.dumps(s) for s in statements("ReconcileFunction"))
+    assert "iam:PassRole" not in actions
 
 
-def test_data_is_encrypted_at_rest() -> None:
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+def test_iam_pass_role_is_always_limited_to_sagemaker(logical_id: str) -> None:
+    for statement in statements(logical_id):
+        if "iam:PassRole" in as_list(statement["Action"]):
+            assert statement["Condition"] == {
+                "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
+            }
+
+
+@pytest.mark.parametrize(
+    ("allowed", "passable"),
+    [
+        ("", [ROLE]),
+        (OTHER_ROLE, [ROLE, OTHER_ROLE]),
+        (f"{OTHER_ROLE},{THIRD_ROLE}", [ROLE, OTHER_ROLE, THIRD_ROLE]),
+    ],
+    ids=["no-allowed-roles", "one-allowed-role", "two-allowed-roles"],
+)
+def test_submit_may_pass_exactly_the_default_and_allowed_roles(
+    allowed: str, passable: list[str]
+) -> None:
+    (pass_role,) = [
+        s for s in statements("SubmitFunction") if "iam:PassRole" in as_list(s["Action"])
+    ]
+    assert as_list(pass_role["Action"]) == ["iam:PassRole"]
+    resources = evaluate(
+        pass_role["Resource"], {"DefaultRoleArn": ROLE, "AllowedRoleArns": allowed}
+    )
+    assert resources == passable
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        (ROLE, True),
+        (OTHER_ROLE, True),
+        (f"arn:aws-us-gov:iam::{ACCOUNT}:role/x", True),
+        (f"arn:aws:iam::{ACCOUNT}:user/alice", False),
+        (f"{ROLE}, {OTHER_ROLE}", False),
+        ("jobctl-sagemaker-execution", False),
+    ],
+)
+def test_role_parameters_accept_role_arns_only(value: str, accepted: bool) -> None:
+    parameters = load_template()["Parameters"]
+    # CloudFormation matches AllowedPattern against the whole value.
+    assert bool(re.fullmatch(parameters["DefaultRoleArn"]["AllowedPattern"], value)) is accepted
+    assert bool(re.fullmatch(parameters["AllowedRoleArns"]["AllowedPattern"], value)) is accepted
+
+
+def test_allowed_roles_may_be_empty_or_a_comma_separated_list() -> None:
+    pattern = load_template()["Parameters"]["AllowedRoleArns"]["AllowedPattern"]
+    assert re.fullmatch(pattern, "")
+    assert re.fullmatch(pattern, f"{ROLE},{OTHER_ROLE}")
+    assert not re.fullmatch(pattern, f"{ROLE},")
+    assert "Default" not in load_template()["Parameters"]["DefaultRoleArn"]
+
+
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+def test_both_functions_may_use_the_ledger_idempotency_store_and_topic(logical_id: str) -> None:
+    templates = policy_templates(logical_id)
+    assert ("DynamoDBCrudPolicy", {"TableName": {"Ref": "JobsTable"}}) in templates
+    assert ("DynamoDBCrudPolicy", {"TableName": {"Ref": "IdempotencyTable"}}) in templates
+    assert (
+        "SNSPublishMessagePolicy",
+        {"TopicName": {"Fn::GetAtt": ["NoticesTopic", "TopicName"]}},
+    ) in templates
+    (kms,) = [
+        s for s in statements(logical_id) if any(a.startswith("kms:") for a in as_list(s["Action"]))
+    ]
+    assert set(kms["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey"}
+    assert kms["Resource"] == {"Fn::GetAtt": ["NoticesKey", "Arn"]}
+
+
+# -- encryption and transport ------------------------------------------------------------------
+
+
+def test_queues_and_tables_are_encrypted_at_rest() -> None:
     for queue in ("JobsQueue", "JobsDeadLetterQueue", "ReconcileEventsDeadLetterQueue"):
         assert resource(queue)["Properties"]["SqsManagedSseEnabled"] is True
     for table in ("JobsTable", "IdempotencyTable"):
-        assert resource(table)["Properties"]["SSESpecification"]["SSEEnabled"] is True
+        assert resource(table)["Properties"]["SSESpecification"] == {"SSEEnabled": True}
+
+
+def test_notices_are_encrypted_with_a_rotated_key_sns_may_use() -> None:
     assert resource("NoticesTopic")["Properties"]["KmsMasterKeyId"] == {"Ref": "NoticesKey"}
+    key = resource("NoticesKey")["Properties"]
+    assert key["EnableKeyRotation"] is True
+    (sns,) = [
+        s
+        for s in key["KeyPolicy"]["Statement"]
+        if s["Principal"] == {"Service": "sns.amazonaws.com"}
+    ]
+    assert set(sns["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
 
 
-def test_outputs_name_what_users_need() -> None:
-    outputs = load_template()["Outputs"]
-    assert {"JobsQueueUrl", "DeadLetterQueueUrl", "NoticesTopicArn", "JobsTableName"} <= set(
-        outputs
-    )
+def _denies_plain_transport(statement: dict[str, Any]) -> bool:
+    return statement["Effect"] == "Deny" and statement.get("Condition") == {
+        "Bool": {"aws:SecureTransport": "false"}
+    }
+
+
+def test_queues_refuse_requests_without_tls() -> None:
+    policies = [
+        r for r in load_template()["Resources"].values() if r["Type"] == "AWS::SQS::QueuePolicy"
+    ]
+    protected = set()
+    for policy in policies:
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if _denies_plain_transport(statement):
+                protected |= {r["Fn::GetAtt"][0] for r in as_list(statement["Resource"])}
+    assert {"JobsQueue", "JobsDeadLetterQueue", "ReconcileEventsDeadLetterQueue"} <= protected
+
+
+def test_the_topic_refuses_publish_and_subscribe_without_tls() -> None:
+    policy = resource("NoticesTopicPolicy")["Properties"]
+    assert policy["Topics"] == [{"Ref": "NoticesTopic"}]
+    (deny,) = [s for s in policy["PolicyDocument"]["Statement"] if _denies_plain_transport(s)]
+    assert {"sns:Publish", "sns:Subscribe"} <= set(as_list(deny["Action"]))
+
+
+# -- outputs and lint hygiene ------------------------------------------------------------------
+
+
+def test_outputs_name_what_users_and_operators_need() -> None:
+    assert set(load_template()["Outputs"]) >= {
+        "JobsQueueUrl",
+        "JobsQueueArn",
+        "DeadLetterQueueUrl",
+        "NoticesTopicArn",
+        "JobsTableName",
+        "IdempotencyTableName",
+        "SubmitFunctionName",
+        "ReconcileFunctionName",
+    }
+
+
+def test_every_lint_suppression_gives_its_reason() -> None:
+    lines = TEMPLATE.read_text(encoding="utf-8").splitlines()
+    suppressed = 0
+    for number, line in enumerate(lines):
+        if line.strip() != "ignore_checks:":
+            continue
+        index = number + 1
+        while index < len(lines) and lines[index].lstrip().startswith(("-", "#")):
+            entry = lines[index].strip()
+            if entry.startswith("-"):
+                suppressed += 1
+                reason_inline = "#" in entry
+                reason_above = lines[index - 1].strip().startswith("#")
+                assert reason_inline or reason_above, f"line {index + 1}: {entry}"
+            index += 1
+    assert suppressed > 0
