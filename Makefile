@@ -41,6 +41,10 @@ install: $(VENV)/.installed ## Create .venv with jobctl and its development tool
 demo: $(VENV)/.installed ## Run the sample jobs through the controller on the embedded local stack
 	$(PY) -m jobctl.local.demo
 
+.PHONY: soak
+soak: $(VENV)/.installed ## Soak the local stack: 1,000 requests with faults, duplicates, lost events
+	$(PY) -m jobctl.local.soak --requests $${SOAK_REQUESTS:-1000}
+
 .PHONY: test
 test: lint typecheck lint-template pytest ## Everything CI runs: ruff, mypy, cfn-lint, pytest
 

@@ -115,6 +115,7 @@ class SimulatedSageMaker:
         self.on_change = on_change
         self.jobs: dict[tuple[str, str], SimulatedJob] = {}
         self.calls: Counter[str] = Counter()
+        self.error_answers: Counter[str] = Counter()
         # Per operation, what the next calls raise, and whether the call takes effect first.
         self._faults: dict[str, list[tuple[BaseException, bool]]] = {}
         self._create_attempts: Counter[tuple[str, str]] = Counter()
@@ -225,6 +226,13 @@ class SimulatedSageMaker:
 
     def handle(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         """Answer one API call; raises SageMakerError as SageMaker would answer an error."""
+        try:
+            return self._handle(operation, params)
+        except SageMakerError as exc:
+            self.error_answers[exc.code] += 1
+            raise
+
+    def _handle(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             self.calls[operation] += 1
             faults = self._faults.get(operation)

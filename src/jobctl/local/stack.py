@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import queue
+import random
 import re
 import threading
 import time
@@ -59,16 +60,22 @@ class LocalStackOptions:
     batch_window_seconds: float = 0.5
     log_level: str = "WARNING"
     parameters: dict[str, str] = field(default_factory=dict)
+    # The share of state-change events lost on the way (the sweep must find them).
+    drop_event_ratio: float = 0.0
 
 
 class LocalStack:
     def __init__(self, options: LocalStackOptions) -> None:
         self.options = options
         self.functions = LocalFunctions()
-        self._changes: queue.Queue[SimulatedJob] = queue.Queue()
+        self._events: queue.Queue[dict[str, Any]] = queue.Queue()
         self.sagemaker = SimulatedSageMaker(
-            step=timedelta(seconds=options.step_seconds), on_change=self._changes.put
+            step=timedelta(seconds=options.step_seconds), on_change=self._on_change
         )
+        self._patterns = [EventPattern.load(json.dumps(p)) for p in event_patterns()]
+        self._random = random.Random(7)  # noqa: S311 - simulation, not security
+        self.events_sent = 0
+        self.events_dropped = 0
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._sagemaker_server = SageMakerServer(self.sagemaker)
         self._stopping = threading.Event()
@@ -80,6 +87,7 @@ class LocalStack:
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> LocalStack:
+        self._quiet_logs()
         self._moto.start()
         self._sagemaker_server.start()
         host, port = self._moto.get_host_and_port()
@@ -94,7 +102,6 @@ class LocalStack:
         os.environ.update(self._function_environment(parameters))
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-        self._quiet_logs()
         self._write_state()
         self._spawn(self._run_sagemaker_clock)
         self._spawn(self._deliver_state_changes)
@@ -200,16 +207,22 @@ class LocalStack:
         self.sagemaker.advance()
         self._stopping.wait(0.2)
 
-    def _deliver_state_changes(self) -> None:
-        try:
-            job = self._changes.get(timeout=0.5)
-        except queue.Empty:
-            return
+    def _on_change(self, job: SimulatedJob) -> None:
+        # Called by the simulator, under its lock: take the event as it is at this change.
         if job.job_type != "TrainingJob":
             return  # SageMaker sends no AutoML state-change events
-        event = self.sagemaker.training_event(job.name)
-        patterns = [EventPattern.load(json.dumps(p)) for p in event_patterns()]
-        if not any(pattern.matches_event(event) for pattern in patterns):  # type: ignore[arg-type]
+        self.events_sent += 1
+        if self._random.random() < self.options.drop_event_ratio:
+            self.events_dropped += 1
+            return
+        self._events.put(self.sagemaker.training_event(job.name))
+
+    def _deliver_state_changes(self) -> None:
+        try:
+            event = self._events.get(timeout=0.5)
+        except queue.Empty:
+            return
+        if not any(p.matches_event(event) for p in self._patterns):  # type: ignore[arg-type]
             return
         for _ in range(2):  # SageMaker delivers state changes more than once
             self._invoke_with_retries("ReconcileFunction", event)

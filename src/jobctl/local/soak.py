@@ -1,0 +1,210 @@
+"""`make soak`: many requests through the local stack, with faults, duplicates and lost events.
+
+Fails unless every request ends in exactly one terminal ledger state, every job has
+exactly one notice, no job was created twice in SageMaker, and every message left in the
+dead-letter queue belongs to a job the ledger shows as SubmitFailed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from jobctl.client import JobctlClient, Resources
+from jobctl.local.sagemaker import CREATE_ERRORS_TAG, OUTCOME_TAG
+from jobctl.local.stack import STACK_NAME, LocalStack, LocalStackOptions
+from jobctl.logic.states import record_is_settled
+
+EVENTS = Path(__file__).resolve().parents[3] / "events" / "requests"
+FAULTS = ["ResourceLimitExceeded*2", "ThrottlingException*1", "InternalFailure*1"]
+
+
+@dataclass
+class Plan:
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+    kinds: Counter[str] = field(default_factory=Counter)
+    duplicates: int = 0
+
+
+def plan(requests: int, seed: int) -> Plan:
+    """The request mix: 10 % invalid, 5 % with SageMaker faults, 5 % AutoML, some failing."""
+    rng = random.Random(seed)  # noqa: S311 - a reproducible mix, not security
+    training = json.loads((EVENTS / "training.json").read_text())
+    automl = json.loads((EVENTS / "automl.json").read_text())
+    invalid = json.loads((EVENTS / "invalid.json").read_text())
+    result = Plan()
+    for index in range(requests):
+        draw = rng.random()
+        if draw < 0.10:
+            body, kind = json.loads(json.dumps(invalid)), "invalid"
+        elif draw < 0.15:
+            body, kind = json.loads(json.dumps(automl)), "automl"
+        else:
+            body, kind = json.loads(json.dumps(training)), "training"
+        body["job_name"] = f"soak-{index:05d}"
+        body["request_id"] = f"soak-{seed}-{index}"
+        tags = body["spec"].setdefault("Tags", []) if kind != "invalid" else []
+        if kind != "invalid" and rng.random() < 0.05:
+            tags.append({"Key": CREATE_ERRORS_TAG, "Value": rng.choice(FAULTS)})
+            kind += "+fault"
+        if kind.startswith("training") and rng.random() < 0.05:
+            tags.append({"Key": OUTCOME_TAG, "Value": "Failed"})
+        result.kinds[kind] += 1
+        result.bodies.append(body)
+    return result
+
+
+def run(requests: int, seed: int, timeout: float) -> int:
+    mix = plan(requests, seed)
+    options = LocalStackOptions(
+        state_dir=Path(tempfile.mkdtemp(prefix="jobctl-soak-")),
+        step_seconds=0.05,
+        sweep_seconds=1.0,
+        visibility_timeout=1,
+        drop_event_ratio=0.01,
+    )
+    started = time.monotonic()
+    with LocalStack(options) as stack:
+        session = boto3.session.Session()
+        endpoint = stack.environ["AWS_ENDPOINT_URL"]
+        resources = Resources.resolve(STACK_NAME, session, endpoint)
+        client = JobctlClient(resources, session, endpoint)
+        notices: list[dict[str, Any]] = []
+        listening, done = threading.Event(), threading.Event()
+
+        def collect() -> None:
+            with client.notices() as stream:
+                listening.set()
+                for notice in stream:
+                    if notice:
+                        notices.append(notice)
+                    if done.is_set():
+                        return
+
+        threading.Thread(target=collect, daemon=True).start()
+        listening.wait(10)
+        rng = random.Random(seed + 1)  # noqa: S311 - simulation
+        sqs: Any = session.client("sqs", endpoint_url=endpoint)
+        messages = [json.dumps(body) for body in mix.bodies]
+        duplicated = [m for m in messages if rng.random() < 0.05]
+        mix.duplicates = len(duplicated)
+        outgoing = messages + duplicated
+        for start in range(0, len(outgoing), 10):
+            entries = [
+                {"Id": str(i), "MessageBody": body}
+                for i, body in enumerate(outgoing[start : start + 10])
+            ]
+            sqs.send_message_batch(QueueUrl=resources.queue_url, Entries=entries)
+        enqueued = time.monotonic()
+
+        names = {body["job_name"] for body in mix.bodies}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            records = client.find()
+            settled = [r for r in records if r.job_name in names and record_is_settled(r)]
+            if len(settled) >= len(names) and len(notices) >= len(names):
+                break
+            time.sleep(1)
+        time.sleep(2)  # let any duplicate notice arrive before counting
+        done.set()
+        elapsed = time.monotonic() - started
+        records = client.find()
+        letters = client.dead_letters()
+        sagemaker = stack.sagemaker
+        report = {
+            "requests": requests,
+            "duplicate deliveries sent": mix.duplicates,
+            "mix": dict(mix.kinds),
+            "ledger records": len(records),
+            "terminal states": dict(Counter(r.status for r in records)),
+            "notices": len(notices),
+            "SageMaker jobs created": len(sagemaker.jobs),
+            "CreateTrainingJob/CreateAutoMLJob calls": sagemaker.calls["CreateTrainingJob"]
+            + sagemaker.calls["CreateAutoMLJob"],
+            "SageMaker error answers": dict(sagemaker.error_answers),
+            "state-change events sent / dropped": f"{stack.events_sent} / {stack.events_dropped}",
+            "dead letters": len(letters),
+            "seconds (enqueue took)": f"{elapsed:.1f} ({enqueued - started:.1f})",
+            "local stack errors": len(stack.errors),
+        }
+        failures = check(mix, records, notices, sagemaker.jobs, sagemaker.error_answers, letters)
+    print_report(report, failures)
+    return 1 if failures else 0
+
+
+def check(
+    mix: Plan,
+    records: list[Any],
+    notices: list[dict[str, Any]],
+    jobs: dict[Any, Any],
+    errors: Counter[str],
+    letters: list[Any],
+) -> list[str]:
+    names = {body["job_name"] for body in mix.bodies}
+    failures = []
+    by_name = Counter(r.job_name for r in records)
+    if set(by_name) != names or any(count != 1 for count in by_name.values()):
+        failures.append("not every request has exactly one ledger record")
+    unsettled = [r.job_name for r in records if not record_is_settled(r)]
+    if unsettled:
+        failures.append(
+            f"{len(unsettled)} requests never reached a terminal state: {unsettled[:5]}"
+        )
+    noticed = Counter(n["job_name"] for n in notices)
+    doubled = [name for name, count in noticed.items() if count > 1]
+    missing = names - set(noticed)
+    if doubled or missing:
+        failures.append(f"notices: {len(doubled)} jobs twice, {len(missing)} jobs never")
+    valid = sum(count for kind, count in mix.kinds.items() if not kind.startswith("invalid"))
+    if len(jobs) != valid - sum(1 for r in records if r.status == "SubmitFailed"):
+        failures.append(f"{len(jobs)} SageMaker jobs for {valid} valid requests")
+    if errors["ResourceInUse"]:
+        failures.append(
+            f"{errors['ResourceInUse']} creates met an existing job (a duplicate create)"
+        )
+    failed = {r.job_name for r in records if r.status == "SubmitFailed"}
+    unexplained = [letter for letter in letters if letter.job_name not in failed]
+    if unexplained:
+        failures.append(f"{len(unexplained)} dead letters with no SubmitFailed job")
+    return failures
+
+
+def print_report(report: dict[str, Any], failures: list[str]) -> None:
+    from rich.table import Table
+
+    from jobctl.cli import console
+
+    table = Table("measure", "value", title="jobctl soak")
+    for key, value in report.items():
+        table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
+    console.print(table)
+    for failure in failures:
+        console.print(f"[red]FAILED[/] {failure}")
+    if not failures:
+        console.print(
+            "[green]soak passed[/]: one terminal state and one notice per request, no duplicate job"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for settling")
+    args = parser.parse_args(argv)
+    return run(args.requests, args.seed, args.timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
