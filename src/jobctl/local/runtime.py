@@ -50,7 +50,14 @@ class LocalFunctions:
             function_name=logical_id, timeout_seconds=int(properties.get("Timeout", 60))
         )
         with self._lock:
-            return handler(event, context)
+            try:
+                return handler(event, context)
+            finally:
+                # With POWERTOOLS_METRICS_DISABLED, Powertools skips the flush but keeps the
+                # metric set, and prints it once a metric reaches 100 values: drop it here.
+                from jobctl.observability import metrics
+
+                metrics.clear_metrics()
 
     def _handler(self, path: str) -> Callable[[dict[str, Any], Any], Any]:
         if path not in self._handlers:
