@@ -371,7 +371,13 @@ def _ledger_table(records: list[JobRecord], title: str = "jobs") -> Table:
         table.add_column(column, no_wrap=True)
     table.add_column("detail", overflow="ellipsis", no_wrap=True, max_width=60)
     for record in records:
-        detail = record.failure_reason or record.last_error or "; ".join(record.warnings) or ""
+        detail = (
+            record.failure_reason
+            or record.waiting_for
+            or record.last_error
+            or "; ".join(record.warnings)
+            or ""
+        )
         table.add_row(
             record.job_name,
             record.job_type,

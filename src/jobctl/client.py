@@ -70,7 +70,7 @@ class Resources:
         """Explicit values win; the rest come from the CloudFormation stack's Outputs."""
         values = {key: value for key, value in given.items() if value}
         missing = [key for key in OUTPUT_KEYS if key not in values]
-        if missing:
+        if any(key not in OPTIONAL_OUTPUTS for key in missing):
             cloudformation = session.client("cloudformation", endpoint_url=endpoint_url)
             try:
                 stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]

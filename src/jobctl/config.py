@@ -10,7 +10,14 @@ import os
 from collections.abc import Mapping
 from functools import cache
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 
 class SettingsError(RuntimeError):
@@ -36,6 +43,36 @@ class Settings(BaseModel):
         default=86_400, ge=60, alias="SWEEP_FIRST_LOOKBACK_SECONDS"
     )
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60, alias="IDEMPOTENCY_TTL_SECONDS")
+    # Capacity-aware admission (optional): most jobs running at once, overall (0: no limit)
+    # and per instance type ("ml.p4d.24xlarge=2,ml.g5.xlarge=8").
+    concurrency_budget: int = Field(default=0, ge=0, alias="CONCURRENCY_BUDGET")
+    instance_type_budgets: dict[str, int] = Field(default={}, alias="INSTANCE_TYPE_BUDGETS")
+    # Where a request waiting for capacity is sent back to (the jobs queue).
+    jobs_queue_url: str | None = Field(default=None, alias="JOBS_QUEUE_URL")
+    defer_base_seconds: int = Field(default=30, ge=1, le=900, alias="DEFER_BASE_SECONDS")
+
+    @field_validator("instance_type_budgets", mode="before")
+    @classmethod
+    def _parse_budgets(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        budgets = {}
+        for entry in filter(None, (part.strip() for part in value.split(","))):
+            instance_type, separator, limit = entry.partition("=")
+            if not separator or not limit.strip().isdigit():
+                raise ValueError(f"expected instance-type=count, got {entry!r}")
+            budgets[instance_type.strip()] = int(limit)
+        return budgets
+
+    @model_validator(mode="after")
+    def _budgets_need_the_queue(self) -> Settings:
+        if self.has_budget and not self.jobs_queue_url:
+            raise ValueError("JOBS_QUEUE_URL is required when a concurrency budget is set")
+        return self
+
+    @property
+    def has_budget(self) -> bool:
+        return bool(self.concurrency_budget or self.instance_type_budgets)
 
     @field_validator("allowed_role_arns", mode="before")
     @classmethod

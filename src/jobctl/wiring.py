@@ -17,10 +17,13 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 
 from jobctl.adapters import aws
+from jobctl.adapters.capacity import DynamoDBCapacity
 from jobctl.adapters.ledger import DynamoDBLedger, DynamoDBSweepState
 from jobctl.adapters.notices import SnsNoticePublisher
+from jobctl.adapters.queue import SqsRequeue
 from jobctl.adapters.sagemaker import SageMakerAdapter
-from jobctl.config import get_settings
+from jobctl.config import SettingsError, get_settings
+from jobctl.logic.admission import OVERALL
 from jobctl.logic.reconciliation import Reconciler
 from jobctl.logic.submission import Delivery, Submitter
 from jobctl.models.requests import JobRequest
@@ -28,6 +31,28 @@ from jobctl.models.requests import JobRequest
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@cache
+def capacity() -> DynamoDBCapacity | None:
+    settings = get_settings()
+    if not settings.has_budget:
+        return None
+    return DynamoDBCapacity(aws.dynamodb(), settings.idempotency_table)
+
+
+@cache
+def requeue() -> SqsRequeue:
+    queue_url = get_settings().jobs_queue_url
+    if queue_url is None:
+        raise SettingsError("JOBS_QUEUE_URL is not set: nothing can wait for capacity")
+    return SqsRequeue(aws.sqs(), queue_url)
+
+
+def budget_keys() -> tuple[str, ...]:
+    settings = get_settings()
+    overall = (OVERALL,) if settings.concurrency_budget else ()
+    return overall + tuple(sorted(settings.instance_type_budgets))
 
 
 @cache
@@ -42,6 +67,8 @@ def reconciler() -> Reconciler:
         notice_lease=timedelta(seconds=settings.notice_lease_seconds),
         sweep_overlap=timedelta(seconds=settings.sweep_overlap_seconds),
         first_lookback=timedelta(seconds=settings.sweep_first_lookback_seconds),
+        capacity=capacity(),
+        budget_keys=budget_keys(),
     )
 
 
@@ -59,6 +86,9 @@ def submitter() -> Submitter:
         default_role_arn=settings.default_role_arn,
         permitted_roles=settings.permitted_role_arns,
         max_receive_count=settings.max_receive_count,
+        capacity=capacity(),
+        overall_budget=settings.concurrency_budget,
+        instance_type_budgets=settings.instance_type_budgets,
     )
 
 
@@ -84,7 +114,15 @@ def idempotency_store() -> DynamoDBPersistenceLayer:
 
 def reset() -> None:
     """Forget every built object (tests use this between cases)."""
-    factories = (reconciler, submitter, idempotency_config, idempotency_store, submit_once)
+    factories = (
+        capacity,
+        requeue,
+        reconciler,
+        submitter,
+        idempotency_config,
+        idempotency_store,
+        submit_once,
+    )
     for factory in (*factories, get_settings):
         factory.cache_clear()
     aws.client.cache_clear()

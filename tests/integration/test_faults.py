@@ -145,7 +145,7 @@ def test_an_idempotency_record_left_in_progress_by_a_dead_function_expires(
 ) -> None:
     # The function dies mid-submission (before SageMaker saw anything), leaving
     # Powertools' INPROGRESS record behind, valid for the time the invocation had left.
-    stack.context.remaining_ms = 300
+    stack.context.remaining_ms = 1500
     stack.sagemaker.interrupt_next("CreateTrainingJob", Crash())
     with pytest.raises(Crash):
         stack.submit(request_body())
@@ -155,7 +155,7 @@ def test_an_idempotency_record_left_in_progress_by_a_dead_function_expires(
         stack.submit(request_body(), receive_count=2)
     assert stack.job(NAME)["status"] == "Queued"  # type: ignore[index]
 
-    time.sleep(0.4)  # the dead invocation's time is up
+    time.sleep(1.6)  # the dead invocation's time is up
     stack.submit(request_body(), receive_count=3)
     assert_exactly_once(stack)
 

@@ -19,11 +19,13 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sagemaker import SageMakerClient
     from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
 
 _RETRIES: dict[str, dict[str, Any]] = {
     "sagemaker": {"mode": "adaptive", "max_attempts": 8},
     "dynamodb": {"mode": "standard", "max_attempts": 6},
     "sns": {"mode": "standard", "max_attempts": 5},
+    "sqs": {"mode": "standard", "max_attempts": 5},
 }
 
 
@@ -48,3 +50,7 @@ def dynamodb() -> DynamoDBClient:
 
 def sns() -> SNSClient:
     return client("sns")  # type: ignore[no-any-return]
+
+
+def sqs() -> SQSClient:
+    return client("sqs")  # type: ignore[no-any-return]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import (
@@ -18,12 +19,15 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from jobctl import wiring
+from jobctl.config import get_settings
 from jobctl.errors import RetryableError
+from jobctl.logic.admission import OverBudget, defer_delay
 from jobctl.logic.submission import Delivery
 from jobctl.models.requests import UnreadableRequest, parse_request
 from jobctl.observability import logger, metrics, tracer
 
 processor = BatchProcessor(event_type=EventType.SQS, model=SqsRecordModel)
+_jitter = random.Random()  # noqa: S311 - spreads retries, no security role
 
 
 @tracer.capture_method
@@ -44,6 +48,12 @@ def record_handler(record: SqsRecordModel) -> dict[str, str]:
     logger.append_keys(job_type=request.job_type, action=request.action)
     try:
         return wiring.submit_once()(request=request, delivery=delivery)
+    except OverBudget as waiting:
+        # A new message, not a retry of this one: waiting never counts toward the DLQ.
+        settings = get_settings()
+        delay = defer_delay(waiting.deferrals, settings.defer_base_seconds, _jitter)
+        wiring.requeue().send_later(str(record.body), delay)
+        return {"job_name": request.name, "job_type": request.job_type, "status": "Queued"}
     except IdempotencyValidationError:
         problem = "request_id: already used for a different request"
         return wiring.submitter().reject(request, [problem], delivery, own_key=False).as_dict()

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, Protocol
 
+from jobctl.logic.admission import Budget
 from jobctl.models.jobs import JobRecord, Notice, Observation
 from jobctl.models.requests import JobType
 
@@ -45,6 +46,20 @@ class Ledger(Protocol):
 
     def pending_notices(self) -> Iterator[JobRecord]:
         """Settled records whose notice is not sent yet."""
+
+
+class CapacityLedger(Protocol):
+    def acquire(self, holder: str, budgets: list[Budget]) -> list[Budget]:
+        """Take a slot in every budget, or in none; return the budgets that were full."""
+
+    def release(self, holder: str, keys: Iterable[str]) -> None: ...
+
+    def holders(self, keys: Iterable[str]) -> dict[str, set[str]]: ...
+
+
+class Requeue(Protocol):
+    def send_later(self, body: str, delay_seconds: int) -> None:
+        """Put a request back on the jobs queue, visible after ``delay_seconds``."""
 
 
 class NoticePublisher(Protocol):

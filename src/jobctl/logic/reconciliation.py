@@ -8,11 +8,15 @@ from datetime import datetime, timedelta
 
 from jobctl.errors import JobNotFound, RetryableError
 from jobctl.logic import states
-from jobctl.logic.ports import Ledger, NoticePublisher, SageMakerGateway, SweepState
+from jobctl.logic.admission import holder_of, job_of
+from jobctl.logic.ports import CapacityLedger, Ledger, NoticePublisher, SageMakerGateway, SweepState
 from jobctl.logic.records import announce, revise
-from jobctl.models.jobs import JobRecord, Observation
+from jobctl.models.jobs import QUEUED, JobRecord, Observation, utc_iso
 from jobctl.models.requests import JOB_TYPES, JobType
 from jobctl.observability import count, logger
+
+# How long a Queued job may hold a slot without SageMaker creating it.
+QUEUED_SLOT_GRACE = timedelta(minutes=15)
 
 
 @dataclass
@@ -21,6 +25,7 @@ class SweepReport:
     described: int = 0
     updated: int = 0
     notices: int = 0
+    slots_repaired: int = 0
     by_type: dict[str, int] = field(default_factory=dict)
 
 
@@ -34,6 +39,8 @@ class Reconciler:
     notice_lease: timedelta
     sweep_overlap: timedelta
     first_lookback: timedelta
+    capacity: CapacityLedger | None = None
+    budget_keys: tuple[str, ...] = ()
 
     def on_state_change(self, job_type: JobType, hint: Observation) -> JobRecord | None:
         """An event says ``hint.job_name`` changed. Describe it, unless the ledger already
@@ -64,12 +71,16 @@ class Reconciler:
                 return None
             return states.apply_observation(current, observation, self.now())
 
-        before = record.status if record else None
+        was_settled = record is not None and states.record_is_settled(record)
         updated = revise(self.ledger, (observation.job_name, observation.job_type), change, record)
         if updated is None:
             raise RetryableError(f"ledger record of {observation.job_name} disappeared")
-        if updated.status != before and states.record_is_settled(updated):
+        if not was_settled and states.record_is_settled(updated):
             count("JobsSettled", status=updated.status, job_type=updated.job_type)
+            if self.capacity is not None and updated.capacity_keys:
+                # A settled job gives its slots to the requests waiting for them.
+                holder = holder_of(updated.job_type, updated.job_name)
+                self.capacity.release(holder, updated.capacity_keys)
         return self._announce_if_due(updated)
 
     def sweep(self) -> SweepReport:
@@ -83,6 +94,7 @@ class Reconciler:
             report.listed += len(summaries)
             report.by_type[job_type] = len(summaries)
             self._catch_up(job_type, summaries, report)
+        report.slots_repaired = self._repair_capacity()
         for pending in self.ledger.pending_notices():
             if (
                 announce(self.ledger, self.publisher, pending, self.now, self.notice_lease)
@@ -103,6 +115,27 @@ class Reconciler:
                 report.described += 1
                 if self.refresh(record).version != record.version:
                     report.updated += 1
+
+    def _repair_capacity(self) -> int:
+        """Free slots whose holder is done, gone, or never got going (a crash between
+        taking a slot and creating the job)."""
+        if self.capacity is None or not self.budget_keys:
+            return 0
+        held = self.capacity.holders(self.budget_keys)
+        records = self.ledger.get_many(job_of(h) for holders in held.values() for h in holders)
+        stale_before = utc_iso(self.now() - QUEUED_SLOT_GRACE)
+        repaired = 0
+        for budget_key, holders in held.items():
+            for holder in holders:
+                record = records.get(job_of(holder))
+                if (
+                    record is None
+                    or states.record_is_settled(record)
+                    or (record.status == QUEUED and record.updated_at < stale_before)
+                ):
+                    self.capacity.release(holder, [budget_key])
+                    repaired += 1
+        return repaired
 
     def _announce_if_due(self, record: JobRecord) -> JobRecord:
         return announce(self.ledger, self.publisher, record, self.now, self.notice_lease)

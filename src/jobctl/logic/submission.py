@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from jobctl.errors import (
     ConcurrentUpdate,
@@ -14,7 +15,8 @@ from jobctl.errors import (
     summarize,
 )
 from jobctl.logic import states
-from jobctl.logic.ports import Ledger, NoticePublisher, SageMakerGateway
+from jobctl.logic.admission import OverBudget, budgets_for, holder_of, waiting_reason
+from jobctl.logic.ports import CapacityLedger, Ledger, NoticePublisher, SageMakerGateway
 from jobctl.logic.reconciliation import Reconciler
 from jobctl.logic.records import announce, revise
 from jobctl.logic.requests import create_params, is_owned
@@ -63,6 +65,9 @@ class Submitter:
     default_role_arn: str
     permitted_roles: frozenset[str]
     max_receive_count: int
+    capacity: CapacityLedger | None = None
+    overall_budget: int = 0
+    instance_type_budgets: Mapping[str, int] = field(default_factory=dict)
 
     def handle(self, request: JobRequest, delivery: Delivery) -> Outcome:
         if request.action == "stop":
@@ -84,21 +89,51 @@ class Submitter:
         if record.status != QUEUED:
             logger.info("request already acted on", extra={"status": record.status})
             return self._outcome(record)
+        record = self._admit(record, params)
         try:
             job_arn = self.sagemaker.create_job(request.job_type, params)
         except JobAlreadyExists:
             adopted = self._adoptable_arn(request)
             if adopted is None:
+                self._free(record)
                 return self._reject_own(
                     record, ["job_name: a SageMaker job of this name exists and is not jobctl's"]
                 )
             job_arn = adopted
         except InvalidRequest as exc:
+            self._free(record)
             secrets = secret_values(request.spec)
             return self._reject_own(record, [scrub(p, secrets) for p in exc.problems])
         except RetryableError as exc:
+            self._free(record)
             return self._submission_failed(record, exc, delivery)
         return self._outcome(self._accepted(record, job_arn))
+
+    def _admit(self, record: JobRecord, params: dict[str, Any]) -> JobRecord:
+        """Take the job's slots in the concurrency budgets, or raise OverBudget."""
+        budgets = budgets_for(params, self.overall_budget, self.instance_type_budgets)
+        if self.capacity is None or not budgets:
+            return record
+        full = self.capacity.acquire(holder_of(record.job_type, record.job_name), budgets)
+        if full:
+            reason = waiting_reason(full)
+            waiting = revise(self.ledger, record.key, _wait(reason, self.now), record)
+            count("SubmitDeferred", job_type=record.job_type)
+            raise OverBudget(full, deferrals=waiting.deferrals if waiting else 1)
+
+        def hold(current: JobRecord) -> JobRecord | None:
+            keys = [budget.key for budget in budgets]
+            return current.model_copy(update={"capacity_keys": keys, "waiting_for": None})
+
+        held = revise(self.ledger, record.key, hold, record)
+        assert held is not None  # noqa: S101 - records are never deleted
+        return held
+
+    def _free(self, record: JobRecord) -> None:
+        """Give back the slots of a job that did not start."""
+        if self.capacity is not None and record.capacity_keys:
+            holder = holder_of(record.job_type, record.job_name)
+            self.capacity.release(holder, record.capacity_keys)
 
     def _queued_record(self, request: JobRequest, delivery: Delivery) -> JobRecord | None:
         """The request's Queued record (new, or from an earlier delivery); None if the name
@@ -289,6 +324,21 @@ def _requeue_after(at: str) -> Callable[[JobRecord], JobRecord | None]:
                 "notice_pending": None,
                 "updated_at": at,
                 "history": [*current.history, HistoryEntry(status=QUEUED, at=at)],
+            }
+        )
+
+    return change
+
+
+def _wait(reason: str, now: Callable[[], datetime]) -> Callable[[JobRecord], JobRecord | None]:
+    def change(current: JobRecord) -> JobRecord | None:
+        if current.status != QUEUED:
+            return None
+        return current.model_copy(
+            update={
+                "waiting_for": reason,
+                "deferrals": current.deferrals + 1,
+                "updated_at": utc_iso(now()),
             }
         )
 

@@ -86,6 +86,10 @@ class JobRecord(BaseModel):
     notice_claimed_at: str | None = None
     # The last transient error while submitting (why a job is still Queued).
     last_error: str | None = None
+    # Capacity-aware admission: why the job waits, how often it has, the slots it holds.
+    waiting_for: str | None = None
+    deferrals: int = 0
+    capacity_keys: list[str] = Field(default_factory=list)
     # Powertools/SQS bookkeeping a user may want when looking at a rejection.
     message_id: str | None = None
     max_runtime_seconds: int | None = None
