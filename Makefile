@@ -9,6 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CFN_VENV := .venv-cfn
 SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
@@ -29,6 +30,12 @@ $(CFN_VENV)/.installed: requirements/cfn-lint.txt
 	$(CFN_VENV)/bin/python -m pip install -q -r requirements/cfn-lint.txt
 	@touch $@
 
+$(CHECKOV_VENV)/.installed: requirements/checkov.txt
+	@test -n "$(PYTHON)" || { echo "jobctl needs Python >= 3.11 on PATH"; exit 1; }
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q -r requirements/checkov.txt
+	@touch $@
+
 $(SAM_VENV)/.installed: requirements/sam-cli.txt
 	PYENV_VERSION=3.12.1 python3.12 -m venv $(SAM_VENV) 2>/dev/null || $(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install -q -r requirements/sam-cli.txt
@@ -46,7 +53,7 @@ soak: $(VENV)/.installed ## Soak the local stack: 1,000 requests with faults, du
 	$(PY) -m jobctl.local.soak --requests $${SOAK_REQUESTS:-1000}
 
 .PHONY: test
-test: lint typecheck lint-template pytest ## Everything CI runs: ruff, mypy, cfn-lint, pytest
+test: lint typecheck lint-template checkov pytest ## Everything CI runs: ruff, mypy, cfn-lint, checkov, pytest
 
 .PHONY: lint
 lint: $(VENV)/.installed ## ruff (lint and format check)
@@ -65,6 +72,10 @@ typecheck: $(VENV)/.installed ## mypy (strict) on src/
 .PHONY: lint-template
 lint-template: $(CFN_VENV)/.installed ## cfn-lint on template.yaml and on its SAM-translated form
 	PATH=$(CURDIR)/$(CFN_VENV)/bin:$$PATH bash scripts/lint_template.sh
+
+.PHONY: checkov
+checkov: $(CHECKOV_VENV)/.installed ## checkov (CloudFormation) on template.yaml, offline
+	$(CHECKOV_VENV)/bin/checkov --skip-download --quiet --compact --framework cloudformation -f template.yaml
 
 .PHONY: pytest
 pytest: $(VENV)/.installed ## The test suite
@@ -88,4 +99,4 @@ deploy: build ## sam deploy --guided (needs AWS credentials)
 
 .PHONY: clean
 clean: ## Remove virtualenvs, caches and build output
-	rm -rf $(VENV) $(CFN_VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CFN_VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

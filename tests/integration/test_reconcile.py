@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -261,3 +262,25 @@ def test_a_notice_another_invocation_is_publishing_is_left_to_it(
     running.sweep()
     running.deliver(running.sagemaker.training_event(NAME))
     assert running.notices_for(NAME) == []
+
+
+def test_the_sweep_reports_jobs_running_past_their_maximum_runtime(
+    running: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ledger = wiring.reconciler().ledger
+    record = ledger.get(NAME, "TrainingJob")
+    assert record is not None
+    assert record.max_runtime_seconds == 3600
+    long_ago = {"created_at": "2020-01-01T00:00:00.000Z"}
+    ledger.update(record.model_copy(update=long_ago))
+    capsys.readouterr()
+    report = running.sweep()["sweep"]
+    assert report["stuck"] == [NAME]
+    metrics = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line
+    ]
+    assert any(m.get("JobsStuck") == [1.0] for m in metrics)
+
+
+def test_a_job_within_its_runtime_is_not_stuck(running: Stack) -> None:
+    assert running.sweep()["sweep"]["stuck"] == []

@@ -15,6 +15,7 @@ from botocore.validate import validate_parameters
 from moto.events.models import EventPattern
 
 from tests.support.template import (
+    ROOT,
     TEMPLATE,
     event_patterns,
     function_events,
@@ -569,3 +570,46 @@ def test_every_lint_suppression_gives_its_reason() -> None:
                 assert reason_inline or reason_above, f"line {index + 1}: {entry}"
             index += 1
     assert suppressed > 0
+
+
+def test_every_checkov_skip_gives_its_reason() -> None:
+    skips = [
+        skip
+        for body in load_template()["Resources"].values()
+        for skip in body.get("Metadata", {}).get("checkov", {}).get("skip", [])
+    ]
+    assert skips
+    for skip in skips:
+        assert re.fullmatch(r"CKV_AWS_\d+", skip["id"])
+        assert len(skip.get("comment", "")) > 20, skip["id"]
+
+
+def alarm_on(namespace: str, metric: str, dimension: str = "") -> dict[str, Any]:
+    """The one alarm on this metric (whose dimensions mention ``dimension``)."""
+    (alarm,) = [
+        body["Properties"]
+        for body in load_template()["Resources"].values()
+        if body["Type"] == "AWS::CloudWatch::Alarm"
+        and body["Properties"]["Namespace"] == namespace
+        and body["Properties"]["MetricName"] == metric
+        and dimension in json.dumps(body["Properties"]["Dimensions"])
+    ]
+    return alarm
+
+
+def test_an_alarm_fires_when_a_request_reaches_the_dead_letter_queue() -> None:
+    alarm = alarm_on("AWS/SQS", "ApproximateNumberOfMessagesVisible", '"JobsDeadLetterQueue"')
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+
+
+def test_an_alarm_fires_when_the_reconciler_keeps_failing() -> None:
+    alarm = alarm_on("AWS/Lambda", "Errors")
+    assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "ReconcileFunction"}}]
+
+
+def test_an_alarm_watches_the_stuck_jobs_metric_the_sweep_emits() -> None:
+    from jobctl.observability import NAMESPACE, SERVICE
+
+    alarm = alarm_on(NAMESPACE, "JobsStuck")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": SERVICE}]
+    assert 'count("JobsStuck"' in (ROOT / "src/jobctl/logic/reconciliation.py").read_text()

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 PENDING_NOTICES_INDEX = "unnotified-index"
+STATUS_INDEX = "status-index"
 _BATCH_GET_LIMIT = 100
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -122,6 +123,21 @@ class DynamoDBLedger:
         for record in self.get_many(keys).values():
             if record.notice_pending:
                 yield record
+
+    def with_status(self, status: str) -> Iterator[JobRecord]:
+        """Every record with this status (through status-index, never a scan)."""
+        paginator = self._client.get_paginator("query")
+        try:
+            for page in paginator.paginate(
+                TableName=self._table,
+                IndexName=STATUS_INDEX,
+                KeyConditionExpression="#status = :status",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":status": {"S": status}},
+            ):
+                yield from (record_from_item(item) for item in page["Items"])
+        except (ClientError, BotoCoreError) as exc:
+            raise _failure(exc) from exc
 
     def _put(self, record: JobRecord, condition: str, values: dict[str, Any]) -> None:
         extra: dict[str, Any] = {"ExpressionAttributeValues": values} if values else {}

@@ -47,6 +47,8 @@ class Ledger(Protocol):
     def pending_notices(self) -> Iterator[JobRecord]:
         """Settled records whose notice is not sent yet."""
 
+    def with_status(self, status: str) -> Iterator[JobRecord]: ...
+
 
 class CapacityLedger(Protocol):
     def acquire(self, holder: str, budgets: list[Budget]) -> list[Budget]:

@@ -11,7 +11,7 @@ from jobctl.logic import states
 from jobctl.logic.admission import holder_of, job_of
 from jobctl.logic.ports import CapacityLedger, Ledger, NoticePublisher, SageMakerGateway, SweepState
 from jobctl.logic.records import announce, revise
-from jobctl.models.jobs import QUEUED, JobRecord, Observation, utc_iso
+from jobctl.models.jobs import IN_PROGRESS, QUEUED, JobRecord, Observation, utc_iso
 from jobctl.models.requests import JOB_TYPES, JobType
 from jobctl.observability import count, logger
 
@@ -26,6 +26,7 @@ class SweepReport:
     updated: int = 0
     notices: int = 0
     slots_repaired: int = 0
+    stuck: list[str] = field(default_factory=list)
     by_type: dict[str, int] = field(default_factory=dict)
 
 
@@ -41,6 +42,8 @@ class Reconciler:
     first_lookback: timedelta
     capacity: CapacityLedger | None = None
     budget_keys: tuple[str, ...] = ()
+    # How far past MaxRuntimeInSeconds a job counts as stuck.
+    stuck_slack: timedelta = timedelta(minutes=30)
 
     def on_state_change(self, job_type: JobType, hint: Observation) -> JobRecord | None:
         """An event says ``hint.job_name`` changed. Describe it, unless the ledger already
@@ -95,6 +98,7 @@ class Reconciler:
             report.by_type[job_type] = len(summaries)
             self._catch_up(job_type, summaries, report)
         report.slots_repaired = self._repair_capacity()
+        report.stuck = self._stuck_jobs()
         for pending in self.ledger.pending_notices():
             if (
                 announce(self.ledger, self.publisher, pending, self.now, self.notice_lease)
@@ -115,6 +119,25 @@ class Reconciler:
                 report.described += 1
                 if self.refresh(record).version != record.version:
                     report.updated += 1
+
+    def _stuck_jobs(self) -> list[str]:
+        """Jobs still InProgress well past their MaxRuntimeInSeconds: SageMaker should have
+        stopped them, so something is wrong (or an event and the sweep both missed them).
+        Emitted as a metric every sweep, so an alarm can watch it."""
+        now = self.now()
+        stuck = [
+            record.job_name
+            for record in self.ledger.with_status(IN_PROGRESS)
+            if record.max_runtime_seconds is not None
+            and datetime.fromisoformat(record.created_at)
+            + timedelta(seconds=record.max_runtime_seconds)
+            + self.stuck_slack
+            < now
+        ]
+        count("JobsStuck", len(stuck))
+        if stuck:
+            logger.warning("jobs past their maximum runtime", extra={"jobs": stuck[:50]})
+        return stuck
 
     def _repair_capacity(self) -> int:
         """Free slots whose holder is done, gone, or never got going (a crash between

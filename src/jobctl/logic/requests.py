@@ -44,5 +44,14 @@ def create_params(
     return params
 
 
+def max_runtime_seconds(spec: dict[str, Any] | None) -> int | None:
+    """The longest a job may run, as its spec says (training or AutoML)."""
+    spec = spec or {}
+    stopping = spec.get("StoppingCondition") or {}
+    criteria = (spec.get("AutoMLJobConfig") or {}).get("CompletionCriteria") or {}
+    limit = stopping.get("MaxRuntimeInSeconds") or criteria.get("MaxAutoMLJobRuntimeInSeconds")
+    return limit if isinstance(limit, int) else None
+
+
 def is_owned(tags: dict[str, str]) -> bool:
     return tags.get(OWNER_TAG_KEY) == OWNER_TAG_VALUE

@@ -19,7 +19,7 @@ from jobctl.logic.admission import OverBudget, budgets_for, holder_of, waiting_r
 from jobctl.logic.ports import CapacityLedger, Ledger, NoticePublisher, SageMakerGateway
 from jobctl.logic.reconciliation import Reconciler
 from jobctl.logic.records import announce, revise
-from jobctl.logic.requests import create_params, is_owned
+from jobctl.logic.requests import create_params, is_owned, max_runtime_seconds
 from jobctl.models.jobs import (
     IN_PROGRESS,
     QUEUED,
@@ -148,6 +148,7 @@ class Submitter:
             updated_at=at,
             history=[HistoryEntry(status=QUEUED, at=at)],
             message_id=delivery.message_id,
+            max_runtime_seconds=max_runtime_seconds(request.spec),
         )
         try:
             return self.ledger.insert(fresh)
