@@ -4,6 +4,7 @@ follow notices. The CLI is a thin layer over this."""
 from __future__ import annotations
 
 import json
+import threading
 import tomllib
 import uuid
 from collections.abc import Iterator
@@ -111,6 +112,37 @@ class DeadLetter:
             job_name=_text(fields.get("job_name")),
             request_id=_text(fields.get("request_id")),
         )
+
+
+class NoticeCollector:
+    """Gathers notices in the background (for the demo and the soak)."""
+
+    def __init__(self, client: JobctlClient) -> None:
+        self.received: list[dict[str, Any]] = []
+        self._client = client
+        self._listening = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._collect, daemon=True)
+
+    def start(self) -> NoticeCollector:
+        self._thread.start()
+        if not self._listening.wait(10):
+            raise UserError("could not subscribe to the notices topic")
+        return self
+
+    def stop(self) -> list[dict[str, Any]]:
+        self._done.set()
+        self._thread.join(timeout=10)
+        return self.received
+
+    def _collect(self) -> None:
+        with self._client.notices() as stream:
+            self._listening.set()
+            for notice in stream:
+                if notice:
+                    self.received.append(notice)
+                if self._done.is_set():
+                    return
 
 
 def _text(value: Any) -> str | None:

@@ -228,19 +228,23 @@ def test_a_notice_sns_refused_goes_out_with_the_next_sweep_exactly_once(
     assert len(running.notices_for(NAME)) == 1
 
 
-def test_a_crash_after_claiming_a_notice_is_repaired_after_the_lease(
-    running: Stack, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The reconciler claimed the notice and died before publishing it.
+def settle_with_claim(stack: Stack, monkeypatch: pytest.MonkeyPatch, claimed_at: str) -> None:
+    """The job settles, and its notice is left claimed at ``claimed_at`` but unsent."""
     reconciler = wiring.reconciler()
     announce_if_due = reconciler._announce_if_due
     monkeypatch.setattr(reconciler, "_announce_if_due", lambda record: record)
-    running.deliver(finish(running))
+    stack.deliver(finish(stack))
     record = reconciler.ledger.get(NAME, "TrainingJob")
     assert record is not None
-    stale_claim = {"notice_claimed_at": "2000-01-01T00:00:00.000Z"}
-    reconciler.ledger.update(record.model_copy(update=stale_claim))
+    reconciler.ledger.update(record.model_copy(update={"notice_claimed_at": claimed_at}))
     monkeypatch.setattr(reconciler, "_announce_if_due", announce_if_due)
+
+
+def test_a_crash_after_claiming_a_notice_is_repaired_after_the_lease(
+    running: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The reconciler claimed the notice long ago and died before publishing it.
+    settle_with_claim(running, monkeypatch, claimed_at="2000-01-01T00:00:00.000Z")
     running.sweep()
     assert len(running.notices_for(NAME)) == 1
     assert running.job(NAME)["notice_pending"] is None  # type: ignore[index]
@@ -249,16 +253,8 @@ def test_a_crash_after_claiming_a_notice_is_repaired_after_the_lease(
 def test_a_notice_another_invocation_is_publishing_is_left_to_it(
     running: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    reconciler = wiring.reconciler()
-    announce_if_due = reconciler._announce_if_due
-    monkeypatch.setattr(reconciler, "_announce_if_due", lambda record: record)
-    running.deliver(finish(running))
-    record = reconciler.ledger.get(NAME, "TrainingJob")
-    assert record is not None
     # Another reconciler claimed the notice a moment ago and is publishing it now.
-    fresh_claim = {"notice_claimed_at": utc_iso(datetime.now(UTC))}
-    reconciler.ledger.update(record.model_copy(update=fresh_claim))
-    monkeypatch.setattr(reconciler, "_announce_if_due", announce_if_due)
+    settle_with_claim(running, monkeypatch, claimed_at=utc_iso(datetime.now(UTC)))
     running.sweep()
     running.deliver(running.sagemaker.training_event(NAME))
     assert running.notices_for(NAME) == []

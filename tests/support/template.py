@@ -1,25 +1,25 @@
-"""template.yaml and events/ for tests, so tables, rules and samples come from the files.
-
-Only PyYAML and the standard library: tests build what they need from the template
-itself (tables, EventBridge patterns) and cannot drift from it.
-"""
+"""template.yaml and events/ for tests: tables, rules and samples come from the files."""
 
 from __future__ import annotations
 
-import copy
 import json
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-import yaml
+from jobctl.local.template import (
+    ROOT,
+    TEMPLATE,
+    event_patterns,
+    function_events,
+    load_template,
+    resource,
+    table_create_kwargs,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "template.yaml"
 EVENTS = ROOT / "events"
 
 __all__ = [
     "EVENTS",
+    "ROOT",
     "TEMPLATE",
     "event_patterns",
     "function_events",
@@ -28,81 +28,6 @@ __all__ = [
     "resource",
     "table_create_kwargs",
 ]
-
-
-class CloudFormationLoader(yaml.SafeLoader):
-    """A SafeLoader that reads CloudFormation's short-form intrinsics as their long form:
-    ``!Ref X`` → ``{"Ref": "X"}``, ``!GetAtt A.B`` → ``{"Fn::GetAtt": ["A", "B"]}``,
-    ``!Sub s`` → ``{"Fn::Sub": s}``, ``!If [...]``, ``!Split [...]`` and so on."""
-
-
-def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    elif isinstance(node, yaml.MappingNode):
-        value = loader.construct_mapping(node, deep=True)
-    else:  # pragma: no cover - YAML has no other node kinds
-        raise yaml.constructor.ConstructorError(None, None, f"unexpected node {node!r}")
-    return {name: value}
-
-
-CloudFormationLoader.add_multi_constructor("!", _intrinsic)
-
-
-@cache
-def _parsed(path: Path) -> dict[str, Any]:
-    with path.open(encoding="utf-8") as stream:
-        # CloudFormationLoader is a SafeLoader: it builds plain data only.
-        template: dict[str, Any] = yaml.load(stream, Loader=CloudFormationLoader)  # noqa: S506
-    return template
-
-
-def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    """template.yaml as a dict, short-form intrinsics in their long form (a fresh copy)."""
-    return copy.deepcopy(_parsed(path))
-
-
-def resource(logical_id: str) -> dict[str, Any]:
-    """One resource of the template (``Type``, ``Properties``, ...)."""
-    resources: dict[str, dict[str, Any]] = load_template()["Resources"]
-    return resources[logical_id]
-
-
-def table_create_kwargs(logical_id: str, table_name: str) -> dict[str, Any]:
-    """boto3 ``dynamodb.create_table`` arguments for a table of the template."""
-    properties = resource(logical_id)["Properties"]
-    kwargs: dict[str, Any] = {
-        "TableName": table_name,
-        "KeySchema": properties["KeySchema"],
-        "AttributeDefinitions": properties["AttributeDefinitions"],
-        "BillingMode": properties.get("BillingMode", "PROVISIONED"),
-    }
-    if "GlobalSecondaryIndexes" in properties:
-        kwargs["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
-    if "ProvisionedThroughput" in properties:
-        kwargs["ProvisionedThroughput"] = properties["ProvisionedThroughput"]
-    return kwargs
-
-
-def function_events(logical_id: str) -> dict[str, dict[str, Any]]:
-    """The SAM ``Events`` (triggers) of a function, by event name."""
-    events: dict[str, dict[str, Any]] = resource(logical_id)["Properties"].get("Events", {})
-    return events
-
-
-def event_patterns(logical_id: str = "ReconcileFunction") -> list[dict[str, Any]]:
-    """The EventBridge rule patterns that invoke a function (ReconcileFunction by default)."""
-    return [
-        event["Properties"]["Pattern"]
-        for event in function_events(logical_id).values()
-        if event["Type"] in ("EventBridgeRule", "CloudWatchEvent")
-    ]
 
 
 def load_event(name: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from jobctl.adapters.errors import describe, error_code, is_transient
+from jobctl.adapters.errors import describe, error_code, translated
 from jobctl.errors import RetryableError
 from jobctl.logic.admission import Budget
 
@@ -24,12 +24,6 @@ _PREFIX = "jobctl#budget#"
 
 def _key(budget_key: str) -> dict[str, Any]:
     return {"id": {"S": _PREFIX + budget_key}}
-
-
-def _failure(exc: Exception) -> Exception:
-    if is_transient(exc):
-        return RetryableError(f"DynamoDB: {describe(exc)}")
-    return RuntimeError(f"DynamoDB call failed: {describe(exc)}")
 
 
 class DynamoDBCapacity:
@@ -61,7 +55,7 @@ class DynamoDBCapacity:
             self._client.transact_write_items(TransactItems=updates)  # type: ignore[arg-type]
         except ClientError as exc:
             if error_code(exc) != "TransactionCanceledException":
-                raise _failure(exc) from exc
+                raise translated(exc, "DynamoDB") from exc
             reasons: list[Any] = list(exc.response.get("CancellationReasons", []))
             full = [
                 budget
@@ -72,7 +66,7 @@ class DynamoDBCapacity:
                 raise RetryableError(f"DynamoDB: {describe(exc)}") from exc
             return full
         except BotoCoreError as exc:
-            raise _failure(exc) from exc
+            raise translated(exc, "DynamoDB") from exc
         return []
 
     def release(self, holder: str, keys: Iterable[str]) -> None:
@@ -85,7 +79,7 @@ class DynamoDBCapacity:
                     ExpressionAttributeValues={":me": {"SS": [holder]}},
                 )
             except (ClientError, BotoCoreError) as exc:
-                raise _failure(exc) from exc
+                raise translated(exc, "DynamoDB") from exc
 
     def holders(self, keys: Iterable[str]) -> dict[str, set[str]]:
         found: dict[str, set[str]] = {}
@@ -95,6 +89,6 @@ class DynamoDBCapacity:
                     TableName=self._table, Key=_key(budget_key), ConsistentRead=True
                 ).get("Item", {})
             except (ClientError, BotoCoreError) as exc:
-                raise _failure(exc) from exc
+                raise translated(exc, "DynamoDB") from exc
             found[budget_key] = set(item.get("holders", {}).get("SS", []))
         return found

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
+from jobctl.errors import RetryableError
+
 TRANSIENT_CODES = frozenset(
     {
         "ThrottlingException",
@@ -42,6 +44,14 @@ def is_transient(exc: Exception) -> bool:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return error_code(exc) in TRANSIENT_CODES or int(status) >= 500
     return isinstance(exc, BotoCoreError) and "timeout" in type(exc).__name__.lower()
+
+
+def translated(exc: Exception, service: str) -> Exception:
+    """The controller's error for a failed AWS call: RetryableError when trying again may
+    work, a plain error (a bug, a permission, a misconfiguration) otherwise."""
+    if is_transient(exc):
+        return RetryableError(f"{service}: {describe(exc)}")
+    return RuntimeError(f"{service} call failed: {describe(exc)}")
 
 
 def describe(exc: Exception) -> str:

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from jobctl.adapters.errors import describe, error_code, is_transient
-from jobctl.errors import ConcurrentUpdate, RetryableError
+from jobctl.adapters.errors import describe, error_code, translated
+from jobctl.errors import ConcurrentUpdate
 from jobctl.models.jobs import JobRecord, utc_iso
 
 if TYPE_CHECKING:
@@ -55,9 +55,7 @@ def _key(job_name: str, job_type: str) -> dict[str, Any]:
 def _failure(exc: Exception) -> Exception:
     if isinstance(exc, ClientError) and error_code(exc) == "ConditionalCheckFailedException":
         return ConcurrentUpdate(describe(exc))
-    if is_transient(exc):
-        return RetryableError(f"DynamoDB: {describe(exc)}")
-    return RuntimeError(f"DynamoDB call failed: {describe(exc)}")
+    return translated(exc, "DynamoDB")
 
 
 class DynamoDBLedger:

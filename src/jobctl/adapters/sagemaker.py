@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from jobctl.adapters.errors import describe, error_code, error_message, is_transient
-from jobctl.errors import InvalidRequest, JobAlreadyExists, JobNotFound, RetryableError
+from jobctl.adapters.errors import error_code, error_message, translated
+from jobctl.errors import InvalidRequest, JobAlreadyExists, JobNotFound
 from jobctl.models.jobs import Observation
 from jobctl.models.requests import JobType
 
@@ -104,9 +104,7 @@ class SageMakerAdapter:
 
     @staticmethod
     def _unexpected(exc: Exception) -> Exception:
-        if is_transient(exc):
-            return RetryableError(describe(exc))
-        return RuntimeError(f"SageMaker call failed: {describe(exc)}")
+        return translated(exc, "SageMaker")
 
 
 def _when(value: Any) -> datetime | None:

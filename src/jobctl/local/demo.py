@@ -10,19 +10,17 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import boto3
 from rich.live import Live
 from rich.table import Table
 
 from jobctl.cli import _ledger_table, _styled, console
-from jobctl.client import JobctlClient, Resources
+from jobctl.client import NoticeCollector
 from jobctl.local.sagemaker import OUTCOME_TAG
-from jobctl.local.stack import STACK_NAME, LocalStack, LocalStackOptions
+from jobctl.local.stack import LocalStack, LocalStackOptions
 from jobctl.logic.states import record_is_settled
 
 EVENTS = Path(__file__).resolve().parents[3] / "events" / "requests"
@@ -68,24 +66,9 @@ def main() -> int:
         "[bold]jobctl demo[/]: starting the embedded local stack (moto + simulated SageMaker)"
     )
     with LocalStack(options) as stack:
-        session = boto3.session.Session()
-        endpoint = stack.environ["AWS_ENDPOINT_URL"]
-        client = JobctlClient(Resources.resolve(STACK_NAME, session, endpoint), session, endpoint)
-        received: list[dict[str, Any]] = []
-        listening = threading.Event()
-        done = threading.Event()
-
-        def collect() -> None:
-            with client.notices() as stream:
-                listening.set()
-                for notice in stream:
-                    if notice:
-                        received.append(notice)
-                    if done.is_set():
-                        return
-
-        threading.Thread(target=collect, daemon=True).start()
-        listening.wait(10)
+        client = stack.client()
+        collector = NoticeCollector(client).start()
+        received = collector.received
 
         plan = demo_requests()
         client.send([body for body, _ in plan], check=False)  # the invalid one on purpose
@@ -102,7 +85,7 @@ def main() -> int:
                 if (settled and len(received) >= len(names)) or time.monotonic() > deadline:
                     break
                 time.sleep(0.5)
-        done.set()
+        collector.stop()
 
         console.print(_ledger_table(client.find(), title="the ledger"))
         notices = Table(

@@ -41,14 +41,11 @@ class LocalFunctions:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
+        self._handlers: dict[str, tuple[Callable[[dict[str, Any], Any], Any], int]] = {}
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
-        properties = resource(logical_id)["Properties"]
-        handler = self._handler(properties["Handler"])
-        context = LocalLambdaContext(
-            function_name=logical_id, timeout_seconds=int(properties.get("Timeout", 60))
-        )
+        handler, timeout = self._function(logical_id)
+        context = LocalLambdaContext(function_name=logical_id, timeout_seconds=timeout)
         with self._lock:
             try:
                 return handler(event, context)
@@ -59,8 +56,11 @@ class LocalFunctions:
 
                 metrics.clear_metrics()
 
-    def _handler(self, path: str) -> Callable[[dict[str, Any], Any], Any]:
-        if path not in self._handlers:
-            module_name, _, attribute = path.rpartition(".")
-            self._handlers[path] = getattr(importlib.import_module(module_name), attribute)
-        return self._handlers[path]
+    def _function(self, logical_id: str) -> tuple[Callable[[dict[str, Any], Any], Any], int]:
+        """The handler the template names for the function, and its timeout."""
+        if logical_id not in self._handlers:
+            properties = resource(logical_id)["Properties"]
+            module_name, _, attribute = properties["Handler"].rpartition(".")
+            handler = getattr(importlib.import_module(module_name), attribute)
+            self._handlers[logical_id] = (handler, int(properties.get("Timeout", 60)))
+        return self._handlers[logical_id]

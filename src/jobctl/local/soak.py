@@ -12,7 +12,6 @@ import json
 import random
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -21,9 +20,9 @@ from typing import Any
 
 import boto3
 
-from jobctl.client import JobctlClient, Resources
+from jobctl.client import NoticeCollector
 from jobctl.local.sagemaker import CREATE_ERRORS_TAG, OUTCOME_TAG
-from jobctl.local.stack import STACK_NAME, LocalStack, LocalStackOptions
+from jobctl.local.stack import LocalStack, LocalStackOptions
 from jobctl.logic.states import record_is_settled
 
 EVENTS = Path(__file__).resolve().parents[3] / "events" / "requests"
@@ -76,26 +75,11 @@ def run(requests: int, seed: int, timeout: float) -> int:
     )
     started = time.monotonic()
     with LocalStack(options) as stack:
-        session = boto3.session.Session()
-        endpoint = stack.environ["AWS_ENDPOINT_URL"]
-        resources = Resources.resolve(STACK_NAME, session, endpoint)
-        client = JobctlClient(resources, session, endpoint)
-        notices: list[dict[str, Any]] = []
-        listening, done = threading.Event(), threading.Event()
-
-        def collect() -> None:
-            with client.notices() as stream:
-                listening.set()
-                for notice in stream:
-                    if notice:
-                        notices.append(notice)
-                    if done.is_set():
-                        return
-
-        threading.Thread(target=collect, daemon=True).start()
-        listening.wait(10)
+        client = stack.client()
+        collector = NoticeCollector(client).start()
+        notices = collector.received
         rng = random.Random(seed + 1)  # noqa: S311 - simulation
-        sqs: Any = session.client("sqs", endpoint_url=endpoint)
+        sqs: Any = boto3.client("sqs")  # the local stack set AWS_ENDPOINT_URL
         messages = [json.dumps(body) for body in mix.bodies]
         duplicated = [m for m in messages if rng.random() < 0.05]
         mix.duplicates = len(duplicated)
@@ -105,7 +89,7 @@ def run(requests: int, seed: int, timeout: float) -> int:
                 {"Id": str(i), "MessageBody": body}
                 for i, body in enumerate(outgoing[start : start + 10])
             ]
-            sqs.send_message_batch(QueueUrl=resources.queue_url, Entries=entries)
+            sqs.send_message_batch(QueueUrl=client.resources.queue_url, Entries=entries)
         enqueued = time.monotonic()
 
         names = {body["job_name"] for body in mix.bodies}
@@ -117,7 +101,7 @@ def run(requests: int, seed: int, timeout: float) -> int:
                 break
             time.sleep(1)
         time.sleep(2)  # let any duplicate notice arrive before counting
-        done.set()
+        collector.stop()
         elapsed = time.monotonic() - started
         records = client.find()
         letters = client.dead_letters()

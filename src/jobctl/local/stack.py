@@ -33,6 +33,7 @@ from moto.cloudformation.parsing import get_model_map
 from moto.events.models import EventPattern
 from moto.server import ThreadedMotoServer
 
+from jobctl.client import JobctlClient, Resources
 from jobctl.local.runtime import LocalFunctions
 from jobctl.local.sagemaker import ACCOUNT, REGION, SimulatedJob, SimulatedSageMaker
 from jobctl.local.sagemaker_server import SageMakerServer
@@ -121,6 +122,12 @@ class LocalStack:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+    def client(self) -> JobctlClient:
+        """A jobctl client for this stack, as a user's second terminal would have."""
+        session = boto3.session.Session()
+        endpoint = self.environ["AWS_ENDPOINT_URL"]
+        return JobctlClient(Resources.resolve(STACK_NAME, session, endpoint), session, endpoint)
 
     def sweep_now(self) -> Any:
         return self.functions.invoke("ReconcileFunction", _scheduled_event())

@@ -1,18 +1,23 @@
-"""Read template.yaml, so the local stack and the tests are built from the template itself."""
+"""Read template.yaml, so the local stack and the tests are built from the template itself
+(tables, queues, EventBridge patterns, function settings) and cannot drift from it."""
 
 from __future__ import annotations
 
+import copy
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-TEMPLATE = Path(__file__).resolve().parents[3] / "template.yaml"
+ROOT = Path(__file__).resolve().parents[3]
+TEMPLATE = ROOT / "template.yaml"
 
 
-class _CloudFormationLoader(yaml.SafeLoader):
-    """A SafeLoader that reads short-form intrinsics (!Ref, !Sub, ...) as their long form."""
+class CloudFormationLoader(yaml.SafeLoader):
+    """A SafeLoader that reads CloudFormation's short-form intrinsics as their long form:
+    ``!Ref X`` → ``{"Ref": "X"}``, ``!GetAtt A.B`` → ``{"Fn::GetAtt": ["A", "B"]}``,
+    ``!Sub s`` → ``{"Fn::Sub": s}``, ``!If [...]``, ``!Split [...]`` and so on."""
 
 
 def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
@@ -24,46 +29,59 @@ def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[st
             value = value.split(".", 1)
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    elif isinstance(node, yaml.MappingNode):
+        value = loader.construct_mapping(node, deep=True)
+    else:  # pragma: no cover - YAML has no other node kinds
+        raise yaml.constructor.ConstructorError(None, None, f"unexpected node {node!r}")
     return {name: value}
 
 
-_CloudFormationLoader.add_multi_constructor("!", _intrinsic)
+CloudFormationLoader.add_multi_constructor("!", _intrinsic)
 
 
 @cache
+def _parsed(path: Path) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as stream:
+        # CloudFormationLoader is a SafeLoader: it builds plain data only.
+        template: dict[str, Any] = yaml.load(stream, Loader=CloudFormationLoader)  # noqa: S506
+    return template
+
+
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    with path.open() as stream:
-        template: dict[str, Any] = yaml.load(stream, Loader=_CloudFormationLoader)  # noqa: S506
-    return template  # (the loader is a SafeLoader subclass)
+    """template.yaml as a dict, short-form intrinsics in their long form (a fresh copy)."""
+    return copy.deepcopy(_parsed(path))
 
 
 def resource(logical_id: str) -> dict[str, Any]:
-    return load_template()["Resources"][logical_id]  # type: ignore[no-any-return]
+    """One resource of the template (``Type``, ``Properties``, ...)."""
+    found: dict[str, Any] = copy.deepcopy(_parsed(TEMPLATE)["Resources"][logical_id])
+    return found
 
 
 def table_create_kwargs(logical_id: str, table_name: str) -> dict[str, Any]:
-    """boto3 ``create_table`` arguments for a table of the template."""
+    """boto3 ``dynamodb.create_table`` arguments for a table of the template."""
     properties = resource(logical_id)["Properties"]
-    kwargs = {
+    kwargs: dict[str, Any] = {
         "TableName": table_name,
         "KeySchema": properties["KeySchema"],
         "AttributeDefinitions": properties["AttributeDefinitions"],
-        "BillingMode": properties.get("BillingMode", "PAY_PER_REQUEST"),
+        "BillingMode": properties.get("BillingMode", "PROVISIONED"),
     }
     if "GlobalSecondaryIndexes" in properties:
         kwargs["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
+    if "ProvisionedThroughput" in properties:
+        kwargs["ProvisionedThroughput"] = properties["ProvisionedThroughput"]
     return kwargs
 
 
 def function_events(logical_id: str) -> dict[str, dict[str, Any]]:
-    """The SAM ``Events`` of a function (its triggers), by event name."""
-    return resource(logical_id)["Properties"].get("Events", {})  # type: ignore[no-any-return]
+    """The SAM ``Events`` (triggers) of a function, by event name."""
+    events: dict[str, dict[str, Any]] = resource(logical_id)["Properties"].get("Events", {})
+    return events
 
 
 def event_patterns(logical_id: str = "ReconcileFunction") -> list[dict[str, Any]]:
-    """The EventBridge rule patterns that invoke a function."""
+    """The EventBridge rule patterns that invoke a function (ReconcileFunction by default)."""
     return [
         event["Properties"]["Pattern"]
         for event in function_events(logical_id).values()
