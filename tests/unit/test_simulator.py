@@ -128,3 +128,18 @@ def test_automl_v1_jobs_are_created_described_and_listed(
     assert answer["BestCandidate"]["FinalAutoMLJobObjectiveMetric"]["MetricName"] == "F1"
     (summary,) = client.list_auto_ml_jobs()["AutoMLJobSummaries"]
     assert summary["AutoMLJobStatus"] == "Completed"
+
+
+def test_a_job_tagged_to_hang_trains_until_stopped(
+    client: Any, sagemaker: SimulatedSageMaker
+) -> None:
+    sagemaker.step = timedelta(0)
+    create(client, Tags=[{"Key": "jobctl-sim:outcome", "Value": "Hang"}])
+    later = iter(datetime.now(UTC) + timedelta(minutes=m) for m in range(1, 100))
+    sagemaker.clock = lambda: next(later)
+    for _ in range(10):
+        sagemaker.advance()
+    assert client.describe_training_job(TrainingJobName="sim-job")["SecondaryStatus"] == "Training"
+    client.stop_training_job(TrainingJobName="sim-job")
+    sagemaker.advance()
+    assert client.describe_training_job(TrainingJobName="sim-job")["TrainingJobStatus"] == "Stopped"

@@ -48,7 +48,8 @@ _STATUS = {"ResourceNotFound": 400, "InternalFailure": 500, "ServiceUnavailable"
 # Users choose a simulated job's outcome with this tag on the request, e.g.
 # {"Key": "jobctl-sim:outcome", "Value": "Failed"}; real SageMaker just keeps the tag.
 OUTCOME_TAG = "jobctl-sim:outcome"
-OUTCOMES = ("Completed", "Failed", "ExplainabilityError")
+# "Hang" keeps a job training until it is stopped: a long job, to rehearse stops and alarms.
+OUTCOMES = ("Completed", "Failed", "ExplainabilityError", "Hang")
 # And make its create fail first, e.g. {"Key": "jobctl-sim:create-errors",
 # "Value": "ResourceLimitExceeded*5"}: the first five creates of that name answer so.
 CREATE_ERRORS_TAG = "jobctl-sim:create-errors"
@@ -60,6 +61,8 @@ def planned_path(job_type: str, outcome: str) -> list[tuple[str, str]]:
     steps = path[1:]
     if outcome == "Failed":
         return [*steps[:2], ("Failed", "Failed")]
+    if outcome == "Hang":
+        return steps[:2]
     if outcome == "ExplainabilityError" and job_type == "AutoMLJob":
         return [*steps[:-1], ("Completed", "ExplainabilityError")]
     return steps
