@@ -1,0 +1,217 @@
+"""Shared pieces: the Lambda-like environment, clocks, call counters and sample requests.
+
+Every measurement runs in its own interpreter (see ``bench.run``), so setting
+``os.environ`` here never leaks into another measurement.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+import json
+import logging
+import math
+import os
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "events"
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+DEFAULT_ROLE = f"arn:aws:iam::{ACCOUNT}:role/jobctl-sagemaker-execution"
+JOBS_TABLE = "jobctl-jobs"
+IDEMPOTENCY_TABLE = "jobctl-idempotency"
+TOPIC_NAME = "jobctl-notices"
+TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:{TOPIC_NAME}"
+QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:jobctl-JobsQueue-bench"
+OUTCOME_TAG = "jobctl-sim:outcome"
+
+# What the functions see in Lambda (template.yaml's Globals), minus X-Ray: there is no
+# daemon to send traces to, so the tracer is off here as in the test suite.
+ENVIRONMENT = {
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "JOBS_TABLE": JOBS_TABLE,
+    "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
+    "NOTICES_TOPIC_ARN": TOPIC_ARN,
+    "DEFAULT_ROLE_ARN": DEFAULT_ROLE,
+    "ALLOWED_ROLE_ARNS": "",
+    "MAX_RECEIVE_COUNT": "5",
+    "POWERTOOLS_SERVICE_NAME": "jobctl",
+    "POWERTOOLS_METRICS_NAMESPACE": "jobctl",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "AWS_LAMBDA_FUNCTION_NAME": "jobctl-bench",
+}
+
+
+def lambda_environment() -> None:
+    """Point this interpreter at fakes only: no profile, no real endpoint."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER"):
+        os.environ.pop(name, None)
+    os.environ.update(ENVIRONMENT)
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Send the handlers' logs and EMF metrics to /dev/null: they are still produced
+    (that is part of the handlers' cost), just not shown."""
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        handlers = [
+            h for h in logging.getLogger("jobctl").handlers if isinstance(h, logging.StreamHandler)
+        ]
+        streams = [h.setStream(sink) for h in handlers]
+        try:
+            yield
+        finally:
+            for handler, stream in zip(handlers, streams, strict=True):
+                if stream is not None:
+                    handler.setStream(stream)
+
+
+class FakeClock:
+    """Simulated time: moves only when told to."""
+
+    def __init__(self, start: datetime) -> None:
+        self.start = start
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def set(self, seconds: float) -> None:
+        """Move to ``seconds`` after the start (never backwards)."""
+        moment = self.start + timedelta(seconds=seconds)
+        if moment < self.now:
+            raise ValueError("the simulated clock never runs backwards")
+        self.now = moment
+
+    @property
+    def elapsed(self) -> float:
+        return (self.now - self.start).total_seconds()
+
+
+BENCH_EPOCH = datetime(2025, 11, 26, 12, 0, tzinfo=UTC)
+
+
+class ApiCalls:
+    """API calls boto3 clients make, by operation, counted on botocore's ``before-call``
+    event (once per call, whatever its retries)."""
+
+    def __init__(self) -> None:
+        self.by_operation: Counter[str] = Counter()
+
+    def watch(self, client: Any) -> Any:
+        service = client.meta.service_model.service_id.hyphenize()
+        client.meta.events.register(f"before-call.{service}", self._count)
+        return client
+
+    def _count(self, model: Any, **_: Any) -> None:
+        self.by_operation[model.name] += 1
+
+    def snapshot(self) -> Counter[str]:
+        return Counter(self.by_operation)
+
+
+class LambdaContext:
+    """The parts of Lambda's context object Powertools uses."""
+
+    def __init__(self, function_name: str = "jobctl-bench", timeout_seconds: int = 120) -> None:
+        self.function_name = function_name
+        self.memory_limit_in_mb = 512
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function_name}"
+        self.aws_request_id = str(uuid.uuid4())
+        self._deadline = time.monotonic() + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@functools.cache
+def sample_request(job_type: str) -> dict[str, Any]:
+    """A sample request from events/requests/ (copy it before changing it)."""
+    name = "training.json" if job_type == "TrainingJob" else "automl.json"
+    return json.loads((EVENTS / "requests" / name).read_text())  # type: ignore[no-any-return]
+
+
+def job_request(
+    job_type: str, job_name: str, outcome: str = "Completed", max_runtime: int = 7200
+) -> dict[str, Any]:
+    """A submit request for ``job_name``, whose simulated outcome is ``outcome`` and whose
+    maximum runtime is ``max_runtime`` seconds (the sweep reports jobs running past it)."""
+    body = copy.deepcopy(sample_request(job_type))
+    body.update(job_name=job_name, request_id=f"req-{job_name}", action="submit")
+    spec = body["spec"]
+    spec["Tags"] = [*spec.get("Tags", []), {"Key": OUTCOME_TAG, "Value": outcome}]
+    if job_type == "TrainingJob":
+        spec.setdefault("StoppingCondition", {})["MaxRuntimeInSeconds"] = max_runtime
+    else:
+        config = spec.setdefault("AutoMLJobConfig", {})
+        config.setdefault("CompletionCriteria", {})["MaxAutoMLJobRuntimeInSeconds"] = max_runtime
+    return body
+
+
+def sqs_event(bodies: list[dict[str, Any]], receive_counts: list[int] | None = None) -> Any:
+    """An SQS → Lambda event carrying ``bodies``, as Lambda's event source builds it."""
+    sent = str(int(time.time() * 1000))
+    records = []
+    for index, body in enumerate(bodies):
+        count = receive_counts[index] if receive_counts else 1
+        records.append(
+            {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": f"bench-receipt-{uuid.uuid4()}",
+                "body": json.dumps(body),
+                "attributes": {
+                    "ApproximateReceiveCount": str(count),
+                    "SentTimestamp": sent,
+                    "SenderId": "AROAEXAMPLE:bench",
+                    "ApproximateFirstReceiveTimestamp": sent,
+                },
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": QUEUE_ARN,
+                "awsRegion": REGION,
+            }
+        )
+    return {"Records": records}
+
+
+def scheduled_event(moment: datetime) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT,
+        "time": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/jobctl-sweep-bench"],
+        "detail": {},
+    }
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile (``fraction`` in 0..1) of a non-empty list."""
+    ordered = sorted(values)
+    rank = min(len(ordered), max(1, math.ceil(fraction * len(ordered))))
+    return ordered[rank - 1]
+
+
+def write_result(result: dict[str, Any], out: str | None) -> None:
+    """Write a measurement's result where ``bench.run`` asked, else to stdout."""
+    text = json.dumps(result, indent=2, default=str)
+    if out:
+        Path(out).write_text(text)
+    else:
+        print(text)
