@@ -52,6 +52,10 @@ demo: $(VENV)/.installed ## Run the sample jobs through the controller on the em
 soak: $(VENV)/.installed ## Soak the local stack: 1,000 requests with faults, duplicates, lost events
 	$(PY) -m jobctl.local.soak --requests $${SOAK_REQUESTS:-1000}
 
+.PHONY: bench
+bench: $(VENV)/.installed ## Benchmarks: API economy, handler overhead, cold start, local stack (bench/results.json, README table)
+	$(PY) -m bench.run
+
 .PHONY: test
 test: lint typecheck lint-template checkov pytest ## Everything CI runs: ruff, mypy, cfn-lint, checkov, pytest
 

@@ -1,0 +1,253 @@
+"""``make bench``: every measurement, one after another, each in its own interpreter.
+
+Writes ``bench/results.json`` (with the machine and the commit it ran on) and rewrites the
+table between ``<!-- bench:start -->`` and ``<!-- bench:end -->`` in README.md. A partial
+run (``--only``) prints its figures and writes neither: figures are compared only within
+one full run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.harness import ROOT
+from bench.readme import render_table, update_readme
+
+RESULTS = ROOT / "bench" / "results.json"
+README = ROOT / "README.md"
+# (result key, module, its arguments, timeout in seconds)
+PARTS: list[tuple[str, str, list[str], int]] = [
+    ("fleet", "bench.fleet", [], 480),
+    # The same fleet with the sweep's look-back overlap at 60 s instead of the default
+    # 600 s: what a quiet sweep's List calls would be (a setting, not code, changes).
+    ("fleet_overlap_60s", "bench.fleet", ["--sweep-overlap", "60"], 480),
+    ("overhead", "bench.overhead", [], 240),
+    ("cold_start", "bench.coldstart", [], 480),
+    ("local_stack", "bench.throughput", [], 300),
+]
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        usable = os.cpu_count() or 0
+    return {
+        "cores": os.cpu_count(),
+        "usable_cores": usable,
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(terse=True),
+    }
+
+
+def git_commit() -> str:
+    def git(*args: str) -> str:
+        return subprocess.run(  # noqa: S603 - fixed git arguments
+            ["git", *args],  # noqa: S607 - git from PATH, as make itself would use
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return f"{commit}+dirty" if git("status", "--porcelain", "--", "src") else commit
+
+
+def run_part(key: str, module: str, timeout: int, extra: list[str]) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="jobctl-bench-") as scratch:
+        out = Path(scratch) / f"{key}.json"
+        log = Path(scratch) / f"{key}.log"
+        started = time.perf_counter()
+        print(f"bench: {key} ...", file=sys.stderr, flush=True)
+        try:
+            with log.open("w") as sink:
+                done = subprocess.run(  # noqa: S603 - our interpreter, our module
+                    [sys.executable, "-m", module, str(out), *extra],
+                    cwd=ROOT,
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
+                    timeout=timeout,
+                    check=False,
+                )
+            failure = None if done.returncode == 0 else f"exit status {done.returncode}"
+        except subprocess.TimeoutExpired:
+            failure = f"timed out after {timeout} s"
+        seconds = time.perf_counter() - started
+        if failure is None and out.exists():
+            print(f"bench: {key} done in {seconds:.0f} s", file=sys.stderr, flush=True)
+            return json.loads(out.read_text())  # type: ignore[no-any-return]
+        tail = log.read_text().strip().splitlines()[-15:]
+        print(f"bench: {key} FAILED ({failure})", *tail, sep="\n  ", file=sys.stderr)
+        return {"failed": failure or "no result written", "log_tail": tail}
+
+
+def headline(parts: dict[str, Any]) -> dict[str, Any]:
+    """The figures the issue names, flat, from this run's parts (None when not measured)."""
+    fleet, overhead = parts.get("fleet", {}), parts.get("overhead", {})
+    variant = parts.get("fleet_overlap_60s", {})
+    cold, stack = parts.get("cold_start", {}), parts.get("local_stack", {})
+    figures: dict[str, Any] = {}
+    if "failed" not in fleet and fleet:
+        in_flight, settled = fleet["quiet_sweep_in_flight"], fleet["quiet_sweep_settled"]
+        figures.update(
+            describe_per_state_change=fleet["describe_per_state_change"],
+            duplicate_delivery_describes=fleet["duplicate_delivery_describes"],
+            quiet_sweep_describes=max(in_flight["max_describes"], settled["describes"]),
+            quiet_sweep_list_calls=max(in_flight["max_list_calls"], settled["list_calls"]),
+            calls_ratio_vs_poll_30s=fleet["calls_ratio_vs_poll"]["poll_30s"],
+            calls_ratio_vs_poll_60s=fleet["calls_ratio_vs_poll"]["poll_60s"],
+            sagemaker_calls_per_job=fleet["controller"]["per_job"]["sagemaker_calls"],
+        )
+    if "failed" not in variant and variant:
+        in_flight = variant["quiet_sweep_in_flight"]
+        figures.update(
+            quiet_sweep_list_calls_overlap_60s=max(
+                in_flight["max_list_calls"], variant["quiet_sweep_settled"]["list_calls"]
+            ),
+        )
+    if "failed" not in overhead and overhead:
+        figures.update(
+            submit_p50_us=overhead["submit"]["batch_1"]["p50_us"],
+            submit_p99_us=overhead["submit"]["batch_1"]["p99_us"],
+            submit_p99_us_batch_10=overhead["submit"]["batch_10"]["p99_us"],
+            reconcile_p50_us=overhead["reconcile"]["batch_1"]["p50_us"],
+            reconcile_p99_us=overhead["reconcile"]["batch_1"]["p99_us"],
+            reconcile_p99_us_batch_10=overhead["reconcile"]["batch_10_sweep"]["p99_us"],
+        )
+    if "failed" not in cold and cold:
+        package = cold["package"]
+        sizes = package.get("functions", {}).values()
+        figures.update(
+            import_ratio_submit=cold["import_ratio_vs_boto3"]["submit"],
+            import_ratio_reconcile=cold["import_ratio_vs_boto3"]["reconcile"],
+            package_mb=max((s["zipped_mb"] for s in sizes), default=None),
+            package_unzipped_mb=max((s["unzipped_mb"] for s in sizes), default=None),
+        )
+    if "failed" not in stack and stack:
+        figures.update(
+            local_stack_requests_per_second=stack["requests_per_second"],
+            local_stack_event_to_notice_p50_ms=stack["event_to_notice_ms"]["one_at_a_time"].get(
+                "p50"
+            ),
+        )
+    for key in (
+        "describe_per_state_change",
+        "quiet_sweep_describes",
+        "quiet_sweep_list_calls",
+        "calls_ratio_vs_poll_30s",
+        "submit_p99_us",
+        "reconcile_p99_us",
+        "import_ratio_submit",
+        "import_ratio_reconcile",
+        "package_mb",
+    ):
+        figures.setdefault(key, None)
+    return figures
+
+
+def targets(figures: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets, judged on this run's figures."""
+
+    def judge(name: str, wanted: str, value: Any, met: bool | None) -> dict[str, Any]:
+        return {"target": name, "wanted": wanted, "measured": value, "met": met}
+
+    def known(*keys: str) -> bool:
+        return all(figures.get(k) is not None for k in keys)
+
+    return [
+        judge(
+            "Describes per distinct state change",
+            "<= 1",
+            figures.get("describe_per_state_change"),
+            figures["describe_per_state_change"] <= 1
+            if known("describe_per_state_change")
+            else None,
+        ),
+        judge(
+            "Describes caused by duplicate deliveries",
+            "0",
+            figures.get("duplicate_delivery_describes"),
+            figures["duplicate_delivery_describes"] == 0
+            if known("duplicate_delivery_describes")
+            else None,
+        ),
+        judge(
+            "Quiet sweep: Describes / List calls (2 job types)",
+            "0 / a page or two per type",
+            f"{figures.get('quiet_sweep_describes')} / {figures.get('quiet_sweep_list_calls')}",
+            figures["quiet_sweep_describes"] == 0 and figures["quiet_sweep_list_calls"] <= 4
+            if known("quiet_sweep_describes", "quiet_sweep_list_calls")
+            else None,
+        ),
+        judge(
+            "SageMaker calls, 30 s poller / jobctl",
+            ">= 35x",
+            figures.get("calls_ratio_vs_poll_30s"),
+            figures["calls_ratio_vs_poll_30s"] >= 35 if known("calls_ratio_vs_poll_30s") else None,
+        ),
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help="comma-separated parts: " + ", ".join(k for k, *_ in PARTS))
+    parser.add_argument("--scale", help="fleet size factor (< 1 makes the fleet smaller)")
+    args = parser.parse_args()
+    chosen = set(args.only.split(",")) if args.only else {key for key, *_ in PARTS}
+    unknown = chosen - {key for key, *_ in PARTS}
+    if unknown:
+        parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "run": {
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "commit": git_commit(),
+        },
+        "machine": machine(),
+    }
+    parts = {}
+    for key, module, arguments, timeout in PARTS:
+        if key in chosen:
+            scale = ["--scale", args.scale] if module == "bench.fleet" and args.scale else []
+            parts[key] = run_part(key, module, timeout, [*arguments, *scale])
+    results["headline"] = headline(parts)
+    results["targets"] = targets(results["headline"])
+    results.update(parts)
+    results["run"]["wall_seconds"] = round(time.perf_counter() - started, 1)
+    failed = [key for key, part in parts.items() if "failed" in part]
+    if args.only:
+        print(json.dumps(results, indent=2, default=str))
+        return 1 if failed else 0
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=False, default=str) + "\n")
+    table = render_table(results)
+    if not update_readme(README, table):
+        print("bench: README.md has no bench markers; table not written", file=sys.stderr)
+    print(table)
+    print(f"\nbench: wrote {RESULTS.relative_to(ROOT)} and README.md", file=sys.stderr)
+    print(f"bench: {results['run']['wall_seconds']:.0f} s in all", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
