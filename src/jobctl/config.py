@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from functools import cache
+from typing import Literal
 
 from pydantic import (
     BaseModel,
@@ -35,9 +36,13 @@ class Settings(BaseModel):
     max_receive_count: int = Field(default=5, ge=1, alias="MAX_RECEIVE_COUNT")
     # How long a claim to publish a notice holds before the sweep may take it over.
     notice_lease_seconds: int = Field(default=300, ge=1, alias="NOTICE_LEASE_SECONDS")
-    # The sweep lists jobs changed since its last run, minus this overlap (clock skew,
-    # SageMaker's eventual consistency).
-    sweep_overlap_seconds: int = Field(default=600, ge=0, alias="SWEEP_OVERLAP_SECONDS")
+    # The sweep lists jobs SageMaker changed after the newest change it saw, minus this
+    # overlap (List lags behind a change for a moment).
+    sweep_overlap_seconds: int = Field(default=60, ge=0, alias="SWEEP_OVERLAP_SECONDS")
+    # "progress": every state change is recorded; "terminal": only outcomes (cheapest).
+    tracking_mode: Literal["progress", "terminal"] = Field(
+        default="progress", alias="TRACKING_MODE"
+    )
     # How far back the very first sweep looks.
     sweep_first_lookback_seconds: int = Field(
         default=86_400, ge=60, alias="SWEEP_FIRST_LOOKBACK_SECONDS"

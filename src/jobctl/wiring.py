@@ -69,6 +69,7 @@ def reconciler() -> Reconciler:
         first_lookback=timedelta(seconds=settings.sweep_first_lookback_seconds),
         capacity=capacity(),
         budget_keys=budget_keys(),
+        track_progress=settings.tracking_mode == "progress",
     )
 
 
@@ -125,7 +126,7 @@ def reset() -> None:
     )
     for factory in (*factories, get_settings):
         factory.cache_clear()
-    aws.client.cache_clear()
+    aws.reset()
 
 
 @cache

@@ -280,3 +280,44 @@ def test_the_sweep_reports_jobs_running_past_their_maximum_runtime(
 
 def test_a_job_within_its_runtime_is_not_stuck(running: Stack) -> None:
     assert running.sweep()["sweep"]["stuck"] == []
+
+
+def test_automl_progress_comes_from_the_list_summary_and_only_the_outcome_is_described(
+    stack: Stack,
+) -> None:
+    stack.submit(request_body("automl.json"))
+    for secondary in ("AnalyzingData", "FeatureEngineering", "ModelTuning"):
+        stack.sagemaker.set_state("AutoMLJob", AUTOML, "InProgress", secondary)
+        stack.sweep()
+        assert stack.job(AUTOML, "AutoMLJob")["secondary_status"] == secondary  # type: ignore[index]
+    assert stack.sagemaker.calls["DescribeAutoMLJob"] == 0
+    stack.sagemaker.set_state("AutoMLJob", AUTOML, "Completed", "Completed")
+    stack.sweep()
+    assert stack.sagemaker.calls["DescribeAutoMLJob"] == 1
+    assert stack.job(AUTOML, "AutoMLJob")["outputs"]["best_candidate"]["name"]  # type: ignore[index]
+
+
+def test_a_sweep_after_a_sweep_lists_nothing_new(running: Stack) -> None:
+    running.deliver(finish(running))
+    running.sweep()
+    before = running.sagemaker.calls["ListTrainingJobs"]
+    report = running.sweep()["sweep"]
+    # The watermark is SageMaker's newest change: only the short overlap is listed again.
+    assert report["described"] == 0
+    assert running.sagemaker.calls["ListTrainingJobs"] == before + 1
+
+
+def test_terminal_only_tracking_records_outcomes_but_not_progress(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRACKING_MODE", "terminal")
+    wiring.reset()
+    stack.sagemaker.attach(wiring.reconciler().sagemaker._client)  # type: ignore[attr-defined]
+    stack.submit(request_body("automl.json"))
+    stack.sagemaker.set_state("AutoMLJob", AUTOML, "InProgress", "ModelTuning")
+    stack.sweep()
+    assert stack.job(AUTOML, "AutoMLJob")["secondary_status"] is None  # type: ignore[index]
+    stack.sagemaker.set_state("AutoMLJob", AUTOML, "Completed", "Completed")
+    stack.sweep()
+    assert stack.job(AUTOML, "AutoMLJob")["status"] == "Completed"  # type: ignore[index]
+    assert len(stack.notices_for(AUTOML)) == 1

@@ -613,3 +613,18 @@ def test_an_alarm_watches_the_stuck_jobs_metric_the_sweep_emits() -> None:
     alarm = alarm_on(NAMESPACE, "JobsStuck")
     assert alarm["Dimensions"] == [{"Name": "service", "Value": SERVICE}]
     assert 'count("JobsStuck"' in (ROOT / "src/jobctl/logic/reconciliation.py").read_text()
+
+
+@pytest.mark.parametrize(
+    ("sample", "matched"),
+    [
+        ("training-state-change-inprogress.json", False),
+        ("training-state-change-completed.json", True),
+        ("training-state-change-failed.json", True),
+    ],
+)
+def test_terminal_only_tracking_matches_outcomes_alone(sample: str, matched: bool) -> None:
+    patterns = event_patterns(parameters={"TrackingMode": "terminal"})
+    event = load_event(sample)
+    assert any(EventPattern.load(json.dumps(p)).matches_event(event) for p in patterns) is matched
+    assert "TRACKING_MODE" in function_variables("ReconcileFunction")

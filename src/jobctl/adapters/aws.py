@@ -29,6 +29,17 @@ _RETRIES: dict[str, dict[str, Any]] = {
 }
 
 
+# DynamoDB requests are built by the adapters, never from user input, so botocore's
+# per-call parameter validation only costs time (about a fifth of a handler's).
+_VALIDATED = {"dynamodb": False}
+
+
+@cache
+def _session() -> boto3.session.Session:
+    # One session for every client: each new session loads botocore's data afresh.
+    return boto3.session.Session()
+
+
 @cache
 def client(service: str) -> Any:
     config = Config(
@@ -36,8 +47,15 @@ def client(service: str) -> Any:
         connect_timeout=5,
         read_timeout=20,
         tcp_keepalive=True,
+        parameter_validation=_VALIDATED.get(service, True),
     )
-    return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
+    return _session().client(service, config=config)  # type: ignore[call-overload]
+
+
+def reset() -> None:
+    """Forget every client and the session (tests point the environment elsewhere)."""
+    client.cache_clear()
+    _session.cache_clear()
 
 
 def sagemaker() -> SageMakerClient:

@@ -13,7 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from jobctl.adapters.errors import describe, error_code, translated
 from jobctl.errors import ConcurrentUpdate
-from jobctl.models.jobs import JobRecord, utc_iso
+from jobctl.models.jobs import JobRecord, RuntimeLimit, utc_iso
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -122,18 +122,26 @@ class DynamoDBLedger:
             if record.notice_pending:
                 yield record
 
-    def with_status(self, status: str) -> Iterator[JobRecord]:
-        """Every record with this status (through status-index, never a scan)."""
+    def runtime_limits(self, status: str) -> Iterator[RuntimeLimit]:
+        """Name, start and runtime limit of every job with this status (through
+        status-index, reading only those three attributes)."""
         paginator = self._client.get_paginator("query")
         try:
             for page in paginator.paginate(
                 TableName=self._table,
                 IndexName=STATUS_INDEX,
                 KeyConditionExpression="#status = :status",
+                ProjectionExpression="job_name, created_at, max_runtime_seconds",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={":status": {"S": status}},
             ):
-                yield from (record_from_item(item) for item in page["Items"])
+                for item in page["Items"]:
+                    limit = item.get("max_runtime_seconds", {}).get("N")
+                    yield RuntimeLimit(
+                        job_name=item["job_name"]["S"],
+                        created_at=item["created_at"]["S"],
+                        max_runtime_seconds=int(limit) if limit else None,
+                    )
         except (ClientError, BotoCoreError) as exc:
             raise _failure(exc) from exc
 

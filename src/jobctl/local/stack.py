@@ -73,7 +73,9 @@ class LocalStack:
         self.sagemaker = SimulatedSageMaker(
             step=timedelta(seconds=options.step_seconds), on_change=self._on_change
         )
-        self._patterns = [EventPattern.load(json.dumps(p)) for p in event_patterns()]
+        self._patterns = [
+            EventPattern.load(json.dumps(p)) for p in event_patterns(parameters=options.parameters)
+        ]
         self._random = random.Random(7)  # noqa: S311 - simulation, not security
         self.events_sent = 0
         self.events_dropped = 0

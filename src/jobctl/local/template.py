@@ -80,10 +80,48 @@ def function_events(logical_id: str) -> dict[str, dict[str, Any]]:
     return events
 
 
-def event_patterns(logical_id: str = "ReconcileFunction") -> list[dict[str, Any]]:
-    """The EventBridge rule patterns that invoke a function (ReconcileFunction by default)."""
+def event_patterns(
+    logical_id: str = "ReconcileFunction", parameters: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """The EventBridge rule patterns that invoke a function (ReconcileFunction by default),
+    with the template's conditions decided for ``parameters`` (else the defaults)."""
     return [
-        event["Properties"]["Pattern"]
+        resolve_conditions(event["Properties"]["Pattern"], parameters or {})
         for event in function_events(logical_id).values()
         if event["Type"] in ("EventBridgeRule", "CloudWatchEvent")
     ]
+
+
+def resolve_conditions(value: Any, parameters: dict[str, str]) -> Any:
+    """``value`` with every Fn::If decided (the conditions the template uses: Fn::Equals and
+    Fn::Not over parameters)."""
+    if isinstance(value, dict) and "Fn::If" in value:
+        condition, when_true, when_false = value["Fn::If"]
+        chosen = when_true if _holds(condition, parameters) else when_false
+        return resolve_conditions(chosen, parameters)
+    if isinstance(value, dict):
+        return {key: resolve_conditions(item, parameters) for key, item in value.items()}
+    if isinstance(value, list):
+        return [resolve_conditions(item, parameters) for item in value]
+    return value
+
+
+def _holds(condition: str, parameters: dict[str, str]) -> bool:
+    template = _parsed(TEMPLATE)
+    values = {
+        name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()
+    } | parameters
+
+    def evaluate(expression: Any) -> Any:
+        if isinstance(expression, dict) and "Fn::Equals" in expression:
+            left, right = (evaluate(side) for side in expression["Fn::Equals"])
+            return str(left) == str(right)
+        if isinstance(expression, dict) and "Fn::Not" in expression:
+            return not evaluate(expression["Fn::Not"][0])
+        if isinstance(expression, dict) and "Ref" in expression:
+            return values[expression["Ref"]]
+        if isinstance(expression, dict) and "Condition" in expression:
+            return evaluate(template["Conditions"][expression["Condition"]])
+        return expression
+
+    return bool(evaluate(template["Conditions"][condition]))

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from jobctl.logic.admission import Budget
-from jobctl.models.jobs import JobRecord, Notice, Observation
+from jobctl.models.jobs import JobRecord, Notice, Observation, RuntimeLimit
 from jobctl.models.requests import JobType
 
 
@@ -47,7 +47,7 @@ class Ledger(Protocol):
     def pending_notices(self) -> Iterator[JobRecord]:
         """Settled records whose notice is not sent yet."""
 
-    def with_status(self, status: str) -> Iterator[JobRecord]: ...
+    def runtime_limits(self, status: str) -> Iterator[RuntimeLimit]: ...
 
 
 class CapacityLedger(Protocol):

@@ -44,6 +44,8 @@ class Reconciler:
     budget_keys: tuple[str, ...] = ()
     # How far past MaxRuntimeInSeconds a job counts as stuck.
     stuck_slack: timedelta = timedelta(minutes=30)
+    # False in terminal-only tracking: the ledger shows a job's progress only once it settles.
+    track_progress: bool = True
 
     def on_state_change(self, job_type: JobType, hint: Observation) -> JobRecord | None:
         """An event says ``hint.job_name`` changed. Describe it, unless the ledger already
@@ -88,14 +90,17 @@ class Reconciler:
 
     def sweep(self) -> SweepReport:
         """Find what events missed, track AutoML jobs, and send notices a crash left unsent."""
-        started = self.now()
-        watermark = self.sweep_state.watermark() or started - self.first_lookback
+        # The watermark is SageMaker's own newest LastModifiedTime seen, so the overlap only
+        # has to cover List lagging behind, not clock skew or the time between sweeps.
+        watermark = self.sweep_state.watermark() or self.now() - self.first_lookback
         since = watermark - self.sweep_overlap
+        newest = watermark
         report = SweepReport()
         for job_type in JOB_TYPES:
             summaries = list(self.sagemaker.changed_jobs(job_type, since))
             report.listed += len(summaries)
             report.by_type[job_type] = len(summaries)
+            newest = max([newest, *(summary.modified_at for summary in summaries)])
             self._catch_up(job_type, summaries, report)
         report.slots_repaired = self._repair_capacity()
         report.stuck = self._stuck_jobs()
@@ -105,7 +110,7 @@ class Reconciler:
                 is not pending
             ):
                 report.notices += 1
-        self.sweep_state.advance_watermark(started)
+        self.sweep_state.advance_watermark(newest)
         logger.info("sweep finished", extra={"sweep": report.__dict__})
         return report
 
@@ -115,10 +120,19 @@ class Reconciler:
         by_key: dict[tuple[str, str], Observation] = {(s.job_name, job_type): s for s in summaries}
         records = self.ledger.get_many(by_key)
         for key, record in records.items():
-            if states.is_newer(record, by_key[key]):
+            summary = by_key[key]
+            if not states.is_newer(record, summary):
+                continue
+            if states.is_settled(summary.primary_status, summary.secondary_status):
+                # Only Describe brings outputs, metrics and the full failure reason.
                 report.described += 1
-                if self.refresh(record).version != record.version:
-                    report.updated += 1
+                updated = self.refresh(record)
+            elif self.track_progress:
+                updated = self.record(summary, record)  # a List summary is truth enough
+            else:
+                continue  # terminal-only tracking: progress is not recorded
+            if updated.version != record.version:
+                report.updated += 1
 
     def _stuck_jobs(self) -> list[str]:
         """Jobs still InProgress well past their MaxRuntimeInSeconds: SageMaker should have
@@ -126,11 +140,11 @@ class Reconciler:
         Emitted as a metric every sweep, so an alarm can watch it."""
         now = self.now()
         stuck = [
-            record.job_name
-            for record in self.ledger.with_status(IN_PROGRESS)
-            if record.max_runtime_seconds is not None
-            and datetime.fromisoformat(record.created_at)
-            + timedelta(seconds=record.max_runtime_seconds)
+            job.job_name
+            for job in self.ledger.runtime_limits(IN_PROGRESS)
+            if job.max_runtime_seconds is not None
+            and datetime.fromisoformat(job.created_at)
+            + timedelta(seconds=job.max_runtime_seconds)
             + self.stuck_slack
             < now
         ]

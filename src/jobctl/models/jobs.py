@@ -99,6 +99,14 @@ class JobRecord(BaseModel):
         return (self.job_name, self.job_type)
 
 
+class RuntimeLimit(BaseModel):
+    """When a running job started and how long it may run: what the stuck-job check reads."""
+
+    job_name: str
+    created_at: str
+    max_runtime_seconds: int | None
+
+
 class Notice(BaseModel):
     """The completion notice published to SNS (CONTRACT §5)."""
 
