@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 
 from jobctl.models.jobs import (
     COMPLETED,
@@ -129,17 +130,17 @@ def apply_observation(record: JobRecord, observation: Observation, now: datetime
     return updated
 
 
+def transition(record: JobRecord, status: str, at: str, **changes: Any) -> JobRecord:
+    """The record moved to ``status`` by the controller itself, with its history entry."""
+    history = [*record.history, HistoryEntry(status=status, at=at)]
+    return record.model_copy(
+        update={"status": status, "updated_at": at, "history": history, **changes}
+    )
+
+
 def settle_by_controller(
     record: JobRecord, status: str, reason: str | None, now: datetime
 ) -> JobRecord:
     """The controller's own outcome: Rejected, SubmitFailed, or Stopped before submission."""
-    at = utc_iso(now)
-    return record.model_copy(
-        update={
-            "status": status,
-            "failure_reason": reason,
-            "updated_at": at,
-            "history": [*record.history, HistoryEntry(status=status, at=at)],
-            "notice_pending": "1" if record.notified_at is None else None,
-        }
-    )
+    pending = "1" if record.notified_at is None else None
+    return transition(record, status, utc_iso(now), failure_reason=reason, notice_pending=pending)

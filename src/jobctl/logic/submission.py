@@ -180,15 +180,7 @@ class Submitter:
             if current.status != QUEUED:
                 return None  # a reconciler got there first, or a stop cancelled it
             at = utc_iso(self.now())
-            return current.model_copy(
-                update={
-                    "status": IN_PROGRESS,
-                    "job_arn": job_arn,
-                    "updated_at": at,
-                    "last_error": None,
-                    "history": [*current.history, HistoryEntry(status=IN_PROGRESS, at=at)],
-                }
-            )
+            return states.transition(current, IN_PROGRESS, at, job_arn=job_arn, last_error=None)
 
         updated = revise(self.ledger, record.key, mark_in_progress, record)
         assert updated is not None  # noqa: S101 - records are never deleted
@@ -317,16 +309,9 @@ def _requeue_after(at: str) -> Callable[[JobRecord], JobRecord | None]:
     def change(current: JobRecord) -> JobRecord | None:
         if current.status != SUBMIT_FAILED:
             return None
-        return current.model_copy(
-            update={
-                "status": QUEUED,
-                "failure_reason": None,
-                "notified_at": None,
-                "notice_pending": None,
-                "updated_at": at,
-                "history": [*current.history, HistoryEntry(status=QUEUED, at=at)],
-            }
-        )
+        # A fresh attempt: its outcome will be announced in its turn.
+        cleared = {"failure_reason": None, "notified_at": None, "notice_pending": None}
+        return states.transition(current, QUEUED, at, **cleared)
 
     return change
 
