@@ -61,13 +61,13 @@ test: lint typecheck lint-template checkov pytest ## Everything CI runs: ruff, m
 
 .PHONY: lint
 lint: $(VENV)/.installed ## ruff (lint and format check)
-	$(VENV)/bin/ruff check src tests scripts
-	$(VENV)/bin/ruff format --check src tests scripts
+	$(VENV)/bin/ruff check src tests scripts bench
+	$(VENV)/bin/ruff format --check src tests scripts bench
 
 .PHONY: format
 format: $(VENV)/.installed ## Format the code with ruff
-	$(VENV)/bin/ruff check --fix src tests scripts
-	$(VENV)/bin/ruff format src tests scripts
+	$(VENV)/bin/ruff check --fix src tests scripts bench
+	$(VENV)/bin/ruff format src tests scripts bench
 
 .PHONY: typecheck
 typecheck: $(VENV)/.installed ## mypy (strict) on src/
