@@ -40,111 +40,237 @@ def _failed(part: dict[str, Any]) -> str | None:
     return f"failed: {part['failed']}" if "failed" in part else None
 
 
-def _fleet_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
+Row = tuple[str, str, str]
+# The fleet runs besides the first one: (result key, how the table names it).
+FLEET_VARIANTS = {
+    "fleet_terminal": "the same fleet, terminal-only tracking",
+    "fleet_2h": "2-hour jobs, progress tracked",
+    "fleet_2h_terminal": "2-hour jobs, terminal-only",
+    "fleet_overlap_600s": "the first fleet, overlap 600 s",
+}
+
+
+def _usable(results: dict[str, Any], key: str) -> dict[str, Any] | None:
+    part = results.get(key)
+    return part if part and "failed" not in part else None
+
+
+def _calls(fleet: dict[str, Any]) -> str:
+    per = fleet["controller"]["per_job"]
+    return (
+        f"{per['sagemaker_calls']} (Create {per['create']}, Describe {per['describe']}, "
+        f"List {per['list_pages']})"
+    )
+
+
+def _invocations(fleet: dict[str, Any]) -> str:
+    per = fleet["controller"]["per_job"]
+    kinds = per.get("lambda_invocations_by_kind", {})
+    names = {"reconcile_event": "events", "reconcile_sweep": "sweeps", "submit": "submit"}
+    split = ", ".join(f"{names.get(k, k)} {v}" for k, v in kinds.items())
+    return f"{per['lambda_invocations']} Lambda invocations per job ({split})"
+
+
+def _ratios(fleet: dict[str, Any]) -> str:
+    ratio = fleet["calls_ratio_vs_poll"]
+    return f"{ratio['poll_30s']}x vs 30 s, {ratio['poll_60s']}x vs 60 s"
+
+
+def _checks(fleet: dict[str, Any]) -> str:
+    checks = fleet["checks"]
+    return (
+        f"{checks['settled_in_ledger']}/{checks['jobs']} settled, "
+        f"{checks['ledger_matches_sagemaker']} match SageMaker, "
+        f"{checks['jobs_notified_exactly_once']} notified exactly once, "
+        f"{fleet['controller']['error_count']} handler errors"
+    )
+
+
+def _duplicates(fleet: dict[str, Any]) -> int:
+    events = fleet["events"]
+    delivered = events.get("matched", events.get("changes", 0)) - events.get("dropped", 0)
+    return int(events.get("deliveries", 0) - delivered)
+
+
+def _fleet_rows(results: dict[str, Any]) -> list[Row]:
     fleet = results.get("fleet")
     if not fleet:
         return []
     if _failed(fleet):
-        return [("Simulated fleet", _failed(fleet) or "", ""), *_variant_rows(results)]
+        return [("Simulated fleet", _failed(fleet) or "", "")]
     w, c = fleet["workload"], fleet["controller"]
-    per, events, checks = c["per_job"], fleet["events"], fleet["checks"]
-    delivered = events.get("changes", 0) - events.get("dropped", 0)
+    per, events = c["per_job"], fleet["events"]
     by_type = fleet["describe_per_state_change_by_type"]
     in_flight, settled = fleet["quiet_sweep_in_flight"], fleet["quiet_sweep_settled"]
     busiest, most_read = in_flight["busiest"], in_flight["max_dynamodb_items_read"]
     polls = fleet["baselines"]
     what_if = fleet["what_if_describe_only_settled"]
+    headline = results.get("headline", {})
     scaled = " (**scaled down**)" if w["scaled_down"] else ""
-    return [
+    terminal, long_jobs = _usable(results, "fleet_terminal"), _usable(results, "fleet_2h")
+    long_terminal = _usable(results, "fleet_2h_terminal")
+    also = ""
+    if long_jobs:
+        lw = long_jobs["workload"]
+        also = (
+            f"; and the same {lw['training_jobs'] + lw['automl_jobs']} jobs running about "
+            f"two hours (mean {lw['mean_job_lifetime_minutes']} min, longest "
+            f"{lw['longest_job_lifetime_minutes']}; {_n(lw['simulated_hours'])} simulated "
+            f"hours), in both modes"
+        )
+    rows: list[Row] = [
         (
             "Workload",
             f"{w['training_jobs']} training + {w['automl_jobs']} AutoML jobs{scaled} over "
             f"{_n(w['simulated_hours'])} simulated hours, mean lifetime "
-            f"{w['mean_job_lifetime_minutes']} min; {fleet['state_changes']['total']:,} state "
-            f"changes; training events delivered {w['deliveries_per_change']}x each, "
+            f"{w['mean_job_lifetime_minutes']} min (longest "
+            f"{w.get('longest_job_lifetime_minutes')}); {fleet['state_changes']['total']:,} "
+            f"state changes; training events delivered {w['deliveries_per_change']}x each, "
             f"{events.get('dropped', 0)} of {events.get('changes', 0):,} changes "
             f"({w['dropped_change_rate']:.0%}) dropped; sweep every "
-            f"{w['sweep_every_seconds'] // 60} min",
+            f"{w['sweep_every_seconds'] // 60} min, `SWEEP_OVERLAP_SECONDS` "
+            f"{_n(w['sweep_overlap_seconds'])} (default). Also run: the same fleet with "
+            f"`TRACKING_MODE=terminal` (only the events the template's terminal pattern "
+            f"matches reach the function){also}",
             "",
         ),
         (
-            "Describes per distinct state change",
+            "Describes per distinct state change (progress tracked)",
             f"{fleet['describe_per_state_change']} (training {by_type['TrainingJob']}, "
-            f"AutoML {by_type['AutoMLJob']})",
+            f"AutoML {by_type['AutoMLJob']})"
+            + (f"; 2-hour jobs {long_jobs['describe_per_state_change']}" if long_jobs else ""),
             _target(results, "Describes per distinct state change"),
         ),
         (
             "Describes caused by duplicate deliveries",
-            f"{fleet['duplicate_delivery_describes']} in "
-            f"{events.get('deliveries', 0) - delivered:,} duplicate deliveries",
+            f"{fleet['duplicate_delivery_describes']} in {_duplicates(fleet):,} duplicate "
+            f"deliveries; all runs at the default settings: "
+            f"{_n(headline.get('duplicate_delivery_describes'))}",
             _target(results, "Describes caused by duplicate deliveries"),
         ),
         (
             "Quiet sweep (nothing changed since the last one)",
             f"worst of {in_flight['probes']} while jobs run: {in_flight['max_describes']} "
             f"Describes, {in_flight['max_list_calls']} List calls (minute "
-            f"{busiest['at_minute']}: {busiest['jobs_listed']} jobs listed in the overlap "
-            f"window), {most_read['dynamodb_items_read']:,} DynamoDB items read (minute "
-            f"{most_read['at_minute']}); settled fleet: {settled['describes']} Describes, "
-            f"{settled['list_calls']} List calls, {settled['dynamodb_items_read']} items read",
+            f"{busiest['at_minute']}: {busiest['jobs_listed']} jobs listed, those SageMaker "
+            f"changed within the overlap before its newest change: pages hold 100, so List "
+            f"calls grow with changes per minute, not with the fleet), "
+            f"{most_read['dynamodb_items_read']:,} DynamoDB items read (minute "
+            f"{most_read['at_minute']}: "
+            + ", ".join(
+                f"{op} {n:,}"
+                for op, n in sorted(most_read["dynamodb_items_read_by_operation"].items())
+            )
+            + " — the Query is mostly the stuck-job scan, one item per job InProgress, so it "
+            f"grows with the jobs in flight); settled fleet: {settled['describes']} "
+            f"Describes, {settled['list_calls']} List calls, "
+            f"{settled['dynamodb_items_read']} items read. Worst of all runs at the default "
+            f"settings: {_n(headline.get('quiet_sweep_describes'))} Describes, "
+            f"{_n(headline.get('quiet_sweep_list_calls'))} List calls",
             _target(results, "Quiet sweep: Describes / List calls (2 job types)"),
         ),
-        *_variant_rows(results),
+        *_overlap_rows(results),
         (
             "SageMaker calls per job",
-            f"jobctl {per['sagemaker_calls']} (Create {per['create']}, Describe "
-            f"{per['describe']}, List {per['list_pages']}) · 30 s poller "
-            f"{polls['poll_30s']['per_job']['total']} · 60 s poller "
+            f"jobctl, progress tracked: {_calls(fleet)}"
+            + (f" · terminal-only: {_calls(terminal)}" if terminal else "")
+            + f" · 30 s poller {polls['poll_30s']['per_job']['total']} · 60 s poller "
             f"{polls['poll_60s']['per_job']['total']}",
             "",
         ),
         (
-            "Fewer SageMaker calls than polling",
-            f"{fleet['calls_ratio_vs_poll']['poll_30s']}x vs 30 s, "
-            f"{fleet['calls_ratio_vs_poll']['poll_60s']}x vs 60 s (35x vs 30 s needs jobs "
-            f"living {fleet['break_even_lifetime_minutes']['35x_vs_poll_30s']} min on average)",
-            _target(results, "SageMaker calls, 30 s poller / jobctl"),
+            "Fewer SageMaker calls than polling, progress tracked",
+            f"{_ratios(fleet)} (mean lifetime {w['mean_job_lifetime_minutes']} min; 35x vs "
+            f"30 s needs {fleet['break_even_lifetime_minutes']['35x_vs_poll_30s']} min)",
+            _target(results, "SageMaker calls, 30 s poller / jobctl (progress tracked)"),
         ),
+    ]
+    if long_jobs:
+        rows.append(
+            (
+                "… 2-hour jobs (the issue's workload)",
+                f"{_ratios(long_jobs)}: jobctl {_calls(long_jobs)} calls per job, 30 s poller "
+                f"{long_jobs['baselines']['poll_30s']['per_job']['total']}",
+                _target(
+                    results, "SageMaker calls, 30 s poller / jobctl (progress tracked), 2-hour jobs"
+                ),
+            )
+        )
+    rows.append(
         (
-            "… if only settled jobs were described",
+            "… if state-change events recorded progress from their detail",
+            f"{what_if['unsettled_describes']:,} of the Describes answered a job not settled "
+            f"yet (all from events: the sweep records progress from List); without them "
             f"{what_if['sagemaker_calls_per_job']} calls per job, "
             f"{what_if['calls_ratio_vs_poll_30s']}x vs 30 s (not the current design)",
             "",
-        ),
-        (
-            "jobctl's other costs per job",
-            f"{per['lambda_invocations']} Lambda invocations, {per['dynamodb_reads']} DynamoDB "
-            f"reads ({per['dynamodb_items_read']} items), {per['dynamodb_writes']} writes, "
-            f"{per['sns_publishes']} SNS publishes",
-            "",
-        ),
-        (
-            "Checks",
-            f"{checks['settled_in_ledger']}/{checks['jobs']} settled in the ledger, "
-            f"{checks['ledger_matches_sagemaker']} match SageMaker, "
-            f"{checks['jobs_notified_exactly_once']} notified exactly once; "
-            f"{c['error_count']} handler errors",
-            "",
-        ),
-    ]
+        )
+    )
+    if terminal:
+        matched = terminal["events"]
+        rows.append(
+            (
+                "Terminal-only tracking (`TRACKING_MODE=terminal`), same fleet",
+                f"{_ratios(terminal)}; {_calls(terminal)} SageMaker calls per job; "
+                f"{_invocations(terminal)}; the rule matched {matched.get('matched', 0):,} of "
+                f"{matched.get('changes', 0):,} training state changes (100x vs 30 s needs "
+                f"a mean lifetime of "
+                f"{terminal['break_even_lifetime_minutes'].get('100x_vs_poll_30s')} min)",
+                _target(results, "SageMaker calls, 30 s poller / jobctl (terminal-only)"),
+            )
+        )
+    elif _failed(results.get("fleet_terminal") or {}):
+        rows.append(("Terminal-only tracking", _failed(results["fleet_terminal"]) or "", ""))
+    if long_terminal:
+        rows.append(
+            (
+                "… terminal-only, 2-hour jobs",
+                f"{_ratios(long_terminal)}; {_calls(long_terminal)} SageMaker calls per job "
+                f"(30 s poller {long_terminal['baselines']['poll_30s']['per_job']['total']}); "
+                f"{_invocations(long_terminal)}",
+                _target(
+                    results, "SageMaker calls, 30 s poller / jobctl (terminal-only), 2-hour jobs"
+                ),
+            )
+        )
+    other = (
+        f"progress tracked: {per['lambda_invocations']} Lambda invocations, "
+        f"{per['dynamodb_reads']} DynamoDB reads ({per['dynamodb_items_read']} items), "
+        f"{per['dynamodb_writes']} writes, {per['sns_publishes']} SNS publishes"
+    )
+    if terminal:
+        tp = terminal["controller"]["per_job"]
+        other += (
+            f" · terminal-only: {tp['lambda_invocations']} invocations, {tp['dynamodb_reads']} "
+            f"reads ({tp['dynamodb_items_read']} items), {tp['dynamodb_writes']} writes, "
+            f"{tp['sns_publishes']} SNS publishes"
+        )
+    rows.append(("jobctl's other costs per job", other, ""))
+    checks = [f"progress tracked: {_checks(fleet)}"]
+    for key, label in FLEET_VARIANTS.items():
+        part = results.get(key)
+        if part:
+            checks.append(f"{label}: {_failed(part) or _checks(part)}")
+    rows.append(("Checks (ledger and notices at the end of each run)", " · ".join(checks), ""))
+    return rows
 
 
-def _variant_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
-    fleet = results.get("fleet_overlap_60s")
+def _overlap_rows(results: dict[str, Any]) -> list[Row]:
+    fleet = results.get("fleet_overlap_600s")
     if not fleet:
         return []
     if _failed(fleet):
-        return [("… with a 60 s sweep overlap", _failed(fleet) or "", "")]
-    in_flight, checks = fleet["quiet_sweep_in_flight"], fleet["checks"]
+        return [("… with a 600 s sweep overlap", _failed(fleet) or "", "")]
+    in_flight = fleet["quiet_sweep_in_flight"]
     busiest = in_flight["busiest"]
     return [
         (
-            "… the same fleet with `SWEEP_OVERLAP_SECONDS=60` (default 600)",
+            "… the same fleet with `SWEEP_OVERLAP_SECONDS=600` (the former default)",
             f"quiet sweep while jobs run: worst {in_flight['max_describes']} Describes, "
             f"{in_flight['max_list_calls']} List calls (minute {busiest['at_minute']}: "
-            f"{busiest['jobs_listed']} jobs listed); Describes per change "
-            f"{fleet['describe_per_state_change']}; {checks['settled_in_ledger']}/"
-            f"{checks['jobs']} settled, {checks['jobs_notified_exactly_once']} notified once",
+            f"{busiest['jobs_listed']} jobs listed), "
+            f"{in_flight['max_dynamodb_items_read']['dynamodb_items_read']:,} DynamoDB items "
+            f"read; {fleet['controller']['per_job']['sagemaker_calls']} SageMaker calls per job",
             "",
         ),
     ]
@@ -231,7 +357,7 @@ def _cold_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             f"boto3 alone {imports['boto3']} · submit {imports['submit']} "
             f"({ratio['submit']}x boto3) · reconcile {imports['reconcile']} "
             f"({ratio['reconcile']}x boto3)",
-            "",
+            _target(results, "Handler import time / boto3's"),
         ),
         (
             "First invocation after the import, ms",
