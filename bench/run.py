@@ -324,6 +324,8 @@ def main() -> int:
             parts[key] = run_part(key, module, timeout, [*arguments, *scale])
     results["headline"] = headline(parts)
     results["targets"] = targets(results["headline"])
+    # The keys also stand at the top level, where a reader looks for them first.
+    results.update({key: value for key, value in results["headline"].items() if key not in parts})
     results.update(parts)
     results["run"]["wall_seconds"] = round(time.perf_counter() - started, 1)
     failed = [key for key, part in parts.items() if "failed" in part]
