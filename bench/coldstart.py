@@ -11,7 +11,6 @@ read) runs in a fresh interpreter too, its AWS calls answered by ``bench.fakes``
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import statistics
@@ -23,7 +22,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from bench.harness import ENVIRONMENT, ROOT, write_result
+from bench.harness import ENVIRONMENT, ROOT, measure_main
 
 RUNS = 10
 FIRST_CALL_RUNS = 5
@@ -262,11 +261,5 @@ def run() -> dict[str, Any]:
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", nargs="?", help="where to write the result (JSON)")
-    write_result(run(), parser.parse_args().out)
-
-
 if __name__ == "__main__":
-    main()
+    measure_main(run, __doc__)

@@ -6,6 +6,7 @@ Every measurement runs in its own interpreter (see ``bench.run``), so setting
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import copy
 import functools
@@ -16,7 +17,7 @@ import os
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -215,3 +216,11 @@ def write_result(result: dict[str, Any], out: str | None) -> None:
         Path(out).write_text(text)
     else:
         print(text)
+
+
+def measure_main(run: Callable[[], dict[str, Any]], doc: str | None) -> None:
+    """The command line of a measurement module: run it, write its result (JSON)."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0] if doc else None)
+    parser.add_argument("out", nargs="?", help="where to write the result (JSON)")
+    out = parser.parse_args().out  # before running: --help must not run the measurement
+    write_result(run(), out)

@@ -23,7 +23,6 @@ Then the same paths run once more under cProfile, and the hot spots are reported
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import functools
 import gc
@@ -45,10 +44,10 @@ from bench.harness import (
     LambdaContext,
     job_request,
     lambda_environment,
+    measure_main,
     percentile,
     quiet,
     scheduled_event,
-    write_result,
 )
 
 WARMUP = 20
@@ -435,11 +434,5 @@ def run() -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", nargs="?", help="where to write the result (JSON)")
-    write_result(run(), parser.parse_args().out)
-
-
 if __name__ == "__main__":
-    main()
+    measure_main(run, __doc__)

@@ -11,14 +11,13 @@ each notice from the moment SageMaker's state changed to the SNS Publish call.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.harness import job_request, percentile, write_result
+from bench.harness import job_request, measure_main, percentile
 
 REQUESTS = 200
 SEQUENTIAL_NOTICES = 20
@@ -161,11 +160,5 @@ def _distribution(seconds: list[float]) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", nargs="?", help="where to write the result (JSON)")
-    write_result(run(), parser.parse_args().out)
-
-
 if __name__ == "__main__":
-    main()
+    measure_main(run, __doc__)
