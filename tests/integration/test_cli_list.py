@@ -1,0 +1,41 @@
+"""`jobctl list` filters by status (through status-index), type and time, in any mix."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from jobctl.cli import main
+from tests.conftest import JOBS_TABLE, TOPIC_ARN, Stack, request_body
+
+
+def listed(*options: str) -> list[str]:
+    resources = ["--queue-url", "unused", "--table", JOBS_TABLE, "--topic-arn", TOPIC_ARN]
+    result = CliRunner().invoke(main, [*resources, "list", "--json", *options])
+    assert result.exit_code == 0, result.output
+    return sorted(record["job_name"] for record in json.loads(result.output))
+
+
+@pytest.fixture
+def jobs(stack: Stack) -> Stack:
+    stack.submit(request_body(), request_body("automl.json"), request_body("invalid.json"))
+    return stack
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ((), ["demo-autopilot-churn", "demo-invalid-request", "demo-xgboost-churn"]),
+        (("--status", "InProgress"), ["demo-autopilot-churn", "demo-xgboost-churn"]),
+        (("--status", "InProgress", "--type", "AutoMLJob"), ["demo-autopilot-churn"]),
+        (("--type", "TrainingJob"), ["demo-invalid-request", "demo-xgboost-churn"]),
+        (("--status", "Rejected", "--since", "2000-01-01T00:00:00Z"), ["demo-invalid-request"]),
+        (("--since", "2999-01-01T00:00:00Z"), []),
+        (("--status", "InProgress", "--since", "2999-01-01T00:00:00Z"), []),
+    ],
+)
+def test_list_filters_combine(jobs: Any, options: tuple[str, ...], expected: list[str]) -> None:
+    assert listed(*options) == expected
