@@ -216,31 +216,30 @@ class JobctlClient:
         self, status: str | None = None, job_type: str | None = None, since: str | None = None
     ) -> list[JobRecord]:
         """Jobs by status (through status-index, never a scan), type and last update."""
-        names = {"#status": "status", "#updated": "updated_at", "#type": "job_type"}
+        names: dict[str, str] = {}
         values: dict[str, Any] = {}
+
+        def compare(attribute: str, operator: str, value: str) -> str:
+            # Each clause declares the names and values it uses, and only those.
+            names[f"#{attribute}"] = attribute
+            values[f":{attribute}"] = {"S": value}
+            return f"#{attribute} {operator} :{attribute}"
+
+        kwargs: dict[str, Any] = {}
         filters = []
-        if job_type:
-            values[":type"] = {"S": job_type}
-            filters.append("#type = :type")
-        if since:
-            values[":since"] = {"S": since}
         if status:
-            values[":status"] = {"S": status}
-            condition = "#status = :status" + (" AND #updated >= :since" if since else "")
-            kwargs: dict[str, Any] = {
-                "IndexName": STATUS_INDEX,
-                "KeyConditionExpression": condition,
-            }
-        else:
+            key = [compare("status", "=", status)]
             if since:
-                filters.append("#updated >= :since")
-            kwargs = {}
+                key.append(compare("updated_at", ">=", since))
+            kwargs = {"IndexName": STATUS_INDEX, "KeyConditionExpression": " AND ".join(key)}
+        elif since:
+            filters.append(compare("updated_at", ">=", since))
+        if job_type:
+            filters.append(compare("job_type", "=", job_type))
         if filters:
             kwargs["FilterExpression"] = " AND ".join(filters)
-        used = {k: v for k, v in names.items() if k in " ".join(map(str, kwargs.values()))}
-        if used:
-            kwargs["ExpressionAttributeNames"] = used
-        if values:
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
             kwargs["ExpressionAttributeValues"] = values
         records = self._query(**kwargs) if status else self._scan(**kwargs)
         return sorted(records, key=lambda r: r.updated_at, reverse=True)
