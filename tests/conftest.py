@@ -15,6 +15,7 @@ from moto import mock_aws
 
 from jobctl import wiring
 from jobctl.adapters import aws
+from jobctl.local.clocks import ManualClock
 from jobctl.local.sagemaker import SimulatedSageMaker
 from tests.support.template import load_event, table_create_kwargs
 
@@ -110,6 +111,7 @@ class Stack:
     sagemaker: SimulatedSageMaker
     context: LambdaContext
     _notice_queue: str
+    clock: ManualClock
     _received: list[dict[str, Any]] = field(default_factory=list)
 
     def submit(
@@ -179,12 +181,24 @@ class Stack:
 
 
 @pytest.fixture
-def sagemaker() -> SimulatedSageMaker:
-    return SimulatedSageMaker()
+def clock(monkeypatch: pytest.MonkeyPatch) -> ManualClock:
+    """The one clock of the simulated SageMaker and of the functions beside it: it moves
+    only when a test moves it or the code sleeps on it (pacing costs no wall time)."""
+    shared = ManualClock()
+    monkeypatch.setattr(wiring, "clock", shared)
+    return shared
 
 
 @pytest.fixture
-def stack(sagemaker: SimulatedSageMaker, lambda_context: LambdaContext) -> Iterator[Stack]:
+def sagemaker(clock: ManualClock) -> SimulatedSageMaker:
+    """The simulated SageMaker, as strict as the real one: rate limits on."""
+    return SimulatedSageMaker(clock=clock)
+
+
+@pytest.fixture
+def stack(
+    sagemaker: SimulatedSageMaker, lambda_context: LambdaContext, clock: ManualClock
+) -> Iterator[Stack]:
     with mock_aws():
         dynamodb = boto3.client("dynamodb")
         dynamodb.create_table(**table_create_kwargs("JobsTable", JOBS_TABLE))
@@ -198,4 +212,6 @@ def stack(sagemaker: SimulatedSageMaker, lambda_context: LambdaContext) -> Itera
         ]["QueueArn"]
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
         sagemaker.attach(aws.client("sagemaker"))
-        yield Stack(sagemaker=sagemaker, context=lambda_context, _notice_queue=queue_url)
+        yield Stack(
+            sagemaker=sagemaker, context=lambda_context, _notice_queue=queue_url, clock=clock
+        )

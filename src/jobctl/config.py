@@ -36,17 +36,25 @@ class Settings(BaseModel):
     max_receive_count: int = Field(default=5, ge=1, alias="MAX_RECEIVE_COUNT")
     # How long a claim to publish a notice holds before the sweep may take it over.
     notice_lease_seconds: int = Field(default=300, ge=1, alias="NOTICE_LEASE_SECONDS")
-    # The sweep lists jobs SageMaker changed after the newest change it saw, minus this
-    # overlap (List lags behind a change for a moment).
-    sweep_overlap_seconds: int = Field(default=60, ge=0, alias="SWEEP_OVERLAP_SECONDS")
     # "progress": every state change is recorded; "terminal": only outcomes (cheapest).
     tracking_mode: Literal["progress", "terminal"] = Field(
         default="progress", alias="TRACKING_MODE"
     )
-    # How far back the very first sweep looks.
-    sweep_first_lookback_seconds: int = Field(
-        default=86_400, ge=60, alias="SWEEP_FIRST_LOOKBACK_SECONDS"
+    # What one sweep may spend: List calls, Describes of jobs older than the List window,
+    # and how far back (seconds) its List scan looks.
+    sweep_list_calls: int = Field(default=10, ge=1, alias="SWEEP_LIST_CALLS")
+    sweep_describe_calls: int = Field(default=10, ge=0, alias="SWEEP_DESCRIBE_CALLS")
+    sweep_list_window_seconds: int = Field(
+        default=86_400, ge=600, alias="SWEEP_LIST_WINDOW_SECONDS"
     )
+    # This deployment's share of SageMaker's account-wide request rates, in calls per
+    # second (every user of the account shares them: Create about 1/s, List about 2/s).
+    sagemaker_create_rate: float = Field(default=1.0, gt=0, alias="SAGEMAKER_CREATE_RATE")
+    sagemaker_list_rate: float = Field(default=1.0, gt=0, alias="SAGEMAKER_LIST_RATE")
+    sagemaker_describe_rate: float = Field(default=4.0, gt=0, alias="SAGEMAKER_DESCRIBE_RATE")
+    # The jobs queue's event source runs at most this many SubmitFunction invocations at
+    # once: each spends its part of the create rate.
+    submit_max_concurrency: int = Field(default=2, ge=1, alias="SUBMIT_MAX_CONCURRENCY")
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60, alias="IDEMPOTENCY_TTL_SECONDS")
     # Capacity-aware admission (optional): most jobs running at once, overall (0: no limit)
     # and per instance type ("ml.p4d.24xlarge=2,ml.g5.xlarge=8").

@@ -50,3 +50,7 @@ class JobNotFound(JobctlError):
 
 class ConcurrentUpdate(JobctlError):
     """A ledger write lost a race; the caller re-reads and decides again."""
+
+
+class ExpiredCursor(JobctlError):
+    """SageMaker no longer accepts a List NextToken a sweep stored: start the scan afresh."""

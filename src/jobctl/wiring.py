@@ -7,7 +7,7 @@ SageMaker) at the code before first use, without reloading modules.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import cache
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -18,19 +18,32 @@ from aws_lambda_powertools.utilities.idempotency import (
 
 from jobctl.adapters import aws
 from jobctl.adapters.capacity import DynamoDBCapacity
+from jobctl.adapters.clock import SystemClock
 from jobctl.adapters.ledger import DynamoDBLedger, DynamoDBSweepState
 from jobctl.adapters.notices import SnsNoticePublisher
 from jobctl.adapters.queue import SqsRequeue
-from jobctl.adapters.sagemaker import SageMakerAdapter
-from jobctl.config import SettingsError, get_settings
+from jobctl.adapters.sagemaker import CallRates, SageMakerAdapter
+from jobctl.config import Settings, SettingsError, get_settings
 from jobctl.logic.admission import OVERALL
-from jobctl.logic.reconciliation import Reconciler
+from jobctl.logic.ports import Clock
+from jobctl.logic.reconciliation import Reconciler, SweepLimits
 from jobctl.logic.submission import Delivery, Submitter
 from jobctl.models.requests import JobRequest
 
+# The clock the functions run on; beside the simulated SageMaker (tests, the local stack,
+# benchmarks) it is the simulator's, so pacing spends simulated time.
+clock: Clock = SystemClock()
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+
+def call_rates(settings: Settings) -> CallRates:
+    """This container's share of the deployment's SageMaker request rates: creates are
+    spread over the submit invocations that may run at once; one sweep runs at a time."""
+    return CallRates(
+        create=settings.sagemaker_create_rate / settings.submit_max_concurrency,
+        list=settings.sagemaker_list_rate,
+        describe=settings.sagemaker_describe_rate,
+        stop=settings.sagemaker_create_rate / settings.submit_max_concurrency,
+    )
 
 
 @cache
@@ -59,14 +72,17 @@ def budget_keys() -> tuple[str, ...]:
 def reconciler() -> Reconciler:
     settings = get_settings()
     return Reconciler(
-        sagemaker=SageMakerAdapter(aws.sagemaker()),
+        sagemaker=SageMakerAdapter(aws.sagemaker(), clock, call_rates(settings)),
         ledger=DynamoDBLedger(aws.dynamodb(), settings.jobs_table),
         publisher=SnsNoticePublisher(aws.sns(), settings.notices_topic_arn),
         sweep_state=DynamoDBSweepState(aws.dynamodb(), settings.idempotency_table),
-        now=utc_now,
+        clock=clock,
         notice_lease=timedelta(seconds=settings.notice_lease_seconds),
-        sweep_overlap=timedelta(seconds=settings.sweep_overlap_seconds),
-        first_lookback=timedelta(seconds=settings.sweep_first_lookback_seconds),
+        limits=SweepLimits(
+            list_calls=settings.sweep_list_calls,
+            describe_calls=settings.sweep_describe_calls,
+            list_window=timedelta(seconds=settings.sweep_list_window_seconds),
+        ),
         capacity=capacity(),
         budget_keys=budget_keys(),
         track_progress=settings.tracking_mode == "progress",
@@ -82,7 +98,7 @@ def submitter() -> Submitter:
         ledger=shared.ledger,
         publisher=shared.publisher,
         reconciler=shared,
-        now=utc_now,
+        now=clock.now,
         notice_lease=shared.notice_lease,
         default_role_arn=settings.default_role_arn,
         permitted_roles=settings.permitted_role_arns,

@@ -203,7 +203,7 @@ def test_a_reconcile_crash_at_any_step_then_retries_announce_exactly_once(
     with pytest.raises(Crash):
         stack.deliver(event)
     stack.deliver(event)  # EventBridge retries the invocation
-    time.sleep(1.1)  # any claim the dead invocation held has lapsed
+    stack.clock.advance(1.1)  # any claim the dead invocation held has lapsed
     stack.sweep()
     stack.sweep()
     assert stack.job(NAME)["status"] == "Completed"  # type: ignore[index]

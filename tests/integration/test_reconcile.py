@@ -33,9 +33,7 @@ def finish(stack: Stack, name: str = NAME, **extra: Any) -> dict[str, Any]:
 
 
 def test_a_completed_event_records_the_truth_and_announces_once(running: Stack) -> None:
-    metrics = [
-        {"MetricName": "validation:auc", "Value": 0.93, "Timestamp": running.sagemaker.clock()}
-    ]
+    metrics = [{"MetricName": "validation:auc", "Value": 0.93, "Timestamp": running.clock.now()}]
     event = finish(running, FinalMetricDataList=metrics)
     running.deliver(event)
 
@@ -267,7 +265,7 @@ def test_the_sweep_reports_jobs_running_past_their_maximum_runtime(
     record = ledger.get(NAME, "TrainingJob")
     assert record is not None
     assert record.max_runtime_seconds == 3600
-    long_ago = {"created_at": "2020-01-01T00:00:00.000Z"}
+    long_ago = {"submitted_at": "2020-01-01T00:00:00.000Z"}
     ledger.update(record.model_copy(update=long_ago))
     capsys.readouterr()
     report = running.sweep()["sweep"]
@@ -297,14 +295,15 @@ def test_automl_progress_comes_from_the_list_summary_and_only_the_outcome_is_des
     assert stack.job(AUTOML, "AutoMLJob")["outputs"]["best_candidate"]["name"]  # type: ignore[index]
 
 
-def test_a_sweep_after_a_sweep_lists_nothing_new(running: Stack) -> None:
+def test_a_sweep_with_nothing_in_flight_lists_nothing(running: Stack) -> None:
     running.deliver(finish(running))
     running.sweep()
-    before = running.sagemaker.calls["ListTrainingJobs"]
+    before = running.sagemaker.calls["ListTrainingJobs"] + running.sagemaker.calls["ListAutoMLJobs"]
     report = running.sweep()["sweep"]
-    # The watermark is SageMaker's newest change: only the short overlap is listed again.
     assert report["described"] == 0
-    assert running.sagemaker.calls["ListTrainingJobs"] == before + 1
+    assert report["list_calls"] == 0
+    after = running.sagemaker.calls["ListTrainingJobs"] + running.sagemaker.calls["ListAutoMLJobs"]
+    assert after == before
 
 
 def test_terminal_only_tracking_records_outcomes_but_not_progress(

@@ -63,6 +63,7 @@ def test_a_name_taken_by_a_job_jobctl_does_not_own_is_rejected(stack: Stack) -> 
         "RoleArn": "arn:aws:iam::123456789012:role/x-role-name",
     }
     stack.sagemaker.handle("CreateTrainingJob", foreign)
+    stack.clock.advance(1)  # the other team created it a moment before (Create allows 1/s)
     stack.submit(request_body(job_name="someone-elses", request_id="mine-1"))
     record = stack.job("someone-elses")
     assert record["status"] == "Rejected"  # type: ignore[index]

@@ -179,12 +179,16 @@ def test_each_state_change_describes_the_training_sample_job(status: str) -> Non
 def test_state_change_times_are_epoch_milliseconds_in_order(status: str) -> None:
     event = load_event(f"training-state-change-{status}.json")
     detail = event["detail"]
-    times = [detail["CreationTime"], detail["TrainingStartTime"], detail["LastModifiedTime"]]
-    assert all(isinstance(t, int) and t > 10**12 for t in times)  # milliseconds, not seconds
+    stamps = [detail["CreationTime"], detail["TrainingStartTime"], detail["LastModifiedTime"]]
+    # As in AWS's documented sample: strings of digits, milliseconds (not seconds).
+    assert all(isinstance(t, str) and t.isdigit() for t in stamps)
+    times = [int(t) for t in stamps]
+    assert all(t > 10**12 for t in times)
     assert times == sorted(times)
-    assert epoch_millis(event["time"]) >= detail["LastModifiedTime"]
+    assert epoch_millis(event["time"]) >= times[-1]
     transitions = detail["SecondaryStatusTransitions"]
-    assert [t["StartTime"] for t in transitions] == sorted(t["StartTime"] for t in transitions)
+    starts = [int(t["StartTime"]) for t in transitions]
+    assert starts == sorted(starts)
     assert transitions[-1]["Status"] == detail["SecondaryStatus"]
 
 

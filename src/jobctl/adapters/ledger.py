@@ -6,20 +6,21 @@ import json
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from jobctl.adapters.errors import describe, error_code, translated
 from jobctl.errors import ConcurrentUpdate
-from jobctl.models.jobs import JobRecord, RuntimeLimit, utc_iso
+from jobctl.models.jobs import InFlight, JobRecord, utc_iso
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 PENDING_NOTICES_INDEX = "unnotified-index"
 STATUS_INDEX = "status-index"
+IN_FLIGHT_INDEX = "in-flight-index"
 _BATCH_GET_LIMIT = 100
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -42,10 +43,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _plain_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: _plain(_deserializer.deserialize(value)) for key, value in item.items()}
+
+
 def record_from_item(item: dict[str, Any]) -> JobRecord:
-    return JobRecord.model_validate(
-        {key: _plain(_deserializer.deserialize(value)) for key, value in item.items()}
-    )
+    return JobRecord.model_validate(_plain_item(item))
 
 
 def _key(job_name: str, job_type: str) -> dict[str, Any]:
@@ -122,28 +125,20 @@ class DynamoDBLedger:
             if record.notice_pending:
                 yield record
 
-    def runtime_limits(self, status: str) -> Iterator[RuntimeLimit]:
-        """Name, start and runtime limit of every job with this status (through
-        status-index, reading only those three attributes)."""
+    def in_flight(self, job_type: str) -> list[InFlight]:
+        """Through the sparse in-flight-index: its cost follows what is in flight."""
         paginator = self._client.get_paginator("query")
         try:
-            for page in paginator.paginate(
+            pages = paginator.paginate(
                 TableName=self._table,
-                IndexName=STATUS_INDEX,
-                KeyConditionExpression="#status = :status",
-                ProjectionExpression="job_name, created_at, max_runtime_seconds",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":status": {"S": status}},
-            ):
-                for item in page["Items"]:
-                    limit = item.get("max_runtime_seconds", {}).get("N")
-                    yield RuntimeLimit(
-                        job_name=item["job_name"]["S"],
-                        created_at=item["created_at"]["S"],
-                        max_runtime_seconds=int(limit) if limit else None,
-                    )
+                IndexName=IN_FLIGHT_INDEX,
+                KeyConditionExpression="in_flight = :type",
+                ExpressionAttributeValues={":type": {"S": job_type}},
+            )
+            items = [item for page in pages for item in page["Items"]]
         except (ClientError, BotoCoreError) as exc:
             raise _failure(exc) from exc
+        return [InFlight.model_validate(_plain_item(item)) for item in items]
 
     def _put(self, record: JobRecord, condition: str, values: dict[str, Any]) -> None:
         extra: dict[str, Any] = {"ExpressionAttributeValues": values} if values else {}
@@ -156,36 +151,75 @@ class DynamoDBLedger:
 
 
 class DynamoDBSweepState:
-    """The sweep's watermark, kept beside the idempotency records (the ledger holds only jobs)."""
+    """What one sweep leaves the next, in one item beside the idempotency records (the
+    ledger holds only jobs): the lease of the sweep running now, and the cursors of
+    unfinished scans."""
 
-    KEY = "jobctl#sweep-watermark"
+    KEY: Final = {"id": {"S": "jobctl#sweep"}}
 
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
         self._table = table_name
 
-    def watermark(self) -> datetime | None:
+    def acquire_lease(self, owner: str, now: datetime, until: datetime) -> bool:
         try:
-            answer = self._client.get_item(
-                TableName=self._table, Key={"id": {"S": self.KEY}}, ConsistentRead=True
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise _failure(exc) from exc
-        value = answer.get("Item", {}).get("watermark", {}).get("S")
-        return datetime.fromisoformat(value) if value else None
-
-    def advance_watermark(self, moment: datetime) -> None:
-        # Conditional, so a slow sweep finishing late never moves the watermark back.
-        at = utc_iso(moment)
-        try:
-            self._client.put_item(
+            self._client.update_item(
                 TableName=self._table,
-                Item={"id": {"S": self.KEY}, "watermark": {"S": at}},
-                ConditionExpression="attribute_not_exists(watermark) OR watermark < :at",
-                ExpressionAttributeValues={":at": {"S": at}},
+                Key=self.KEY,
+                UpdateExpression="SET lease_owner = :owner, lease_until = :until",
+                ConditionExpression=(
+                    "attribute_not_exists(lease_until) OR lease_until < :now "
+                    "OR lease_owner = :owner"
+                ),
+                ExpressionAttributeValues={
+                    ":owner": {"S": owner},
+                    ":until": {"S": utc_iso(until)},
+                    ":now": {"S": utc_iso(now)},
+                },
             )
         except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise _failure(exc) from exc
+        except BotoCoreError as exc:
+            raise _failure(exc) from exc
+        return True
+
+    def release_lease(self, owner: str) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=self.KEY,
+                UpdateExpression="REMOVE lease_owner, lease_until",
+                ConditionExpression="lease_owner = :owner",
+                ExpressionAttributeValues={":owner": {"S": owner}},
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":  # it lapsed: not ours
                 raise _failure(exc) from exc
         except BotoCoreError as exc:
+            raise _failure(exc) from exc
+
+    def cursor(self, job_type: str) -> str | None:
+        try:
+            answer = self._client.get_item(TableName=self._table, Key=self.KEY, ConsistentRead=True)
+        except (ClientError, BotoCoreError) as exc:
+            raise _failure(exc) from exc
+        value = answer.get("Item", {}).get(f"cursor_{job_type}", {}).get("S")
+        return str(value) if value else None
+
+    def save_cursor(self, job_type: str, token: str | None) -> None:
+        attribute = {"#cursor": f"cursor_{job_type}"}
+        if token is None:
+            change: dict[str, Any] = {"UpdateExpression": "REMOVE #cursor"}
+        else:
+            change = {
+                "UpdateExpression": "SET #cursor = :token",
+                "ExpressionAttributeValues": {":token": {"S": token}},
+            }
+        try:
+            self._client.update_item(
+                TableName=self._table, Key=self.KEY, ExpressionAttributeNames=attribute, **change
+            )
+        except (ClientError, BotoCoreError) as exc:
             raise _failure(exc) from exc

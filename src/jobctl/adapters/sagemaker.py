@@ -1,22 +1,41 @@
-"""SageMaker behind the ``SageMakerGateway`` interface: calls, answers, and error codes."""
+"""SageMaker behind the ``SageMakerGateway`` interface: calls, answers, and error codes.
+
+Every call of a kind of job goes through the names in ``models.kinds``, and every call
+waits for its turn under the deployment's share of SageMaker's account-wide rates.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from botocore import xform_name
 from botocore.exceptions import BotoCoreError, ClientError
 
 from jobctl.adapters.errors import error_code, error_message, translated
-from jobctl.errors import InvalidRequest, JobAlreadyExists, JobNotFound
+from jobctl.adapters.pacing import Pacer
+from jobctl.errors import ExpiredCursor, InvalidRequest, JobAlreadyExists, JobNotFound
+from jobctl.logic.ports import Clock, ListPage
 from jobctl.models.jobs import Observation
-from jobctl.models.requests import JobType
+from jobctl.models.kinds import KINDS, JobKind, JobType
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker import SageMakerClient
 
 _NOT_FOUND_CODES = frozenset({"ResourceNotFound", "ResourceNotFoundException"})
+PAGE_SIZE = 100  # the most a List call returns
+
+
+@dataclass(frozen=True)
+class CallRates:
+    """Calls per second this container may make, by kind of call (0: unpaced)."""
+
+    create: float = 0
+    list: float = 0
+    describe: float = 0
+    stop: float = 0
 
 
 def _is_not_found(exc: ClientError) -> bool:
@@ -27,20 +46,28 @@ def _is_not_found(exc: ClientError) -> bool:
 
 
 class SageMakerAdapter:
-    def __init__(self, client: SageMakerClient) -> None:
+    def __init__(
+        self, client: SageMakerClient, clock: Clock, rates: CallRates | None = None
+    ) -> None:
         self._client = client
+        rates = rates or CallRates()
+        self._pacers = {
+            name: Pacer(getattr(rates, name), clock)
+            for name in ("create", "list", "describe", "stop")
+        }
+
+    def _call(self, pace: str, operation: str, **params: Any) -> Any:
+        self._pacers[pace].wait()
+        return getattr(self._client, xform_name(operation))(**params)
 
     def create_job(self, job_type: JobType, params: dict[str, Any]) -> str:
+        kind = KINDS[job_type]
         try:
-            if job_type == "TrainingJob":
-                return self._client.create_training_job(**params)["TrainingJobArn"]
-            return self._client.create_auto_ml_job(**params)["AutoMLJobArn"]
+            return str(self._call("create", kind.create, **params)[kind.arn_member])
         except ClientError as exc:
             code = error_code(exc)
             if code == "ResourceInUse":
-                raise JobAlreadyExists(
-                    params.get("TrainingJobName") or params["AutoMLJobName"]
-                ) from exc
+                raise JobAlreadyExists(params[kind.name_member]) from exc
             if code == "ValidationException":
                 raise InvalidRequest(
                     [f"SageMaker rejected the request: {error_message(exc)}"]
@@ -50,18 +77,16 @@ class SageMakerAdapter:
             raise self._unexpected(exc) from exc
 
     def describe_job(self, job_type: JobType, job_name: str) -> Observation:
+        kind = KINDS[job_type]
         try:
-            if job_type == "TrainingJob":
-                return training_observation(
-                    self._client.describe_training_job(TrainingJobName=job_name)
-                )
-            return automl_observation(self._client.describe_auto_ml_job(AutoMLJobName=job_name))
+            answer = self._call("describe", kind.describe, **{kind.name_member: job_name})
         except ClientError as exc:
             if _is_not_found(exc):
                 raise JobNotFound(job_name) from exc
             raise self._unexpected(exc) from exc
         except BotoCoreError as exc:
             raise self._unexpected(exc) from exc
+        return observation(kind, answer)
 
     def job_tags(self, job_arn: str) -> dict[str, str]:
         tags: dict[str, str] = {}
@@ -73,11 +98,9 @@ class SageMakerAdapter:
         return tags
 
     def stop_job(self, job_type: JobType, job_name: str) -> None:
+        kind = KINDS[job_type]
         try:
-            if job_type == "TrainingJob":
-                self._client.stop_training_job(TrainingJobName=job_name)
-            else:
-                self._client.stop_auto_ml_job(AutoMLJobName=job_name)
+            self._call("stop", kind.stop, **{kind.name_member: job_name})
         except ClientError as exc:
             # A job that already ended, or is already stopping, answers ValidationException.
             if error_code(exc) == "ValidationException" or _is_not_found(exc):
@@ -86,21 +109,30 @@ class SageMakerAdapter:
         except BotoCoreError as exc:
             raise self._unexpected(exc) from exc
 
-    def changed_jobs(self, job_type: JobType, since: datetime) -> Iterator[Observation]:
-        operation, key, parse = (
-            ("list_training_jobs", "TrainingJobSummaries", training_observation)
-            if job_type == "TrainingJob"
-            else ("list_auto_ml_jobs", "AutoMLJobSummaries", automl_observation)
-        )
+    def list_newest(self, job_type: JobType, token: str | None) -> ListPage:
+        kind = KINDS[job_type]
+        # The sort is always explicit: the defaults differ by API (ListTrainingJobs:
+        # oldest first, ListAutoMLJobs: by name), and newest first is what bounds a scan.
+        params: dict[str, Any] = {
+            "SortBy": "CreationTime",
+            "SortOrder": "Descending",
+            "MaxResults": PAGE_SIZE,
+        }
+        if token is not None:
+            params["NextToken"] = token
         try:
-            pages = self._client.get_paginator(operation).paginate(  # type: ignore[call-overload]
-                LastModifiedTimeAfter=since, PaginationConfig={"PageSize": 100}
-            )
-            for page in pages:
-                for summary in page.get(key, []):
-                    yield parse(summary).model_copy(update={"complete": False})
-        except (ClientError, BotoCoreError) as exc:
+            answer = self._call("list", kind.list, **params)
+        except ClientError as exc:
+            if token is not None and error_code(exc) == "ValidationException":
+                raise ExpiredCursor(str(exc)) from exc
             raise self._unexpected(exc) from exc
+        except BotoCoreError as exc:
+            raise self._unexpected(exc) from exc
+        summaries = [
+            observation(kind, summary).model_copy(update={"complete": False})
+            for summary in answer.get(kind.summaries_member, [])
+        ]
+        return ListPage(summaries, answer.get("NextToken"))
 
     @staticmethod
     def _unexpected(exc: Exception) -> Exception:
@@ -108,68 +140,75 @@ class SageMakerAdapter:
 
 
 def _when(value: Any) -> datetime | None:
+    """A SageMaker time: a datetime (boto3), or epoch milliseconds (EventBridge's detail,
+    as a number or, in AWS's documented sample, a string of digits)."""
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, int | float):  # EventBridge detail: epoch milliseconds
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
         return datetime.fromtimestamp(value / 1000, UTC)
     return None
 
 
-def training_observation(answer: Mapping[str, Any]) -> Observation:
-    """An Observation from DescribeTrainingJob, a TrainingJobSummary, or an event's detail."""
+def observation(kind: JobKind, answer: Mapping[str, Any]) -> Observation:
+    """An Observation from a Describe answer, a List summary or an event's detail."""
+    return Observation(
+        job_name=answer[kind.name_member],
+        job_type=kind.job_type,
+        job_arn=answer.get(kind.arn_member),
+        primary_status=answer[kind.status_member],
+        secondary_status=answer.get(kind.secondary_member),
+        failure_reason=answer.get("FailureReason"),
+        modified_at=_when(answer.get("LastModifiedTime")) or datetime.now(UTC),
+        created_at=_when(answer.get("CreationTime")),
+        ended_at=_when(answer.get(kind.ended_member)),
+        **(
+            _training_details(answer) if kind.job_type == "TrainingJob" else _automl_details(answer)
+        ),
+    )
+
+
+def _training_details(answer: Mapping[str, Any]) -> dict[str, Any]:
     metrics = {m["MetricName"]: m["Value"] for m in answer.get("FinalMetricDataList", []) or []}
     artifacts = (answer.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
-    outputs = (
-        {"model_artifacts": artifacts, "final_metrics": metrics} if artifacts or metrics else None
-    )
     stopping = answer.get("StoppingCondition") or {}
-    return Observation(
-        job_name=answer["TrainingJobName"],
-        job_type="TrainingJob",
-        job_arn=answer.get("TrainingJobArn"),
-        primary_status=answer["TrainingJobStatus"],
-        secondary_status=answer.get("SecondaryStatus"),
-        failure_reason=answer.get("FailureReason"),
-        modified_at=_when(answer.get("LastModifiedTime")) or datetime.now(UTC),
-        created_at=_when(answer.get("CreationTime")),
-        ended_at=_when(answer.get("TrainingEndTime")),
-        environment=answer.get("Environment"),
-        outputs=outputs,
-        max_runtime_seconds=stopping.get("MaxRuntimeInSeconds"),
-    )
+    return {
+        "environment": answer.get("Environment"),
+        "outputs": (
+            {"model_artifacts": artifacts, "final_metrics": metrics}
+            if artifacts or metrics
+            else None
+        ),
+        "max_runtime_seconds": stopping.get("MaxRuntimeInSeconds"),
+    }
 
 
-def automl_observation(answer: Mapping[str, Any]) -> Observation:
-    """An Observation from DescribeAutoMLJob or an AutoMLJobSummary."""
+def _automl_details(answer: Mapping[str, Any]) -> dict[str, Any]:
     best = answer.get("BestCandidate") or {}
     objective = best.get("FinalAutoMLJobObjectiveMetric") or {}
-    outputs = (
-        {
-            "best_candidate": {
-                "name": best.get("CandidateName"),
-                "objective_metric_name": objective.get("MetricName"),
-                "objective_metric_value": objective.get("Value"),
-            }
-        }
-        if best
-        else None
-    )
     criteria = (answer.get("AutoMLJobConfig") or {}).get("CompletionCriteria") or {}
-    return Observation(
-        job_name=answer["AutoMLJobName"],
-        job_type="AutoMLJob",
-        job_arn=answer.get("AutoMLJobArn"),
-        primary_status=answer["AutoMLJobStatus"],
-        secondary_status=answer.get("AutoMLJobSecondaryStatus"),
-        failure_reason=answer.get("FailureReason"),
-        modified_at=_when(answer.get("LastModifiedTime")) or datetime.now(UTC),
-        created_at=_when(answer.get("CreationTime")),
-        ended_at=_when(answer.get("EndTime")),
-        outputs=outputs,
-        partial_failures=[
+    return {
+        "outputs": (
+            {
+                "best_candidate": {
+                    "name": best.get("CandidateName"),
+                    "objective_metric_name": objective.get("MetricName"),
+                    "objective_metric_value": objective.get("Value"),
+                }
+            }
+            if best
+            else None
+        ),
+        "partial_failures": [
             f["PartialFailureMessage"]
             for f in answer.get("PartialFailureReasons", []) or []
             if f.get("PartialFailureMessage")
         ],
-        max_runtime_seconds=criteria.get("MaxAutoMLJobRuntimeInSeconds"),
-    )
+        "max_runtime_seconds": criteria.get("MaxAutoMLJobRuntimeInSeconds"),
+    }
+
+
+def training_observation(answer: Mapping[str, Any]) -> Observation:
+    """An Observation from DescribeTrainingJob, a TrainingJobSummary, or an event's detail."""
+    return observation(KINDS["TrainingJob"], answer)

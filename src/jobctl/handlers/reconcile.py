@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import timedelta
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -26,8 +27,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         )
         return {"dropped": str(exc)}
     if isinstance(parsed, ScheduledEvent):
-        return {"sweep": asdict(wiring.reconciler().sweep())}
-    hint = training_observation(parsed.detail.model_dump())
-    logger.set_correlation_id(hint.job_name)
-    record = wiring.reconciler().on_state_change("TrainingJob", hint)
-    return {"job_name": hint.job_name, "status": record.status if record else None}
+        time_left = timedelta(milliseconds=context.get_remaining_time_in_millis())
+        report = wiring.reconciler().sweep(context.aws_request_id, time_left)
+        return {"sweep": asdict(report)}
+    detail = training_observation(parsed.detail.model_dump(exclude_none=True))
+    logger.set_correlation_id(detail.job_name)
+    record = wiring.reconciler().on_state_change("TrainingJob", detail)
+    return {"job_name": detail.job_name, "status": record.status if record else None}

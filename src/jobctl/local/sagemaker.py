@@ -1,10 +1,21 @@
-"""A simulated Amazon SageMaker for training and AutoML (v1) jobs.
+"""A simulated Amazon SageMaker for training and AutoML (v1) jobs, as strict as the real one.
 
-It is the local stack's stand-in for SageMaker and the one fake every test shares.
-Requests are checked against botocore's own service model (maximum lengths and
-patterns included), jobs move through SageMaker's documented statuses when told to,
-``Environment`` is echoed back by DescribeTrainingJob, and any operation can be made to
-fail on demand (throttling, capacity, 5xx) — the things moto's SageMaker cannot do.
+It is the local stack's stand-in for SageMaker and the one fake every test, demo, soak
+and benchmark shares, so it is unkind where SageMaker is:
+
+- Requests are checked against botocore's own service model (maximum lengths and
+  patterns included); ``Environment`` is echoed back by DescribeTrainingJob.
+- List calls take a page of ``MaxResults`` (at most 100) in the requested sort order
+  (botocore's documented defaults otherwise) and only then apply their filters, as
+  botocore's doc string for ListTrainingJobs says SageMaker does: a filtered listing
+  pages through an account's whole history, and ``seed_history`` gives the account one.
+- Request rates are limited per account, one token bucket per operation on the
+  simulator's clock, answered with ``ThrottlingException: Rate exceeded``.
+- Jobs take today's paths: ``Pending`` before ``Starting`` for some, spot interruptions
+  (``Interrupted`` → ``Restarting``), stops by SageMaker at ``MaxRuntimeExceeded`` or
+  ``MaxWaitTimeExceeded``, AutoML's insights and deployment steps.
+- Any operation can be made to fail on demand (throttling, capacity, 5xx, a lost
+  answer) — the things moto's SageMaker cannot do.
 
 ``attach(client)`` serves a real boto3 client in-process: botocore builds and checks
 the request as usual, and this simulator answers instead of the network.
@@ -12,12 +23,18 @@ the request as usual, and this simulator answers instead of the network.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import bisect
+import json
+import random
 import threading
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from botocore import parsers
 from botocore.awsrequest import AWSResponse
@@ -25,47 +42,141 @@ from botocore.compat import HTTPHeaders
 from botocore.model import OperationModel
 
 from jobctl.logic.spec_validation import spec_problems
+from jobctl.models.kinds import KINDS, JobKind, JobType
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
-# A job's (primary, secondary) path to a normal end, in SageMaker's documented order.
-TRAINING_PATH = [
-    ("InProgress", "Starting"),
-    ("InProgress", "Downloading"),
-    ("InProgress", "Training"),
-    ("InProgress", "Uploading"),
-    ("Completed", "Completed"),
-]
-AUTOML_PATH = [
-    ("InProgress", "Starting"),
-    ("InProgress", "AnalyzingData"),
-    ("InProgress", "FeatureEngineering"),
-    ("InProgress", "ModelTuning"),
-    ("InProgress", "GeneratingExplainabilityReport"),
-    ("Completed", "Completed"),
-]
 _STATUS = {"ResourceNotFound": 400, "InternalFailure": 500, "ServiceUnavailable": 503}
+
 # Users choose a simulated job's outcome with this tag on the request, e.g.
 # {"Key": "jobctl-sim:outcome", "Value": "Failed"}; real SageMaker just keeps the tag.
 OUTCOME_TAG = "jobctl-sim:outcome"
-# "Hang" keeps a job training until it is stopped: a long job, to rehearse stops and alarms.
+# "Hang" keeps a job training until it is stopped (by a user, or at MaxRuntimeInSeconds).
 OUTCOMES = ("Completed", "Failed", "ExplainabilityError", "Hang")
 # And make its create fail first, e.g. {"Key": "jobctl-sim:create-errors",
 # "Value": "ResourceLimitExceeded*5"}: the first five creates of that name answer so.
 CREATE_ERRORS_TAG = "jobctl-sim:create-errors"
 
 
-def planned_path(job_type: str, outcome: str) -> list[tuple[str, str]]:
-    """The (primary, secondary) steps a simulated job takes after Starting."""
-    path = TRAINING_PATH if job_type == "TrainingJob" else AUTOML_PATH
-    steps = path[1:]
+# -- account-wide rate limits ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    per_second: float
+    burst: float
+
+
+# SageMaker documents few of its API rates; these are what users report, or assumptions
+# (README, "Rate limits"). Every user of the account shares them.
+RATE_LIMITS: dict[str, RateLimit] = {
+    # About 1 call per second (aws/sagemaker-python-sdk#645, aws/deep-learning-containers#1018).
+    "CreateTrainingJob": RateLimit(1, 1),
+    "CreateAutoMLJob": RateLimit(1, 1),  # assumed: as CreateTrainingJob
+    # 2 calls per second, not adjustable (aws-solutions/deepracer-on-aws#87).
+    "ListTrainingJobs": RateLimit(2, 2),
+    "ListAutoMLJobs": RateLimit(2, 2),  # assumed: as ListTrainingJobs
+    "StopTrainingJob": RateLimit(1, 1),  # assumed: as the creates
+    "StopAutoMLJob": RateLimit(1, 1),
+}
+DEFAULT_RATE_LIMIT = RateLimit(5, 5)  # assumed: Describe*, ListTags
+
+
+class _TokenBucket:
+    """An account's request budget for one operation, on the simulator's clock.
+
+    botocore has a token bucket (``botocore.retries.bucket``), but it is a client's: it
+    starts empty and waits on the wall clock. A service's bucket starts full, lives on
+    the simulator's clock, and answers at once whether a call may pass.
+    """
+
+    def __init__(self, limit: RateLimit, now: datetime) -> None:
+        self.limit = limit
+        self._tokens = limit.burst
+        self._at = now
+
+    def take(self, now: datetime) -> bool:
+        elapsed = max(0.0, (now - self._at).total_seconds())
+        self._tokens = min(self.limit.burst, self._tokens + elapsed * self.limit.per_second)
+        self._at = max(self._at, now)
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+
+# -- what a job does ------------------------------------------------------------------------
+
+Step = tuple[str, str]  # (primary status, secondary status)
+
+# The basic documented paths (``complete`` walks these).
+TRAINING_PATH: list[Step] = [
+    ("InProgress", "Starting"),
+    ("InProgress", "Downloading"),
+    ("InProgress", "Training"),
+    ("InProgress", "Uploading"),
+    ("Completed", "Completed"),
+]
+AUTOML_PATH: list[Step] = [
+    ("InProgress", "Starting"),
+    ("InProgress", "AnalyzingData"),
+    ("InProgress", "FeatureEngineering"),
+    ("InProgress", "ModelTuning"),
+    ("Completed", "GeneratingExplainabilityReport"),
+    ("Completed", "GeneratingModelInsightsReport"),
+    ("Completed", "Completed"),
+]
+# One training job in five waits for capacity (``Pending``) before it starts, as jobs
+# on training plans and scarce instance types do.
+PENDING_SHARE = 5
+
+
+def planned_path(job_type: str, outcome: str, request: dict[str, Any] | None = None) -> list[Step]:
+    """The (primary, secondary) steps a simulated job takes after it starts."""
+    request = request or {}
+    if job_type == "TrainingJob":
+        work = [("InProgress", "Downloading"), ("InProgress", "Training")]
+        if request.get("EnableManagedSpotTraining"):
+            # Spot capacity is reclaimed once, and the job resumes from its checkpoint.
+            work += [
+                ("InProgress", "Interrupted"),
+                ("InProgress", "Restarting"),
+                ("InProgress", "Training"),
+            ]
+        finish = [("InProgress", "Uploading"), ("Completed", "Completed")]
+        if outcome == "Failed":
+            return [*work[:2], ("Failed", "Failed")]
+        if outcome == "Hang":
+            return work[:2]
+        return work + finish
+    config = request.get("AutoMLJobConfig") or {}
+    if config.get("Mode") == "ENSEMBLING":
+        work = [
+            ("InProgress", "AnalyzingData"),
+            ("InProgress", "PreTraining"),
+            ("InProgress", "TrainingModels"),
+        ]
+    else:
+        work = [
+            ("InProgress", "AnalyzingData"),
+            ("InProgress", "FeatureEngineering"),
+            ("InProgress", "ModelTuning"),
+        ]
+    reports = [
+        ("Completed", "GeneratingExplainabilityReport"),
+        ("Completed", "GeneratingModelInsightsReport"),
+    ]
+    if request.get("ModelDeployConfig"):
+        reports.append(("Completed", "DeployingModel"))
+    criteria = config.get("CompletionCriteria") or {}
+    final = "MaxCandidatesReached" if criteria.get("MaxCandidates") else "Completed"
     if outcome == "Failed":
-        return [*steps[:2], ("Failed", "Failed")]
+        return [*work[:2], ("Failed", "Failed")]
     if outcome == "Hang":
-        return steps[:2]
-    if outcome == "ExplainabilityError" and job_type == "AutoMLJob":
-        return [*steps[:-1], ("Completed", "ExplainabilityError")]
-    return steps
+        return work[:2]
+    if outcome == "ExplainabilityError":
+        return [*work, reports[0], ("Completed", "ExplainabilityError")]
+    return [*work, *reports, ("Completed", final)]
 
 
 class SageMakerError(Exception):
@@ -92,11 +203,43 @@ class SimulatedJob:
     ended: datetime | None = None
     transitions: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
-    plan: list[tuple[str, str]] = field(default_factory=list)
+    plan: list[Step] = field(default_factory=list)
+    # Why SageMaker itself stops the job (MaxRuntimeExceeded...); None: a user stopped it.
+    stop_reason: str | None = None
 
     @property
     def tags(self) -> dict[str, str]:
         return {t["Key"]: t.get("Value", "") for t in self.request.get("Tags", [])}
+
+    @property
+    def kind(self) -> JobKind:
+        return KINDS[self.job_type]  # type: ignore[index]
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class _WallClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+# ListTrainingJobs / ListAutoMLJobs: the sort keys, and what each filter keeps.
+_SORT_KEYS: dict[str, Callable[[SimulatedJob], tuple[Any, ...]]] = {
+    "CreationTime": lambda job: (job.created.timestamp(), job.name),
+    "Name": lambda job: (job.name,),
+    "Status": lambda job: (job.status, job.name),
+}
+_FILTERS: dict[str, Callable[[SimulatedJob, Any], bool]] = {
+    "CreationTimeAfter": lambda job, at: job.created > at,
+    "CreationTimeBefore": lambda job, at: job.created < at,
+    "LastModifiedTimeAfter": lambda job, at: job.modified > at,
+    "LastModifiedTimeBefore": lambda job, at: job.modified < at,
+    "NameContains": lambda job, text: text.lower() in job.name.lower(),
+    "StatusEquals": lambda job, status: job.status == status,
+}
+DEFAULT_MAX_RESULTS = 10
 
 
 class SimulatedSageMaker:
@@ -105,24 +248,39 @@ class SimulatedSageMaker:
 
     ``on_change(job)`` is called after every status change; it must not call back into
     the simulator (the local stack queues the event and delivers it from another thread).
+    ``rate_limits=None`` turns the account's rate limits off: only for a test that needs
+    that, and says so.
     """
 
     def __init__(
         self,
-        clock: Callable[[], datetime] | None = None,
+        clock: Clock | None = None,
         step: timedelta | None = None,
         on_change: Callable[[SimulatedJob], None] | None = None,
+        rate_limits: dict[str, RateLimit] | None = RATE_LIMITS,
     ) -> None:
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock = clock or _WallClock()
         self.step = step
         self.on_change = on_change
+        self.rate_limits = rate_limits
         self.jobs: dict[tuple[str, str], SimulatedJob] = {}
         self.calls: Counter[str] = Counter()
+        # Calls by (operation, whole second of the clock): peak request rates.
+        self.calls_by_second: Counter[tuple[str, int]] = Counter()
         self.error_answers: Counter[str] = Counter()
         # Per operation, what the next calls raise, and whether the call takes effect first.
         self._faults: dict[str, list[tuple[BaseException, bool]]] = {}
         self._create_attempts: Counter[tuple[str, str]] = Counter()
+        self._buckets: dict[str, _TokenBucket] = {}
+        self._by_arn: dict[str, SimulatedJob] = {}
+        # Jobs that may still move on their own (an account's history never does).
+        self._active: set[tuple[str, str]] = set()
+        # Per job type and sort key, the jobs in ascending order (kept up to date on create).
+        self._ordered: dict[tuple[str, str], list[SimulatedJob]] = {}
         self._lock = threading.RLock()
+
+    def now(self) -> datetime:
+        return self.clock.now()
 
     def advance(self) -> int:
         """Move every job whose step has elapsed one status further; returns how many moved."""
@@ -130,26 +288,43 @@ class SimulatedSageMaker:
             return 0
         moved = 0
         with self._lock:
-            now = self.clock()
-            for job in list(self.jobs.values()):
+            now = self.now()
+            for key in sorted(self._active):
+                job = self.jobs[key]
+                if self._stopped_by_limit(job, now):
+                    moved += 1
+                    continue
                 if now - job.modified < self.step:
                     continue
                 if job.status == "Stopping":
-                    self.set_state(job.job_type, job.name, "Stopped", "Stopped")
-                elif job.status == "InProgress" and job.plan:
+                    final = job.stop_reason or "Stopped"
+                    self.set_state(job.job_type, job.name, "Stopped", final)
+                elif job.plan:
                     status, secondary = job.plan.pop(0)
-                    reason = (
-                        f"AlgorithmError: simulated failure ({OUTCOME_TAG}=Failed)"
-                        if status == "Failed"
-                        else "simulated explainability failure"
-                        if secondary == "ExplainabilityError"
-                        else None
-                    )
-                    self.set_state(job.job_type, job.name, status, secondary, reason)
+                    self.set_state(job.job_type, job.name, status, secondary, _reason(secondary))
                 else:
                     continue
                 moved += 1
         return moved
+
+    def _stopped_by_limit(self, job: SimulatedJob, now: datetime) -> bool:
+        """SageMaker stops a training job at its MaxRuntimeInSeconds (and a spot job at its
+        MaxWaitTimeInSeconds): it goes Stopping, then Stopped with the limit as reason."""
+        if job.job_type != "TrainingJob" or job.status != "InProgress":
+            return False
+        stopping = job.request.get("StoppingCondition") or {}
+        ran = (now - job.created).total_seconds()
+        spot = bool(job.request.get("EnableManagedSpotTraining"))
+        limits = [("MaxRuntimeExceeded", stopping.get("MaxRuntimeInSeconds"))]
+        if spot:
+            limits.insert(0, ("MaxWaitTimeExceeded", stopping.get("MaxWaitTimeInSeconds")))
+        for reason, limit in limits:
+            if limit and ran > limit:
+                job.stop_reason = reason
+                job.plan = []
+                self.set_state(job.job_type, job.name, "Stopping", "Stopping")
+                return True
+        return False
 
     # -- test and demo controls -----------------------------------------------------------
 
@@ -194,8 +369,14 @@ class SimulatedSageMaker:
             job.failure_reason = failure_reason
             if status in ("Completed", "Failed", "Stopped") and job.ended is None:
                 job.ended = now
+            if job.transitions:
+                job.transitions[-1].setdefault("EndTime", now)
             job.transitions.append({"Status": job.secondary, "StartTime": now})
             job.extra.update(extra)
+            if status in ("InProgress", "Stopping") or job.plan:
+                self._active.add((job_type, name))
+            else:
+                self._active.discard((job_type, name))
             if self.on_change is not None:
                 self.on_change(job)
             return job
@@ -210,13 +391,15 @@ class SimulatedSageMaker:
         return job
 
     def training_event(self, name: str) -> dict[str, Any]:
-        """The EventBridge event SageMaker sends for the job's current state."""
+        """The EventBridge event SageMaker sends for the job's current state, shaped like
+        AWS's documented sample: times as epoch-millisecond strings, ``Tags`` as a map."""
         job = self._job("TrainingJob", name)
         detail = _epoch_millis(self._describe_training(job))
+        detail["Tags"] = job.tags
         return {
             "version": "0",
             "id": f"sim-{job.name}-{len(job.transitions)}",
-            "detail-type": "SageMaker Training Job State Change",
+            "detail-type": job.kind.event_detail_type,
             "source": "aws.sagemaker",
             "account": ACCOUNT,
             "time": job.modified.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -224,6 +407,35 @@ class SimulatedSageMaker:
             "resources": [job.arn],
             "detail": detail,
         }
+
+    def seed_history(
+        self, count: int, seed: int = 0, span: timedelta = timedelta(days=365)
+    ) -> None:
+        """Give the account ``count`` finished jobs of other teams, created over ``span``
+        before now: jobs cannot be deleted, so a mature account keeps tens of thousands
+        (Autopilot and tuning children count as training jobs too)."""
+        rng = random.Random(seed)  # noqa: S311 - a reproducible history, not security
+        now = self.now()
+        teams = ("vision", "nlp", "forecast", "ranking", "tuning")
+        statuses, weights = ("Completed", "Failed", "Stopped"), (85, 10, 5)
+        with self._lock:
+            for index in range(count):
+                job_type: JobType = "AutoMLJob" if index % 25 == 0 else "TrainingJob"
+                team = teams[index % len(teams)]
+                created = now - span * rng.random()
+                ended = min(now, created + timedelta(minutes=rng.randint(5, 600)))
+                status = rng.choices(statuses, weights)[0]
+                job = self._new_job(
+                    job_type,
+                    f"{team}-{job_type[:-3].lower()}-{index:06d}",
+                    _HISTORY_REQUEST,
+                    created,
+                )
+                job.status = job.secondary = status
+                job.modified = job.ended = ended
+                if status == "Failed":
+                    job.failure_reason = "AlgorithmError: see the job's logs"
+                self._add(job)
 
     # -- the API --------------------------------------------------------------------------
 
@@ -237,7 +449,10 @@ class SimulatedSageMaker:
 
     def _handle(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
+            now = self.now()
             self.calls[operation] += 1
+            self.calls_by_second[(operation, int(now.timestamp()))] += 1
+            self._throttle(operation, now)
             faults = self._faults.get(operation)
             fault, after_effect = faults.pop(0) if faults else (None, False)
             if fault is not None and not after_effect:
@@ -252,6 +467,24 @@ class SimulatedSageMaker:
             if fault is not None:
                 raise fault
             return answer
+
+    def _throttle(self, operation: str, now: datetime) -> None:
+        if self.rate_limits is None:
+            return
+        bucket = self._buckets.get(operation)
+        if bucket is None:
+            limit = self.rate_limits.get(operation, DEFAULT_RATE_LIMIT)
+            bucket = self._buckets[operation] = _TokenBucket(limit, now)
+        if not bucket.take(now):
+            raise SageMakerError("ThrottlingException", "Rate exceeded")
+
+    def peak_rate(self, *operations: str) -> int:
+        """The most calls of ``operations`` made within one second of the clock."""
+        per_second: Counter[int] = Counter()
+        for (operation, second), calls in self.calls_by_second.items():
+            if operation in operations:
+                per_second[second] += calls
+        return max(per_second.values(), default=0)
 
     def attach(self, client: Any) -> Any:
         """Answer this boto3 SageMaker client's calls in-process."""
@@ -271,12 +504,10 @@ class SimulatedSageMaker:
         return AWSResponse("https://sagemaker.simulated", status, HTTPHeaders(), None), answer
 
     def _op_CreateTrainingJob(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "TrainingJobArn": self._create("TrainingJob", params["TrainingJobName"], params).arn
-        }
+        return {"TrainingJobArn": self._create("TrainingJob", params).arn}
 
     def _op_CreateAutoMLJob(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {"AutoMLJobArn": self._create("AutoMLJob", params["AutoMLJobName"], params).arn}
+        return {"AutoMLJobArn": self._create("AutoMLJob", params).arn}
 
     def _op_DescribeTrainingJob(self, params: dict[str, Any]) -> dict[str, Any]:
         return self._describe_training(self._job("TrainingJob", params["TrainingJobName"]))
@@ -291,72 +522,65 @@ class SimulatedSageMaker:
         return self._stop("AutoMLJob", params["AutoMLJobName"])
 
     def _op_ListTrainingJobs(self, params: dict[str, Any]) -> dict[str, Any]:
-        page, token = self._list("TrainingJob", params)
-        summaries = [
-            {
-                "TrainingJobName": job.name,
-                "TrainingJobArn": job.arn,
-                "CreationTime": job.created,
-                "LastModifiedTime": job.modified,
-                "TrainingJobStatus": job.status,
-                "SecondaryStatus": job.secondary,
-                **({"TrainingEndTime": job.ended} if job.ended else {}),
-            }
-            for job in page
-        ]
-        return {"TrainingJobSummaries": summaries, **token}
+        return self._list("TrainingJob", params, _training_summary)
 
     def _op_ListAutoMLJobs(self, params: dict[str, Any]) -> dict[str, Any]:
-        page, token = self._list("AutoMLJob", params)
-        summaries = [
-            {
-                "AutoMLJobName": job.name,
-                "AutoMLJobArn": job.arn,
-                "AutoMLJobStatus": job.status,
-                "AutoMLJobSecondaryStatus": job.secondary,
-                "CreationTime": job.created,
-                "LastModifiedTime": job.modified,
-                **({"EndTime": job.ended} if job.ended else {}),
-                **({"FailureReason": job.failure_reason} if job.failure_reason else {}),
-            }
-            for job in page
-        ]
-        return {"AutoMLJobSummaries": summaries, **token}
+        return self._list("AutoMLJob", params, _automl_summary)
 
     def _op_ListTags(self, params: dict[str, Any]) -> dict[str, Any]:
-        for job in self.jobs.values():
-            if job.arn == params["ResourceArn"]:
-                return {"Tags": [{"Key": k, "Value": v} for k, v in job.tags.items()]}
-        raise SageMakerError("ResourceNotFound", "Resource not found.")
+        job = self._by_arn.get(params["ResourceArn"])
+        if job is None:
+            raise SageMakerError("ResourceNotFound", "Resource not found.")
+        return {"Tags": [{"Key": k, "Value": v} for k, v in job.tags.items()]}
 
     # -- internals ------------------------------------------------------------------------
 
-    def _create(self, job_type: str, name: str, params: dict[str, Any]) -> SimulatedJob:
+    def _create(self, job_type: JobType, params: dict[str, Any]) -> SimulatedJob:
+        kind = KINDS[job_type]
+        name = params[kind.name_member]
         tags = {t["Key"]: t.get("Value", "") for t in params.get("Tags", [])}
         code, _, times = tags.get(CREATE_ERRORS_TAG, "").partition("*")
         self._create_attempts[(job_type, name)] += 1
         if code and self._create_attempts[(job_type, name)] <= int(times or 1):
             raise SageMakerError(code, f"simulated {code} ({CREATE_ERRORS_TAG})")
         if (job_type, name) in self.jobs:
-            kind = "Training job" if job_type == "TrainingJob" else "AutoML job"
-            raise SageMakerError("ResourceInUse", f"{kind} names must be unique within an account")
-        now = self.clock()
-        resource = "training-job" if job_type == "TrainingJob" else "automl-job"
-        job = SimulatedJob(
-            job_type=job_type,
-            name=name,
-            arn=f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:{resource}/{name.lower()}",
-            request=params,
-            created=now,
-            modified=now,
-            transitions=[{"Status": "Starting", "StartTime": now}],
-        )
+            kind_name = "Training job" if job_type == "TrainingJob" else "AutoML job"
+            raise SageMakerError(
+                "ResourceInUse", f"{kind_name} names must be unique within an account"
+            )
+        job = self._new_job(job_type, name, params, self.now())
         outcome = job.tags.get(OUTCOME_TAG, "Completed")
-        job.plan = planned_path(job_type, outcome if outcome in OUTCOMES else "Completed")
-        self.jobs[(job_type, name)] = job
+        job.plan = planned_path(job_type, outcome if outcome in OUTCOMES else "Completed", params)
+        if job_type == "TrainingJob" and _waits_for_capacity(name, params):
+            job.secondary = "Pending"
+            job.plan.insert(0, ("InProgress", "Starting"))
+        job.transitions = [{"Status": job.secondary, "StartTime": job.created}]
+        self._add(job)
         if self.on_change is not None:
             self.on_change(job)
         return job
+
+    def _new_job(
+        self, job_type: JobType, name: str, request: dict[str, Any], created: datetime
+    ) -> SimulatedJob:
+        resource = KINDS[job_type].arn_resource
+        return SimulatedJob(
+            job_type=job_type,
+            name=name,
+            arn=f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:{resource}/{name.lower()}",
+            request=request,
+            created=created,
+            modified=created,
+        )
+
+    def _add(self, job: SimulatedJob) -> None:
+        self.jobs[(job.job_type, job.name)] = job
+        if job.status in ("InProgress", "Stopping"):
+            self._active.add((job.job_type, job.name))
+        self._by_arn[job.arn] = job
+        for (job_type, sort_by), ordered in self._ordered.items():
+            if job_type == job.job_type and sort_by != "Status":
+                bisect.insort(ordered, job, key=_SORT_KEYS[sort_by])
 
     def _job(self, job_type: str, name: str) -> SimulatedJob:
         job = self.jobs.get((job_type, name))
@@ -368,7 +592,7 @@ class SimulatedSageMaker:
 
     def _tick(self, job: SimulatedJob) -> datetime:
         # LastModifiedTime strictly increases per job, however fast a test moves it.
-        job.modified = max(self.clock(), job.modified + timedelta(milliseconds=1))
+        job.modified = max(self.now(), job.modified + timedelta(milliseconds=1))
         return job.modified
 
     def _stop(self, job_type: str, name: str) -> dict[str, Any]:
@@ -377,29 +601,46 @@ class SimulatedSageMaker:
             raise SageMakerError(
                 "ValidationException", f"The job status is {job.status}; it cannot be stopped."
             )
+        job.plan = []
         self.set_state(job_type, name, "Stopping", "Stopping")
         return {}
 
     def _list(
-        self, job_type: str, params: dict[str, Any]
-    ) -> tuple[list[SimulatedJob], dict[str, str]]:
-        after = params.get("LastModifiedTimeAfter")
-        jobs = sorted(
-            (
-                job
-                for job in self.jobs.values()
-                if job.job_type == job_type
-                and (after is None or job.modified > after)
-                and params.get("StatusEquals", job.status) == job.status
-            ),
-            key=lambda job: job.created,
-            reverse=params.get("SortOrder", "Descending") == "Descending",
-        )
-        start = int(params.get("NextToken", "0"))
-        size = params.get("MaxResults", 10)
-        page = jobs[start : start + size]
-        more = start + size < len(jobs)
-        return page, ({"NextToken": str(start + size)} if more else {})
+        self, job_type: JobType, params: dict[str, Any], summary: Callable[[SimulatedJob], Any]
+    ) -> dict[str, Any]:
+        """A page in sort order first, then the filters: a page may come back empty, with
+        a NextToken, while older jobs remain."""
+        kind = KINDS[job_type]
+        sort_by = params.get("SortBy", kind.default_sort_by)
+        descending = params.get("SortOrder", kind.default_sort_order) == "Descending"
+        size = params.get("MaxResults", DEFAULT_MAX_RESULTS)
+        ordered = self._in_order(job_type, sort_by)
+        key = _SORT_KEYS[sort_by]
+        after = _read_token(params.get("NextToken"), sort_by, descending)
+        if after is None:
+            page = _take(ordered, len(ordered) - 1 if descending else 0, size, descending)
+        elif descending:
+            page = _take(ordered, bisect.bisect_left(ordered, after, key=key) - 1, size, True)
+        else:
+            page = _take(ordered, bisect.bisect_right(ordered, after, key=key), size, False)
+        last = page[-1] if page else None
+        more = last is not None and _has_more(ordered, last, key, descending)
+        filters = [(_FILTERS[name], params[name]) for name in _FILTERS if name in params]
+        kept = [job for job in page if all(keep(job, value) for keep, value in filters)]
+        answer: dict[str, Any] = {kind.summaries_member: [summary(job) for job in kept]}
+        if more and last is not None:
+            answer["NextToken"] = _token(key(last), sort_by, descending)
+        return answer
+
+    def _in_order(self, job_type: str, sort_by: str) -> list[SimulatedJob]:
+        if sort_by == "Status":  # statuses change: sort afresh
+            jobs = [job for job in self.jobs.values() if job.job_type == job_type]
+            return sorted(jobs, key=_SORT_KEYS[sort_by])
+        ordered = self._ordered.get((job_type, sort_by))
+        if ordered is None:
+            jobs = [job for job in self.jobs.values() if job.job_type == job_type]
+            ordered = self._ordered[(job_type, sort_by)] = sorted(jobs, key=_SORT_KEYS[sort_by])
+        return ordered
 
     def _describe_training(self, job: SimulatedJob) -> dict[str, Any]:
         request = job.request
@@ -415,6 +656,8 @@ class SimulatedSageMaker:
                 "StoppingCondition",
                 "Environment",
                 "VpcConfig",
+                "EnableManagedSpotTraining",
+                "CheckpointConfig",
             )
             if key in request
         }
@@ -431,6 +674,9 @@ class SimulatedSageMaker:
             answer["FailureReason"] = job.failure_reason
         if job.ended:
             answer["TrainingEndTime"] = job.ended
+        warm_pool = _warm_pool_status(job)
+        if warm_pool:
+            answer["WarmPoolStatus"] = warm_pool
         if job.status == "Completed":
             output = request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
             answer["ModelArtifacts"] = {
@@ -480,6 +726,110 @@ class SimulatedSageMaker:
         return answer
 
 
+# A finished job of another team needs only what Describe and List read of it.
+_HISTORY_REQUEST: dict[str, Any] = {
+    "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/other-team",
+    "OutputDataConfig": {"S3OutputPath": "s3://other-team-bucket/output/"},
+    "Tags": [{"Key": "team", "Value": "another-team"}],
+}
+
+
+def _reason(secondary: str) -> str | None:
+    if secondary == "Failed":
+        return f"AlgorithmError: simulated failure ({OUTCOME_TAG}=Failed)"
+    if secondary == "ExplainabilityError":
+        return "simulated explainability failure"
+    return None
+
+
+def _waits_for_capacity(name: str, params: dict[str, Any]) -> bool:
+    if (params.get("ResourceConfig") or {}).get("TrainingPlanArn"):
+        return True
+    return zlib.crc32(name.encode()) % PENDING_SHARE == 0
+
+
+def _warm_pool_status(job: SimulatedJob) -> dict[str, Any] | None:
+    keep_alive = (job.request.get("ResourceConfig") or {}).get("KeepAlivePeriodInSeconds")
+    if not keep_alive or job.status != "Completed":
+        return None
+    return {"Status": "Available"}
+
+
+def _training_summary(job: SimulatedJob) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "TrainingJobName": job.name,
+        "TrainingJobArn": job.arn,
+        "CreationTime": job.created,
+        "LastModifiedTime": job.modified,
+        "TrainingJobStatus": job.status,
+        "SecondaryStatus": job.secondary,
+    }
+    if job.ended:
+        summary["TrainingEndTime"] = job.ended
+    warm_pool = _warm_pool_status(job)
+    if warm_pool:
+        summary["WarmPoolStatus"] = warm_pool
+    plan = (job.request.get("ResourceConfig") or {}).get("TrainingPlanArn")
+    if plan:
+        summary["TrainingPlanArn"] = plan
+    return summary
+
+
+def _automl_summary(job: SimulatedJob) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "AutoMLJobName": job.name,
+        "AutoMLJobArn": job.arn,
+        "AutoMLJobStatus": job.status,
+        "AutoMLJobSecondaryStatus": job.secondary,
+        "CreationTime": job.created,
+        "LastModifiedTime": job.modified,
+    }
+    if job.ended:
+        summary["EndTime"] = job.ended
+    if job.failure_reason:
+        summary["FailureReason"] = job.failure_reason
+    return summary
+
+
+def _take(
+    ordered: list[SimulatedJob], start: int, size: int, descending: bool
+) -> list[SimulatedJob]:
+    if descending:
+        return [ordered[i] for i in range(start, max(start - size, -1), -1)]
+    return ordered[start : start + size]
+
+
+def _has_more(
+    ordered: list[SimulatedJob],
+    last: SimulatedJob,
+    key: Callable[[SimulatedJob], tuple[Any, ...]],
+    descending: bool,
+) -> bool:
+    if descending:
+        return bisect.bisect_left(ordered, key(last), key=key) > 0
+    return bisect.bisect_right(ordered, key(last), key=key) < len(ordered)
+
+
+def _token(last_key: tuple[Any, ...], sort_by: str, descending: bool) -> str:
+    """An opaque NextToken: where the page ended, so jobs created meanwhile don't shift it."""
+    raw = json.dumps([sort_by, descending, list(last_key)]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _read_token(token: str | None, sort_by: str, descending: bool) -> tuple[Any, ...] | None:
+    if token is None:
+        return None
+    try:
+        token_sort, token_descending, last_key = json.loads(base64.urlsafe_b64decode(token))
+    except (ValueError, binascii.Error, TypeError) as exc:
+        raise SageMakerError("ValidationException", "Invalid pagination token.") from exc
+    if (token_sort, token_descending) != (sort_by, descending):
+        raise SageMakerError(
+            "ValidationException", "The pagination token does not match the request."
+        )
+    return tuple(last_key)
+
+
 def decode_request(model: OperationModel, body: bytes | None) -> dict[str, Any]:
     """A JSON 1.1 request body as API parameters (timestamps as datetimes), using botocore's
     own parser on the operation's input shape."""
@@ -494,9 +844,9 @@ def decode_request(model: OperationModel, body: bytes | None) -> dict[str, Any]:
 
 
 def _epoch_millis(value: Any) -> Any:
-    """EventBridge's SageMaker events carry times as epoch milliseconds."""
+    """EventBridge's SageMaker events carry times as epoch milliseconds, in strings."""
     if isinstance(value, datetime):
-        return int(value.timestamp() * 1000)
+        return str(int(value.timestamp() * 1000))
     if isinstance(value, dict):
         return {k: _epoch_millis(v) for k, v in value.items()}
     if isinstance(value, list):

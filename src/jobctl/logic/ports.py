@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from jobctl.logic.admission import Budget
-from jobctl.models.jobs import JobRecord, Notice, Observation, RuntimeLimit
-from jobctl.models.requests import JobType
+from jobctl.models.jobs import InFlight, JobRecord, Notice, Observation
+from jobctl.models.kinds import JobType
+
+
+class Clock(Protocol):
+    """Time, and a way to wait: the wall clock in Lambda, a simulated one beside the
+    simulated SageMaker (so pacing spends simulated time, not the test's)."""
+
+    def now(self) -> datetime: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """One page of a List call, newest job first: summaries (``complete=False``) of every
+    job on the page, and where the next page starts (None: this was the last)."""
+
+    summaries: list[Observation]
+    next_token: str | None
 
 
 class SageMakerGateway(Protocol):
@@ -26,8 +45,10 @@ class SageMakerGateway(Protocol):
     def stop_job(self, job_type: JobType, job_name: str) -> None:
         """Ask SageMaker to stop the job; a job that is no longer running is not an error."""
 
-    def changed_jobs(self, job_type: JobType, since: datetime) -> Iterator[Observation]:
-        """Summaries (``complete=False``) of the jobs modified after ``since``."""
+    def list_newest(self, job_type: JobType, token: str | None) -> ListPage:
+        """A page of the account's jobs of this type, newest first (every job, ours and
+        others': SageMaker filters a page only after taking it). Raises ExpiredCursor if
+        SageMaker no longer accepts ``token``."""
 
 
 class Ledger(Protocol):
@@ -47,7 +68,8 @@ class Ledger(Protocol):
     def pending_notices(self) -> Iterator[JobRecord]:
         """Settled records whose notice is not sent yet."""
 
-    def runtime_limits(self, status: str) -> Iterator[RuntimeLimit]: ...
+    def in_flight(self, job_type: str) -> list[InFlight]:
+        """Every job of this type SageMaker runs for us that has not settled, oldest first."""
 
 
 class CapacityLedger(Protocol):
@@ -69,10 +91,15 @@ class NoticePublisher(Protocol):
 
 
 class SweepState(Protocol):
-    def watermark(self) -> datetime | None: ...
+    """What one sweep leaves the next: who is sweeping, and where an unfinished scan of
+    SageMaker's List pages stopped."""
 
-    def advance_watermark(self, moment: datetime) -> None: ...
+    def acquire_lease(self, owner: str, now: datetime, until: datetime) -> bool:
+        """Become the one sweep running, until ``until``; False if another one is."""
 
+    def release_lease(self, owner: str) -> None: ...
 
-class Clock(Protocol):
-    def __call__(self) -> datetime: ...
+    def cursor(self, job_type: str) -> str | None:
+        """Where the unfinished scan of this job type goes on (a List NextToken)."""
+
+    def save_cursor(self, job_type: str, token: str | None) -> None: ...

@@ -1,33 +1,79 @@
-"""What the reconciler does: read the truth from SageMaker and record it (CONTRACT §6)."""
+"""What the reconciler does: read the truth from SageMaker and record it (CONTRACT §6).
+
+Events are SageMaker's own snapshots of a job: progress is recorded from them as it
+comes, and only a job that settled is described (for its outputs, metrics and full
+failure reason). The sweep finds what events missed, and follows AutoML jobs (SageMaker
+sends no AutoML events), at a cost that follows what the deployment has in flight:
+
+- it looks only for jobs the ledger's in-flight index holds, and lists nothing for a
+  job type with nothing in flight;
+- it lists the account's jobs newest first and stops at the first page that reaches
+  jobs created before the oldest one in flight (or before the List window): SageMaker
+  filters a page only after taking it, so any other way of listing pages through the
+  account's whole history;
+- it makes at most ``list_calls`` List calls per sweep; a scan that needs more goes on
+  from a stored cursor in the next sweep;
+- a job in flight for longer than the List window (training can run for 28 days) is
+  described instead, at most ``describe_calls`` a sweep, the least recently checked
+  first;
+- one sweep runs at a time (a lease), so retried or overlapping schedules never double
+  the calls.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from jobctl.errors import JobNotFound, RetryableError
+from jobctl.errors import ExpiredCursor, JobNotFound, RetryableError
 from jobctl.logic import states
 from jobctl.logic.admission import holder_of, job_of
-from jobctl.logic.ports import CapacityLedger, Ledger, NoticePublisher, SageMakerGateway, SweepState
+from jobctl.logic.ports import (
+    CapacityLedger,
+    Clock,
+    Ledger,
+    NoticePublisher,
+    SageMakerGateway,
+    SweepState,
+)
 from jobctl.logic.records import announce, revise
-from jobctl.models.jobs import IN_PROGRESS, QUEUED, JobRecord, Observation, utc_iso
-from jobctl.models.requests import JOB_TYPES, JobType
+from jobctl.models.jobs import QUEUED, InFlight, JobRecord, Observation, utc_iso
+from jobctl.models.kinds import JOB_TYPES, JobType
 from jobctl.observability import count, logger
 
 # How long a Queued job may hold a slot without SageMaker creating it.
 QUEUED_SLOT_GRACE = timedelta(minutes=15)
+# A record is written a moment before SageMaker creates its job (and clocks differ a
+# little): a scan looks this much further back than the oldest job in flight.
+SCAN_MARGIN = timedelta(minutes=5)
+# A sweep stops calling SageMaker this long before its invocation times out, to leave
+# time for the notices.
+TIME_RESERVE = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class SweepLimits:
+    """What one sweep may spend (settings: SWEEP_LIST_CALLS, SWEEP_DESCRIBE_CALLS,
+    SWEEP_LIST_WINDOW_SECONDS)."""
+
+    list_calls: int = 10
+    describe_calls: int = 10
+    list_window: timedelta = timedelta(hours=24)
 
 
 @dataclass
 class SweepReport:
+    skipped: str | None = None
+    in_flight: dict[str, int] = field(default_factory=dict)
+    list_calls: int = 0
     listed: int = 0
     described: int = 0
     updated: int = 0
     notices: int = 0
     slots_repaired: int = 0
+    unfinished_scans: list[str] = field(default_factory=list)
     stuck: list[str] = field(default_factory=list)
-    by_type: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -36,10 +82,9 @@ class Reconciler:
     ledger: Ledger
     publisher: NoticePublisher
     sweep_state: SweepState
-    now: Callable[[], datetime]
+    clock: Clock
     notice_lease: timedelta
-    sweep_overlap: timedelta
-    first_lookback: timedelta
+    limits: SweepLimits = field(default_factory=SweepLimits)
     capacity: CapacityLedger | None = None
     budget_keys: tuple[str, ...] = ()
     # How far past MaxRuntimeInSeconds a job counts as stuck.
@@ -47,18 +92,25 @@ class Reconciler:
     # False in terminal-only tracking: the ledger shows a job's progress only once it settles.
     track_progress: bool = True
 
-    def on_state_change(self, job_type: JobType, hint: Observation) -> JobRecord | None:
-        """An event says ``hint.job_name`` changed. Describe it, unless the ledger already
-        holds this change (SageMaker delivers events more than once)."""
-        record = self.ledger.get(hint.job_name, job_type)
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def on_state_change(self, job_type: JobType, detail: Observation) -> JobRecord | None:
+        """An event brings SageMaker's snapshot of a job: record it (SageMaker sends each
+        change more than once, in any order; a stale or repeated one changes nothing)."""
+        record = self.ledger.get(detail.job_name, job_type)
         if record is None:
             logger.debug("event about a job the ledger does not hold: ignored")
             return None
-        if not states.is_newer(record, hint):
+        if not states.is_newer(record, detail):
             return self._announce_if_due(record)
-        return self.refresh(record)
+        if states.is_settled(detail.primary_status, detail.secondary_status):
+            return self.refresh(record)  # only Describe brings outputs and the full reason
+        if not self.track_progress:
+            return record
+        return self.record(detail, record)
 
-    def refresh(self, record: JobRecord) -> JobRecord:
+    def refresh(self, record: JobRecord, checked: bool = False) -> JobRecord:
         """Describe the job and record what SageMaker says now."""
         job_type: JobType = record.job_type  # type: ignore[assignment]  # ledger holds only ours
         try:
@@ -66,15 +118,24 @@ class Reconciler:
         except JobNotFound as exc:
             # Describe lags behind create for a moment: try again rather than guess.
             raise RetryableError(f"{job_type} {record.job_name} is not visible yet") from exc
-        return self.record(observation, record)
+        return self.record(observation, record, checked)
 
-    def record(self, observation: Observation, record: JobRecord | None = None) -> JobRecord:
-        """Write ``observation`` unless the ledger already holds something as new."""
+    def record(
+        self, observation: Observation, record: JobRecord | None = None, checked: bool = False
+    ) -> JobRecord:
+        """Write ``observation`` unless the ledger already holds something as new (and,
+        when ``checked``, note that the sweep looked at the job now)."""
 
         def change(current: JobRecord) -> JobRecord | None:
-            if not states.is_newer(current, observation):
+            newer = states.is_newer(current, observation)
+            if not newer and not checked:
                 return None
-            return states.apply_observation(current, observation, self.now())
+            updated = (
+                states.apply_observation(current, observation, self.now()) if newer else current
+            )
+            if checked:
+                updated = updated.model_copy(update={"checked_at": utc_iso(self.now())})
+            return updated
 
         was_settled = record is not None and states.record_is_settled(record)
         updated = revise(self.ledger, (observation.job_name, observation.job_type), change, record)
@@ -88,38 +149,93 @@ class Reconciler:
                 self.capacity.release(holder, updated.capacity_keys)
         return self._announce_if_due(updated)
 
-    def sweep(self) -> SweepReport:
-        """Find what events missed, track AutoML jobs, and send notices a crash left unsent."""
-        # The watermark is SageMaker's own newest LastModifiedTime seen, so the overlap only
-        # has to cover List lagging behind, not clock skew or the time between sweeps.
-        watermark = self.sweep_state.watermark() or self.now() - self.first_lookback
-        since = watermark - self.sweep_overlap
-        newest = watermark
+    # -- the sweep --------------------------------------------------------------------------
+
+    def sweep(self, owner: str, time_left: timedelta) -> SweepReport:
+        """Find what events missed, track AutoML jobs, and send notices a crash left unsent.
+
+        ``owner`` names this invocation (the lease's holder); ``time_left`` is how long it
+        may run."""
+        deadline = self.now() + time_left
+        if not self.sweep_state.acquire_lease(owner, self.now(), deadline):
+            logger.info("another sweep is running: this one stands down")
+            return SweepReport(skipped="another sweep is running")
         report = SweepReport()
-        for job_type in JOB_TYPES:
-            summaries = list(self.sagemaker.changed_jobs(job_type, since))
-            report.listed += len(summaries)
-            report.by_type[job_type] = len(summaries)
-            newest = max([newest, *(summary.modified_at for summary in summaries)])
-            self._catch_up(job_type, summaries, report)
-        report.slots_repaired = self._repair_capacity()
-        report.stuck = self._stuck_jobs()
-        for pending in self.ledger.pending_notices():
-            if (
-                announce(self.ledger, self.publisher, pending, self.now, self.notice_lease)
-                is not pending
-            ):
-                report.notices += 1
-        self.sweep_state.advance_watermark(newest)
+        try:
+            flights = {job_type: self.ledger.in_flight(job_type) for job_type in JOB_TYPES}
+            busy = [job_type for job_type in JOB_TYPES if flights[job_type]]
+            for job_type in JOB_TYPES:
+                report.in_flight[job_type] = len(flights[job_type])
+                share = self.limits.list_calls // max(1, len(busy))
+                self._scan(job_type, flights[job_type], share, deadline - TIME_RESERVE, report)
+            self._check_old_jobs(flights, deadline - TIME_RESERVE, report)
+            report.stuck = self._stuck_jobs(flights)
+            report.slots_repaired = self._repair_capacity()
+            for pending in self.ledger.pending_notices():
+                if self._announce_if_due(pending) is not pending:
+                    report.notices += 1
+        finally:
+            self.sweep_state.release_lease(owner)
         logger.info("sweep finished", extra={"sweep": report.__dict__})
         return report
+
+    def _scan(
+        self,
+        job_type: JobType,
+        flights: list[InFlight],
+        pages: int,
+        stop_at: datetime,
+        report: SweepReport,
+    ) -> None:
+        """List newest first until the pages reach the oldest job in flight, or the budget
+        (then the scan goes on from its cursor next time); record what changed."""
+        cursor = self.sweep_state.cursor(job_type)
+        if not flights:
+            if cursor is not None:
+                self.sweep_state.save_cursor(job_type, None)
+            return
+        oldest = min(datetime.fromisoformat(flight.submitted_at) for flight in flights)
+        cutoff = max(oldest, self.now() - self.limits.list_window) - SCAN_MARGIN
+        ours = {flight.job_name: flight for flight in flights}
+        changed: list[Observation] = []
+        token, finished, calls = cursor, False, 0
+        while calls < pages and self.now() < stop_at:
+            calls += 1
+            try:
+                page = self.sagemaker.list_newest(job_type, token)
+            except ExpiredCursor:
+                logger.info("the stored scan cursor expired: scanning from the newest job")
+                token = None
+                continue
+            report.listed += len(page.summaries)
+            for summary in page.summaries:
+                flight = ours.get(summary.job_name)
+                # Only the job this record runs: a same-named job of someone else is not ours.
+                if (
+                    flight
+                    and flight.job_arn == summary.job_arn
+                    and states.is_newer(flight, summary)
+                ):
+                    changed.append(summary)
+            token = page.next_token
+            reached = page.summaries[-1].created_at if page.summaries else None
+            if token is None or (reached is not None and reached < cutoff):
+                finished = True
+                break
+        report.list_calls += calls
+        if not finished:
+            report.unfinished_scans.append(job_type)
+        if (None if finished else token) != cursor:
+            self.sweep_state.save_cursor(job_type, None if finished else token)
+        self._catch_up(job_type, changed, report)
 
     def _catch_up(
         self, job_type: JobType, summaries: Iterable[Observation], report: SweepReport
     ) -> None:
-        by_key: dict[tuple[str, str], Observation] = {(s.job_name, job_type): s for s in summaries}
-        records = self.ledger.get_many(by_key)
-        for key, record in records.items():
+        by_key: dict[tuple[str, str], Observation] = {
+            (summary.job_name, job_type): summary for summary in summaries
+        }
+        for key, record in self.ledger.get_many(by_key).items():
             summary = by_key[key]
             if not states.is_newer(record, summary):
                 continue
@@ -134,17 +250,37 @@ class Reconciler:
             if updated.version != record.version:
                 report.updated += 1
 
-    def _stuck_jobs(self) -> list[str]:
-        """Jobs still InProgress well past their MaxRuntimeInSeconds: SageMaker should have
-        stopped them, so something is wrong (or an event and the sweep both missed them).
-        Emitted as a metric every sweep, so an alarm can watch it."""
+    def _check_old_jobs(
+        self, flights: dict[JobType, list[InFlight]], stop_at: datetime, report: SweepReport
+    ) -> None:
+        """Describe jobs in flight for longer than the List window, a few each sweep, the
+        least recently checked first: their events may have been lost too."""
+        window_start = utc_iso(self.now() - self.limits.list_window)
+        old = [f for fs in flights.values() for f in fs if f.submitted_at < window_start]
+        old.sort(key=lambda flight: flight.checked_at or "")
+        for flight in old[: self.limits.describe_calls]:
+            if self.now() >= stop_at:
+                return
+            record = self.ledger.get(*flight.key)
+            if record is None:
+                continue
+            report.described += 1
+            updated = self.refresh(record, checked=True)
+            if updated.sagemaker_modified_at != record.sagemaker_modified_at:
+                report.updated += 1
+
+    def _stuck_jobs(self, flights: dict[JobType, list[InFlight]]) -> list[str]:
+        """Jobs still running well past their maximum runtime: SageMaker should have stopped
+        them, so something is wrong (or an event and the sweep both missed them). Emitted
+        as a metric every sweep, so an alarm can watch it."""
         now = self.now()
         stuck = [
-            job.job_name
-            for job in self.ledger.runtime_limits(IN_PROGRESS)
-            if job.max_runtime_seconds is not None
-            and datetime.fromisoformat(job.created_at)
-            + timedelta(seconds=job.max_runtime_seconds)
+            flight.job_name
+            for job_flights in flights.values()
+            for flight in job_flights
+            if flight.max_runtime_seconds is not None
+            and datetime.fromisoformat(flight.submitted_at)
+            + timedelta(seconds=flight.max_runtime_seconds)
             + self.stuck_slack
             < now
         ]

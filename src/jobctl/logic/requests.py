@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from jobctl.errors import InvalidRequest
-from jobctl.logic.spec_validation import CREATE_OPERATION, NAME_MEMBER, spec_problems
+from jobctl.logic.spec_validation import spec_problems
+from jobctl.models.kinds import KINDS
 from jobctl.models.requests import JobRequest
 
 # Marks a SageMaker job as the controller's own: on ResourceInUse only such a job is
@@ -21,7 +22,8 @@ def create_params(
     """The CreateTrainingJob / CreateAutoMLJob parameters, or InvalidRequest naming each problem."""
     spec = dict(request.spec or {})
     problems: list[str] = []
-    name_member = NAME_MEMBER[request.job_type]
+    kind = KINDS[request.job_type]
+    name_member = kind.name_member
     if name_member in spec:
         problems.append(f"spec.{name_member}: not allowed, give the name as job_name")
     role = spec.setdefault("RoleArn", default_role_arn)
@@ -38,7 +40,7 @@ def create_params(
             problems.append(f"spec.Tags: keys starting with {_RESERVED_TAG_PREFIX} are reserved")
         spec["Tags"] = [*tags, {"Key": OWNER_TAG_KEY, "Value": OWNER_TAG_VALUE}]
     params = {name_member: request.name, **spec}
-    problems.extend(spec_problems(CREATE_OPERATION[request.job_type], params))
+    problems.extend(spec_problems(kind.create, params))
     if problems:
         raise InvalidRequest(problems)
     return params

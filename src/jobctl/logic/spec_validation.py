@@ -16,17 +16,6 @@ import botocore.session
 from botocore.model import OperationModel, Shape
 from botocore.validate import ParamValidator, ValidationErrors
 
-from jobctl.models.requests import JobType
-
-CREATE_OPERATION: dict[JobType, str] = {
-    "TrainingJob": "CreateTrainingJob",
-    "AutoMLJob": "CreateAutoMLJob",
-}
-NAME_MEMBER: dict[JobType, str] = {
-    "TrainingJob": "TrainingJobName",
-    "AutoMLJob": "AutoMLJobName",
-}
-
 
 @cache
 def sagemaker_operation(name: str) -> OperationModel:

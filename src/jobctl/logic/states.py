@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from jobctl.models.jobs import (
     COMPLETED,
@@ -74,7 +74,22 @@ def record_is_settled(record: JobRecord) -> bool:
     )
 
 
-def is_newer(record: JobRecord, observation: Observation) -> bool:
+class Seen(Protocol):
+    """What the ledger last recorded of a job: its record, or its in-flight index entry."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def sagemaker_status(self) -> str | None: ...
+    @property
+    def secondary_status(self) -> str | None: ...
+    @property
+    def sagemaker_modified_at(self) -> str | None: ...
+    @property
+    def job_arn(self) -> str | None: ...
+
+
+def is_newer(record: Seen, observation: Observation) -> bool:
     """Whether ``observation`` says something the ledger does not hold yet."""
     if record.status in CONTROLLER_FINAL or (record.status == STOPPED and not record.job_arn):
         return False  # never reached SageMaker: what it says of this name is not ours
@@ -127,15 +142,27 @@ def apply_observation(record: JobRecord, observation: Observation, now: datetime
     updated = record.model_copy(update=changes)
     if record_is_settled(updated) and updated.notified_at is None:
         updated = updated.model_copy(update={"notice_pending": "1"})
-    return updated
+    return _tracked(updated)
 
 
 def transition(record: JobRecord, status: str, at: str, **changes: Any) -> JobRecord:
     """The record moved to ``status`` by the controller itself, with its history entry."""
     history = [*record.history, HistoryEntry(status=status, at=at)]
-    return record.model_copy(
-        update={"status": status, "updated_at": at, "history": history, **changes}
+    return _tracked(
+        record.model_copy(
+            update={"status": status, "updated_at": at, "history": history, **changes}
+        )
     )
+
+
+def _tracked(record: JobRecord) -> JobRecord:
+    """The record with its entry in the sweep's in-flight index up to date: there while
+    SageMaker runs a job of this record that has not settled."""
+    flying = record.job_arn is not None and not record_is_settled(record)
+    in_flight = record.job_type if flying else None
+    if in_flight == record.in_flight:
+        return record
+    return record.model_copy(update={"in_flight": in_flight})
 
 
 def settle_by_controller(

@@ -180,7 +180,9 @@ class Submitter:
             if current.status != QUEUED:
                 return None  # a reconciler got there first, or a stop cancelled it
             at = utc_iso(self.now())
-            return states.transition(current, IN_PROGRESS, at, job_arn=job_arn, last_error=None)
+            return states.transition(
+                current, IN_PROGRESS, at, job_arn=job_arn, submitted_at=at, last_error=None
+            )
 
         updated = revise(self.ledger, record.key, mark_in_progress, record)
         assert updated is not None  # noqa: S101 - records are never deleted

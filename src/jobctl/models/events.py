@@ -13,14 +13,26 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 TRAINING_STATE_CHANGE = "SageMaker Training Job State Change"
 
 
+# AWS's documented sample carries times as epoch milliseconds in strings; numbers are
+# read too.
+EpochMillis = str | int | float
+
+
 class TrainingJobDetail(BaseModel):
+    """What the reconciler reads of SageMaker's snapshot of the job (CONTRACT §6); the rest,
+    ``Environment`` and ``HyperParameters`` among it, is dropped here."""
+
     model_config = ConfigDict(extra="ignore")
 
     TrainingJobName: str = Field(min_length=1, max_length=63)
     TrainingJobStatus: str = Field(min_length=1)
     TrainingJobArn: str | None = None
     SecondaryStatus: str | None = None
-    LastModifiedTime: int | float | None = None
+    FailureReason: str | None = None
+    CreationTime: EpochMillis | None = None
+    LastModifiedTime: EpochMillis | None = None
+    TrainingEndTime: EpochMillis | None = None
+    Tags: dict[str, str] | None = None
 
 
 class TrainingJobStateChange(BaseModel):

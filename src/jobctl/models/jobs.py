@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from jobctl.models.requests import JobType
+from jobctl.models.kinds import JobType
 
 # The ledger's `status` values (CONTRACT §4): SageMaker's primary statuses and our own.
 QUEUED = "Queued"
@@ -93,18 +93,39 @@ class JobRecord(BaseModel):
     # Powertools/SQS bookkeeping a user may want when looking at a rejection.
     message_id: str | None = None
     max_runtime_seconds: int | None = None
+    # The sweep's index of jobs in flight (a sparse index keyed by these two): the job
+    # type while SageMaker runs a job of this record that has not settled, and when
+    # SageMaker accepted it. Kept by logic.states, which decides what "settled" means.
+    in_flight: str | None = None
+    submitted_at: str | None = None
+    # When the sweep last described the job because it is older than the List window.
+    checked_at: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.job_name, self.job_type)
 
 
-class RuntimeLimit(BaseModel):
-    """When a running job started and how long it may run: what the stuck-job check reads."""
+class InFlight(BaseModel):
+    """What the in-flight index holds of a job SageMaker is running for us: enough for the
+    sweep to tell a changed job from an unchanged one without reading its record."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     job_name: str
-    created_at: str
-    max_runtime_seconds: int | None
+    job_type: str
+    submitted_at: str
+    job_arn: str | None = None
+    status: str
+    sagemaker_status: str | None = None
+    secondary_status: str | None = None
+    sagemaker_modified_at: str | None = None
+    max_runtime_seconds: int | None = None
+    checked_at: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.job_name, self.job_type)
 
 
 class Notice(BaseModel):

@@ -10,14 +10,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from jobctl.errors import InvalidRequest
+from jobctl.models.kinds import JOB_TYPES, KINDS, JobType
 
-JobType = Literal["TrainingJob", "AutoMLJob"]
+__all__ = ["JOB_TYPES", "JobRequest", "JobType", "parse_request"]
+
 Action = Literal["submit", "stop"]
 
-JOB_TYPES: tuple[JobType, ...] = ("TrainingJob", "AutoMLJob")
 # SageMaker's own name rule; the length limit depends on the job type.
 JOB_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
-MAX_JOB_NAME_LENGTH: dict[JobType, int] = {"TrainingJob": 63, "AutoMLJob": 32}
+MAX_JOB_NAME_LENGTH: dict[JobType, int] = {t: kind.name_limit for t, kind in KINDS.items()}
 _NAME_HASH_LENGTH = 10
 
 
