@@ -314,17 +314,47 @@ def local() -> None:
     "--state-dir", type=click.Path(path_type=Path), help="keep state here [a temporary directory]"
 )
 @click.option(
-    "--step-seconds", default=2.0, show_default=True, help="simulated SageMaker: seconds per status"
+    "--step-seconds",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="simulated SageMaker: simulated seconds per status",
 )
-@click.option("--sweep-seconds", default=10.0, show_default=True, help="seconds between sweeps")
+@click.option(
+    "--sweep-seconds",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="simulated seconds between sweeps",
+)
 @click.option(
     "--visibility-timeout",
     default=5,
     show_default=True,
+    type=click.IntRange(min=0),
     help="seconds before a failed request is delivered again (the template's is minutes)",
 )
+@click.option(
+    "--speed",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="simulated seconds per wall second (SageMaker's rate limits hold in simulated time)",
+)
+@click.option(
+    "--history",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="finished jobs of other teams the simulated account already holds",
+)
 def up(
-    state_dir: Path | None, step_seconds: float, sweep_seconds: float, visibility_timeout: int
+    state_dir: Path | None,
+    step_seconds: float,
+    sweep_seconds: float,
+    visibility_timeout: int,
+    speed: float,
+    history: int,
 ) -> None:
     """Start moto, the simulated SageMaker and the functions; Ctrl-C stops everything."""
     from jobctl.local.stack import LocalStack, LocalStackOptions
@@ -335,6 +365,8 @@ def up(
         step_seconds=step_seconds,
         sweep_seconds=sweep_seconds,
         visibility_timeout=visibility_timeout,
+        speed=speed,
+        history=history,
     )
     stack = LocalStack(options).start()
     console.print(f"[green]jobctl local stack is up[/] (state in {directory})")

@@ -49,7 +49,9 @@ class Settings(BaseModel):
     )
     # This deployment's share of SageMaker's account-wide request rates, in calls per
     # second (every user of the account shares them: Create about 1/s, List about 2/s).
-    sagemaker_create_rate: float = Field(default=1.0, gt=0, alias="SAGEMAKER_CREATE_RATE")
+    # Creates default to 0.9/s: a call's network delay varies, and two paced calls that
+    # arrive closer than 1 s apart would be throttled.
+    sagemaker_create_rate: float = Field(default=0.9, gt=0, alias="SAGEMAKER_CREATE_RATE")
     sagemaker_list_rate: float = Field(default=1.0, gt=0, alias="SAGEMAKER_LIST_RATE")
     sagemaker_describe_rate: float = Field(default=4.0, gt=0, alias="SAGEMAKER_DESCRIBE_RATE")
     # The jobs queue's event source runs at most this many SubmitFunction invocations at

@@ -268,6 +268,8 @@ class SimulatedSageMaker:
         # Calls by (operation, whole second of the clock): peak request rates.
         self.calls_by_second: Counter[tuple[str, int]] = Counter()
         self.error_answers: Counter[str] = Counter()
+        # Calls the account's rate limits refused, by operation (injected faults aside).
+        self.throttled: Counter[str] = Counter()
         # Per operation, what the next calls raise, and whether the call takes effect first.
         self._faults: dict[str, list[tuple[BaseException, bool]]] = {}
         self._create_attempts: Counter[tuple[str, str]] = Counter()
@@ -476,6 +478,7 @@ class SimulatedSageMaker:
             limit = self.rate_limits.get(operation, DEFAULT_RATE_LIMIT)
             bucket = self._buckets[operation] = _TokenBucket(limit, now)
         if not bucket.take(now):
+            self.throttled[operation] += 1
             raise SageMakerError("ThrottlingException", "Rate exceeded")
 
     def peak_rate(self, *operations: str) -> int:

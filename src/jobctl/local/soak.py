@@ -27,6 +27,11 @@ from jobctl.logic.states import record_is_settled
 
 EVENTS = Path(__file__).resolve().parents[3] / "events" / "requests"
 FAULTS = ["ResourceLimitExceeded*2", "ThrottlingException*1", "InternalFailure*1"]
+PEAKS = [
+    ("CreateTrainingJob", "CreateAutoMLJob"),
+    ("ListTrainingJobs", "ListAutoMLJobs"),
+    ("DescribeTrainingJob", "DescribeAutoMLJob"),
+]
 
 
 @dataclass
@@ -64,14 +69,16 @@ def plan(requests: int, seed: int) -> Plan:
     return result
 
 
-def run(requests: int, seed: int, timeout: float) -> int:
+def run(requests: int, seed: int, timeout: float, history: int, speed: float) -> int:
     mix = plan(requests, seed)
     options = LocalStackOptions(
         state_dir=Path(tempfile.mkdtemp(prefix="jobctl-soak-")),
-        step_seconds=0.05,
-        sweep_seconds=1.0,
+        step_seconds=1.0,
+        sweep_seconds=20.0,
         visibility_timeout=1,
         drop_event_ratio=0.01,
+        speed=speed,
+        history=history,
     )
     started = time.monotonic()
     with LocalStack(options) as stack:
@@ -106,23 +113,31 @@ def run(requests: int, seed: int, timeout: float) -> int:
         records = client.find()
         letters = client.dead_letters()
         sagemaker = stack.sagemaker
+        ours = {key: job for key, job in sagemaker.jobs.items() if key[1] in names}
         report = {
             "requests": requests,
             "duplicate deliveries sent": mix.duplicates,
             "mix": dict(mix.kinds),
+            "other teams' jobs in the account": history,
             "ledger records": len(records),
             "terminal states": dict(Counter(r.status for r in records)),
             "notices": len(notices),
-            "SageMaker jobs created": len(sagemaker.jobs),
+            "SageMaker jobs created": len(ours),
             "CreateTrainingJob/CreateAutoMLJob calls": sagemaker.calls["CreateTrainingJob"]
             + sagemaker.calls["CreateAutoMLJob"],
+            "List calls": sagemaker.calls["ListTrainingJobs"] + sagemaker.calls["ListAutoMLJobs"],
             "SageMaker error answers": dict(sagemaker.error_answers),
+            "of which throttled by the account's rate limits": dict(sagemaker.throttled),
+            "peak calls per second (Create / List / Describe)": " / ".join(
+                str(sagemaker.peak_rate(*operations)) for operations in PEAKS
+            ),
             "state-change events sent / dropped": f"{stack.events_sent} / {stack.events_dropped}",
             "dead letters": len(letters),
             "seconds (enqueue took)": f"{elapsed:.1f} ({enqueued - started:.1f})",
+            "simulated seconds (speed)": f"{elapsed * speed:.0f} ({speed:g}x)",
             "local stack errors": len(stack.errors),
         }
-        failures = check(mix, records, notices, sagemaker.jobs, sagemaker.error_answers, letters)
+        failures = check(mix, records, notices, ours, sagemaker.error_answers, letters)
     print_report(report, failures)
     return 1 if failures else 0
 
@@ -157,6 +172,9 @@ def check(
         failures.append(
             f"{errors['ResourceInUse']} creates met an existing job (a duplicate create)"
         )
+    throttled = [r.job_name for r in records if "Throttling" in (r.last_error or "")]
+    if throttled:
+        failures.append(f"{len(throttled)} records still show a throttling error: {throttled[:5]}")
     failed = {r.job_name for r in records if r.status == "SubmitFailed"}
     unexplained = [letter for letter in letters if letter.job_name not in failed]
     if unexplained:
@@ -186,8 +204,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for settling")
+    parser.add_argument(
+        "--history", type=int, default=20_000, help="other teams' finished jobs in the account"
+    )
+    parser.add_argument(
+        "--speed", type=float, default=20.0, help="simulated seconds per wall second"
+    )
     args = parser.parse_args(argv)
-    return run(args.requests, args.seed, args.timeout)
+    return run(args.requests, args.seed, args.timeout, args.history, args.speed)
 
 
 if __name__ == "__main__":

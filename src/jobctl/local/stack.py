@@ -10,6 +10,9 @@
   state-change events (each delivered twice, as SageMaker does) are matched against the
   template's own EventBridge patterns and handed to ReconcileFunction, and the schedule
   runs the sweep. AutoML jobs get no events, as in AWS.
+- The simulator and the functions share one clock, which may run faster than the wall
+  clock (``speed``): a soak of a thousand jobs at SageMaker's 1 create a second takes
+  minutes, not a quarter of an hour, and still meets every rate limit.
 """
 
 from __future__ import annotations
@@ -33,13 +36,17 @@ from moto.cloudformation.parsing import get_model_map
 from moto.events.models import EventPattern
 from moto.server import ThreadedMotoServer
 
+from jobctl import wiring
 from jobctl.client import JobctlClient, Resources
+from jobctl.local.clocks import ScaledClock
 from jobctl.local.runtime import LocalFunctions
 from jobctl.local.sagemaker import ACCOUNT, REGION, SimulatedJob, SimulatedSageMaker
 from jobctl.local.sagemaker_server import SageMakerServer
 from jobctl.local.template import event_patterns, function_events, load_template
 
 STACK_NAME = "jobctl"
+# Wall seconds a received batch stays hidden from the next receive while it is worked on.
+_BATCH_VISIBILITY_SECONDS = 120
 LOCAL_ROLE = f"arn:aws:iam::{ACCOUNT}:role/jobctl-local-sagemaker"
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "jobctl-local",
@@ -51,18 +58,22 @@ CREDENTIALS = {
 @dataclass
 class LocalStackOptions:
     state_dir: Path
-    # Simulated SageMaker: seconds between a job's status changes.
+    # Simulated SageMaker: seconds of simulated time between a job's status changes.
     step_seconds: float = 2.0
-    # The sweep's schedule (the template's is minutes; locally it is seconds).
+    # The sweep's schedule in simulated seconds (the template's is minutes).
     sweep_seconds: float = 10.0
-    # Seconds before a failed message is delivered again (the template's is minutes).
-    visibility_timeout: int | None = 5
+    # Wall seconds before a failed message is delivered again (the template's is minutes).
+    visibility_timeout: int = 5
     # How long the SQS event source waits to fill a batch.
     batch_window_seconds: float = 0.5
     log_level: str = "WARNING"
     parameters: dict[str, str] = field(default_factory=dict)
     # The share of state-change events lost on the way (the sweep must find them).
     drop_event_ratio: float = 0.0
+    # Simulated seconds per wall second, for the simulator and the functions alike.
+    speed: float = 1.0
+    # Finished jobs of other teams the simulated account already holds.
+    history: int = 0
 
 
 class LocalStack:
@@ -70,8 +81,11 @@ class LocalStack:
         self.options = options
         self.functions = LocalFunctions()
         self._events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.clock = ScaledClock(options.speed)
         self.sagemaker = SimulatedSageMaker(
-            step=timedelta(seconds=options.step_seconds), on_change=self._on_change
+            clock=self.clock,
+            step=timedelta(seconds=options.step_seconds),
+            on_change=self._on_change,
         )
         self._patterns = [
             EventPattern.load(json.dumps(p)) for p in event_patterns(parameters=options.parameters)
@@ -103,8 +117,13 @@ class LocalStack:
         parameters = {"DefaultRoleArn": LOCAL_ROLE, **self.options.parameters}
         self.outputs = self._deploy(parameters)
         os.environ.update(self._function_environment(parameters))
+        # The local runtime runs one invocation at a time: it may spend the whole create rate.
+        os.environ["SUBMIT_MAX_CONCURRENCY"] = "1"
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+        wiring.clock = self.clock  # the functions run in this process, on the simulator's time
+        if self.options.history:
+            self.sagemaker.seed_history(self.options.history)
         self._write_state()
         self._spawn(self._run_sagemaker_clock)
         self._spawn(self._deliver_state_changes)
@@ -247,7 +266,7 @@ class LocalStack:
                 self._stopping.wait(1)
 
     def _run_schedule(self) -> None:
-        if self._stopping.wait(self.options.sweep_seconds):
+        if self._stopping.wait(self.options.sweep_seconds / self.options.speed):
             return
         self._invoke_with_retries("ReconcileFunction", _scheduled_event())
 
@@ -261,18 +280,15 @@ class LocalStack:
         queue_url = self._physical[source["Queue"]["Fn::GetAtt"][0]]
         batch_size = int(self._resolve(source.get("BatchSize", 10)))
         sqs: Any = boto3.client("sqs")
-        extra = (
-            {"VisibilityTimeout": self.options.visibility_timeout}
-            if self.options.visibility_timeout is not None
-            else {}
-        )
+        # Hidden while the function works on them (creates are paced: a batch takes a while),
+        # as the template's visibility timeout does; failed ones come back sooner, below.
         messages = sqs.receive_message(
             QueueUrl=queue_url,
             MaxNumberOfMessages=min(batch_size, 10),
             WaitTimeSeconds=1,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
-            **extra,
+            VisibilityTimeout=_BATCH_VISIBILITY_SECONDS,
         ).get("Messages", [])
         if not messages:
             return
@@ -284,6 +300,19 @@ class LocalStack:
             self.errors.append(f"SubmitFunction: {exc!r}")
             failed = {m["MessageId"] for m in messages}
         done = [m for m in messages if m["MessageId"] not in failed]
+        retried = [m for m in messages if m["MessageId"] in failed]
+        if retried:
+            sqs.change_message_visibility_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {
+                        "Id": str(i),
+                        "ReceiptHandle": m["ReceiptHandle"],
+                        "VisibilityTimeout": self.options.visibility_timeout,
+                    }
+                    for i, m in enumerate(retried)
+                ],
+            )
         if done:
             sqs.delete_message_batch(
                 QueueUrl=queue_url,
