@@ -152,11 +152,17 @@ def first_call_rig(function: str, again: bool = False) -> tuple[dict[str, Any], 
         job_request,
         sqs_event,
     )
+    from jobctl import wiring
     from jobctl.adapters import aws
+    from jobctl.local.clocks import ManualClock
     from jobctl.local.sagemaker import SimulatedJob, SimulatedSageMaker, planned_path
 
     if not _RIG:
-        sim = SimulatedSageMaker(clock=lambda: BENCH_EPOCH)
+        # One simulated clock for the simulator and the functions: the second create waits
+        # for its turn under the create rate on it, at no wall time.
+        clock = ManualClock(BENCH_EPOCH)
+        wiring.clock = clock
+        sim = SimulatedSageMaker(clock=clock)
         dynamodb = FakeDynamoDB({JOBS_TABLE: ["job_name", "job_type"], IDEMPOTENCY_TABLE: ["id"]})
         attach = {"sagemaker": sim.attach, "dynamodb": dynamodb.attach, "sns": FakeSNS().attach}
         build = aws.client.__wrapped__

@@ -9,7 +9,8 @@ read the call's parameters as given (``before-parameter-build``) and answer on
 
 The DynamoDB fake holds items in dicts and evaluates the condition expressions jobctl
 and Powertools use (``attribute_(not_)exists``, ``=``, ``<``, joined by AND/OR with
-parentheses); ``SET`` update expressions; equality key conditions on tables and indexes.
+parentheses); ``SET`` and ``REMOVE`` update expressions (one action each); equality key
+conditions on tables and indexes.
 It is enough for the paths the benchmarks drive, not a general DynamoDB.
 """
 
@@ -106,11 +107,16 @@ class FakeDynamoDB:
         names = request.get("ExpressionAttributeNames", {})
         values = request.get("ExpressionAttributeValues", {})
         expression = request["UpdateExpression"].strip()
-        if not expression.upper().startswith("SET "):
+        action, _, clauses = expression.partition(" ")
+        if action.upper() == "SET":
+            for assignment in clauses.split(","):
+                name, value = (part.strip() for part in assignment.split("="))
+                item[names.get(name, name)] = values[value]
+        elif action.upper() == "REMOVE":
+            for name in (part.strip() for part in clauses.split(",")):
+                item.pop(names.get(name, name), None)
+        else:
             raise NotImplementedError(f"fake UpdateItem: {expression}")
-        for assignment in expression[4:].split(","):
-            name, value = (part.strip() for part in assignment.split("="))
-            item[names.get(name, name)] = values[value]
         self.tables[table][key] = item
         return _answer({})
 

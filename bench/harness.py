@@ -52,6 +52,9 @@ ENVIRONMENT = {
     "POWERTOOLS_LOG_LEVEL": "INFO",
     "POWERTOOLS_TRACE_DISABLED": "true",
     "AWS_LAMBDA_FUNCTION_NAME": "jobctl-bench",
+    # The bench runs submit invocations one after another (one container), so a container
+    # may spend the deployment's whole create rate (the template's default is 2 at once).
+    "SUBMIT_MAX_CONCURRENCY": "1",
 }
 
 
@@ -80,25 +83,32 @@ def quiet() -> Iterator[None]:
 
 
 class FakeClock:
-    """Simulated time: moves only when told to."""
+    """Simulated time for the simulator and the controller beside it (``wiring.clock``):
+    it moves when the driver sets it, and when the controller sleeps on it — its pacer
+    spaces SageMaker calls by sleeping, which here costs no wall time and moves the
+    clock, so a submit invocation that paces its creates spends simulated seconds."""
 
     def __init__(self, start: datetime) -> None:
         self.start = start
-        self.now = start
+        self._now = start
+        self.slept = 0.0  # simulated seconds spent sleeping (pacing), in all
 
-    def __call__(self) -> datetime:
-        return self.now
+    def now(self) -> datetime:
+        return self._now
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self._now += timedelta(seconds=seconds)
+            self.slept += seconds
 
     def set(self, seconds: float) -> None:
-        """Move to ``seconds`` after the start (never backwards)."""
-        moment = self.start + timedelta(seconds=seconds)
-        if moment < self.now:
-            raise ValueError("the simulated clock never runs backwards")
-        self.now = moment
+        """Move to ``seconds`` after the start, unless pacing already took the clock past
+        it: time never runs backwards, so it moves to the later of the two."""
+        self._now = max(self._now, self.start + timedelta(seconds=seconds))
 
     @property
     def elapsed(self) -> float:
-        return (self.now - self.start).total_seconds()
+        return (self._now - self.start).total_seconds()
 
 
 BENCH_EPOCH = datetime(2025, 11, 26, 12, 0, tzinfo=UTC)
@@ -200,6 +210,18 @@ def scheduled_event(moment: datetime) -> dict[str, Any]:
         "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/jobctl-sweep-bench"],
         "detail": {},
     }
+
+
+def deploy_in_moto() -> None:
+    """The stack's tables and topic in moto (inside ``mock_aws``), as template.yaml has them."""
+    import boto3
+
+    from jobctl.local.template import table_create_kwargs
+
+    setup = boto3.client("dynamodb")
+    setup.create_table(**table_create_kwargs("JobsTable", JOBS_TABLE))
+    setup.create_table(**table_create_kwargs("IdempotencyTable", IDEMPOTENCY_TABLE))
+    boto3.client("sns").create_topic(Name=TOPIC_NAME)
 
 
 def percentile(values: list[float], fraction: float) -> float:

@@ -12,11 +12,16 @@ amortized per record, in microseconds.
   (Describe, ledger write; the last one of each job also claims and publishes its notice).
 - reconcile duplicate: the same event delivered again (no Describe).
 - reconcile, batch 10: a scheduled sweep that finds 10 changed AutoML jobs (as every
-  5 minutes in steady state: it also lists the jobs of the two sweeps before it, inside
-  the overlap window, and describes only the 10 that changed), in a fresh ledger holding
-  ``SWEEP_AUTOML_JOBS`` jobs in flight.
+  5 minutes in steady state), in a fresh ledger holding ``SWEEP_AUTOML_JOBS`` jobs in
+  flight: it reads the in-flight index, lists newest first down to the oldest job in
+  flight (two pages) and records the 10 changes from the List summaries (none of them
+  settles here, so nothing is described).
 - quiet sweep scaling: a sweep that finds nothing changed, with 100 and then 1,000 jobs
-  in flight: what each job in flight adds to every sweep.
+  in flight: what each job in flight adds to every sweep (its List pages included: one
+  per 100 jobs in flight).
+
+The simulator keeps SageMaker's account-wide rate limits on, and the controller paces
+its calls on the simulated clock (``wiring.clock``: sleeping moves it, at no wall time).
 
 Then the same paths run once more under cProfile, and the hot spots are reported.
 """
@@ -73,7 +78,7 @@ class Rig:
 
         self.clock = FakeClock(BENCH_EPOCH)
         wiring.reset()
-        wiring.utc_now = self.clock
+        wiring.clock = self.clock
         self.sim = SimulatedSageMaker(clock=self.clock)
         schemas = {
             name: [k["AttributeName"] for k in table_create_kwargs(logical, name)["KeySchema"]]
@@ -189,7 +194,7 @@ def measure_sweeps(jobs: int) -> dict[str, Any]:
     for start in range(0, jobs, 10):
         rig.submit(rig.submit_event("AutoMLJob", names[start : start + 10]))
     rig.tick(3600)
-    rig.reconcile(scheduled_event(rig.clock()))  # records every Starting; sets the watermark
+    rig.reconcile(scheduled_event(rig.clock.now()))  # records every Starting
     moves = [name for _ in range(5) for name in names]  # each job one step per round
     net, gross, described = [], [], []
     rig.settle()
@@ -198,7 +203,7 @@ def measure_sweeps(jobs: int) -> dict[str, Any]:
         for name in moves[start : start + SWEEP_BATCH]:
             rig.step("AutoMLJob", name)
         answers: list[Any] = []
-        sweep = functools.partial(rig.reconcile, scheduled_event(rig.clock()))
+        sweep = functools.partial(rig.reconcile, scheduled_event(rig.clock.now()))
         wall, fake = rig.timed(functools.partial(_append_result, answers, sweep))
         described.append(answers[0]["sweep"]["described"])
         if index >= WARMUP // 4:
@@ -221,14 +226,14 @@ def quiet_sweep_scaling() -> dict[str, Any]:
         names = rig.new_names("ovh-scale", size - len(rig.sim.jobs))
         for start in range(0, len(names), 10):
             rig.submit(rig.submit_event("TrainingJob", names[start : start + 10]))
-        for _ in range(2):  # record every new job, then leave the overlap window behind
+        for _ in range(2):  # record every new job, then one sweep more
             rig.tick(3600)
-            rig.reconcile(scheduled_event(rig.clock()))
+            rig.reconcile(scheduled_event(rig.clock.now()))
         samples = []
         rig.settle()
         for _ in range(7):
             rig.tick(300)
-            wall, fake = rig.timed(lambda: rig.reconcile(scheduled_event(rig.clock())))
+            wall, fake = rig.timed(lambda: rig.reconcile(scheduled_event(rig.clock.now())))
             samples.append(wall - fake)
         milliseconds[size] = statistics.median(samples) * 1000
     low, high = SCALING_SIZES

@@ -46,8 +46,25 @@ FLEET_VARIANTS = {
     "fleet_terminal": "the same fleet, terminal-only tracking",
     "fleet_2h": "2-hour jobs, progress tracked",
     "fleet_2h_terminal": "2-hour jobs, terminal-only",
-    "fleet_overlap_600s": "the first fleet, overlap 600 s",
 }
+
+
+def _limits(workload: dict[str, Any]) -> str:
+    limits = workload.get("controller_rate_limits") or {}
+    if not limits:
+        return "off"
+    shown = {
+        "Create*": limits.get("CreateTrainingJob"),
+        "List*": limits.get("ListTrainingJobs"),
+        "others": limits.get("any other operation"),
+    }
+    return ", ".join(f"{name} {value}" for name, value in shown.items() if value)
+
+
+def _throttled(counts: dict[str, int]) -> str:
+    if not counts:
+        return "none"
+    return ", ".join(f"{op} {n:,}" for op, n in sorted(counts.items()))
 
 
 def _usable(results: dict[str, Any], key: str) -> dict[str, Any] | None:
@@ -104,7 +121,6 @@ def _fleet_rows(results: dict[str, Any]) -> list[Row]:
     in_flight, settled = fleet["quiet_sweep_in_flight"], fleet["quiet_sweep_settled"]
     busiest, most_read = in_flight["busiest"], in_flight["max_dynamodb_items_read"]
     polls = fleet["baselines"]
-    what_if = fleet["what_if_describe_only_settled"]
     headline = results.get("headline", {})
     scaled = " (**scaled down**)" if w["scaled_down"] else ""
     terminal, long_jobs = _usable(results, "fleet_terminal"), _usable(results, "fleet_2h")
@@ -128,10 +144,17 @@ def _fleet_rows(results: dict[str, Any]) -> list[Row]:
             f"state changes; training events delivered {w['deliveries_per_change']}x each, "
             f"{events.get('dropped', 0)} of {events.get('changes', 0):,} changes "
             f"({w['dropped_change_rate']:.0%}) dropped; sweep every "
-            f"{w['sweep_every_seconds'] // 60} min, `SWEEP_OVERLAP_SECONDS` "
-            f"{_n(w['sweep_overlap_seconds'])} (default). Also run: the same fleet with "
-            f"`TRACKING_MODE=terminal` (only the events the template's terminal pattern "
-            f"matches reach the function){also}",
+            f"{w['sweep_every_seconds'] // 60} min (its defaults: {w['sweep_list_calls']} List "
+            f"calls, {w['sweep_describe_calls']} Describes, a "
+            f"{_n(w['sweep_list_window_hours'])} h List window). The controller's simulated "
+            f"account has SageMaker's rate limits on ({_limits(w)}) and no history of other "
+            f"teams' jobs (the sweep over a 50,000-job history is below); the functions run "
+            f"with `SUBMIT_MAX_CONCURRENCY={w['submit_max_concurrency']}` (the bench runs "
+            f"submit invocations one after another, one container: it may spend the whole "
+            f"create rate). The pollers' simulators have no rate limits: the pollers are "
+            f"counted, not throttled. Also run: the same fleet with `TRACKING_MODE=terminal` "
+            f"(only the events the template's terminal pattern matches reach the "
+            f"function){also}",
             "",
         ),
         (
@@ -152,16 +175,17 @@ def _fleet_rows(results: dict[str, Any]) -> list[Row]:
             "Quiet sweep (nothing changed since the last one)",
             f"worst of {in_flight['probes']} while jobs run: {in_flight['max_describes']} "
             f"Describes, {in_flight['max_list_calls']} List calls (minute "
-            f"{busiest['at_minute']}: {busiest['jobs_listed']} jobs listed, those SageMaker "
-            f"changed within the overlap before its newest change: pages hold 100, so List "
-            f"calls grow with changes per minute, not with the fleet), "
+            f"{busiest['at_minute']}: {_n(busiest.get('in_flight'))} jobs in flight, "
+            f"{busiest['jobs_listed']} listed: newest first down to the oldest job in flight, "
+            f"100 a page, so List calls grow with the jobs in flight, one per 100, not with "
+            f"the account's history), "
             f"{most_read['dynamodb_items_read']:,} DynamoDB items read (minute "
             f"{most_read['at_minute']}: "
             + ", ".join(
                 f"{op} {n:,}"
                 for op, n in sorted(most_read["dynamodb_items_read_by_operation"].items())
             )
-            + " — the Query is mostly the stuck-job scan, one item per job InProgress, so it "
+            + " — the Query reads the in-flight index, one item per job in flight, so it "
             f"grows with the jobs in flight); settled fleet: {settled['describes']} "
             f"Describes, {settled['list_calls']} List calls, "
             f"{settled['dynamodb_items_read']} items read. Worst of all runs at the default "
@@ -169,7 +193,6 @@ def _fleet_rows(results: dict[str, Any]) -> list[Row]:
             f"{_n(headline.get('quiet_sweep_list_calls'))} List calls",
             _target(results, "Quiet sweep: Describes / List calls (2 job types)"),
         ),
-        *_overlap_rows(results),
         (
             "SageMaker calls per job",
             f"jobctl, progress tracked: {_calls(fleet)}"
@@ -198,12 +221,26 @@ def _fleet_rows(results: dict[str, Any]) -> list[Row]:
         )
     rows.append(
         (
-            "… if state-change events recorded progress from their detail",
-            f"{what_if['unsettled_describes']:,} of the Describes answered a job not settled "
-            f"yet (all from events: the sweep records progress from List); without them "
-            f"{what_if['sagemaker_calls_per_job']} calls per job, "
-            f"{what_if['calls_ratio_vs_poll_30s']}x vs 30 s (not the current design)",
+            "Describes of jobs not settled yet",
+            f"{fleet['unsettled_describes']:,} (events record progress from their detail, the "
+            f"sweep from List summaries; only settled jobs are described); all runs at the "
+            f"default settings: {_n(headline.get('unsettled_describes'))}",
             "",
+        )
+    )
+    peaks = c["peak_calls_per_second"]
+    rows.append(
+        (
+            "Peak SageMaker calls in one simulated second, and calls throttled",
+            f"Create {peaks['create']}, List {fleet['peak_list_tps']}, Describe "
+            f"{fleet['peak_describe_tps']}; throttled: {_throttled(fleet['throttled'])}; "
+            f"{_n(c['simulated_seconds_paced'])} simulated s spent pacing. All runs at the "
+            f"default settings: List {_n(headline.get('peak_list_tps'))}, Describe "
+            f"{_n(headline.get('peak_describe_tps'))}, "
+            f"{_n(headline.get('fleet_throttled_calls'))} throttled",
+            _target(results, "Peak SageMaker calls per second, List / Describe (fleet runs)")
+            + "; throttled: "
+            + _target(results, "Calls throttled by the account's limits (fleet runs)"),
         )
     )
     if terminal:
@@ -253,27 +290,6 @@ def _fleet_rows(results: dict[str, Any]) -> list[Row]:
             checks.append(f"{label}: {_failed(part) or _checks(part)}")
     rows.append(("Checks (ledger and notices at the end of each run)", " · ".join(checks), ""))
     return rows
-
-
-def _overlap_rows(results: dict[str, Any]) -> list[Row]:
-    fleet = results.get("fleet_overlap_600s")
-    if not fleet:
-        return []
-    if _failed(fleet):
-        return [("… with a 600 s sweep overlap", _failed(fleet) or "", "")]
-    in_flight = fleet["quiet_sweep_in_flight"]
-    busiest = in_flight["busiest"]
-    return [
-        (
-            "… the same fleet with `SWEEP_OVERLAP_SECONDS=600` (the former default)",
-            f"quiet sweep while jobs run: worst {in_flight['max_describes']} Describes, "
-            f"{in_flight['max_list_calls']} List calls (minute {busiest['at_minute']}: "
-            f"{busiest['jobs_listed']} jobs listed), "
-            f"{in_flight['max_dynamodb_items_read']['dynamodb_items_read']:,} DynamoDB items "
-            f"read; {fleet['controller']['per_job']['sagemaker_calls']} SageMaker calls per job",
-            "",
-        ),
-    ]
 
 
 def _overhead_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -390,9 +406,12 @@ def _stack_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     return [
         (
             "Local stack: enqueue → InProgress",
-            f"{stack['requests_per_second']} requests/s ({stack['accepted']} of "
-            f"{stack['requests']} enqueued at once; p50 {_n(accepted.get('p50'))} ms, p95 "
-            f"{_n(accepted.get('p95'))} ms)",
+            f"{stack['requests_per_second']} requests per simulated second, "
+            f"{stack['requests_per_wall_second']} per wall second at {stack['speed']}x "
+            f"({stack['accepted']} of {stack['requests']} enqueued at once; simulated p50 "
+            f"{_n(_seconds(accepted.get('p50')))} s, p95 {_n(_seconds(accepted.get('p95')))} s; "
+            f"throttled: {_throttled(stack['throttled'])}; CreateTrainingJob 1/s in the "
+            f"simulator, the controller's default 0.9/s)",
             "",
         ),
         (
@@ -401,6 +420,94 @@ def _stack_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             f"{burst_key.replace('_', ' ')}: p50 {_n(burst.get('p50'))} ms, "
             f"{burst.get('notices_per_second')} notices/s",
             "",
+        ),
+    ]
+
+
+def _seconds(ms: float | None) -> float | None:
+    return None if ms is None else ms / 1000
+
+
+def _sweep_rows(results: dict[str, Any]) -> list[Row]:
+    sweep = results.get("sweep_history")
+    if not sweep:
+        return []
+    if _failed(sweep):
+        return [("Sweep over an account's history", _failed(sweep) or "", "")]
+    account, first, quiet = sweep["account"], sweep["first_sweep"], sweep["quiet_sweep"]
+    before = sweep["quiet_sweep_before"]
+    history = account["history_by_type"]
+    calls = before["list_calls_by_operation"]
+    return [
+        (
+            "Workload",
+            f"a simulated account holding {account['history_jobs']:,} finished jobs of other "
+            f"teams ({history.get('TrainingJob', 0):,} training, {history.get('AutoMLJob', 0):,} "
+            f"AutoML, created over {account['history_span_days']} days) and "
+            f"{account['ours_in_flight']} training jobs of ours in flight (submitted through "
+            f"the submit handler under moto; "
+            + ", ".join(f"{n} {status}" for status, n in account["ours_by_status"].items())
+            + f"); List pages are taken in sort order, then filtered; rate limits "
+            f"{account['rate_limits'].removeprefix('on ').strip('()')}",
+            "",
+        ),
+        (
+            "Sweep: first / quiet (5 min later, nothing changed)",
+            f"first: {first['list_calls']} List calls, {first['describes']} Describes "
+            f"({first['report']['listed']} jobs listed, {first['report']['updated']} records "
+            f"updated) · quiet: {quiet['list_calls']} List calls, {quiet['describes']} "
+            f"Describes ({quiet['report']['listed']} listed, {quiet['report']['updated']} "
+            f"updated)",
+            _target(
+                results,
+                "Sweep, 50,000-job history, 200 in flight: List calls first / quiet, "
+                "quiet Describes",
+            ),
+        ),
+        (
+            "… the same quiet sweep as the sweep was before (`LastModifiedTimeAfter`, "
+            "botocore's paginator, default sort)",
+            f"{before['list_calls']:,} List calls (ListTrainingJobs "
+            f"{calls.get('ListTrainingJobs', 0):,}, ListAutoMLJobs "
+            f"{calls.get('ListAutoMLJobs', 0):,}) to return "
+            f"{sum(before['summaries_returned'].values()):,} summaries: "
+            f"{_n(before['seconds_at_2_calls_per_second'])} s at 2 calls/s, "
+            f"{_n(before['seconds_at_the_controllers_list_rate'])} s at the controller's "
+            f"1/s (replayed on {before['replayed_on']})",
+            "",
+        ),
+    ]
+
+
+def _burst_rows(results: dict[str, Any]) -> list[Row]:
+    burst = results.get("burst")
+    if not burst:
+        return []
+    if _failed(burst):
+        return [("Burst of requests", _failed(burst) or "", "")]
+    return [
+        (
+            f"Burst: {burst['requests']:,} training requests enqueued at once → all InProgress",
+            f"{_n(burst['burst_seconds_per_job'], 3)} simulated s per job "
+            f"({_n(burst['simulated_seconds_to_last_in_progress'])} s; the default create "
+            f"rate {burst['sagemaker_create_rate']}/s makes "
+            f"{burst['seconds_per_job_floor_by_design']} s the floor; the pacer waited "
+            f"{_n(burst['pacer_slept_simulated_seconds'])} s of it); {burst['speed']}x clock, "
+            f"{_n(burst['wall_seconds_to_last_in_progress'])} wall s "
+            f"({burst['wall_ms_per_job']} ms a job, against the "
+            f"{burst['wall_ms_per_job_budget_at_speed']} ms the create rate leaves at "
+            f"{burst['speed']}x); peak {burst['peak_creates_per_second']} create a second; "
+            f"throttled: {_throttled(burst['throttled'])}; "
+            f"{burst['records_with_a_throttling_error_count']} records left with a "
+            f"throttling error",
+            _target(results, "Burst of 1,000 requests: seconds per job to InProgress"),
+        ),
+        (
+            "Burst: SubmitFailed / dead letters",
+            f"{burst['burst_submit_failed']} / {burst['dead_letters']} "
+            f"({burst['create_calls']:,} CreateTrainingJob calls for {burst['requests']:,} "
+            f"jobs)",
+            _target(results, "Burst of 1,000 requests: SubmitFailed"),
         ),
     ]
 
@@ -420,7 +527,9 @@ def render_table(results: dict[str, Any]) -> str:
         ("API economy (simulated fleet, fake clock)", _fleet_rows),
         ("Handler overhead (in-process fakes)", _overhead_rows),
         ("Cold start", _cold_rows),
+        ("Sweep over an account's history (`bench/sweep.py`, fake clock)", _sweep_rows),
         ("Local stack (`jobctl.local.stack`, in-process)", _stack_rows),
+        ("Burst of requests (`bench/burst.py`, local stack)", _burst_rows),
     ]
     for title, rows in sections:
         body = rows(results)
