@@ -33,6 +33,8 @@ PARTS: list[tuple[str, str, list[str], int]] = [
     # The workload: the same number of jobs, each running about two hours.
     ("fleet_2h", "bench.fleet", ["--profile", "2h"], 300),
     ("fleet_2h_terminal", "bench.fleet", ["--profile", "2h", "--tracking", "terminal"], 300),
+    # The sweep in an account with a 50,000-job history, next to the former sweep's calls.
+    ("sweep_history", "bench.sweep", [], 240),
     ("overhead", "bench.overhead", [], 240),
     ("cold_start", "bench.coldstart", [], 480),
     ("local_stack", "bench.throughput", [], 300),
