@@ -38,6 +38,8 @@ PARTS: list[tuple[str, str, list[str], int]] = [
     ("overhead", "bench.overhead", [], 240),
     ("cold_start", "bench.coldstart", [], 480),
     ("local_stack", "bench.throughput", [], 300),
+    # 1,000 requests at once through the local stack, at SageMaker's create rate.
+    ("burst", "bench.burst", [], 600),
 ]
 
 
