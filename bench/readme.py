@@ -473,7 +473,7 @@ def _sweep_rows(results: dict[str, Any]) -> list[Row]:
             f"{sum(before['summaries_returned'].values()):,} summaries: "
             f"{_n(before['seconds_at_2_calls_per_second'])} s at 2 calls/s, "
             f"{_n(before['seconds_at_the_controllers_list_rate'])} s at the controller's "
-            f"1/s (replayed on {before['replayed_on']})",
+            f"1/s; replayed on {before['replayed_on']}",
             "",
         ),
     ]

@@ -122,8 +122,8 @@ def replay_old_quiet_sweep(replay: Any, watermark: Any) -> dict[str, Any]:
         "last_modified_time_after": since.isoformat(),
         "seconds_at_2_calls_per_second": round(total / LIST_LIMIT_PER_SECOND, 1),
         "seconds_at_the_controllers_list_rate": None,  # filled in by run()
-        "replayed_on": "a second simulator seeded identically, rate_limits=None "
-        "(checked: the same jobs, times and statuses as the controller's account)",
+        "replayed_on": "a second simulator seeded identically, rate_limits=None (checked: "
+        "the same jobs, times and statuses as the controller's account)",
     }
 
 
