@@ -37,6 +37,7 @@ STATUS_INDEX = "status-index"
 # Stands in for DEFAULT_ROLE_ARN when checking a request before sending it: the role
 # allow-list is the controller's to enforce.
 _ANY_ROLE = "arn:aws:iam::000000000000:role/checked-by-the-controller"
+_ANY_DEPLOYMENT = "checked-by-the-controller"
 
 
 class UserError(RuntimeError):
@@ -174,7 +175,7 @@ def check_request(body: dict[str, Any]) -> JobRequest:
     request = parse_request(json.dumps(body))
     if request.action == "submit":
         role = (request.spec or {}).get("RoleArn", _ANY_ROLE)
-        create_params(request, _ANY_ROLE, frozenset({role, _ANY_ROLE}))
+        create_params(request, _ANY_ROLE, frozenset({role, _ANY_ROLE}), _ANY_DEPLOYMENT)
     return request
 
 

@@ -103,6 +103,7 @@ def submitter() -> Submitter:
         default_role_arn=settings.default_role_arn,
         permitted_roles=settings.permitted_role_arns,
         max_receive_count=settings.max_receive_count,
+        deployment_id=settings.deployment_id,
         capacity=capacity(),
         overall_budget=settings.concurrency_budget,
         instance_type_budgets=settings.instance_type_budgets,

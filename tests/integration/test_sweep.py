@@ -12,6 +12,7 @@ import pytest
 
 from jobctl import wiring
 from jobctl.adapters import aws
+from jobctl.config import get_settings
 from tests.conftest import Stack, request_body
 
 LISTS = ("ListTrainingJobs", "ListAutoMLJobs")
@@ -191,9 +192,11 @@ def test_a_burst_of_requests_is_created_within_sagemakers_create_rate(stack: Sta
     submit_many(stack, 40)
     assert stack.sagemaker.error_answers["ThrottlingException"] == 0
     assert stack.sagemaker.peak_rate("CreateTrainingJob", "CreateAutoMLJob") <= 1
-    # Each of the two submit invocations the event source runs may spend half of 1/s.
+    # Each of the two submit invocations the event source runs may spend half the rate.
+    settings = get_settings()
+    interval = settings.submit_max_concurrency / settings.sagemaker_create_rate
     elapsed = (stack.clock.now() - started).total_seconds()
-    assert 39 * 2 <= elapsed <= 40 * 2
+    assert 39 * interval - 0.01 <= elapsed <= 40 * interval  # timedelta keeps microseconds
 
 
 def test_progress_comes_from_the_events_detail_and_only_the_outcome_is_described(

@@ -170,11 +170,22 @@ class LocalStack:
         self._parameters = {
             **{k: str(v.get("Default", "")) for k, v in load_template()["Parameters"].items()},
             **parameters,
+            "AWS::StackId": stack["StackId"],
+            "AWS::StackName": STACK_NAME,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::Region": REGION,
         }
         return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
     def _resolve(self, value: Any) -> Any:
-        """Resolve the intrinsics the functions' settings use (Ref, GetAtt Arn)."""
+        """Resolve the intrinsics the functions' settings use (Ref, GetAtt Arn, Select,
+        Split)."""
+        if isinstance(value, dict) and "Fn::Select" in value:
+            index, items = value["Fn::Select"]
+            return self._resolve(items)[int(index)]
+        if isinstance(value, dict) and "Fn::Split" in value:
+            separator, text = value["Fn::Split"]
+            return str(self._resolve(text)).split(separator)
         if isinstance(value, dict) and "Ref" in value:
             name = value["Ref"]
             return self._physical.get(name, self._parameters.get(name))

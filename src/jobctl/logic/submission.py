@@ -19,7 +19,7 @@ from jobctl.logic.admission import OverBudget, budgets_for, holder_of, waiting_r
 from jobctl.logic.ports import CapacityLedger, Ledger, NoticePublisher, SageMakerGateway
 from jobctl.logic.reconciliation import Reconciler
 from jobctl.logic.records import announce, revise
-from jobctl.logic.requests import create_params, is_owned, max_runtime_seconds
+from jobctl.logic.requests import create_params, is_ours, max_runtime_seconds
 from jobctl.models.jobs import (
     IN_PROGRESS,
     QUEUED,
@@ -65,6 +65,7 @@ class Submitter:
     default_role_arn: str
     permitted_roles: frozenset[str]
     max_receive_count: int
+    deployment_id: str
     capacity: CapacityLedger | None = None
     overall_budget: int = 0
     instance_type_budgets: Mapping[str, int] = field(default_factory=dict)
@@ -78,7 +79,9 @@ class Submitter:
 
     def _submit(self, request: JobRequest, delivery: Delivery) -> Outcome:
         try:
-            params = create_params(request, self.default_role_arn, self.permitted_roles)
+            params = create_params(
+                request, self.default_role_arn, self.permitted_roles, self.deployment_id
+            )
         except InvalidRequest as exc:
             return self.reject(request, exc.problems, delivery)
         record = self._queued_record(request, delivery)
@@ -166,7 +169,8 @@ class Submitter:
         """The ARN of an existing job of this name if it is ours (an earlier create whose
         answer was lost); None if someone else owns the name."""
         observation = self.sagemaker.describe_job(request.job_type, request.name)
-        if observation.job_arn and is_owned(self.sagemaker.job_tags(observation.job_arn)):
+        tags = self.sagemaker.job_tags(observation.job_arn) if observation.job_arn else {}
+        if observation.job_arn and is_ours(tags, self.deployment_id, request.rid):
             logger.info("adopting a job an earlier attempt created")
             return observation.job_arn
         return None
