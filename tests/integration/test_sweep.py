@@ -4,7 +4,6 @@ after taking them, and that limits List to 2 calls a second."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -39,7 +38,7 @@ def sweep_counting(stack: Stack) -> tuple[dict[str, Any], int, int]:
 
 
 @pytest.fixture
-def settings(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def settings(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Change the functions' settings for one test (the stack's clients re-attached)."""
 
     def apply(**values: str) -> None:
@@ -48,7 +47,7 @@ def settings(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         wiring.reset()
         stack.sagemaker.attach(aws.client("sagemaker"))
 
-    yield apply
+    return apply
 
 
 def test_a_sweep_over_a_long_history_lists_only_the_pages_that_hold_jobs_in_flight(
@@ -127,7 +126,7 @@ def test_a_job_running_for_days_is_still_caught_when_its_events_are_lost(stack: 
     stack.sagemaker.seed_history(400, span=timedelta(days=2))
     stack.sagemaker.set_state("TrainingJob", name, "InProgress", "Training")  # event lost
 
-    report, lists, describes = sweep_counting(stack)
+    _, lists, describes = sweep_counting(stack)
     assert lists <= 5  # down to the List window (a day back), not to the job
     assert describes == 1
     assert stack.job(name)["secondary_status"] == "Training"  # type: ignore[index]
