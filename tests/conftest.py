@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -78,6 +80,38 @@ class Crash(BaseException):
 @pytest.fixture
 def lambda_context() -> LambdaContext:
     return LambdaContext()
+
+
+@dataclass
+class Logs:
+    """What the controller's Powertools logger writes (JSON lines). Its handler holds the
+    stream it was made with, so pytest's capsys never sees these lines."""
+
+    stream: io.StringIO
+
+    @property
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+    def lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.text.splitlines() if line.startswith("{")]
+
+
+@pytest.fixture
+def logs() -> Iterator[Logs]:
+    stream = io.StringIO()
+    handlers = [
+        handler
+        for handler in logging.getLogger("jobctl").handlers
+        if isinstance(handler, logging.StreamHandler)
+    ]
+    previous = [handler.setStream(stream) for handler in handlers]
+    try:
+        yield Logs(stream)
+    finally:
+        for handler, old in zip(handlers, previous, strict=True):
+            if old is not None:
+                handler.setStream(old)
 
 
 def sqs_event(

@@ -37,9 +37,9 @@ def ownership_tags(deployment_id: str, request_id: str) -> list[dict[str, str]]:
 
 def is_ours(tags: Mapping[str, str], deployment_id: str, request_id: str) -> bool:
     """Whether a job's tags say this deployment created it for this request."""
-    return tags.get(DEPLOYMENT_TAG_KEY) == deployment_id and tags.get(
-        REQUEST_TAG_KEY
-    ) == request_tag(request_id)
+    deployment_matches = tags.get(DEPLOYMENT_TAG_KEY) == deployment_id
+    request_matches = tags.get(REQUEST_TAG_KEY) == request_tag(request_id)
+    return deployment_matches and request_matches
 
 
 def create_params(
