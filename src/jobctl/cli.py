@@ -356,9 +356,18 @@ def up(
     speed: float,
     history: int,
 ) -> None:
-    """Start moto, the simulated SageMaker and the functions; Ctrl-C stops everything."""
+    """Start moto, the simulated SageMaker and the functions; Ctrl-C stops everything.
+
+    Exits non-zero, with one line saying why, if moto loses its state (restarted, reset
+    or stopped): the stack cannot go on without its queues and tables.
+    """
+    import warnings
+
     from jobctl.local.stack import LocalStack, LocalStackOptions
 
+    # An invocation that failed before emitting a metric makes Powertools warn on stderr;
+    # this terminal's stderr is for the stack's own one-line failure.
+    warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
     directory = state_dir or Path(tempfile.mkdtemp(prefix="jobctl-local-"))
     options = LocalStackOptions(
         state_dir=directory,
@@ -375,13 +384,16 @@ def up(
     console.print(
         "  jobctl submit events/requests/training.json && jobctl watch demo-xgboost-churn\n"
     )
+    failure = None
     try:
-        while True:
-            time.sleep(1)
+        while failure is None:
+            failure = stack.wait_for_failure(1)
     except KeyboardInterrupt:
         console.print("stopping…")
     finally:
         stack.stop()
+    if failure is not None:
+        raise click.ClickException(failure)
 
 
 _BOOKKEEPING = {"version", "sagemaker_modified_at", "notice_pending", "notice_claimed_at"}
