@@ -348,6 +348,13 @@ def local() -> None:
     type=click.IntRange(min=0),
     help="finished jobs of other teams the simulated account already holds",
 )
+@click.option(
+    "--log-level",
+    default="WARNING",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
+    help="the functions' log level",
+)
 def up(
     state_dir: Path | None,
     step_seconds: float,
@@ -355,6 +362,7 @@ def up(
     visibility_timeout: int,
     speed: float,
     history: int,
+    log_level: str,
 ) -> None:
     """Start moto, the simulated SageMaker and the functions; Ctrl-C stops everything.
 
@@ -376,6 +384,7 @@ def up(
         visibility_timeout=visibility_timeout,
         speed=speed,
         history=history,
+        log_level=log_level,
     )
     stack = LocalStack(options).start()
     console.print(f"[green]jobctl local stack is up[/] (state in {directory})")

@@ -1,5 +1,5 @@
-"""`jobctl local up`'s exit, and what the local stack keeps of its errors, without
-starting the stack."""
+"""`jobctl local up`'s options and exit, and what the local stack keeps of its errors,
+without starting the stack."""
 
 from __future__ import annotations
 
@@ -45,6 +45,27 @@ def fake_stack(monkeypatch: pytest.MonkeyPatch) -> type[FakeStack]:
 
 def up(tmp_path: Path, *args: str) -> Any:
     return CliRunner().invoke(cli.main, ["local", "up", "--state-dir", str(tmp_path), *args])
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [((), "WARNING"), (("--log-level", "DEBUG"), "DEBUG"), (("--log-level", "ERROR"), "ERROR")],
+)
+def test_local_up_passes_its_log_level_to_the_stack(
+    fake_stack: type[FakeStack], tmp_path: Path, given: tuple[str, ...], expected: str
+) -> None:
+    up(tmp_path, *given)
+    assert fake_stack.options is not None
+    assert fake_stack.options.log_level == expected
+
+
+def test_local_up_refuses_a_log_level_it_does_not_know(
+    fake_stack: type[FakeStack], tmp_path: Path
+) -> None:
+    result = up(tmp_path, "--log-level", "TRACE")
+    assert result.exit_code == 2
+    assert "'TRACE' is not one of 'DEBUG', 'INFO', 'WARNING', 'ERROR'" in result.output
+    assert fake_stack.options is None
 
 
 def test_local_up_exits_non_zero_with_the_stack_failure_in_one_line(
