@@ -175,7 +175,9 @@ def list_jobs(
     ctx: click.Context, status: str | None, job_type: str | None, since: str | None, as_json: bool
 ) -> None:
     """List jobs in the ledger, newest first."""
-    records = _client(ctx).find(status=status, job_type=job_type, since=since)
+    client = _client(ctx)
+    records = client.find(status=status, job_type=job_type, since=since)
+    _warn_unreadable(client)
     if as_json:
         click.echo(json.dumps([_public(r) for r in records], indent=2, default=str))
         return
@@ -406,6 +408,15 @@ def up(
 
 
 _BOOKKEEPING = {"version", "sagemaker_modified_at", "notice_pending", "notice_claimed_at"}
+
+
+def _warn_unreadable(client: JobctlClient) -> None:
+    if client.unreadable:
+        keys = ", ".join(f"{job_type}/{name}" for name, job_type in client.unreadable[:5])
+        more = f" and {len(client.unreadable) - 5} more" if len(client.unreadable) > 5 else ""
+        click.echo(
+            f"warning: ledger records that cannot be read were left out: {keys}{more}", err=True
+        )
 
 
 def _public(record: JobRecord) -> dict[str, Any]:
