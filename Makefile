@@ -10,6 +10,10 @@ PY := $(VENV)/bin/python
 CFN_VENV := .venv-cfn
 SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
+PIPTOOLS_VENV := .venv-piptools
+AUDIT_VENV := .venv-audit
+# The Lambda runtime's Python (template.yaml: python3.12), for the lock and sam build.
+LAMBDA_PYTHON := PYENV_VERSION=3.12.1 python3.12
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
@@ -37,8 +41,22 @@ $(CHECKOV_VENV)/.installed: requirements/checkov.txt
 	@touch $@
 
 $(SAM_VENV)/.installed: requirements/sam-cli.txt
-	PYENV_VERSION=3.12.1 python3.12 -m venv $(SAM_VENV) 2>/dev/null || $(PYTHON) -m venv $(SAM_VENV)
+	$(LAMBDA_PYTHON) -m venv $(SAM_VENV) 2>/dev/null || $(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install -q -r requirements/sam-cli.txt
+	@touch $@
+
+# pip-compile resolves for the interpreter it runs on: it must be the Lambda runtime's.
+$(PIPTOOLS_VENV)/.installed: requirements/pip-tools.txt
+	@$(LAMBDA_PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null || \
+		{ echo "make requirements needs Python 3.12 (the Lambda runtime) as python3.12 on PATH"; exit 1; }
+	$(LAMBDA_PYTHON) -m venv $(PIPTOOLS_VENV)
+	$(PIPTOOLS_VENV)/bin/python -m pip install -q -r requirements/pip-tools.txt
+	@touch $@
+
+$(AUDIT_VENV)/.installed: requirements/pip-audit.txt
+	@test -n "$(PYTHON)" || { echo "jobctl needs Python >= 3.11 on PATH"; exit 1; }
+	$(PYTHON) -m venv $(AUDIT_VENV)
+	$(AUDIT_VENV)/bin/python -m pip install -q -r requirements/pip-audit.txt
 	@touch $@
 
 .PHONY: install
@@ -86,8 +104,12 @@ pytest: $(VENV)/.installed ## The test suite
 	$(PY) -m pytest
 
 .PHONY: requirements
-requirements: $(VENV)/.installed ## Regenerate src/requirements.txt (for sam build) from pyproject.toml
-	$(PY) scripts/gen_requirements.py > src/requirements.txt
+requirements: $(PIPTOOLS_VENV)/.installed ## Lock src/requirements.txt (sam build's) from pyproject.toml: pinned, hashed, Python 3.12 (UPGRADE=1: newest)
+	$(PIPTOOLS_VENV)/bin/python scripts/gen_requirements.py $(if $(UPGRADE),--upgrade)
+
+.PHONY: audit
+audit: $(AUDIT_VENV)/.installed ## pip-audit the Lambda lock (src/requirements.txt); warns and passes only if the database is unreachable
+	$(AUDIT_VENV)/bin/python scripts/audit.py
 
 .PHONY: validate
 validate: $(SAM_VENV)/.installed ## sam validate --lint
@@ -103,4 +125,4 @@ deploy: build ## sam deploy --guided (needs AWS credentials)
 
 .PHONY: clean
 clean: ## Remove virtualenvs, caches and build output
-	rm -rf $(VENV) $(CFN_VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CFN_VENV) $(SAM_VENV) $(CHECKOV_VENV) $(PIPTOOLS_VENV) $(AUDIT_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ IDEMPOTENCY_TABLE = "jobctl-idempotency"
 TOPIC_NAME = "jobctl-notices"
 TOPIC_ARN = f"arn:aws:sns:us-east-1:{ACCOUNT}:{TOPIC_NAME}"
 MAX_RECEIVE_COUNT = 3
+DEPLOYMENT_ID = "5e0c4b1a-jobctl-test"
 
 ENVIRONMENT = {
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -36,6 +39,7 @@ ENVIRONMENT = {
     "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
     "NOTICES_TOPIC_ARN": TOPIC_ARN,
     "DEFAULT_ROLE_ARN": DEFAULT_ROLE,
+    "DEPLOYMENT_ID": DEPLOYMENT_ID,
     "ALLOWED_ROLE_ARNS": OTHER_ROLE,
     "MAX_RECEIVE_COUNT": str(MAX_RECEIVE_COUNT),
     "POWERTOOLS_TRACE_DISABLED": "true",
@@ -76,6 +80,38 @@ class Crash(BaseException):
 @pytest.fixture
 def lambda_context() -> LambdaContext:
     return LambdaContext()
+
+
+@dataclass
+class Logs:
+    """What the controller's Powertools logger writes (JSON lines). Its handler holds the
+    stream it was made with, so pytest's capsys never sees these lines."""
+
+    stream: io.StringIO
+
+    @property
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+    def lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.text.splitlines() if line.startswith("{")]
+
+
+@pytest.fixture
+def logs() -> Iterator[Logs]:
+    stream = io.StringIO()
+    handlers = [
+        handler
+        for handler in logging.getLogger("jobctl").handlers
+        if isinstance(handler, logging.StreamHandler)
+    ]
+    previous = [handler.setStream(stream) for handler in handlers]
+    try:
+        yield Logs(stream)
+    finally:
+        for handler, old in zip(handlers, previous, strict=True):
+            if old is not None:
+                handler.setStream(old)
 
 
 def sqs_event(

@@ -175,7 +175,9 @@ def list_jobs(
     ctx: click.Context, status: str | None, job_type: str | None, since: str | None, as_json: bool
 ) -> None:
     """List jobs in the ledger, newest first."""
-    records = _client(ctx).find(status=status, job_type=job_type, since=since)
+    client = _client(ctx)
+    records = client.find(status=status, job_type=job_type, since=since)
+    _warn_unreadable(client)
     if as_json:
         click.echo(json.dumps([_public(r) for r in records], indent=2, default=str))
         return
@@ -348,6 +350,13 @@ def local() -> None:
     type=click.IntRange(min=0),
     help="finished jobs of other teams the simulated account already holds",
 )
+@click.option(
+    "--log-level",
+    default="WARNING",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
+    help="the functions' log level",
+)
 def up(
     state_dir: Path | None,
     step_seconds: float,
@@ -355,10 +364,20 @@ def up(
     visibility_timeout: int,
     speed: float,
     history: int,
+    log_level: str,
 ) -> None:
-    """Start moto, the simulated SageMaker and the functions; Ctrl-C stops everything."""
+    """Start moto, the simulated SageMaker and the functions; Ctrl-C stops everything.
+
+    Exits non-zero, with one line saying why, if moto loses its state (restarted, reset
+    or stopped): the stack cannot go on without its queues and tables.
+    """
+    import warnings
+
     from jobctl.local.stack import LocalStack, LocalStackOptions
 
+    # An invocation that failed before emitting a metric makes Powertools warn on stderr;
+    # this terminal's stderr is for the stack's own one-line failure.
+    warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
     directory = state_dir or Path(tempfile.mkdtemp(prefix="jobctl-local-"))
     options = LocalStackOptions(
         state_dir=directory,
@@ -367,6 +386,7 @@ def up(
         visibility_timeout=visibility_timeout,
         speed=speed,
         history=history,
+        log_level=log_level,
     )
     stack = LocalStack(options).start()
     console.print(f"[green]jobctl local stack is up[/] (state in {directory})")
@@ -375,16 +395,28 @@ def up(
     console.print(
         "  jobctl submit events/requests/training.json && jobctl watch demo-xgboost-churn\n"
     )
+    failure = None
     try:
-        while True:
-            time.sleep(1)
+        while failure is None:
+            failure = stack.wait_for_failure(1)
     except KeyboardInterrupt:
         console.print("stopping…")
     finally:
         stack.stop()
+    if failure is not None:
+        raise click.ClickException(failure)
 
 
 _BOOKKEEPING = {"version", "sagemaker_modified_at", "notice_pending", "notice_claimed_at"}
+
+
+def _warn_unreadable(client: JobctlClient) -> None:
+    if client.unreadable:
+        keys = ", ".join(f"{job_type}/{name}" for name, job_type in client.unreadable[:5])
+        more = f" and {len(client.unreadable) - 5} more" if len(client.unreadable) > 5 else ""
+        click.echo(
+            f"warning: ledger records that cannot be read were left out: {keys}{more}", err=True
+        )
 
 
 def _public(record: JobRecord) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import json
 import threading
 import tomllib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError
 from botocore.exceptions import ClientError as BotoClientError
 
 from jobctl.adapters.ledger import record_from_item
-from jobctl.errors import InvalidRequest
+from jobctl.errors import InvalidRequest, UnreadableRecord
 from jobctl.logic.requests import create_params
 from jobctl.models.jobs import JobRecord
 from jobctl.models.requests import JobRequest, parse_request
@@ -37,6 +37,7 @@ STATUS_INDEX = "status-index"
 # Stands in for DEFAULT_ROLE_ARN when checking a request before sending it: the role
 # allow-list is the controller's to enforce.
 _ANY_ROLE = "arn:aws:iam::000000000000:role/checked-by-the-controller"
+_ANY_DEPLOYMENT = "checked-by-the-controller"
 
 
 class UserError(RuntimeError):
@@ -174,7 +175,7 @@ def check_request(body: dict[str, Any]) -> JobRequest:
     request = parse_request(json.dumps(body))
     if request.action == "submit":
         role = (request.spec or {}).get("RoleArn", _ANY_ROLE)
-        create_params(request, _ANY_ROLE, frozenset({role, _ANY_ROLE}))
+        create_params(request, _ANY_ROLE, frozenset({role, _ANY_ROLE}), _ANY_DEPLOYMENT)
     return request
 
 
@@ -186,6 +187,8 @@ class JobctlClient:
         self._session = session
         self._endpoint = endpoint_url
         self._sqs: Any = session.client("sqs", endpoint_url=endpoint_url)
+        # Ledger records that could not be read (damaged by hand): their keys only.
+        self.unreadable: list[tuple[str, str]] = []
         self._dynamodb: Any = session.client("dynamodb", endpoint_url=endpoint_url)
 
     def send(self, bodies: list[dict[str, Any]], check: bool = True) -> list[JobRequest | None]:
@@ -248,13 +251,23 @@ class JobctlClient:
         pages = self._dynamodb.get_paginator("query").paginate(
             TableName=self.resources.table, **kwargs
         )
-        return [record_from_item(item) for page in pages for item in page["Items"]]
+        return self._records(item for page in pages for item in page["Items"])
 
     def _scan(self, **kwargs: Any) -> list[JobRecord]:
         pages = self._dynamodb.get_paginator("scan").paginate(
             TableName=self.resources.table, **kwargs
         )
-        return [record_from_item(item) for page in pages for item in page["Items"]]
+        return self._records(item for page in pages for item in page["Items"])
+
+    def _records(self, items: Iterable[dict[str, Any]]) -> list[JobRecord]:
+        """The records that parse; the keys of the others are kept in ``unreadable``."""
+        records = []
+        for item in items:
+            try:
+                records.append(record_from_item(item))
+            except UnreadableRecord as unreadable:
+                self.unreadable.append(unreadable.key)
+        return records
 
     def dead_letters(self) -> list[DeadLetter]:
         """The requests in the dead-letter queue (they stay there)."""

@@ -32,6 +32,12 @@ class Settings(BaseModel):
     idempotency_table: str = Field(min_length=1, alias="IDEMPOTENCY_TABLE")
     notices_topic_arn: str = Field(min_length=1, alias="NOTICES_TOPIC_ARN")
     default_role_arn: str = Field(min_length=1, alias="DEFAULT_ROLE_ARN")
+    # Which deployment this is (the template passes its stack's id): the tag that marks
+    # the SageMaker jobs it created, so another jobctl stack in the account never adopts
+    # or stops them. Letters, digits, "-", "_", "." only: it is a tag value.
+    deployment_id: str = Field(
+        min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$", alias="DEPLOYMENT_ID"
+    )
     allowed_role_arns: frozenset[str] = Field(default=frozenset(), alias="ALLOWED_ROLE_ARNS")
     max_receive_count: int = Field(default=5, ge=1, alias="MAX_RECEIVE_COUNT")
     # How long a claim to publish a notice holds before the sweep may take it over.

@@ -54,3 +54,12 @@ class ConcurrentUpdate(JobctlError):
 
 class ExpiredCursor(JobctlError):
     """SageMaker no longer accepts a List NextToken a sweep stored: start the scan afresh."""
+
+
+class UnreadableRecord(JobctlError):
+    """A ledger record that does not parse (damaged by hand, or by a bug). Its message
+    names the key only: the record may hold a job's ``Environment``."""
+
+    def __init__(self, job_name: str, job_type: str) -> None:
+        self.key = (job_name, job_type)
+        super().__init__(f"ledger record {job_type}/{job_name} cannot be read")

@@ -1,40 +1,66 @@
 """Powertools Logger, Metrics and Tracer, shared by the whole package.
 
 Nothing here logs a request's ``Environment`` or ``HyperParameters`` values (CONTRACT §7):
-anything that may carry them goes through ``redact`` first.
+anything that may carry them goes through ``redact`` first, and anything SageMaker says
+about a job goes through ``scrub``.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
-__all__ = ["MetricUnit", "count", "logger", "metrics", "redact", "scrub", "secret_values", "tracer"]
+from jobctl.errors import UnreadableRecord
+
+__all__ = [
+    "MetricUnit",
+    "count",
+    "logger",
+    "metrics",
+    "redact",
+    "report_unreadable",
+    "scrub",
+    "secret_values",
+    "shape_of",
+    "tracer",
+]
 
 SERVICE = "jobctl"
 NAMESPACE = "jobctl"
-SECRET_MAPS = frozenset({"Environment", "HyperParameters", "environment"})
+# Keys whose values may be credentials, in any casing: the maps of environment variables
+# and hyperparameters, and a container's command line.
+SECRET_KEYS = frozenset(
+    {"environment", "hyperparameters", "containerarguments", "containerentrypoint"}
+)
 REDACTED = "***"
+# Shorter values are not scrubbed out of messages: none is a credential, and scrubbing
+# "1" or "100" would erase every number in SageMaker's messages.
+MIN_SCRUBBED_LENGTH = 4
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 tracer = Tracer(service=SERVICE)
 
+# At DEBUG, botocore logs whole request bodies (a CreateTrainingJob carries Environment)
+# and urllib3 the wire: whatever the root logger's level, these stay at WARNING.
+for _chatty in ("botocore", "boto3", "urllib3", "s3transfer"):
+    logging.getLogger(_chatty).setLevel(logging.WARNING)
+
 
 def redact(value: Any) -> Any:
-    """A copy of ``value`` with the values of every secret-bearing map replaced."""
+    """A copy of ``value`` with every secret-bearing value replaced, whatever its shape:
+    a map keeps its keys, anything else (a string, a list) becomes ``***``."""
     if isinstance(value, dict):
         return {
-            key: (
-                {k: REDACTED for k in item}
-                if key in SECRET_MAPS and isinstance(item, dict)
-                else redact(item)
-            )
+            key: _redacted(item) if _is_secret_key(key) else redact(item)
             for key, item in value.items()
         }
     if isinstance(value, list):
@@ -42,27 +68,90 @@ def redact(value: Any) -> Any:
     return value
 
 
-_ECHOED_VALUE = re.compile(r"(?i)(value\s*)'[^']*'")
+def _is_secret_key(key: Any) -> bool:
+    return isinstance(key, str) and key.lower() in SECRET_KEYS
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: REDACTED for key in value}
+    return REDACTED
+
+
+def shape_of(event: Any) -> dict[str, Any]:
+    """What may be logged of an event nobody could read: its source, detail-type and key
+    names, never a value."""
+    if not isinstance(event, dict):
+        return {"type": type(event).__name__}
+    detail = event.get("detail")
+    return {
+        "source": str(event.get("source"))[:100],
+        "detail-type": str(event.get("detail-type"))[:100],
+        "keys": sorted(str(key)[:100] for key in event)[:50],
+        "detail_keys": sorted(str(key)[:100] for key in detail)[:50]
+        if isinstance(detail, dict)
+        else None,
+    }
+
+
+def secret_values(value: Any) -> list[str]:
+    """Every value under a secret-bearing key anywhere in ``value`` (a request's spec, a
+    Describe answer, an event's detail), to scrub out of messages about the job."""
+    return sorted(set(_secrets_in(value)))
+
+
+def _secrets_in(value: Any, secret: bool = False) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _secrets_in(item, secret or _is_secret_key(key))
+    elif isinstance(value, list):
+        for item in value:
+            yield from _secrets_in(item, secret)
+    elif secret and value is not None and not isinstance(value, bool):
+        yield str(value)
+
+
+# AWS validation messages quote the offending value: "Value 'x' at 'environment' ...",
+# and a message cut short may leave the quote unclosed.
+_ECHOED_VALUE = re.compile(r"""(?i)(value\s*)(?:'[^']*(?:'|$)|"[^"]*(?:"|$))""")
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` (say, an AWS error message) without the secret values it may echo."""
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+    """``text`` (an AWS error message, a FailureReason) without the secret values it may
+    echo: verbatim, escaped the ways messages escape them, or cut off at its end."""
+    candidates = [s for s in set(secrets) if len(s) >= MIN_SCRUBBED_LENGTH]
+    for secret in sorted(_variants(candidates), key=len, reverse=True):
         text = text.replace(secret, REDACTED)
-    # AWS validation messages quote the offending value: "Value 'x' at 'environment'...".
+    for secret in candidates:  # a message cut short ends with the start of a secret
+        for length in range(len(secret) - 1, MIN_SCRUBBED_LENGTH - 1, -1):
+            if text.endswith(secret[:length]):
+                text = text[:-length] + REDACTED
+                break
     return _ECHOED_VALUE.sub(rf"\1'{REDACTED}'", text)
 
 
-def secret_values(spec: Any) -> list[str]:
-    """The values of a spec's secret-bearing maps, to scrub from messages about it."""
-    if not isinstance(spec, dict):
-        return []
-    values: list[str] = []
-    for key in SECRET_MAPS:
-        mapping = spec.get(key)
-        if isinstance(mapping, dict):
-            values.extend(str(v) for v in mapping.values())
-    return values
+def _variants(secrets: Iterable[str]) -> set[str]:
+    found = set()
+    for secret in secrets:
+        found |= {
+            secret,
+            json.dumps(secret)[1:-1],  # JSON-escaped
+            json.dumps(secret, ensure_ascii=False)[1:-1],
+            secret.encode("unicode_escape").decode(),
+            repr(secret)[1:-1],
+            quote(secret, safe=""),  # URL-encoded
+        }
+    return {variant for variant in found if len(variant) >= MIN_SCRUBBED_LENGTH}
+
+
+def report_unreadable(unreadable: UnreadableRecord) -> None:
+    """A ledger record that cannot be read: logged by its key (never its contents) and
+    counted, so an alarm can see it (CONTRACT §6)."""
+    job_name, job_type = unreadable.key
+    logger.error(
+        "unreadable ledger record skipped", extra={"job_name": job_name, "job_type": job_type}
+    )
+    count("LedgerRecordsUnreadable")
 
 
 def count(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count, **dims: str) -> None:

@@ -27,7 +27,8 @@ from jobctl.config import Settings, SettingsError, get_settings
 from jobctl.logic.admission import OVERALL
 from jobctl.logic.ports import Clock
 from jobctl.logic.reconciliation import Reconciler, SweepLimits
-from jobctl.logic.submission import Delivery, Submitter
+from jobctl.logic.submission import Delivery, NotRemembered, Submitter
+from jobctl.models.jobs import REJECTED
 from jobctl.models.requests import JobRequest
 
 # The clock the functions run on; beside the simulated SageMaker (tests, the local stack,
@@ -78,6 +79,7 @@ def reconciler() -> Reconciler:
         sweep_state=DynamoDBSweepState(aws.dynamodb(), settings.idempotency_table),
         clock=clock,
         notice_lease=timedelta(seconds=settings.notice_lease_seconds),
+        deployment_id=settings.deployment_id,
         limits=SweepLimits(
             list_calls=settings.sweep_list_calls,
             describe_calls=settings.sweep_describe_calls,
@@ -103,6 +105,7 @@ def submitter() -> Submitter:
         default_role_arn=settings.default_role_arn,
         permitted_roles=settings.permitted_role_arns,
         max_receive_count=settings.max_receive_count,
+        deployment_id=settings.deployment_id,
         capacity=capacity(),
         overall_budget=settings.concurrency_budget,
         instance_type_budgets=settings.instance_type_budgets,
@@ -155,6 +158,9 @@ def submit_once() -> Callable[..., dict[str, str]]:
         config=idempotency_config(),
     )
     def act_once(request: JobRequest, delivery: Delivery) -> dict[str, str]:
-        return submitter().handle(request, delivery).as_dict()
+        outcome = submitter().handle(request, delivery)
+        if outcome.status == REJECTED:
+            raise NotRemembered(outcome)
+        return outcome.as_dict()
 
     return act_once  # type: ignore[no-any-return]

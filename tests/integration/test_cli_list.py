@@ -39,3 +39,22 @@ def jobs(stack: Stack) -> Stack:
 )
 def test_list_filters_combine(jobs: Any, options: tuple[str, ...], expected: list[str]) -> None:
     assert listed(*options) == expected
+
+
+def test_list_leaves_out_a_damaged_record_and_says_so(jobs: Any) -> None:
+    import boto3
+
+    boto3.client("dynamodb").update_item(
+        TableName=JOBS_TABLE,
+        Key={"job_name": {"S": "demo-xgboost-churn"}, "job_type": {"S": "TrainingJob"}},
+        UpdateExpression="REMOVE #status",
+        ExpressionAttributeNames={"#status": "status"},
+    )
+    resources = ["--queue-url", "unused", "--table", JOBS_TABLE, "--topic-arn", TOPIC_ARN]
+    result = CliRunner().invoke(main, [*resources, "list", "--json"])
+    assert result.exit_code == 0, result.output
+    assert sorted(r["job_name"] for r in json.loads(result.stdout)) == [
+        "demo-autopilot-churn",
+        "demo-invalid-request",
+    ]
+    assert "TrainingJob/demo-xgboost-churn" in result.stderr

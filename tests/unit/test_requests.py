@@ -8,16 +8,23 @@ from typing import Any
 import pytest
 
 from jobctl.errors import InvalidRequest
-from jobctl.logic.requests import OWNER_TAG_KEY, create_params
+from jobctl.logic.requests import (
+    DEPLOYMENT_TAG_KEY,
+    OWNER_TAG_KEY,
+    REQUEST_TAG_KEY,
+    create_params,
+    is_ours,
+    request_tag,
+)
 from jobctl.models.requests import UnreadableRequest, derive_job_name, parse_request
-from tests.conftest import DEFAULT_ROLE, OTHER_ROLE, request_body
+from tests.conftest import DEFAULT_ROLE, DEPLOYMENT_ID, OTHER_ROLE, request_body
 
 PERMITTED = frozenset({DEFAULT_ROLE, OTHER_ROLE})
 SECRET = "s3cr3t-value-that-must-not-leak"
 
 
 def params_for(body: dict[str, Any]) -> dict[str, Any]:
-    return create_params(parse_request(json.dumps(body)), DEFAULT_ROLE, PERMITTED)
+    return create_params(parse_request(json.dumps(body)), DEFAULT_ROLE, PERMITTED, DEPLOYMENT_ID)
 
 
 def problems_for(body: dict[str, Any]) -> list[str]:
@@ -39,6 +46,22 @@ def test_a_valid_training_request_becomes_create_training_job_params_with_enviro
     assert params["Environment"] == body["spec"]["Environment"]
     assert params["RoleArn"] == DEFAULT_ROLE
     assert {"Key": OWNER_TAG_KEY, "Value": "jobctl"} in params["Tags"]
+    assert {"Key": DEPLOYMENT_TAG_KEY, "Value": DEPLOYMENT_ID} in params["Tags"]
+    assert {"Key": REQUEST_TAG_KEY, "Value": request_tag(body["request_id"])} in params["Tags"]
+
+
+def test_a_job_is_ours_only_with_this_deployments_tag_and_this_requests_tag() -> None:
+    tags = {t["Key"]: t["Value"] for t in params_for(request_body())["Tags"]}
+    assert is_ours(tags, DEPLOYMENT_ID, "demo-train-1")
+    assert not is_ours(tags, "another-stack", "demo-train-1")
+    assert not is_ours(tags, DEPLOYMENT_ID, "another-request")
+    assert not is_ours({OWNER_TAG_KEY: "jobctl"}, DEPLOYMENT_ID, "demo-train-1")
+
+
+def test_the_request_tag_fits_a_tag_value_whatever_the_request_id_holds() -> None:
+    tag = request_tag("weird id: #1 ✓ " + "x" * 120)
+    assert len(tag) == 32
+    assert tag.isalnum()
 
 
 def test_an_automl_request_becomes_create_auto_ml_job_v1_params() -> None:

@@ -138,3 +138,23 @@ def test_stopped_is_its_own_outcome_with_no_warning() -> None:
     assert stopped.status == "Stopped"
     assert stopped.warnings == []
     assert stopped.notice_pending == "1"
+
+
+def test_a_queued_record_takes_no_job_from_what_sagemaker_says_of_its_name() -> None:
+    queued = record(status="Queued", job_arn=None)
+    assert not states.is_newer(queued, seen("InProgress", "Training", T0))
+
+
+def test_an_observation_that_names_no_job_is_not_about_ours() -> None:
+    anonymous = seen("Completed", "Completed", T0).model_copy(update={"job_arn": None})
+    assert not states.is_newer(record(), anonymous)
+
+
+def test_only_a_bound_unsettled_record_is_in_flight() -> None:
+    at = "2026-11-26T12:00:00.000Z"
+    bound = states.bind(record(status="Queued", job_arn=None), ARN, at)
+    assert (bound.status, bound.in_flight, bound.submitted_at) == ("InProgress", "TrainingJob", at)
+    done = observe(bound, seen("Completed", "Completed", T0))
+    assert done.in_flight is None
+    generating = observe(bound, seen("Completed", "GeneratingExplainabilityReport", T0))
+    assert generating.in_flight == "TrainingJob"  # not settled yet: still followed

@@ -514,7 +514,8 @@ def test_notices_are_encrypted_with_a_rotated_key_sns_may_use() -> None:
 
 
 def _denies_plain_transport(statement: dict[str, Any]) -> bool:
-    return statement["Effect"] == "Deny" and statement.get("Condition") == {
+    # A statement made only under a condition is an Fn::If, with no Effect of its own.
+    return statement.get("Effect") == "Deny" and statement.get("Condition") == {
         "Bool": {"aws:SecureTransport": "false"}
     }
 

@@ -6,14 +6,16 @@ import json
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, ValidationError
 
 from jobctl.adapters.errors import describe, error_code, translated
-from jobctl.errors import ConcurrentUpdate
+from jobctl.errors import ConcurrentUpdate, UnreadableRecord
 from jobctl.models.jobs import InFlight, JobRecord, utc_iso
+from jobctl.observability import report_unreadable
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -22,6 +24,7 @@ PENDING_NOTICES_INDEX = "unnotified-index"
 STATUS_INDEX = "status-index"
 IN_FLIGHT_INDEX = "in-flight-index"
 _BATCH_GET_LIMIT = 100
+Model = TypeVar("Model", bound=BaseModel)
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -47,8 +50,29 @@ def _plain_item(item: dict[str, Any]) -> dict[str, Any]:
     return {key: _plain(_deserializer.deserialize(value)) for key, value in item.items()}
 
 
+def _parsed(model: type[Model], item: dict[str, Any]) -> Model:
+    """The item as ``model``, or UnreadableRecord naming its key only: pydantic's and
+    boto3's messages quote the values, and a record may hold a job's Environment."""
+    try:
+        return model.model_validate(_plain_item(item))
+    except (ValidationError, TypeError, ValueError, KeyError):
+        pass
+    names = item.get("job_name", {}), item.get("job_type", {})
+    raise UnreadableRecord(*(str(name.get("S", "?")) for name in names))
+
+
 def record_from_item(item: dict[str, Any]) -> JobRecord:
-    return JobRecord.model_validate(_plain_item(item))
+    return _parsed(JobRecord, item)
+
+
+def _readable(model: type[Model], items: Iterable[dict[str, Any]]) -> Iterator[Model]:
+    """The items that parse; one that does not is logged by its key, counted, and skipped,
+    so it never stops the sweep or delays other jobs (CONTRACT §6)."""
+    for item in items:
+        try:
+            yield _parsed(model, item)
+        except UnreadableRecord as unreadable:
+            report_unreadable(unreadable)
 
 
 def _key(job_name: str, job_type: str) -> dict[str, Any]:
@@ -91,8 +115,9 @@ class DynamoDBLedger:
                     answer = self._client.batch_get_item(RequestItems=request)
                 except (ClientError, BotoCoreError) as exc:
                     raise _failure(exc) from exc
-                for item in answer.get("Responses", {}).get(self._table, []):
-                    record = record_from_item(item)
+                for record in _readable(
+                    JobRecord, answer.get("Responses", {}).get(self._table, [])
+                ):
                     found[record.key] = record
                 request = answer.get("UnprocessedKeys") or {}
         return found
@@ -138,7 +163,7 @@ class DynamoDBLedger:
             items = [item for page in pages for item in page["Items"]]
         except (ClientError, BotoCoreError) as exc:
             raise _failure(exc) from exc
-        return [InFlight.model_validate(_plain_item(item)) for item in items]
+        return list(_readable(InFlight, items))
 
     def _put(self, record: JobRecord, condition: str, values: dict[str, Any]) -> None:
         extra: dict[str, Any] = {"ExpressionAttributeValues": values} if values else {}

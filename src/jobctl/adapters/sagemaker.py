@@ -6,7 +6,8 @@ waits for its turn under the deployment's share of SageMaker's account-wide rate
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -14,12 +15,19 @@ from typing import TYPE_CHECKING, Any
 from botocore import xform_name
 from botocore.exceptions import BotoCoreError, ClientError
 
-from jobctl.adapters.errors import error_code, error_message, translated
+from jobctl.adapters.errors import error_code, error_message, is_transient, translated
 from jobctl.adapters.pacing import Pacer
-from jobctl.errors import ExpiredCursor, InvalidRequest, JobAlreadyExists, JobNotFound
+from jobctl.errors import (
+    ExpiredCursor,
+    InvalidRequest,
+    JobAlreadyExists,
+    JobNotFound,
+    RetryableError,
+)
 from jobctl.logic.ports import Clock, ListPage
 from jobctl.models.jobs import Observation
 from jobctl.models.kinds import KINDS, JobKind, JobType
+from jobctl.observability import scrub, secret_values
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker import SageMakerClient
@@ -61,18 +69,22 @@ class SageMakerAdapter:
         return getattr(self._client, xform_name(operation))(**params)
 
     def create_job(self, job_type: JobType, params: dict[str, Any]) -> str:
+        """SageMaker's answers to a create may echo the request's values, secrets among
+        them: what reaches a reason, a notice or a traceback is scrubbed of them, and the
+        ClientError (whose text is not) is not chained."""
         kind = KINDS[job_type]
         try:
             return str(self._call("create", kind.create, **params)[kind.arn_member])
         except ClientError as exc:
-            code = error_code(exc)
+            code, message = error_code(exc), scrub(error_message(exc), secret_values(params))
             if code == "ResourceInUse":
-                raise JobAlreadyExists(params[kind.name_member]) from exc
+                raise JobAlreadyExists(params[kind.name_member]) from None
             if code == "ValidationException":
-                raise InvalidRequest(
-                    [f"SageMaker rejected the request: {error_message(exc)}"]
-                ) from exc
-            raise self._unexpected(exc) from exc
+                gist = validation_gist(message)
+                raise InvalidRequest([f"SageMaker rejected the request: {gist}"]) from None
+            if is_transient(exc):
+                raise RetryableError(f"SageMaker: {code}") from None
+            raise RuntimeError(f"SageMaker call failed: {code}: {message}") from None
         except BotoCoreError as exc:
             raise self._unexpected(exc) from exc
 
@@ -151,15 +163,41 @@ def _when(value: Any) -> datetime | None:
     return None
 
 
-def observation(kind: JobKind, answer: Mapping[str, Any]) -> Observation:
-    """An Observation from a Describe answer, a List summary or an event's detail."""
+# SageMaker's validation messages: "... Value '…' at 'resourceConfig.instanceType' failed
+# to satisfy constraint: Member must satisfy enum value set: [...]".
+_FIELD_PATH = re.compile(r"\bat '([A-Za-z0-9_.\[\]-]{1,200})'")
+_CONSTRAINT = re.compile(r"failed to satisfy constraint: ([^;']{1,300})")
+
+
+def validation_gist(message: str) -> str:
+    """The field paths and constraints of a validation message, without its text (which
+    quotes values); a message in another form keeps its scrubbed text, cut short."""
+    fields = list(dict.fromkeys(_FIELD_PATH.findall(message)))
+    constraints = list(dict.fromkeys(c.strip() for c in _CONSTRAINT.findall(message)))
+    if not fields:
+        return message[:300]
+    gist = f"ValidationException at {', '.join(fields)}"
+    return f"{gist}: {'; '.join(constraints)}" if constraints else gist
+
+
+def observation(
+    kind: JobKind, answer: Mapping[str, Any], secrets: Iterable[str] = ()
+) -> Observation:
+    """An Observation from a Describe answer, a List summary or an event's detail.
+
+    A FailureReason may echo the job's Environment or HyperParameters values (built-in
+    algorithms quote hyperparameters): it is scrubbed of those the answer carries, and of
+    ``secrets``."""
+    reason = answer.get("FailureReason")
+    tags = answer.get("Tags")
     return Observation(
         job_name=answer[kind.name_member],
         job_type=kind.job_type,
         job_arn=answer.get(kind.arn_member),
         primary_status=answer[kind.status_member],
         secondary_status=answer.get(kind.secondary_member),
-        failure_reason=answer.get("FailureReason"),
+        failure_reason=scrub(reason, [*secret_values(answer), *secrets]) if reason else None,
+        tags=tags if isinstance(tags, dict) else None,
         modified_at=_when(answer.get("LastModifiedTime")) or datetime.now(UTC),
         created_at=_when(answer.get("CreationTime")),
         ended_at=_when(answer.get(kind.ended_member)),
@@ -209,6 +247,6 @@ def _automl_details(answer: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def training_observation(answer: Mapping[str, Any]) -> Observation:
+def training_observation(answer: Mapping[str, Any], secrets: Iterable[str] = ()) -> Observation:
     """An Observation from DescribeTrainingJob, a TrainingJobSummary, or an event's detail."""
-    return observation(KINDS["TrainingJob"], answer)
+    return observation(KINDS["TrainingJob"], answer, secrets)

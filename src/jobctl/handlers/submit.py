@@ -22,7 +22,7 @@ from jobctl import wiring
 from jobctl.config import get_settings
 from jobctl.errors import RetryableError
 from jobctl.logic.admission import OverBudget, defer_delay
-from jobctl.logic.submission import Delivery
+from jobctl.logic.submission import REUSED_REQUEST_ID, Delivery, NotRemembered
 from jobctl.models.requests import UnreadableRequest, parse_request
 from jobctl.observability import logger, metrics, tracer
 
@@ -50,6 +50,8 @@ def record_handler(record: SQSRecord) -> dict[str, str]:
     logger.append_keys(job_type=request.job_type, action=request.action)
     try:
         return wiring.submit_once()(request=request, delivery=delivery)
+    except NotRemembered as rejected:
+        return rejected.outcome.as_dict()
     except OverBudget as waiting:
         # A new message, not a retry of this one: waiting never counts toward the DLQ.
         settings = get_settings()
@@ -57,13 +59,14 @@ def record_handler(record: SQSRecord) -> dict[str, str]:
         wiring.requeue().send_later(record.body, delay)
         return {"job_name": request.name, "job_type": request.job_type, "status": "Queued"}
     except IdempotencyValidationError:
-        problem = "request_id: already used for a different request"
-        return wiring.submitter().reject(request, [problem], delivery, own_key=False).as_dict()
+        submitter = wiring.submitter()
+        return submitter.reject(request, [REUSED_REQUEST_ID], delivery, own_key=False).as_dict()
     except IdempotencyAlreadyInProgressError as exc:
         raise RetryableError("another invocation is handling the same request") from exc
 
 
-@logger.inject_lambda_context(clear_state=True)
+# log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: a request carries Environment.
+@logger.inject_lambda_context(clear_state=True, log_event=False)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:

@@ -135,7 +135,7 @@ def run(requests: int, seed: int, timeout: float, history: int, speed: float) ->
             "dead letters": len(letters),
             "seconds (enqueue took)": f"{elapsed:.1f} ({enqueued - started:.1f})",
             "simulated seconds (speed)": f"{elapsed * speed:.0f} ({speed:g}x)",
-            "local stack errors": len(stack.errors),
+            "local stack errors": stack.errors.total,
         }
         failures = check(mix, records, notices, ours, sagemaker.error_answers, letters)
     print_report(report, failures)

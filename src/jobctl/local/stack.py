@@ -13,6 +13,10 @@
 - The simulator and the functions share one clock, which may run faster than the wall
   clock (``speed``): a soak of a thousand jobs at SageMaker's 1 create a second takes
   minutes, not a quarter of an hour, and still meets every rate limit.
+- The stack cannot outlive moto's state: when a loop meets a missing queue or a refused
+  connection and moto confirms it (its jobs queue is gone, or it refuses connections),
+  the stack says so in one line (``failure``) and stops its loops instead of retrying
+  forever; ``errors`` keeps only the latest of what the loops met.
 """
 
 from __future__ import annotations
@@ -25,13 +29,16 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError, EndpointConnectionError
 from moto.cloudformation.parsing import get_model_map
 from moto.events.models import EventPattern
 from moto.server import ThreadedMotoServer
@@ -53,6 +60,18 @@ CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "jobctl-local",
     "AWS_DEFAULT_REGION": REGION,
 }
+# How many of the stack's errors it keeps (the latest); the rest are only counted.
+ERRORS_KEPT = 100
+# Error codes that may mean moto has lost its state: the stack then asks moto itself.
+_MISSING_RESOURCE_CODES = frozenset(
+    {
+        "AWS.SimpleQueueService.NonExistentQueue",
+        "QueueDoesNotExist",
+        "ResourceNotFoundException",
+        "NotFound",
+    }
+)
+_QUEUE_MISSING_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
 
 
 @dataclass
@@ -74,6 +93,48 @@ class LocalStackOptions:
     speed: float = 1.0
     # Finished jobs of other teams the simulated account already holds.
     history: int = 0
+
+
+class ErrorLog(Sequence[str]):
+    """The stack's errors, oldest first: the latest ``keep`` of them, and how many came
+    before (``dropped``). A stack that keeps failing cannot grow it without bound."""
+
+    def __init__(self, keep: int = ERRORS_KEPT) -> None:
+        self._kept: deque[str] = deque(maxlen=keep)
+        self._lock = threading.Lock()
+        self.dropped = 0
+
+    def append(self, error: str) -> None:
+        with self._lock:
+            if len(self._kept) == self._kept.maxlen:
+                self.dropped += 1
+            self._kept.append(error)
+
+    @property
+    def total(self) -> int:
+        """Every error recorded, kept or not."""
+        return self.dropped + len(self._kept)
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        with self._lock:
+            return list(self._kept)[index]
+
+    def __iter__(self) -> Iterator[str]:
+        with self._lock:
+            return iter(list(self._kept))
+
+    def __repr__(self) -> str:
+        kept = repr(list(self))
+        return f"{kept} (and {self.dropped} earlier, not kept)" if self.dropped else kept
 
 
 class LocalStack:
@@ -99,7 +160,11 @@ class LocalStack:
         self._threads: list[threading.Thread] = []
         self.outputs: dict[str, str] = {}
         self.environ: dict[str, str] = {}
-        self.errors: list[str] = []
+        self.errors = ErrorLog()
+        # Why the stack cannot go on (one line), once it knows: moto lost its state.
+        self.failure: str | None = None
+        self._failed = threading.Event()
+        self._failure_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -138,6 +203,11 @@ class LocalStack:
         self._sagemaker_server.stop()
         self._moto.stop()
 
+    def wait_for_failure(self, timeout: float) -> str | None:
+        """Wait up to ``timeout`` seconds; the one-line failure, if the stack has failed."""
+        self._failed.wait(timeout)
+        return self.failure
+
     def __enter__(self) -> LocalStack:
         return self.start()
 
@@ -170,11 +240,22 @@ class LocalStack:
         self._parameters = {
             **{k: str(v.get("Default", "")) for k, v in load_template()["Parameters"].items()},
             **parameters,
+            "AWS::StackId": stack["StackId"],
+            "AWS::StackName": STACK_NAME,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::Region": REGION,
         }
         return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
     def _resolve(self, value: Any) -> Any:
-        """Resolve the intrinsics the functions' settings use (Ref, GetAtt Arn)."""
+        """Resolve the intrinsics the functions' settings use (Ref, GetAtt Arn, Select,
+        Split)."""
+        if isinstance(value, dict) and "Fn::Select" in value:
+            index, items = value["Fn::Select"]
+            return self._resolve(items)[int(index)]
+        if isinstance(value, dict) and "Fn::Split" in value:
+            separator, text = value["Fn::Split"]
+            return str(self._resolve(text)).split(separator)
         if isinstance(value, dict) and "Ref" in value:
             name = value["Ref"]
             return self._physical.get(name, self._parameters.get(name))
@@ -226,10 +307,64 @@ class LocalStack:
                 try:
                     target()
                 except Exception as exc:  # noqa: BLE001 - keep the stack up, report the fault
-                    self.errors.append(f"{target.__name__}: {exc!r}")
+                    self._record(f"{target.__name__}: {exc!r}", exc)
                     self._stopping.wait(1)
 
         return run
+
+    # -- faults: what the stack records, and when it gives up -----------------------------
+
+    def _record(self, error: str, exc: BaseException) -> None:
+        self.errors.append(error)
+        if self.failure is None and _may_mean_moto_is_gone(exc):
+            failure = self._moto_gone()
+            if failure is not None:
+                self._fail(failure)
+
+    def _fail(self, failure: str) -> None:
+        with self._failure_lock:
+            if self.failure is not None:
+                return
+            self.failure = failure
+        self._failed.set()
+        self._stopping.set()  # nothing the loops do can succeed any more
+
+    def _moto_gone(self) -> str | None:
+        """Ask moto itself whether it still holds the stack: why not, in one line, or None."""
+        endpoint = self.environ["AWS_ENDPOINT_URL"]
+        again = (
+            "the local stack cannot recover: start `jobctl local up` again "
+            "(and source its env.sh anew)"
+        )
+        sqs: Any = boto3.client(
+            "sqs",
+            endpoint_url=endpoint,
+            config=Config(connect_timeout=2, read_timeout=5, retries={"total_max_attempts": 1}),
+        )
+        queue_url = self._jobs_queue_url()
+        try:
+            sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+        except ClientError as exc:
+            if _error_code(exc) not in _QUEUE_MISSING_CODES:
+                return None
+            queue_name = queue_url.rsplit("/", 1)[-1]
+            return (
+                f"moto ({endpoint}) lost its state (restarted or reset?): the jobs queue "
+                f"{queue_name} is gone; {again}"
+            )
+        except EndpointConnectionError:
+            return f"moto ({endpoint}) refused the connection (it stopped); {again}"
+        except Exception:  # noqa: BLE001 - moto slow or odd, not gone: keep going
+            return None
+        return None
+
+    def _jobs_queue_url(self) -> str:
+        source = next(
+            e["Properties"]
+            for e in function_events("SubmitFunction").values()
+            if e["Type"] == "SQS"
+        )
+        return str(self._physical[source["Queue"]["Fn::GetAtt"][0]])
 
     def _run_sagemaker_clock(self) -> None:
         self.sagemaker.advance()
@@ -262,7 +397,7 @@ class LocalStack:
                 self.functions.invoke(logical_id, event)
                 return
             except Exception as exc:  # noqa: BLE001 - as Lambda: record, wait, retry
-                self.errors.append(f"{logical_id} attempt {attempt + 1}: {exc!r}")
+                self._record(f"{logical_id} attempt {attempt + 1}: {exc!r}", exc)
                 self._stopping.wait(1)
 
     def _run_schedule(self) -> None:
@@ -277,7 +412,7 @@ class LocalStack:
             if e["Type"] == "SQS"
         )
         queue_arn = self._resolve(source["Queue"])
-        queue_url = self._physical[source["Queue"]["Fn::GetAtt"][0]]
+        queue_url = self._jobs_queue_url()
         batch_size = int(self._resolve(source.get("BatchSize", 10)))
         sqs: Any = boto3.client("sqs")
         # Hidden while the function works on them (creates are paced: a batch takes a while),
@@ -297,7 +432,7 @@ class LocalStack:
             response = self.functions.invoke("SubmitFunction", event)
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
         except Exception as exc:  # noqa: BLE001 - every record failed: all come back later
-            self.errors.append(f"SubmitFunction: {exc!r}")
+            self._record(f"SubmitFunction: {exc!r}", exc)
             failed = {m["MessageId"] for m in messages}
         done = [m for m in messages if m["MessageId"] not in failed]
         retried = [m for m in messages if m["MessageId"] in failed]
@@ -320,6 +455,24 @@ class LocalStack:
                     {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)
                 ],
             )
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _may_mean_moto_is_gone(exc: BaseException) -> bool:
+    """A missing queue, table or topic, or a refused connection, anywhere in the chain."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, EndpointConnectionError | ConnectionRefusedError):
+            return True
+        if isinstance(current, ClientError) and _error_code(current) in _MISSING_RESOURCE_CODES:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def deployable_template(template: dict[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from jobctl.errors import ExpiredCursor, JobNotFound, RetryableError
+from jobctl.errors import ExpiredCursor, JobNotFound, RetryableError, UnreadableRecord
 from jobctl.logic import states
 from jobctl.logic.admission import holder_of, job_of
 from jobctl.logic.ports import (
@@ -38,9 +38,10 @@ from jobctl.logic.ports import (
     SweepState,
 )
 from jobctl.logic.records import announce, revise
+from jobctl.logic.requests import is_ours
 from jobctl.models.jobs import QUEUED, InFlight, JobRecord, Observation, utc_iso
 from jobctl.models.kinds import JOB_TYPES, JobType
-from jobctl.observability import count, logger
+from jobctl.observability import count, logger, report_unreadable
 
 # How long a Queued job may hold a slot without SageMaker creating it.
 QUEUED_SLOT_GRACE = timedelta(minutes=15)
@@ -84,6 +85,7 @@ class Reconciler:
     sweep_state: SweepState
     clock: Clock
     notice_lease: timedelta
+    deployment_id: str
     limits: SweepLimits = field(default_factory=SweepLimits)
     capacity: CapacityLedger | None = None
     budget_keys: tuple[str, ...] = ()
@@ -98,10 +100,16 @@ class Reconciler:
     def on_state_change(self, job_type: JobType, detail: Observation) -> JobRecord | None:
         """An event brings SageMaker's snapshot of a job: record it (SageMaker sends each
         change more than once, in any order; a stale or repeated one changes nothing)."""
-        record = self.ledger.get(detail.job_name, job_type)
+        try:
+            record = self.ledger.get(detail.job_name, job_type)
+        except UnreadableRecord as unreadable:
+            report_unreadable(unreadable)
+            return None
         if record is None:
             logger.debug("event about a job the ledger does not hold: ignored")
             return None
+        if record.status == QUEUED and record.job_arn is None:
+            record = self._adopt_from_tags(record, detail)
         if not states.is_newer(record, detail):
             return self._announce_if_due(record)
         if states.is_settled(detail.primary_status, detail.secondary_status):
@@ -109,6 +117,27 @@ class Reconciler:
         if not self.track_progress:
             return record
         return self.record(detail, record)
+
+    def _adopt_from_tags(self, record: JobRecord, detail: Observation) -> JobRecord:
+        """A Queued record takes the event's job if its tags say this deployment created it
+        for this request: a create whose answer was lost (CONTRACT §6). Anyone else's job
+        of the same name changes nothing."""
+        if (
+            detail.job_arn is None
+            or record.request_id is None
+            or not is_ours(detail.tags or {}, self.deployment_id, record.request_id)
+        ):
+            return record
+
+        def adopt(current: JobRecord) -> JobRecord | None:
+            if current.status != QUEUED or current.job_arn is not None:
+                return None
+            return states.bind(current, detail.job_arn or "", utc_iso(self.now()))
+
+        adopted = revise(self.ledger, record.key, adopt, record)
+        if adopted is not None and adopted.job_arn == detail.job_arn:
+            logger.info("adopted the job of a create whose answer was lost, from its event")
+        return adopted or record
 
     def refresh(self, record: JobRecord, checked: bool = False) -> JobRecord:
         """Describe the job and record what SageMaker says now."""
@@ -261,7 +290,11 @@ class Reconciler:
         for flight in old[: self.limits.describe_calls]:
             if self.now() >= stop_at:
                 return
-            record = self.ledger.get(*flight.key)
+            try:
+                record = self.ledger.get(*flight.key)
+            except UnreadableRecord as unreadable:
+                report_unreadable(unreadable)
+                continue
             if record is None:
                 continue
             report.described += 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 from jobctl.errors import InvalidRequest
@@ -9,15 +11,42 @@ from jobctl.logic.spec_validation import spec_problems
 from jobctl.models.kinds import KINDS
 from jobctl.models.requests import JobRequest
 
-# Marks a SageMaker job as the controller's own: on ResourceInUse only such a job is
-# adopted as "already submitted".
+# Tags that mark a SageMaker job as this deployment's own, made for one request: only
+# such a job is adopted (ResourceInUse after a lost answer) or stopped, and IAM lets the
+# functions stop or tag nothing else. "managed-by" just says jobctl made it.
 OWNER_TAG_KEY = "jobctl:managed-by"
 OWNER_TAG_VALUE = "jobctl"
+DEPLOYMENT_TAG_KEY = "jobctl:deployment"
+REQUEST_TAG_KEY = "jobctl:request"
 _RESERVED_TAG_PREFIX = "jobctl:"
 
 
+def request_tag(request_id: str) -> str:
+    """The request-id tag's value: a hash, since a request id may hold characters a tag
+    value may not."""
+    return hashlib.sha256(request_id.encode()).hexdigest()[:32]
+
+
+def ownership_tags(deployment_id: str, request_id: str) -> list[dict[str, str]]:
+    return [
+        {"Key": OWNER_TAG_KEY, "Value": OWNER_TAG_VALUE},
+        {"Key": DEPLOYMENT_TAG_KEY, "Value": deployment_id},
+        {"Key": REQUEST_TAG_KEY, "Value": request_tag(request_id)},
+    ]
+
+
+def is_ours(tags: Mapping[str, str], deployment_id: str, request_id: str) -> bool:
+    """Whether a job's tags say this deployment created it for this request."""
+    deployment_matches = tags.get(DEPLOYMENT_TAG_KEY) == deployment_id
+    request_matches = tags.get(REQUEST_TAG_KEY) == request_tag(request_id)
+    return deployment_matches and request_matches
+
+
 def create_params(
-    request: JobRequest, default_role_arn: str, permitted_roles: frozenset[str]
+    request: JobRequest,
+    default_role_arn: str,
+    permitted_roles: frozenset[str],
+    deployment_id: str,
 ) -> dict[str, Any]:
     """The CreateTrainingJob / CreateAutoMLJob parameters, or InvalidRequest naming each problem."""
     spec = dict(request.spec or {})
@@ -38,7 +67,7 @@ def create_params(
             for tag in tags
         ):
             problems.append(f"spec.Tags: keys starting with {_RESERVED_TAG_PREFIX} are reserved")
-        spec["Tags"] = [*tags, {"Key": OWNER_TAG_KEY, "Value": OWNER_TAG_VALUE}]
+        spec["Tags"] = [*tags, *ownership_tags(deployment_id, request.rid)]
     params = {name_member: request.name, **spec}
     problems.extend(spec_problems(kind.create, params))
     if problems:
@@ -53,7 +82,3 @@ def max_runtime_seconds(spec: dict[str, Any] | None) -> int | None:
     criteria = (spec.get("AutoMLJobConfig") or {}).get("CompletionCriteria") or {}
     limit = stopping.get("MaxRuntimeInSeconds") or criteria.get("MaxAutoMLJobRuntimeInSeconds")
     return limit if isinstance(limit, int) else None
-
-
-def is_owned(tags: dict[str, str]) -> bool:
-    return tags.get(OWNER_TAG_KEY) == OWNER_TAG_VALUE

@@ -90,10 +90,15 @@ class Seen(Protocol):
 
 
 def is_newer(record: Seen, observation: Observation) -> bool:
-    """Whether ``observation`` says something the ledger does not hold yet."""
-    if record.status in CONTROLLER_FINAL or (record.status == STOPPED and not record.job_arn):
-        return False  # never reached SageMaker: what it says of this name is not ours
-    if record.job_arn and observation.job_arn and observation.job_arn != record.job_arn:
+    """Whether ``observation`` says something the ledger does not hold yet.
+
+    Only about the very job the record runs (CONTRACT §6): a record takes a job's ARN from
+    the controller's own create answer or a tag-verified adoption, never from what
+    SageMaker says of a name. A same-named job of someone else, seen before our create
+    (a throttled one, say) or after, changes nothing."""
+    if record.status in CONTROLLER_FINAL or record.job_arn is None:
+        return False
+    if observation.job_arn != record.job_arn:
         return False
     if rank(observation.primary_status) < rank(record.status):
         return False
@@ -153,6 +158,17 @@ def transition(record: JobRecord, status: str, at: str, **changes: Any) -> JobRe
             update={"status": status, "updated_at": at, "history": history, **changes}
         )
     )
+
+
+def was_cancelled(record: JobRecord) -> bool:
+    """Stopped while still Queued: the controller never took a job for it."""
+    return record.status == STOPPED and record.job_arn is None
+
+
+def bind(record: JobRecord, job_arn: str, at: str) -> JobRecord:
+    """A Queued record takes the job SageMaker created for it: from the controller's own
+    create answer, or an adoption whose tags prove the job is this deployment's."""
+    return transition(record, IN_PROGRESS, at, job_arn=job_arn, submitted_at=at, last_error=None)
 
 
 def _tracked(record: JobRecord) -> JobRecord:

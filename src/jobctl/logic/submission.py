@@ -11,7 +11,9 @@ from jobctl.errors import (
     ConcurrentUpdate,
     InvalidRequest,
     JobAlreadyExists,
+    JobNotFound,
     RetryableError,
+    UnreadableRecord,
     summarize,
 )
 from jobctl.logic import states
@@ -19,9 +21,8 @@ from jobctl.logic.admission import OverBudget, budgets_for, holder_of, waiting_r
 from jobctl.logic.ports import CapacityLedger, Ledger, NoticePublisher, SageMakerGateway
 from jobctl.logic.reconciliation import Reconciler
 from jobctl.logic.records import announce, revise
-from jobctl.logic.requests import create_params, is_owned, max_runtime_seconds
+from jobctl.logic.requests import create_params, is_ours, max_runtime_seconds
 from jobctl.models.jobs import (
-    IN_PROGRESS,
     QUEUED,
     REJECTED,
     STOPPED,
@@ -31,7 +32,11 @@ from jobctl.models.jobs import (
     utc_iso,
 )
 from jobctl.models.requests import JobRequest
-from jobctl.observability import MetricUnit, count, logger, scrub, secret_values
+from jobctl.observability import MetricUnit, count, logger, report_unreadable
+
+REUSED_REQUEST_ID = "request_id: already used for a different request"
+NAME_TAKEN = "job_name: already used by another request"
+FOREIGN_JOB = "job_name: a SageMaker job of this name exists and is not jobctl's (not this stack's)"
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,16 @@ class Outcome:
 
     def as_dict(self) -> dict[str, str]:
         return {"job_name": self.job_name, "job_type": self.job_type, "status": self.status}
+
+
+class NotRemembered(Exception):
+    """An outcome that uses nothing up (a rejection): raised through Powertools'
+    idempotent scope so it deletes its record, and the same request id can be sent again,
+    corrected (CONTRACT §3)."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.status)
+        self.outcome = outcome
 
 
 @dataclass(frozen=True)
@@ -65,6 +80,7 @@ class Submitter:
     default_role_arn: str
     permitted_roles: frozenset[str]
     max_receive_count: int
+    deployment_id: str
     capacity: CapacityLedger | None = None
     overall_budget: int = 0
     instance_type_budgets: Mapping[str, int] = field(default_factory=dict)
@@ -78,32 +94,37 @@ class Submitter:
 
     def _submit(self, request: JobRequest, delivery: Delivery) -> Outcome:
         try:
-            params = create_params(request, self.default_role_arn, self.permitted_roles)
+            params = create_params(
+                request, self.default_role_arn, self.permitted_roles, self.deployment_id
+            )
         except InvalidRequest as exc:
             return self.reject(request, exc.problems, delivery)
-        record = self._queued_record(request, delivery)
-        if record is None:
-            return self.reject(
-                request, ["job_name: already used by another request"], delivery, own_key=False
-            )
+        try:
+            record = self._queued_record(request, delivery)
+        except UnreadableRecord as unreadable:
+            report_unreadable(unreadable)
+            problem = "job_name: its ledger record cannot be read (an operator must repair it)"
+            return self.reject(request, [problem], delivery, own_key=False)
+        if isinstance(record, str):
+            return self.reject(request, [record], delivery, own_key=False)
         if record.status != QUEUED:
+            if states.was_cancelled(record):
+                # The stop came first; an earlier create may still have started the job.
+                self._stop_untracked(record)
             logger.info("request already acted on", extra={"status": record.status})
             return self._outcome(record)
         record = self._admit(record, params)
         try:
             job_arn = self.sagemaker.create_job(request.job_type, params)
         except JobAlreadyExists:
-            adopted = self._adoptable_arn(request)
+            adopted = self._adoptable_arn(record)
             if adopted is None:
                 self._free(record)
-                return self._reject_own(
-                    record, ["job_name: a SageMaker job of this name exists and is not jobctl's"]
-                )
+                return self._reject_own(record, [FOREIGN_JOB])
             job_arn = adopted
         except InvalidRequest as exc:
             self._free(record)
-            secrets = secret_values(request.spec)
-            return self._reject_own(record, [scrub(p, secrets) for p in exc.problems])
+            return self._reject_own(record, exc.problems)
         except RetryableError as exc:
             self._free(record)
             return self._submission_failed(record, exc, delivery)
@@ -135,15 +156,16 @@ class Submitter:
             holder = holder_of(record.job_type, record.job_name)
             self.capacity.release(holder, record.capacity_keys)
 
-    def _queued_record(self, request: JobRequest, delivery: Delivery) -> JobRecord | None:
-        """The request's Queued record (new, or from an earlier delivery); None if the name
-        belongs to another request."""
+    def _queued_record(self, request: JobRequest, delivery: Delivery) -> JobRecord | str:
+        """The request's record: new, from an earlier delivery, or taking over a rejection
+        (which uses nothing up); else the problem that keeps the request from it."""
         at = utc_iso(self.now())
         fresh = JobRecord(
             job_name=request.name,
             job_type=request.job_type,
             status=QUEUED,
             request_id=request.rid,
+            body_hash=request.body_hash,
             created_at=at,
             updated_at=at,
             history=[HistoryEntry(status=QUEUED, at=at)],
@@ -155,40 +177,50 @@ class Submitter:
         except ConcurrentUpdate:
             pass
         existing = self.ledger.get(request.name, request.job_type)
-        if existing is None or existing.request_id != request.rid:
-            return None
+        if existing is None:
+            raise RetryableError(f"ledger record {request.name} was there a moment ago")
+        if existing.status == REJECTED:
+            # The same name, corrected or from another request: handled as new.
+            return _revised(self.ledger, existing, _resubmitted(fresh))
+        if existing.request_id != request.rid:
+            return NAME_TAKEN
+        if existing.body_hash not in (None, request.body_hash):
+            return REUSED_REQUEST_ID  # even after idempotency's record has expired
         if existing.status == SUBMIT_FAILED:
             # A redriven message: try again, and announce the new outcome in its turn.
-            return revise(self.ledger, existing.key, _requeue_after(at), existing)
+            return _revised(self.ledger, existing, _requeue_after(at))
         return existing
 
-    def _adoptable_arn(self, request: JobRequest) -> str | None:
-        """The ARN of an existing job of this name if it is ours (an earlier create whose
-        answer was lost); None if someone else owns the name."""
-        observation = self.sagemaker.describe_job(request.job_type, request.name)
-        if observation.job_arn and is_owned(self.sagemaker.job_tags(observation.job_arn)):
+    def _adoptable_arn(self, record: JobRecord) -> str | None:
+        """The ARN of the existing job of this name if this deployment created it for this
+        request (an earlier create whose answer was lost); None if it is someone else's."""
+        observation = self.sagemaker.describe_job(_job_type(record), record.job_name)
+        if observation.job_arn and self._ours(observation.job_arn, record):
             logger.info("adopting a job an earlier attempt created")
             return observation.job_arn
         return None
+
+    def _ours(self, job_arn: str, record: JobRecord) -> bool:
+        tags = self.sagemaker.job_tags(job_arn)
+        return record.request_id is not None and is_ours(
+            tags, self.deployment_id, record.request_id
+        )
 
     def _accepted(self, record: JobRecord, job_arn: str) -> JobRecord:
         cancelled = False
 
         def mark_in_progress(current: JobRecord) -> JobRecord | None:
             nonlocal cancelled
-            cancelled = current.status == STOPPED and current.job_arn is None
+            cancelled = states.was_cancelled(current)
             if current.status != QUEUED:
                 return None  # a reconciler got there first, or a stop cancelled it
-            at = utc_iso(self.now())
-            return states.transition(
-                current, IN_PROGRESS, at, job_arn=job_arn, submitted_at=at, last_error=None
-            )
+            return states.bind(current, job_arn, utc_iso(self.now()))
 
         updated = revise(self.ledger, record.key, mark_in_progress, record)
         assert updated is not None  # noqa: S101 - records are never deleted
         if cancelled:
             # A stop cancelled the job while SageMaker was creating it: stop it there too.
-            self.sagemaker.stop_job(record.job_type, record.job_name)  # type: ignore[arg-type]
+            self.sagemaker.stop_job(_job_type(record), record.job_name)
         count("JobsSubmitted", job_type=record.job_type)
         queued_for = self.now() - datetime.fromisoformat(record.created_at)
         count("TimeQueued", queued_for.total_seconds(), unit=MetricUnit.Seconds)
@@ -211,21 +243,42 @@ class Submitter:
     # -- stop ---------------------------------------------------------------------------
 
     def _stop(self, request: JobRequest, delivery: Delivery) -> Outcome:
-        record = self.ledger.get(request.name, request.job_type)
-        if record is None:
-            return self.reject(
-                request, ["job_name: no job of this name and type in the ledger"], delivery
-            )
+        try:
+            record = self.ledger.get(request.name, request.job_type)
+        except UnreadableRecord as unreadable:
+            report_unreadable(unreadable)
+            problem = "job_name: its ledger record cannot be read (an operator must repair it)"
+            return self.reject(request, [problem], delivery, own_key=False)
+        if record is None or record.status == REJECTED:
+            problem = "job_name: no job of this name and type in the ledger"
+            return self.reject(request, [problem], delivery)
         if record.status == QUEUED:
             cancelled = revise(self.ledger, record.key, _cancel(self.now), record)
             assert cancelled is not None  # noqa: S101 - records are never deleted
             if cancelled.status == STOPPED:
+                # An earlier create whose answer was lost may have started the job anyway:
+                # nothing the controller created runs untracked (CONTRACT §3).
+                self._stop_untracked(cancelled)
                 return self._outcome(self._announce(cancelled))
             record = cancelled  # it was submitted meanwhile: stop it in SageMaker
         if states.record_is_settled(record) or record.job_arn is None:
             return self._outcome(record)
         self.sagemaker.stop_job(request.job_type, request.name)
         return self._outcome(self.reconciler.refresh(record))
+
+    def _stop_untracked(self, record: JobRecord) -> None:
+        """Stop the job of this name if this deployment created it for this request though
+        the record never took it (a create's answer was lost); a job that does not exist,
+        or is someone else's, is left alone."""
+        try:
+            observation = self.sagemaker.describe_job(_job_type(record), record.job_name)
+        except JobNotFound:
+            return
+        if states.is_settled(observation.primary_status, observation.secondary_status):
+            return
+        if observation.job_arn and self._ours(observation.job_arn, record):
+            logger.info("stopping a job a create started before the request was cancelled")
+            self.sagemaker.stop_job(_job_type(record), record.job_name)
 
     # -- rejection ----------------------------------------------------------------------
 
@@ -251,7 +304,8 @@ class Submitter:
         request_id: str | None = None,
     ) -> Outcome:
         """Reject what may not even parse. Keyed by the job name when the request gave one
-        and no other request's record holds it, else by ``rejected-<message id>``."""
+        and that key is free or holds only a rejection, else by ``rejected-<message id>``.
+        A rejection never overwrites the record of a job that was submitted or waits."""
         reason = summarize(problems)
         at = utc_iso(self.now())
         job_type = job_type or "Unknown"
@@ -273,10 +327,19 @@ class Submitter:
             try:
                 record = self.ledger.insert(rejected)
             except ConcurrentUpdate:
-                existing = self.ledger.get(key_name, key_type)
-                if existing is None or existing.message_id != delivery.message_id:
-                    continue  # another request's record: never overwrite it
-                record = existing  # a redelivery of this very message
+                try:
+                    existing = self.ledger.get(key_name, key_type)
+                except UnreadableRecord as unreadable:
+                    report_unreadable(unreadable)
+                    continue
+                if existing is None:
+                    continue
+                if existing.message_id == delivery.message_id:
+                    record = existing  # a redelivery of this very message
+                elif existing.status == REJECTED:
+                    record = _revised(self.ledger, existing, _rejected_again(rejected))
+                else:
+                    continue  # another request's job: never overwrite it
             count("RequestsRejected", job_type=key_type)
             logger.info("request rejected", extra={"reason": reason})
             return self._outcome(self._announce(record))
@@ -305,6 +368,43 @@ class Submitter:
     @staticmethod
     def _outcome(record: JobRecord) -> Outcome:
         return Outcome(record.job_name, record.job_type, record.status)
+
+
+def _job_type(record: JobRecord) -> Any:
+    return record.job_type  # a JobType: the records that reach SageMaker are submitted ones
+
+
+def _revised(
+    ledger: Ledger, record: JobRecord, change: Callable[[JobRecord], JobRecord | None]
+) -> JobRecord:
+    updated = revise(ledger, record.key, change, record)
+    assert updated is not None  # noqa: S101 - records are never deleted
+    return updated
+
+
+def _resubmitted(fresh: JobRecord) -> Callable[[JobRecord], JobRecord | None]:
+    """A rejected record taken over by a new request: it starts afresh, Queued, and keeps
+    the rejection in its history."""
+
+    def change(current: JobRecord) -> JobRecord | None:
+        if current.status != REJECTED:
+            return None
+        history = [*current.history, *fresh.history]
+        return fresh.model_copy(update={"history": history, "version": current.version})
+
+    return change
+
+
+def _rejected_again(rejected: JobRecord) -> Callable[[JobRecord], JobRecord | None]:
+    """Another rejection of the same name: it replaces the last one, history kept."""
+
+    def change(current: JobRecord) -> JobRecord | None:
+        if current.status != REJECTED:
+            return None
+        history = [*current.history, *rejected.history]
+        return rejected.model_copy(update={"history": history, "version": current.version})
+
+    return change
 
 
 def _requeue_after(at: str) -> Callable[[JobRecord], JobRecord | None]:

@@ -44,6 +44,8 @@ class Observation(BaseModel):
     outputs: dict[str, Any] | None = None
     partial_failures: list[str] = Field(default_factory=list)
     max_runtime_seconds: int | None = None
+    # Only a state-change event carries the job's tags (a map, in the event's detail).
+    tags: dict[str, str] | None = None
     complete: bool = True  # False for a List summary: not enough to record on its own
 
 
@@ -92,6 +94,8 @@ class JobRecord(BaseModel):
     capacity_keys: list[str] = Field(default_factory=list)
     # Powertools/SQS bookkeeping a user may want when looking at a rejection.
     message_id: str | None = None
+    # A hash of the accepted request's job name and spec (JobRequest.body_hash).
+    body_hash: str | None = None
     max_runtime_seconds: int | None = None
     # The sweep's index of jobs in flight (a sparse index keyed by these two): the job
     # type while SageMaker runs a job of this record that has not settled, and when

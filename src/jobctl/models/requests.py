@@ -84,9 +84,13 @@ class JobRequest(BaseModel):
         assert self.request_id is not None  # noqa: S101 - set by validation
         return self.request_id
 
-    def idempotency_data(self) -> dict[str, Any]:
-        """What Powertools idempotency hashes: the key fields and the body they guard."""
-        return self.model_dump(mode="json")
+    @property
+    def body_hash(self) -> str:
+        """A hash of what the request asks for (its job name and spec): the ledger keeps it,
+        so a request id reused for another body is refused even after idempotency's
+        record expired."""
+        body = json.dumps([self.name, self.spec], sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(body.encode()).hexdigest()
 
 
 def describe_validation_error(exc: ValidationError) -> list[str]:

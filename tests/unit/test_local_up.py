@@ -1,0 +1,140 @@
+"""`jobctl local up`'s options and exit, and what the local stack keeps of its errors,
+without starting the stack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+from click.testing import CliRunner
+
+from jobctl import cli
+from jobctl.local import stack as local_stack
+from jobctl.local.stack import ERRORS_KEPT, ErrorLog, LocalStackOptions
+
+FAILURE = "moto (http://127.0.0.1:1) lost its state (restarted or reset?): ..."
+
+
+class FakeStack:
+    """Stands in for LocalStack: records its options and fails at once."""
+
+    options: LocalStackOptions | None = None
+    stopped = False
+
+    def __init__(self, options: LocalStackOptions) -> None:
+        FakeStack.options = options
+
+    def start(self) -> FakeStack:
+        return self
+
+    def wait_for_failure(self, timeout: float) -> str | None:
+        return FAILURE
+
+    def stop(self) -> None:
+        FakeStack.stopped = True
+
+
+@pytest.fixture
+def fake_stack(monkeypatch: pytest.MonkeyPatch) -> type[FakeStack]:
+    FakeStack.options, FakeStack.stopped = None, False
+    monkeypatch.setattr(local_stack, "LocalStack", FakeStack)
+    return FakeStack
+
+
+def up(tmp_path: Path, *args: str) -> Any:
+    return CliRunner().invoke(cli.main, ["local", "up", "--state-dir", str(tmp_path), *args])
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [((), "WARNING"), (("--log-level", "DEBUG"), "DEBUG"), (("--log-level", "ERROR"), "ERROR")],
+)
+def test_local_up_passes_its_log_level_to_the_stack(
+    fake_stack: type[FakeStack], tmp_path: Path, given: tuple[str, ...], expected: str
+) -> None:
+    up(tmp_path, *given)
+    assert fake_stack.options is not None
+    assert fake_stack.options.log_level == expected
+
+
+def test_local_up_refuses_a_log_level_it_does_not_know(
+    fake_stack: type[FakeStack], tmp_path: Path
+) -> None:
+    result = up(tmp_path, "--log-level", "TRACE")
+    assert result.exit_code == 2
+    assert "'TRACE' is not one of 'DEBUG', 'INFO', 'WARNING', 'ERROR'" in result.output
+    assert fake_stack.options is None
+
+
+def test_local_up_exits_non_zero_with_the_stack_failure_in_one_line(
+    fake_stack: type[FakeStack], tmp_path: Path
+) -> None:
+    result = up(tmp_path)
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1] == f"Error: {FAILURE}"
+    assert result.output.count(FAILURE) == 1
+    assert fake_stack.stopped
+
+
+def test_the_error_log_keeps_the_latest_errors_and_counts_the_rest() -> None:
+    errors = ErrorLog()
+    for n in range(ERRORS_KEPT + 150):
+        errors.append(f"error {n}")
+
+    assert len(errors) == ERRORS_KEPT == 100
+    assert errors.dropped == 150
+    assert errors.total == 250
+    assert errors[0] == "error 150"
+    assert errors[-1] == "error 249"
+    assert list(errors)[:2] == errors[:2] == ["error 150", "error 151"]
+    assert repr(errors).endswith("(and 150 earlier, not kept)")
+
+
+def test_a_short_error_log_reads_as_a_list() -> None:
+    errors = ErrorLog()
+    assert not errors
+    errors.append("SubmitFunction: boom")
+    assert errors
+    assert repr(errors) == "['SubmitFunction: boom']"
+    assert errors.dropped == 0
+
+
+def _chained(cause: BaseException) -> RuntimeError:
+    try:
+        raise RuntimeError("DynamoDB call failed") from cause
+    except RuntimeError as exc:
+        return exc
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ClientError(
+            {"Error": {"Code": "AWS.SimpleQueueService.NonExistentQueue", "Message": "gone"}},
+            "ReceiveMessage",
+        ),
+        _chained(ClientError({"Error": {"Code": "ResourceNotFoundException"}}, "GetItem")),
+        EndpointConnectionError(endpoint_url="http://127.0.0.1:1/"),
+        _chained(ConnectionRefusedError()),
+    ],
+    ids=["queue gone", "table gone (chained)", "connection refused", "refused (chained)"],
+)
+def test_errors_that_may_mean_moto_lost_its_state_are_checked_with_moto(
+    error: BaseException,
+) -> None:
+    assert local_stack._may_mean_moto_is_gone(error)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        RuntimeError("a bug in a handler"),
+        ClientError({"Error": {"Code": "ThrottlingException"}}, "ListTrainingJobs"),
+        ClientError({"Error": {"Code": "ResourceNotFound"}}, "DescribeTrainingJob"),
+    ],
+    ids=["a bug", "throttled", "SageMaker job not found"],
+)
+def test_other_errors_are_only_recorded(error: BaseException) -> None:
+    assert not local_stack._may_mean_moto_is_gone(error)
