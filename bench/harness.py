@@ -55,6 +55,7 @@ ENVIRONMENT = {
     # The bench runs submit invocations one after another (one container), so a container
     # may spend the deployment's whole create rate (the template's default is 2 at once).
     "SUBMIT_MAX_CONCURRENCY": "1",
+    "DEPLOYMENT_ID": "5e0c4b1a-jobctl-bench",
 }
 
 

@@ -250,15 +250,18 @@ def test_creates_beyond_one_a_second_are_throttled_as_sagemaker_does(
 ) -> None:
     spec = request_body()["spec"] | {"RoleArn": DEFAULT_ROLE}
     client.create_training_job(TrainingJobName="first", **spec)
+    client.create_training_job(TrainingJobName="second", **spec)  # a burst of two passes
     with pytest.raises(ClientError) as caught:
-        client.create_training_job(TrainingJobName="second", **spec)
+        client.create_training_job(TrainingJobName="third", **spec)
     assert (error_code(caught), caught.value.response["Error"]["Message"]) == (
         "ThrottlingException",
         "Rate exceeded",
     )
     clock.advance(1)
-    client.create_training_job(TrainingJobName="second", **spec)
-    assert sagemaker.error_answers["ThrottlingException"] == 1
+    client.create_training_job(TrainingJobName="third", **spec)
+    with pytest.raises(ClientError):
+        client.create_training_job(TrainingJobName="fourth", **spec)  # then 1 a second
+    assert sagemaker.throttled["CreateTrainingJob"] == 2
 
 
 def test_the_limits_are_the_accounts_not_a_clients(

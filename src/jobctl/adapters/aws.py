@@ -1,8 +1,9 @@
 """boto3 clients, created once per container with botocore's retry modes configured.
 
-Retries are botocore's job: ``adaptive`` for SageMaker (CreateTrainingJob allows about 1
-call per second per account, so the client also rate-limits itself after throttling),
-``standard`` elsewhere. What still fails after them reaches the adapters as an error.
+Retries are botocore's job, in ``standard`` mode (exponential backoff with jitter). Not
+``adaptive`` for SageMaker: the SageMaker adapter paces its calls at the deployment's
+share of the account's rates, and adaptive mode's own limiter fights that pacing
+(README, "Rate limits"). What still fails after them reaches the adapters as an error.
 Endpoints follow boto3's own settings (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_<SERVICE>``),
 which is how the local stack points the same code at its simulators.
 """
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 _RETRIES: dict[str, dict[str, Any]] = {
-    "sagemaker": {"mode": "adaptive", "max_attempts": 8},
+    "sagemaker": {"mode": "standard", "max_attempts": 8},
     "dynamodb": {"mode": "standard", "max_attempts": 6},
     "sns": {"mode": "standard", "max_attempts": 5},
     "sqs": {"mode": "standard", "max_attempts": 5},

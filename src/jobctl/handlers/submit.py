@@ -26,9 +26,6 @@ from jobctl.logic.submission import REUSED_REQUEST_ID, Delivery, NotRemembered
 from jobctl.models.requests import UnreadableRequest, parse_request
 from jobctl.observability import logger, metrics, tracer
 
-# Powertools' SQSRecord data class, not the parser's pydantic model: importing the parser
-# loads every event model it has (about 35 ms of cold start), and a body is parsed here.
-processor = BatchProcessor(event_type=EventType.SQS)
 _jitter = random.Random()  # noqa: S311 - spreads retries, no security role
 
 
@@ -71,6 +68,10 @@ def record_handler(record: SQSRecord) -> dict[str, str]:
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     wiring.idempotency_config().register_lambda_context(context)
+    # Powertools' SQSRecord data class, not the parser's pydantic model: importing the
+    # parser loads every event model it has (about 35 ms of cold start). A processor per
+    # invocation: it holds the batch's results, and the local runtime runs two at once.
+    processor = BatchProcessor(event_type=EventType.SQS)
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

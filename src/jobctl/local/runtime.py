@@ -32,21 +32,29 @@ class LocalLambdaContext:
         return max(0, int(left * 1000))
 
 
-class LocalFunctions:
-    """The template's functions, run in this process.
+# Warm containers per function: as many submit invocations at once as the event source
+# runs (SubmitMaxConcurrency's least), one reconcile at a time.
+CONTAINERS = {"SubmitFunction": 2}
 
-    Invocations are serialized, like a single warm container: Powertools keeps per-invocation
-    state (metrics, log keys) in module globals.
+
+class LocalFunctions:
+    """The template's functions, run in this process: a few warm containers each.
+
+    The functions run side by side, as in Lambda, so a submit batch pacing its creates
+    never waits for reconciles. Their invocations share Powertools' logger and metrics
+    objects, so a log line may carry another invocation's context keys: a local-only
+    blemish.
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._locks: dict[str, threading.Semaphore] = {}
         self._handlers: dict[str, tuple[Callable[[dict[str, Any], Any], Any], int]] = {}
+        self._loading = threading.Lock()
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         handler, timeout = self._function(logical_id)
         context = LocalLambdaContext(function_name=logical_id, timeout_seconds=timeout)
-        with self._lock:
+        with self._locks[logical_id]:
             try:
                 return handler(event, context)
             finally:
@@ -58,9 +66,11 @@ class LocalFunctions:
 
     def _function(self, logical_id: str) -> tuple[Callable[[dict[str, Any], Any], Any], int]:
         """The handler the template names for the function, and its timeout."""
-        if logical_id not in self._handlers:
-            properties = resource(logical_id)["Properties"]
-            module_name, _, attribute = properties["Handler"].rpartition(".")
-            handler = getattr(importlib.import_module(module_name), attribute)
-            self._handlers[logical_id] = (handler, int(properties.get("Timeout", 60)))
+        with self._loading:
+            if logical_id not in self._handlers:
+                properties = resource(logical_id)["Properties"]
+                module_name, _, attribute = properties["Handler"].rpartition(".")
+                handler = getattr(importlib.import_module(module_name), attribute)
+                self._handlers[logical_id] = (handler, int(properties.get("Timeout", 60)))
+                self._locks[logical_id] = threading.Semaphore(CONTAINERS.get(logical_id, 1))
         return self._handlers[logical_id]

@@ -68,16 +68,18 @@ class RateLimit:
 
 
 # SageMaker documents few of its API rates; these are what users report, or assumptions
-# (README, "Rate limits"). Every user of the account shares them.
+# (README, "Rate limits"). Every user of the account shares them. SageMaker publishes no
+# bucket sizes either: a bucket holds two calls (a burst of 2, then the rate), so two
+# calls paced a second apart that arrive 0.99 s apart still pass.
 RATE_LIMITS: dict[str, RateLimit] = {
     # About 1 call per second (aws/sagemaker-python-sdk#645, aws/deep-learning-containers#1018).
-    "CreateTrainingJob": RateLimit(1, 1),
-    "CreateAutoMLJob": RateLimit(1, 1),  # assumed: as CreateTrainingJob
+    "CreateTrainingJob": RateLimit(1, 2),
+    "CreateAutoMLJob": RateLimit(1, 2),  # assumed: as CreateTrainingJob
     # 2 calls per second, not adjustable (aws-solutions/deepracer-on-aws#87).
     "ListTrainingJobs": RateLimit(2, 2),
     "ListAutoMLJobs": RateLimit(2, 2),  # assumed: as ListTrainingJobs
-    "StopTrainingJob": RateLimit(1, 1),  # assumed: as the creates
-    "StopAutoMLJob": RateLimit(1, 1),
+    "StopTrainingJob": RateLimit(1, 2),  # assumed: as the creates
+    "StopAutoMLJob": RateLimit(1, 2),
 }
 DEFAULT_RATE_LIMIT = RateLimit(5, 5)  # assumed: Describe*, ListTags
 

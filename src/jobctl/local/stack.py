@@ -52,6 +52,7 @@ from jobctl.local.sagemaker_server import SageMakerServer
 from jobctl.local.template import event_patterns, function_events, load_template
 
 STACK_NAME = "jobctl"
+SUBMIT_CONTAINERS = 2
 # Wall seconds a received batch stays hidden from the next receive while it is worked on.
 _BATCH_VISIBILITY_SECONDS = 120
 LOCAL_ROLE = f"arn:aws:iam::{ACCOUNT}:role/jobctl-local-sagemaker"
@@ -182,17 +183,24 @@ class LocalStack:
         parameters = {"DefaultRoleArn": LOCAL_ROLE, **self.options.parameters}
         self.outputs = self._deploy(parameters)
         os.environ.update(self._function_environment(parameters))
-        # The local runtime runs one invocation at a time: it may spend the whole create rate.
+        # The local runtime's submit invocations share one process, so one pacer: it may
+        # spend the whole create rate (in Lambda each container spends its part).
         os.environ["SUBMIT_MAX_CONCURRENCY"] = "1"
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
         wiring.clock = self.clock  # the functions run in this process, on the simulator's time
+        # Built once, before two invocations could each build their own (and their own
+        # pacer, each spending the whole create rate).
+        wiring.submitter()
         if self.options.history:
             self.sagemaker.seed_history(self.options.history)
         self._write_state()
         self._spawn(self._run_sagemaker_clock)
         self._spawn(self._deliver_state_changes)
-        self._spawn(self._poll_jobs_queue)
+        # Two pollers, as Lambda's SQS event source runs SubmitFunction twice at once
+        # (SubmitMaxConcurrency's least): one batch's gaps overlap the other's creates.
+        for _ in range(SUBMIT_CONTAINERS):
+            self._spawn(self._poll_jobs_queue)
         self._spawn(self._run_schedule)
         return self
 
