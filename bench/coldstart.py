@@ -154,8 +154,8 @@ def first_call_rig(function: str, again: bool = False) -> tuple[dict[str, Any], 
     )
     from jobctl import wiring
     from jobctl.adapters import aws
-    from jobctl.local.clocks import ManualClock
-    from jobctl.local.sagemaker import SimulatedJob, SimulatedSageMaker, planned_path
+    from jobctl_tools.local.clocks import ManualClock
+    from jobctl_tools.local.sagemaker import SimulatedJob, SimulatedSageMaker, planned_path
 
     if not _RIG:
         # One simulated clock for the simulator and the functions: the second create waits

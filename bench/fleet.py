@@ -11,7 +11,7 @@ SageMaker calls are counted by the simulator, the DynamoDB and SNS calls on boto
 ``before-call`` event of the handlers' own clients.
 
 The controller's simulator keeps SageMaker's account-wide rate limits on (Create* 1/s,
-List* 2/s, others 5/s, ``jobctl.local.sagemaker.RATE_LIMITS``): a throttled call reaches
+List* 2/s, others 5/s, ``jobctl_tools.local.sagemaker.RATE_LIMITS``): a throttled call reaches
 the controller as a failure (``attach`` answers on ``before-call``, so botocore's own
 retries do not run). The controller paces its calls on the simulated clock
 (``wiring.clock``, this driver's ``FakeClock``: sleeping moves it), so a submit
@@ -122,7 +122,7 @@ class PlannedJob:
 def plan_fleet(
     training: int, automl: int, rng: random.Random, dwell_table: dict[str, tuple[int, int]]
 ) -> list[PlannedJob]:
-    from jobctl.local.sagemaker import planned_path
+    from jobctl_tools.local.sagemaker import planned_path
 
     jobs = []
     for job_type, count, prefix in (
@@ -199,7 +199,7 @@ class Poller:
     """The baseline: create each job, then describe every in-flight job every ``interval``."""
 
     def __init__(self, clock: FakeClock, interval: int) -> None:
-        from jobctl.local.sagemaker import SimulatedSageMaker
+        from jobctl_tools.local.sagemaker import SimulatedSageMaker
 
         self.interval = interval
         # Counted, not throttled: a real account would refuse most of these calls.
@@ -377,7 +377,7 @@ def rule_patterns(tracking: str) -> list[Any]:
     parameter set to ``tracking`` (as the local stack matches them)."""
     from moto.events.models import EventPattern
 
-    from jobctl.local.template import event_patterns
+    from jobctl_tools.local.template import event_patterns
 
     patterns = event_patterns(parameters={"TrackingMode": tracking})
     return [EventPattern.load(json.dumps(p)) for p in patterns]
@@ -385,7 +385,7 @@ def rule_patterns(tracking: str) -> list[Any]:
 
 def rate_limits_text(limits: dict[str, Any] | None) -> dict[str, str] | None:
     """A simulator's account-wide rate limits, readable (None: off)."""
-    from jobctl.local.sagemaker import DEFAULT_RATE_LIMIT
+    from jobctl_tools.local.sagemaker import DEFAULT_RATE_LIMIT
 
     if limits is None:
         return None
@@ -451,8 +451,8 @@ def run(
 
     from jobctl import wiring
     from jobctl.adapters import aws
-    from jobctl.local.sagemaker import SimulatedSageMaker
     from jobctl.logic.states import record_is_settled
+    from jobctl_tools.local.sagemaker import SimulatedSageMaker
 
     started = time.perf_counter()
     rng = random.Random(SEED)  # noqa: S311 - a reproducible workload, not cryptography

@@ -217,7 +217,7 @@ def deploy_in_moto() -> None:
     """The stack's tables and topic in moto (inside ``mock_aws``), as template.yaml has them."""
     import boto3
 
-    from jobctl.local.template import table_create_kwargs
+    from jobctl_tools.local.template import table_create_kwargs
 
     setup = boto3.client("dynamodb")
     setup.create_table(**table_create_kwargs("JobsTable", JOBS_TABLE))

@@ -73,8 +73,8 @@ class Rig:
         from bench.fakes import FakeDynamoDB, FakeSNS, FakeTime
         from jobctl import wiring
         from jobctl.adapters import aws
-        from jobctl.local.sagemaker import SimulatedSageMaker
-        from jobctl.local.template import table_create_kwargs
+        from jobctl_tools.local.sagemaker import SimulatedSageMaker
+        from jobctl_tools.local.template import table_create_kwargs
 
         self.clock = FakeClock(BENCH_EPOCH)
         wiring.reset()

@@ -528,7 +528,7 @@ def render_table(results: dict[str, Any]) -> str:
         ("Handler overhead (in-process fakes)", _overhead_rows),
         ("Cold start", _cold_rows),
         ("Sweep over an account's history (`bench/sweep.py`, fake clock)", _sweep_rows),
-        ("Local stack (`jobctl.local.stack`, in-process)", _stack_rows),
+        ("Local stack (`jobctl_tools.local.stack`, in-process)", _stack_rows),
         ("Burst of requests (`bench/burst.py`, local stack)", _burst_rows),
     ]
     for title, rows in sections:

@@ -3,7 +3,7 @@
 SageMaker never deletes a job, and a List call takes its page in sort order first and
 filters it afterwards: a listing filtered on ``LastModifiedTimeAfter`` pages through the
 account's whole history, whatever the filter keeps. This measures what that means for
-the sweep, in a simulated account (``jobctl.local.sagemaker``, its rate limits on: List*
+the sweep, in a simulated account (``jobctl_tools.local.sagemaker``, its rate limits on: List*
 2 calls a second per operation) holding ``HISTORY`` finished jobs of other teams
 (``seed_history``: one in 25 an AutoML job, created over the past year) and
 ``IN_FLIGHT`` training jobs of ours, submitted through the real submit handler under
@@ -51,7 +51,7 @@ IN_FLIGHT = 200
 SWEEP_EVERY = 300  # the template's rate(5 minutes)
 LISTS = ("ListTrainingJobs", "ListAutoMLJobs")
 DESCRIBES = ("DescribeTrainingJob", "DescribeAutoMLJob")
-LIST_LIMIT_PER_SECOND = 2  # SageMaker's, per List operation (jobctl.local.sagemaker)
+LIST_LIMIT_PER_SECOND = 2  # SageMaker's, per List operation (jobctl_tools.local.sagemaker)
 OLD_OVERLAP = timedelta(seconds=60)  # the former SWEEP_OVERLAP_SECONDS default
 MAX_RUNTIME = 7 * 86_400  # the jobs run for days: none is reported stuck here
 TARGET_LIST_CALLS = 4
@@ -135,8 +135,8 @@ def run() -> dict[str, Any]:
     from jobctl.adapters import aws
     from jobctl.config import get_settings
     from jobctl.handlers import submit
-    from jobctl.local.sagemaker import SimulatedJob, SimulatedSageMaker
     from jobctl.logic.states import is_settled
+    from jobctl_tools.local.sagemaker import SimulatedJob, SimulatedSageMaker
 
     started = time.perf_counter()
     clock = FakeClock(BENCH_EPOCH)

@@ -1,7 +1,7 @@
 """The embedded local stack under load: requests per second from enqueue to InProgress,
 and latency from a state-change event to its notice.
 
-``jobctl.local.stack.LocalStack`` runs in this process: moto server over HTTP for SQS,
+``jobctl_tools.local.stack.LocalStack`` runs in this process: moto server over HTTP for SQS,
 DynamoDB and SNS, the simulated SageMaker over HTTP, the SQS event source, the event
 router (each change delivered twice) and the schedule. Invocations are serialized, like
 one warm container per function. The simulated jobs do not move on their own here
@@ -48,7 +48,7 @@ def run() -> dict[str, Any]:
 
     import boto3
 
-    from jobctl.local.stack import LocalStack, LocalStackOptions
+    from jobctl_tools.local.stack import LocalStack, LocalStackOptions
 
     started = time.perf_counter()
     options = LocalStackOptions(

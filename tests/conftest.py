@@ -17,8 +17,8 @@ from moto import mock_aws
 
 from jobctl import wiring
 from jobctl.adapters import aws
-from jobctl.local.clocks import ManualClock
-from jobctl.local.sagemaker import SimulatedSageMaker
+from jobctl_tools.local.clocks import ManualClock
+from jobctl_tools.local.sagemaker import SimulatedSageMaker
 from tests.support.template import load_event, table_create_kwargs
 
 ACCOUNT = "123456789012"

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from jobctl.cli import main
-from jobctl.local.sagemaker import OUTCOME_TAG
+from jobctl_tools.cli import main
+from jobctl_tools.local.sagemaker import OUTCOME_TAG
 from tests.support.template import EVENTS
 
 pytestmark = pytest.mark.e2e
@@ -28,7 +28,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     """The local stack in a child process; yields the environment a second terminal uses."""
     state = tmp_path_factory.mktemp("local-stack")
     process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-        [sys.executable, "-m", "jobctl.cli", "local", "up", "--state-dir", str(state),
+        [sys.executable, "-m", "jobctl_tools.cli", "local", "up", "--state-dir", str(state),
          "--step-seconds", "0.2", "--sweep-seconds", "1", "--visibility-timeout", "1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -128,7 +128,7 @@ def test_notices_arrive_once_each_and_the_temporary_queue_is_removed(
             [
                 sys.executable,
                 "-m",
-                "jobctl.cli",
+                "jobctl_tools.cli",
                 "notices",
                 "--json",
                 "--count",
@@ -201,7 +201,7 @@ def test_an_unknown_stack_is_one_clear_error(jobctl: Any) -> None:
 
 def test_jobctl_is_installed_as_a_console_script() -> None:
     (script,) = entry_points(group="console_scripts", name="jobctl")
-    assert script.value == "jobctl.cli:main"
+    assert script.value == "jobctl_tools.cli:main"
     shown = subprocess.run(  # noqa: S603 - the installed script, fixed arguments
         [str(Path(sys.executable).with_name("jobctl")), "--help"],
         capture_output=True,

@@ -18,8 +18,8 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from jobctl import wiring
-from jobctl.local.stack import LocalStack, LocalStackOptions
 from jobctl.observability import logger
+from jobctl_tools.local.stack import LocalStack, LocalStackOptions
 
 pytestmark = pytest.mark.e2e
 
@@ -45,7 +45,7 @@ def _reset_moto(endpoint: str) -> None:
 
 def test_local_up_exits_with_one_line_when_moto_loses_its_state(tmp_path: Path) -> None:
     process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-        [sys.executable, "-m", "jobctl.cli", "local", "up", "--state-dir", str(tmp_path),
+        [sys.executable, "-m", "jobctl_tools.cli", "local", "up", "--state-dir", str(tmp_path),
          "--step-seconds", "0.2", "--sweep-seconds", "1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

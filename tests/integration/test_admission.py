@@ -113,7 +113,7 @@ def test_the_sweep_repairs_a_slot_lost_by_a_crash(budgeted: tuple[Stack, str]) -
 def test_list_of_queued_jobs_shows_why_each_waits(budgeted: tuple[Stack, str]) -> None:
     from click.testing import CliRunner
 
-    from jobctl.cli import main
+    from jobctl_tools.cli import main
 
     stack, queue_url = budgeted
     stack.submit(job("a"), job("b"), job("c"))

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from jobctl.cli import main
+from jobctl_tools.cli import main
 from tests.conftest import JOBS_TABLE, TOPIC_ARN, Stack, request_body
 
 

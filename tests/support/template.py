@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
-from jobctl.local.template import (
-    ROOT,
+from jobctl_tools.local.template import (
+    EVENTS,
     TEMPLATE,
     event_patterns,
     function_events,
@@ -15,7 +16,7 @@ from jobctl.local.template import (
     table_create_kwargs,
 )
 
-EVENTS = ROOT / "events"
+ROOT = Path(__file__).resolve().parents[2]
 
 __all__ = [
     "EVENTS",

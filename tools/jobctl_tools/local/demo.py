@@ -17,18 +17,19 @@ from typing import Any
 from rich.live import Live
 from rich.table import Table
 
-from jobctl.cli import _ledger_table, _styled, console
-from jobctl.client import NoticeCollector
-from jobctl.local.sagemaker import OUTCOME_TAG
-from jobctl.local.stack import LocalStack, LocalStackOptions
 from jobctl.logic.states import record_is_settled
+from jobctl_tools.cli import _ledger_table, _styled, console
+from jobctl_tools.client import NoticeCollector
+from jobctl_tools.local.sagemaker import OUTCOME_TAG
+from jobctl_tools.local.stack import LocalStack, LocalStackOptions
+from jobctl_tools.local.template import EVENTS
 
-EVENTS = Path(__file__).resolve().parents[3] / "events" / "requests"
+REQUESTS = EVENTS / "requests"
 TIMEOUT_SECONDS = 60
 
 
 def sample(name: str, **changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    body: dict[str, Any] = json.loads((REQUESTS / name).read_text())
     body.update(changes)
     return body
 

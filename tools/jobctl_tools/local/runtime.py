@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobctl.local.template import resource
+from jobctl_tools.local.template import resource
 
 
 @dataclass

@@ -44,12 +44,12 @@ from moto.events.models import EventPattern
 from moto.server import ThreadedMotoServer
 
 from jobctl import wiring
-from jobctl.client import JobctlClient, Resources
-from jobctl.local.clocks import ScaledClock
-from jobctl.local.runtime import LocalFunctions
-from jobctl.local.sagemaker import ACCOUNT, REGION, SimulatedJob, SimulatedSageMaker
-from jobctl.local.sagemaker_server import SageMakerServer
-from jobctl.local.template import event_patterns, function_events, load_template
+from jobctl_tools.client import JobctlClient, Resources
+from jobctl_tools.local.clocks import ScaledClock
+from jobctl_tools.local.runtime import LocalFunctions
+from jobctl_tools.local.sagemaker import ACCOUNT, REGION, SimulatedJob, SimulatedSageMaker
+from jobctl_tools.local.sagemaker_server import SageMakerServer
+from jobctl_tools.local.template import event_patterns, function_events, load_template
 
 STACK_NAME = "jobctl"
 SUBMIT_CONTAINERS = 2

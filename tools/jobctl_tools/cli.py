@@ -17,9 +17,15 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from jobctl.client import JobctlClient, Resources, UserError, default_stack_name, read_requests
 from jobctl.logic.states import record_is_settled
 from jobctl.models.jobs import COMPLETED, JobRecord
+from jobctl_tools.client import (
+    JobctlClient,
+    Resources,
+    UserError,
+    default_stack_name,
+    read_requests,
+)
 
 # Logs and CI captures are not terminals: give tables room there instead of 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 150)
@@ -373,7 +379,7 @@ def up(
     """
     import warnings
 
-    from jobctl.local.stack import LocalStack, LocalStackOptions
+    from jobctl_tools.local.stack import LocalStack, LocalStackOptions
 
     # An invocation that failed before emitting a metric makes Powertools warn on stderr;
     # this terminal's stderr is for the stack's own one-line failure.
