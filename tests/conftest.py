@@ -15,8 +15,10 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from jobctl import wiring
-from jobctl.adapters import aws
+from jobctl import handlers
+from jobctl.adapters.aws import Clients, clients
+from jobctl.bootstrap import Controller, bootstrap
+from jobctl.config import Settings, get_settings
 from jobctl_tools.local.clocks import ManualClock
 from jobctl_tools.local.sagemaker import SimulatedSageMaker
 from tests.support.template import load_event, table_create_kwargs
@@ -55,9 +57,10 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.delenv(name, raising=False)
     for name, value in ENVIRONMENT.items():
         monkeypatch.setenv(name, value)
-    wiring.reset()
+    get_settings.cache_clear()
     yield
-    wiring.reset()
+    handlers.use(None)
+    get_settings.cache_clear()
 
 
 @dataclass
@@ -142,13 +145,29 @@ def request_body(name: str = "training.json", **changes: Any) -> dict[str, Any]:
 
 @dataclass
 class Stack:
-    """The deployed stack in moto, with the simulated SageMaker, driven through the handlers."""
+    """The deployed stack in moto, with the simulated SageMaker, driven through the handlers.
+
+    The handlers run on a controller built for the test (``bootstrap`` with the test's
+    settings, clients and clock); ``reconfigure`` rebuilds it with settings changed, as
+    a template parameter would."""
 
     sagemaker: SimulatedSageMaker
     context: LambdaContext
     _notice_queue: str
     clock: ManualClock
+    clients: Clients
     _received: list[dict[str, Any]] = field(default_factory=list)
+    settings: Settings = field(init=False)
+    controller: Controller = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reconfigure()
+
+    def reconfigure(self, **changes: str) -> Controller:
+        self.settings = Settings.from_environ({**ENVIRONMENT, **changes})
+        self.controller = bootstrap(self.settings, self.clients, self.clock)
+        handlers.use(self.controller)
+        return self.controller
 
     def submit(
         self, *bodies: Any, receive_count: int = 1, message_ids: list[str] | None = None
@@ -167,11 +186,11 @@ class Stack:
         return self.deliver(load_event("scheduled-sweep.json"))
 
     def job(self, job_name: str, job_type: str = "TrainingJob") -> dict[str, Any] | None:
-        record = wiring.reconciler().ledger.get(job_name, job_type)
+        record = self.controller.reconciler.ledger.get(job_name, job_type)
         return record.model_dump() if record else None
 
     def ledger_items(self) -> list[dict[str, Any]]:
-        pages = aws.dynamodb().get_paginator("scan").paginate(TableName=JOBS_TABLE)
+        pages = self.clients.dynamodb.get_paginator("scan").paginate(TableName=JOBS_TABLE)
         return [item for page in pages for item in page["Items"]]
 
     def notices(self) -> list[dict[str, Any]]:
@@ -211,18 +230,16 @@ class Stack:
                     raise ClientError(answer, operation)  # type: ignore[arg-type]
                 raise error
 
-        aws.dynamodb().meta.events.register(
+        self.clients.dynamodb.meta.events.register(
             f"provide-client-params.dynamodb.{operation}", intercept
         )
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> ManualClock:
+def clock() -> ManualClock:
     """The one clock of the simulated SageMaker and of the functions beside it: it moves
     only when a test moves it or the code sleeps on it (pacing costs no wall time)."""
-    shared = ManualClock()
-    monkeypatch.setattr(wiring, "clock", shared)
-    return shared
+    return ManualClock()
 
 
 @pytest.fixture
@@ -247,7 +264,12 @@ def stack(
             "Attributes"
         ]["QueueArn"]
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
-        sagemaker.attach(aws.client("sagemaker"))
+        made = clients()
+        sagemaker.attach(made.sagemaker)
         yield Stack(
-            sagemaker=sagemaker, context=lambda_context, _notice_queue=queue_url, clock=clock
+            sagemaker=sagemaker,
+            context=lambda_context,
+            _notice_queue=queue_url,
+            clock=clock,
+            clients=made,
         )

@@ -17,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from jobctl import wiring
+from jobctl import handlers
 from jobctl.observability import logger
 from jobctl_tools.local.stack import LocalStack, LocalStackOptions
 
@@ -69,9 +69,10 @@ def test_local_up_exits_with_one_line_when_moto_loses_its_state(tmp_path: Path) 
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[LocalStack]:
-    """The local stack in this process. What it sets for the process (environment, clock,
-    log level, and moto's backends, which every moto in a process shares) is put back."""
-    saved, clock, level = dict(os.environ), wiring.clock, logger.log_level
+    """The local stack in this process. What it sets for the process (environment, the
+    handlers' controller, log level, and moto's backends, which every moto in a process
+    shares) is put back."""
+    saved, level = dict(os.environ), logger.log_level
     local = LocalStack(LocalStackOptions(state_dir=tmp_path, sweep_seconds=1)).start()
     try:
         yield local
@@ -81,8 +82,7 @@ def stack(tmp_path: Path) -> Iterator[LocalStack]:
             pass
         os.environ.clear()
         os.environ.update(saved)
-        wiring.clock = clock
-        wiring.reset()
+        handlers.use(None)
         logger.setLevel(level)
 
 

@@ -8,8 +8,6 @@ from typing import Any
 import boto3
 import pytest
 
-from jobctl import wiring
-from jobctl.adapters import aws
 from jobctl.logic.admission import OVERALL, Budget
 from tests.conftest import JOBS_TABLE, MAX_RECEIVE_COUNT, TOPIC_ARN, Stack, request_body
 
@@ -17,14 +15,12 @@ GPU = "ml.p4d.24xlarge"
 
 
 @pytest.fixture
-def budgeted(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> tuple[Stack, str]:
+def budgeted(stack: Stack) -> tuple[Stack, str]:
     """The stack with a budget of 2 jobs overall and 1 on GPU instances."""
     queue_url = boto3.client("sqs").create_queue(QueueName="jobctl-jobs")["QueueUrl"]
-    monkeypatch.setenv("CONCURRENCY_BUDGET", "2")
-    monkeypatch.setenv("INSTANCE_TYPE_BUDGETS", f"{GPU}=1")
-    monkeypatch.setenv("JOBS_QUEUE_URL", queue_url)
-    wiring.reset()
-    stack.sagemaker.attach(aws.client("sagemaker"))
+    stack.reconfigure(
+        CONCURRENCY_BUDGET="2", INSTANCE_TYPE_BUDGETS=f"{GPU}=1", JOBS_QUEUE_URL=queue_url
+    )
     return stack, queue_url
 
 
@@ -98,7 +94,7 @@ def test_a_job_that_does_not_start_gives_its_slot_back(budgeted: tuple[Stack, st
 
 def test_the_sweep_repairs_a_slot_lost_by_a_crash(budgeted: tuple[Stack, str]) -> None:
     stack, _ = budgeted
-    capacity = wiring.capacity()
+    capacity = stack.controller.reconciler.capacity
     assert capacity is not None
     # A job took a slot and its function died before SageMaker ever heard of it.
     capacity.acquire("TrainingJob/ghost", [Budget(OVERALL, 2)])

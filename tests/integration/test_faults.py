@@ -10,7 +10,6 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.exceptions import ReadTimeoutError
 
-from jobctl import wiring
 from jobctl.errors import RetryableError
 from tests.conftest import IDEMPOTENCY_TABLE, JOBS_TABLE, Crash, Stack, request_body
 
@@ -115,7 +114,7 @@ def test_two_reconcilers_racing_on_one_job_lose_no_update(stack: Stack) -> None:
     training_event = stack.sagemaker.training_event(NAME)
     stack.sagemaker.complete("TrainingJob", NAME)
     completed_event = stack.sagemaker.training_event(NAME)
-    reconciler = wiring.reconciler()
+    reconciler = stack.controller.reconciler
     raced = []
 
     # Just before the first reconciler writes, a second one records the newer state.
@@ -124,8 +123,9 @@ def test_two_reconcilers_racing_on_one_job_lose_no_update(stack: Stack) -> None:
             raced.append(True)
             reconciler.on_state_change("TrainingJob", _hint(completed_event))
 
-    dynamodb = wiring.reconciler().ledger._client  # type: ignore[attr-defined]
-    dynamodb.meta.events.register("provide-client-params.dynamodb.PutItem", other_reconciler_first)
+    stack.clients.dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.PutItem", other_reconciler_first
+    )
     stack.deliver(training_event)
     record = stack.job(NAME)
     assert raced
@@ -189,16 +189,14 @@ def test_a_submit_crash_at_any_step_then_redelivery_runs_the_job_exactly_once(
 def test_a_reconcile_crash_at_any_step_then_retries_announce_exactly_once(
     stack: Stack, monkeypatch: pytest.MonkeyPatch, boundary: str
 ) -> None:
-    monkeypatch.setenv("NOTICE_LEASE_SECONDS", "1")
-    wiring.reset()
-    stack.sagemaker.attach(wiring.reconciler().sagemaker._client)  # type: ignore[attr-defined]
+    stack.reconfigure(NOTICE_LEASE_SECONDS="1")
     stack.submit(request_body())
     stack.sagemaker.complete("TrainingJob", NAME)
     event = stack.sagemaker.training_event(NAME)
     if boundary == "after describe":
         stack.sagemaker.interrupt_next("DescribeTrainingJob", Crash(), after_effect=True)
     else:
-        sns = wiring.reconciler().publisher._client  # type: ignore[attr-defined]
+        sns = stack.clients.sns
         monkeypatch.setattr(sns, "publish", _crash_once(sns.publish))
     with pytest.raises(Crash):
         stack.deliver(event)

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from jobctl import wiring
 from jobctl.errors import RetryableError
 from jobctl.models.jobs import utc_iso
 from tests.conftest import Stack, request_body
@@ -204,7 +203,7 @@ def test_the_sweep_tracks_automl_jobs_through_report_generation(stack: Stack) ->
 def test_a_notice_sns_refused_goes_out_with_the_next_sweep_exactly_once(
     running: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sns = wiring.reconciler().publisher._client  # type: ignore[attr-defined]
+    sns = running.clients.sns
     real_publish = sns.publish
 
     def refuse(**_: Any) -> None:
@@ -228,7 +227,7 @@ def test_a_notice_sns_refused_goes_out_with_the_next_sweep_exactly_once(
 
 def settle_with_claim(stack: Stack, monkeypatch: pytest.MonkeyPatch, claimed_at: str) -> None:
     """The job settles, and its notice is left claimed at ``claimed_at`` but unsent."""
-    reconciler = wiring.reconciler()
+    reconciler = stack.controller.reconciler
     announce_if_due = reconciler._announce_if_due
     monkeypatch.setattr(reconciler, "_announce_if_due", lambda record: record)
     stack.deliver(finish(stack))
@@ -261,7 +260,7 @@ def test_a_notice_another_invocation_is_publishing_is_left_to_it(
 def test_the_sweep_reports_jobs_running_past_their_maximum_runtime(
     running: Stack, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ledger = wiring.reconciler().ledger
+    ledger = running.controller.reconciler.ledger
     record = ledger.get(NAME, "TrainingJob")
     assert record is not None
     assert record.max_runtime_seconds == 3600
@@ -306,12 +305,8 @@ def test_a_sweep_with_nothing_in_flight_lists_nothing(running: Stack) -> None:
     assert after == before
 
 
-def test_terminal_only_tracking_records_outcomes_but_not_progress(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("TRACKING_MODE", "terminal")
-    wiring.reset()
-    stack.sagemaker.attach(wiring.reconciler().sagemaker._client)  # type: ignore[attr-defined]
+def test_terminal_only_tracking_records_outcomes_but_not_progress(stack: Stack) -> None:
+    stack.reconfigure(TRACKING_MODE="terminal")
     stack.submit(request_body("automl.json"))
     stack.sagemaker.set_state("AutoMLJob", AUTOML, "InProgress", "ModelTuning")
     stack.sweep()

@@ -9,8 +9,6 @@ from typing import Any
 
 import pytest
 
-from jobctl import wiring
-from jobctl.adapters import aws
 from jobctl.config import get_settings
 from tests.conftest import Stack, request_body
 
@@ -38,16 +36,9 @@ def sweep_counting(stack: Stack) -> tuple[dict[str, Any], int, int]:
 
 
 @pytest.fixture
-def settings(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Change the functions' settings for one test (the stack's clients re-attached)."""
-
-    def apply(**values: str) -> None:
-        for name, value in values.items():
-            monkeypatch.setenv(name, value)
-        wiring.reset()
-        stack.sagemaker.attach(aws.client("sagemaker"))
-
-    return apply
+def settings(stack: Stack) -> Any:
+    """Change the functions' settings for one test."""
+    return stack.reconfigure
 
 
 def test_a_sweep_over_a_long_history_lists_only_the_pages_that_hold_jobs_in_flight(
@@ -112,7 +103,7 @@ def test_a_stored_cursor_sagemaker_no_longer_accepts_starts_the_scan_afresh(
     stack: Stack,
 ) -> None:
     (name,) = submit_many(stack, 1)
-    wiring.reconciler().sweep_state.save_cursor("TrainingJob", "not-a-token-any-more")
+    stack.controller.reconciler.sweep_state.save_cursor("TrainingJob", "not-a-token-any-more")
     stack.sagemaker.set_state("TrainingJob", name, "InProgress", "Training")
     report = stack.sweep()["sweep"]
     assert report["list_calls"] == 2  # the refused token, then the newest page
@@ -157,7 +148,7 @@ def test_old_jobs_are_described_a_few_a_sweep_least_recently_checked_first(
 
 def test_only_one_sweep_runs_at_a_time(stack: Stack) -> None:
     submit_many(stack, 1)
-    state = wiring.reconciler().sweep_state
+    state = stack.controller.reconciler.sweep_state
     now = stack.clock.now()
     # Another invocation (an overlapping schedule, EventBridge's retry) is sweeping.
     assert state.acquire_lease("another-invocation", now, now + timedelta(minutes=5))

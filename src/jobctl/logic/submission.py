@@ -47,19 +47,6 @@ class Outcome:
     job_type: str
     status: str
 
-    def as_dict(self) -> dict[str, str]:
-        return {"job_name": self.job_name, "job_type": self.job_type, "status": self.status}
-
-
-class NotRemembered(Exception):
-    """An outcome that uses nothing up (a rejection): raised through Powertools'
-    idempotent scope so it deletes its record, and the same request id can be sent again,
-    corrected (CONTRACT §3)."""
-
-    def __init__(self, outcome: Outcome) -> None:
-        super().__init__(outcome.status)
-        self.outcome = outcome
-
 
 @dataclass(frozen=True)
 class Delivery:

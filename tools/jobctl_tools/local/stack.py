@@ -43,7 +43,10 @@ from moto.cloudformation.parsing import get_model_map
 from moto.events.models import EventPattern
 from moto.server import ThreadedMotoServer
 
-from jobctl import wiring
+from jobctl import handlers
+from jobctl.adapters.aws import clients
+from jobctl.bootstrap import bootstrap
+from jobctl.config import Settings
 from jobctl_tools.client import JobctlClient, Resources
 from jobctl_tools.local.clocks import ScaledClock
 from jobctl_tools.local.runtime import LocalFunctions
@@ -187,11 +190,11 @@ class LocalStack:
         # spend the whole create rate (in Lambda each container spends its part).
         os.environ["SUBMIT_MAX_CONCURRENCY"] = "1"
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-        os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-        wiring.clock = self.clock  # the functions run in this process, on the simulator's time
-        # Built once, before two invocations could each build their own (and their own
-        # pacer, each spending the whole create rate).
-        wiring.submitter()
+        # The functions run in this process, on the simulator's time: their controller is
+        # built here, once (two invocations must share one pacer), from the settings the
+        # template gives them.
+        self.controller = bootstrap(Settings.from_environ(os.environ), clients(), self.clock)
+        handlers.use(self.controller)
         if self.options.history:
             self.sagemaker.seed_history(self.options.history)
         self._write_state()
@@ -210,6 +213,7 @@ class LocalStack:
             thread.join(timeout=25)
         self._sagemaker_server.stop()
         self._moto.stop()
+        handlers.use(None)
 
     def wait_for_failure(self, timeout: float) -> str | None:
         """Wait up to ``timeout`` seconds; the one-line failure, if the stack has failed."""
