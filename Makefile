@@ -103,6 +103,10 @@ checkov: $(CHECKOV_VENV)/.installed ## checkov (CloudFormation) on template.yaml
 pytest: $(VENV)/.installed ## The test suite
 	$(PY) -m pytest
 
+.PHONY: unit
+unit: $(VENV)/.installed ## The unit tests alone: the rules on in-memory fakes, no moto (seconds)
+	$(PY) -m pytest tests/unit -q
+
 .PHONY: requirements
 requirements: $(PIPTOOLS_VENV)/.installed ## Lock src/requirements.txt (sam build's) from pyproject.toml: pinned, hashed, Python 3.12 (UPGRADE=1: newest)
 	$(PIPTOOLS_VENV)/bin/python scripts/gen_requirements.py $(if $(UPGRADE),--upgrade)

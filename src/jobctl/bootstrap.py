@@ -32,7 +32,10 @@ from jobctl.logic.ports import (
     SweepState,
 )
 from jobctl.logic.reconciliation import Reconciler, SweepLimits
-from jobctl.logic.submission import Submitter
+from jobctl.logic.submission import Context, Submitter
+from jobctl.logic.submission.reject import Rejections
+from jobctl.logic.submission.stop import Stop
+from jobctl.logic.submission.submit import Submit
 
 
 @dataclass(frozen=True)
@@ -103,22 +106,27 @@ def assemble(settings: Settings, ports: Ports, clock: Clock) -> tuple[Submitter,
         budget_keys=budget_keys(settings),
         track_progress=settings.tracking_mode == "progress",
     )
-    submitter = Submitter(
+    context = Context(
         sagemaker=ports.sagemaker,
         ledger=ports.ledger,
         publisher=ports.publisher,
-        reconciler=reconciler,
         now=clock.now,
         notice_lease=reconciler.notice_lease,
+        deployment_id=settings.deployment_id,
+    )
+    rejections = Rejections(context)
+    submit = Submit(
+        context=context,
+        rejections=rejections,
         default_role_arn=settings.default_role_arn,
         permitted_roles=settings.permitted_role_arns,
         max_receive_count=settings.max_receive_count,
-        deployment_id=settings.deployment_id,
         capacity=ports.capacity,
         overall_budget=settings.concurrency_budget,
         instance_type_budgets=settings.instance_type_budgets,
     )
-    return submitter, reconciler
+    stop = Stop(context=context, rejections=rejections, reconciler=reconciler)
+    return Submitter(submit=submit, stop=stop, rejections=rejections), reconciler
 
 
 def call_rates(settings: Settings) -> CallRates:

@@ -63,3 +63,16 @@ class UnreadableRecord(JobctlError):
     def __init__(self, job_name: str, job_type: str) -> None:
         self.key = (job_name, job_type)
         super().__init__(f"ledger record {job_type}/{job_name} cannot be read")
+
+
+class RecordMissing(JobctlError):
+    """A ledger record that should be there is not: records are never deleted, so a bug,
+    or a record deleted by hand."""
+
+    def __init__(self, job_name: str, job_type: str) -> None:
+        self.key = (job_name, job_type)
+        super().__init__(f"ledger record {job_type}/{job_name} is missing")
+
+
+class IllegalMove(JobctlError):
+    """A status change the state machine does not allow: a bug, never a user's error."""

@@ -11,7 +11,7 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from jobctl.logic.requests import ownership_tags
-from jobctl.logic.submission import FOREIGN_JOB
+from jobctl.logic.submission.submit import FOREIGN_JOB
 from tests.conftest import DEPLOYMENT_ID, IDEMPOTENCY_TABLE, Stack, request_body
 
 NAME = "demo-xgboost-churn"

@@ -106,7 +106,8 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
         request = parse_request(record.body)
     except UnreadableRequest as bad:
         identity = {"job_name": bad.job_name, "request_id": bad.request_id}
-        rejected = built.submitter.reject_raw(bad.problems, delivery, bad.job_type, **identity)
+        rejections = built.submitter.rejections
+        rejected = rejections.reject_raw(bad.problems, delivery, bad.job_type, **identity)
         return asdict(rejected)
     logger.set_correlation_id(request.name)
     logger.append_keys(job_type=request.job_type, action=request.action)
@@ -122,7 +123,8 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
         built.requeue.send_later(record.body, delay)
         outcome = Outcome(request.name, request.job_type, QUEUED)
     except IdempotencyValidationError:
-        outcome = built.submitter.reject(request, [REUSED_REQUEST_ID], delivery, own_key=False)
+        rejections = built.submitter.rejections
+        outcome = rejections.reject(request, [REUSED_REQUEST_ID], delivery, own_key=False)
     except IdempotencyAlreadyInProgressError as exc:
         raise RetryableError("another invocation is handling the same request") from exc
     return asdict(outcome)
