@@ -52,7 +52,12 @@ from jobctl_tools.local.clocks import ScaledClock
 from jobctl_tools.local.runtime import LocalFunctions
 from jobctl_tools.local.sagemaker import ACCOUNT, REGION, SimulatedJob, SimulatedSageMaker
 from jobctl_tools.local.sagemaker_server import SageMakerServer
-from jobctl_tools.local.template import event_patterns, function_events, load_template
+from jobctl_tools.local.template import (
+    event_patterns,
+    function_events,
+    load_template,
+    resolve_conditions,
+)
 
 STACK_NAME = "jobctl"
 SUBMIT_CONTAINERS = 2
@@ -290,7 +295,8 @@ class LocalStack:
         for logical_id in ("SubmitFunction", "ReconcileFunction"):
             function = template["Resources"][logical_id]["Properties"]
             variables.update(function.get("Environment", {}).get("Variables", {}))
-        resolved = {name: self._resolve(value) for name, value in variables.items()}
+        decided = resolve_conditions(variables, self._parameters)  # Fn::If, as deployed
+        resolved = {name: self._resolve(value) for name, value in decided.items()}
         return {name: str(value) for name, value in resolved.items() if value is not None}
 
     def _quiet_logs(self) -> None:
