@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-
 from jobctl.adapters.aws import Clients
 from jobctl.adapters.capacity import DynamoDBCapacity
 from jobctl.adapters.clock import SystemClock
@@ -54,9 +52,9 @@ class Controller:
     """Everything a container's handlers use."""
 
     settings: Settings
+    clients: Clients
     submitter: Submitter
     reconciler: Reconciler
-    idempotency_store: DynamoDBPersistenceLayer
     requeue: SqsRequeue | None
 
 
@@ -76,11 +74,9 @@ def bootstrap(settings: Settings, clients: Clients, clock: Clock | None = None) 
     submitter, reconciler = assemble(settings, ports, clock)
     return Controller(
         settings=settings,
+        clients=clients,
         submitter=submitter,
         reconciler=reconciler,
-        idempotency_store=DynamoDBPersistenceLayer(
-            table_name=settings.idempotency_table, boto3_client=clients.dynamodb
-        ),
         requeue=(
             SqsRequeue(clients.sqs, settings.jobs_queue_url) if settings.jobs_queue_url else None
         ),

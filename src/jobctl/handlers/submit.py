@@ -22,7 +22,11 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
@@ -84,7 +88,9 @@ def idempotent_submit(built: Controller) -> IdempotentSubmit:
 
     @idempotent_function(  # type: ignore[untyped-decorator]  # Powertools types it loosely
         data_keyword_argument="request",
-        persistence_store=built.idempotency_store,
+        persistence_store=DynamoDBPersistenceLayer(
+            table_name=built.settings.idempotency_table, boto3_client=built.clients.dynamodb
+        ),
         config=config,
         output_serializer=DataclassSerializer(Outcome),
     )
