@@ -4,7 +4,7 @@ Traces come from Lambda's own active tracing (the template's ``Tracing: Active``
 opt-in, OpenTelemetry through AWS's ADOT layer: not from the AWS X-Ray SDK, which is at
 end of support on 2027-02-25 and was the largest single cost of a cold start.
 
-Nothing here logs a request's ``Environment`` or ``HyperParameters`` values (CONTRACT §7):
+Nothing here logs a request's ``Environment`` or ``HyperParameters`` values (docs/contract.md §7):
 anything that may carry them goes through ``redact`` first, and anything SageMaker says
 about a job goes through ``scrub``.
 """
@@ -148,7 +148,7 @@ def _variants(secrets: Iterable[str]) -> set[str]:
 
 def report_unreadable(unreadable: UnreadableRecord) -> None:
     """A ledger record that cannot be read: logged by its key (never its contents) and
-    counted, so an alarm can see it (CONTRACT §6)."""
+    counted, so an alarm can see it (docs/contract.md §6)."""
     job_name, job_type = unreadable.key
     logger.error(
         "unreadable ledger record skipped", extra={"job_name": job_name, "job_type": job_type}

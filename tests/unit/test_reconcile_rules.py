@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from jobctl.adapters.sagemaker import training_observation
-from tests.conftest import request_body
+from tests.support.requests import request_body
 from tests.unit.conftest import Logic
 
 NAME = "demo-xgboost-churn"
@@ -90,3 +90,17 @@ def test_a_job_older_than_the_list_window_is_described_instead(logic: Logic) -> 
     report = sweep(logic)
     assert report["described"] == 1
     assert logic.record(NAME).secondary_status == "Training"
+
+
+def test_a_sweep_short_of_time_leaves_the_rest_of_its_catch_up_to_the_next(
+    logic: Logic,
+) -> None:
+    names = submitted(logic, 150)
+    for name in names:  # every job settled, and every event was lost
+        logic.sagemaker.complete("TrainingJob", name)
+    started = logic.clock.now()
+    first = logic.reconciler.sweep("a-sweep", timedelta(seconds=45)).__dict__
+    assert logic.clock.now() <= started + timedelta(seconds=45)
+    assert 0 < first["described"] < 150  # Describes are paced: 150 would take 37 s
+    logic.reconciler.sweep("another-sweep", timedelta(minutes=5))
+    assert {logic.record(name).status for name in names} == {"Completed"}

@@ -6,11 +6,12 @@ from typing import Any
 
 import pytest
 
-from jobctl.errors import RetryableError
+from jobctl.errors import RetryableError, ServiceRefused
 from jobctl.logic.admission import OverBudget
 from jobctl.logic.requests import ownership_tags
 from jobctl.logic.submission.submit import FOREIGN_JOB, NAME_TAKEN, REUSED_REQUEST_ID
-from tests.conftest import DEFAULT_ROLE, DEPLOYMENT_ID, MAX_RECEIVE_COUNT, request_body
+from tests.support.environment import DEFAULT_ROLE, DEPLOYMENT_ID, MAX_RECEIVE_COUNT
+from tests.support.requests import request_body
 from tests.unit.conftest import Logic
 
 NAME = "demo-xgboost-churn"
@@ -140,3 +141,17 @@ def test_the_ownership_tags_name_this_deployment_and_request(logic: Logic) -> No
     tags = logic.sagemaker.jobs[("TrainingJob", NAME)].tags
     expected = {tag["Key"]: tag["Value"] for tag in ownership_tags(DEPLOYMENT_ID, "demo-train-1")}
     assert expected.items() <= tags.items()
+
+
+def test_a_refusal_retrying_cannot_cure_ends_submit_failed_not_queued_for_good(
+    logic: Logic,
+) -> None:
+    # A role without sagemaker:CreateTrainingJob: every delivery meets the same refusal.
+    logic.sagemaker.fail_next("CreateTrainingJob", "AccessDeniedException", times=5)
+    for receive in range(1, MAX_RECEIVE_COUNT + 1):
+        with pytest.raises(ServiceRefused):
+            logic.handle(request_body(), receive_count=receive)
+    record = logic.record(NAME)
+    assert record.status == "SubmitFailed"
+    assert "AccessDeniedException" in (record.failure_reason or "")
+    assert logic.notices.statuses(NAME) == ["SubmitFailed"]

@@ -1,4 +1,5 @@
-"""The job ledger in DynamoDB (CONTRACT §4). Every write is conditional on the version read."""
+"""The job ledger in DynamoDB (docs/contract.md §4): every write is conditional on the
+version read."""
 
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ def record_from_item(item: dict[str, Any]) -> JobRecord:
 
 def _readable(model: type[Model], items: Iterable[dict[str, Any]]) -> Iterator[Model]:
     """The items that parse; one that does not is logged by its key, counted, and skipped,
-    so it never stops the sweep or delays other jobs (CONTRACT §6)."""
+    so it never stops the sweep or delays other jobs (docs/contract.md §6)."""
     for item in items:
         try:
             yield _parsed(model, item)

@@ -23,6 +23,7 @@ from jobctl.errors import (
     JobAlreadyExists,
     JobNotFound,
     RetryableError,
+    ServiceRefused,
 )
 from jobctl.logic.ports import Clock, ListPage
 from jobctl.models.jobs import Observation
@@ -84,7 +85,7 @@ class SageMakerAdapter:
                 raise InvalidRequest([f"SageMaker rejected the request: {gist}"]) from None
             if is_transient(exc):
                 raise RetryableError(f"SageMaker: {code}") from None
-            raise RuntimeError(f"SageMaker call failed: {code}: {message}") from None
+            raise ServiceRefused(f"SageMaker: {code}: {message}") from None
         except BotoCoreError as exc:
             raise self._unexpected(exc) from exc
 

@@ -202,6 +202,8 @@ class Reconciler:
             report.stuck = self._stuck_jobs(flights)
             report.slots_repaired = self._repair_capacity()
             for pending in self.ledger.pending_notices():
+                if self.now() >= deadline - TIME_RESERVE / 2:
+                    break  # the next sweep sends the rest
                 if self._announce_if_due(pending) is not pending:
                     report.notices += 1
         finally:
@@ -257,15 +259,23 @@ class Reconciler:
             report.unfinished_scans.append(job_type)
         if (None if finished else token) != cursor:
             self.sweep_state.save_cursor(job_type, None if finished else token)
-        self._catch_up(job_type, changed, report)
+        self._catch_up(job_type, changed, stop_at, report)
 
     def _catch_up(
-        self, job_type: JobType, summaries: Iterable[Observation], report: SweepReport
+        self,
+        job_type: JobType,
+        summaries: Iterable[Observation],
+        stop_at: datetime,
+        report: SweepReport,
     ) -> None:
+        """Record what the List summaries say changed (a settled job is described); what
+        time does not allow is still changed in SageMaker, and the next sweep finds it."""
         by_key: dict[tuple[str, str], Observation] = {
             (summary.job_name, job_type): summary for summary in summaries
         }
         for key, record in self.ledger.get_many(by_key).items():
+            if self.now() >= stop_at:
+                return
             summary = by_key[key]
             if not states.is_newer(record, summary):
                 continue

@@ -126,7 +126,7 @@ class Seen(Protocol):
 def is_newer(record: Seen, observation: Observation) -> bool:
     """Whether ``observation`` says something the ledger does not hold yet.
 
-    Only about the very job the record runs (CONTRACT §6): a record takes a job's ARN from
+    Only about the very job the record runs (docs/contract.md §6): a record takes a job's ARN from
     the controller's own create answer or a tag-verified adoption, never from what
     SageMaker says of a name. A same-named job of someone else, seen before our create
     (a throttled one, say) or after, changes nothing."""

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jobctl.models.kinds import JobType
 
-# The ledger's `status` values (CONTRACT §4): SageMaker's primary statuses and our own.
+# The ledger's `status` values (docs/contract.md §4): SageMaker's primary statuses and our own.
 QUEUED = "Queued"
 IN_PROGRESS = "InProgress"
 STOPPING = "Stopping"
@@ -56,7 +56,7 @@ class HistoryEntry(BaseModel):
 
 
 class JobRecord(BaseModel):
-    """A job's row in the ledger (CONTRACT §4), plus the controller's bookkeeping."""
+    """A job's row in the ledger (docs/contract.md §4), plus the controller's bookkeeping."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -133,7 +133,7 @@ class InFlight(BaseModel):
 
 
 class Notice(BaseModel):
-    """The completion notice published to SNS (CONTRACT §5)."""
+    """The completion notice published to SNS (docs/contract.md §5)."""
 
     job_name: str
     job_type: str

@@ -14,6 +14,7 @@ from jobctl.errors import (
     InvalidRequest,
     JobAlreadyExists,
     RetryableError,
+    ServiceRefused,
     UnreadableRecord,
 )
 from jobctl.logic import states
@@ -84,7 +85,7 @@ class Submit:
         except InvalidRequest as exc:
             self._free(record)
             return self.rejections.reject_own(record, exc.problems)
-        except RetryableError as exc:
+        except (RetryableError, ServiceRefused) as exc:
             self._free(record)
             return self._failed(record, exc, delivery)
         return Outcome.of(self._created(record, job_arn))
@@ -203,9 +204,13 @@ class Submit:
         count("TimeQueued", queued_for.total_seconds(), unit=MetricUnit.Seconds)
         return updated
 
-    def _failed(self, record: JobRecord, error: RetryableError, delivery: Delivery) -> Outcome:
+    def _failed(
+        self, record: JobRecord, error: RetryableError | ServiceRefused, delivery: Delivery
+    ) -> Outcome:
         """SageMaker did not take the job: the record waits for the next delivery, or on the
-        last one is given up (SubmitFailed, one notice); the message fails either way."""
+        last one is given up (SubmitFailed, one notice); the message fails either way. A
+        refusal that retrying will not cure (a permission) goes the same way, so it ends in
+        the DLQ with its record SubmitFailed, never Queued for good."""
         reason = f"SageMaker did not accept the job: {error}"
         now = self.context.now
         if delivery.receive_count < self.max_receive_count:
