@@ -12,7 +12,8 @@ from botocore.exceptions import ClientError
 
 from jobctl.errors import RetryableError
 from jobctl.models.jobs import utc_iso
-from tests.conftest import Stack, request_body
+from tests.support.requests import request_body
+from tests.support.stack import Stack
 from tests.support.template import load_event
 
 NAME = "demo-xgboost-churn"
@@ -37,11 +38,12 @@ def test_a_completed_event_records_the_truth_and_announces_once(running: Stack) 
     running.deliver(event)
 
     record = running.job(NAME)
-    assert record["status"] == "Completed"  # type: ignore[index]
-    assert record["environment"] == request_body()["spec"]["Environment"]  # type: ignore[index]
-    assert record["outputs"]["final_metrics"] == {"validation:auc": 0.93}  # type: ignore[index]
-    assert record["outputs"]["model_artifacts"].endswith("/output/model.tar.gz")  # type: ignore[index]
-    assert record["notified_at"] is not None  # type: ignore[index]
+    assert record.status == "Completed"
+    assert record.environment == request_body()["spec"]["Environment"]
+    assert record.outputs is not None
+    assert record.outputs["final_metrics"] == {"validation:auc": 0.93}
+    assert record.outputs["model_artifacts"].endswith("/output/model.tar.gz")
+    assert record.notified_at is not None
     (notice,) = running.notices_for(NAME)
     assert notice["status"] == "Completed"
     assert notice["_attributes"] == {
@@ -69,7 +71,7 @@ def test_a_late_event_cannot_undo_a_newer_state(running: Stack) -> None:
     running.deliver(finish(running))
     running.deliver(stale)
     record = running.job(NAME)
-    assert (record["status"], record["secondary_status"]) == ("Completed", "Completed")  # type: ignore[index]
+    assert (record.status, record.secondary_status) == ("Completed", "Completed")
 
 
 def test_a_stale_describe_answer_cannot_undo_a_newer_state(running: Stack) -> None:
@@ -82,11 +84,11 @@ def test_a_stale_describe_answer_cannot_undo_a_newer_state(running: Stack) -> No
     job.status, job.secondary = "InProgress", "Downloading"
     job.modified = training_at.replace(year=training_at.year - 1)
     running.deliver(event)
-    assert running.job(NAME)["secondary_status"] == "Training"  # type: ignore[index]
+    assert running.job(NAME).secondary_status == "Training"
 
     job.status, job.secondary, job.modified = truth
     running.deliver(event)
-    assert running.job(NAME)["status"] == "Completed"  # type: ignore[index]
+    assert running.job(NAME).status == "Completed"
 
 
 def test_a_failed_job_records_sagemakers_reason(running: Stack) -> None:
@@ -95,7 +97,7 @@ def test_a_failed_job_records_sagemakers_reason(running: Stack) -> None:
     )
     running.deliver(running.sagemaker.training_event(NAME))
     record = running.job(NAME)
-    assert (record["status"], record["failure_reason"]) == ("Failed", "AlgorithmError: boom")  # type: ignore[index]
+    assert (record.status, record.failure_reason) == ("Failed", "AlgorithmError: boom")
     assert [n["status"] for n in running.notices_for(NAME)] == ["Failed"]
 
 
@@ -153,7 +155,7 @@ def test_a_transient_describe_failure_fails_the_invocation_so_it_is_retried(runn
     with pytest.raises(RetryableError):
         running.deliver(event)
     running.deliver(event)
-    assert running.job(NAME)["status"] == "Completed"  # type: ignore[index]
+    assert running.job(NAME).status == "Completed"
 
 
 def test_a_job_describe_cannot_see_yet_is_retried_not_guessed(running: Stack) -> None:
@@ -163,14 +165,14 @@ def test_a_job_describe_cannot_see_yet_is_retried_not_guessed(running: Stack) ->
     )
     with pytest.raises(RetryableError):
         running.deliver(event)
-    assert running.job(NAME)["status"] == "InProgress"  # type: ignore[index]
+    assert running.job(NAME).status == "InProgress"
 
 
 def test_the_sweep_catches_a_missed_event(running: Stack) -> None:
     finish(running)  # the event is lost
     report = running.sweep()["sweep"]
     assert report["described"] == 1
-    assert running.job(NAME)["status"] == "Completed"  # type: ignore[index]
+    assert running.job(NAME).status == "Completed"
     assert len(running.notices_for(NAME)) == 1
 
 
@@ -186,7 +188,7 @@ def test_the_sweep_tracks_automl_jobs_through_report_generation(stack: Stack) ->
     stack.submit(request_body("automl.json"))
     stack.sagemaker.set_state("AutoMLJob", AUTOML, "Completed", "GeneratingExplainabilityReport")
     stack.sweep()
-    assert stack.job(AUTOML, "AutoMLJob")["status"] == "Completed"  # type: ignore[index]
+    assert stack.job(AUTOML, "AutoMLJob").status == "Completed"
     assert stack.notices_for(AUTOML) == []  # not settled yet
 
     stack.sagemaker.set_state(
@@ -194,8 +196,9 @@ def test_the_sweep_tracks_automl_jobs_through_report_generation(stack: Stack) ->
     )
     stack.sweep()
     record = stack.job(AUTOML, "AutoMLJob")
-    assert record["warnings"] == ["ExplainabilityError: SHAP failed"]  # type: ignore[index]
-    assert record["outputs"]["best_candidate"]["objective_metric_name"] == "F1"  # type: ignore[index]
+    assert record.warnings == ["ExplainabilityError: SHAP failed"]
+    assert record.outputs is not None
+    assert record.outputs["best_candidate"]["objective_metric_name"] == "F1"
     (notice,) = stack.notices_for(AUTOML)
     assert (notice["status"], notice["secondary_status"]) == ("Completed", "ExplainabilityError")
 
@@ -210,7 +213,13 @@ def test_a_notice_sns_refused_goes_out_with_the_next_sweep_exactly_once(
         raise ClientError(
             {
                 "Error": {"Code": "InternalError", "Message": "down"},
-                "ResponseMetadata": {"HTTPStatusCode": 500},
+                "ResponseMetadata": {
+                    "RequestId": "",
+                    "HostId": "",
+                    "HTTPStatusCode": 500,
+                    "HTTPHeaders": {},
+                    "RetryAttempts": 0,
+                },
             },
             "Publish",
         )
@@ -218,7 +227,7 @@ def test_a_notice_sns_refused_goes_out_with_the_next_sweep_exactly_once(
     monkeypatch.setattr(sns, "publish", refuse)
     with pytest.raises(RetryableError):
         running.deliver(finish(running))
-    assert running.job(NAME)["notified_at"] is None  # type: ignore[index]
+    assert running.job(NAME).notified_at is None
     monkeypatch.setattr(sns, "publish", real_publish)
     running.sweep()
     running.sweep()
@@ -244,7 +253,7 @@ def test_a_crash_after_claiming_a_notice_is_repaired_after_the_lease(
     settle_with_claim(running, monkeypatch, claimed_at="2000-01-01T00:00:00.000Z")
     running.sweep()
     assert len(running.notices_for(NAME)) == 1
-    assert running.job(NAME)["notice_pending"] is None  # type: ignore[index]
+    assert running.job(NAME).notice_pending is None
 
 
 def test_a_notice_another_invocation_is_publishing_is_left_to_it(
@@ -286,12 +295,14 @@ def test_automl_progress_comes_from_the_list_summary_and_only_the_outcome_is_des
     for secondary in ("AnalyzingData", "FeatureEngineering", "ModelTuning"):
         stack.sagemaker.set_state("AutoMLJob", AUTOML, "InProgress", secondary)
         stack.sweep()
-        assert stack.job(AUTOML, "AutoMLJob")["secondary_status"] == secondary  # type: ignore[index]
+        assert stack.job(AUTOML, "AutoMLJob").secondary_status == secondary
     assert stack.sagemaker.calls["DescribeAutoMLJob"] == 0
     stack.sagemaker.set_state("AutoMLJob", AUTOML, "Completed", "Completed")
     stack.sweep()
     assert stack.sagemaker.calls["DescribeAutoMLJob"] == 1
-    assert stack.job(AUTOML, "AutoMLJob")["outputs"]["best_candidate"]["name"]  # type: ignore[index]
+    outputs = stack.job(AUTOML, "AutoMLJob").outputs
+    assert outputs is not None
+    assert outputs["best_candidate"]["name"]
 
 
 def test_a_sweep_with_nothing_in_flight_lists_nothing(running: Stack) -> None:
@@ -310,8 +321,8 @@ def test_terminal_only_tracking_records_outcomes_but_not_progress(stack: Stack) 
     stack.submit(request_body("automl.json"))
     stack.sagemaker.set_state("AutoMLJob", AUTOML, "InProgress", "ModelTuning")
     stack.sweep()
-    assert stack.job(AUTOML, "AutoMLJob")["secondary_status"] is None  # type: ignore[index]
+    assert stack.job(AUTOML, "AutoMLJob").secondary_status is None
     stack.sagemaker.set_state("AutoMLJob", AUTOML, "Completed", "Completed")
     stack.sweep()
-    assert stack.job(AUTOML, "AutoMLJob")["status"] == "Completed"  # type: ignore[index]
+    assert stack.job(AUTOML, "AutoMLJob").status == "Completed"
     assert len(stack.notices_for(AUTOML)) == 1

@@ -19,7 +19,7 @@ from jobctl.models.jobs import JobRecord
 from jobctl.models.requests import parse_request
 from jobctl_tools.local.clocks import ManualClock
 from jobctl_tools.local.sagemaker import SimulatedSageMaker
-from tests.conftest import ENVIRONMENT
+from tests.support.environment import ENVIRONMENT
 from tests.support.fakes import (
     InMemoryCapacity,
     InMemoryLedger,

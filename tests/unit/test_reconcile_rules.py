@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from jobctl.adapters.sagemaker import training_observation
+from jobctl.models.jobs import Observation
 from tests.support.requests import request_body
 from tests.unit.conftest import Logic
 
 NAME = "demo-xgboost-churn"
 
 
-def event_detail(logic: Logic, name: str = NAME) -> object:
+def event_detail(logic: Logic, name: str = NAME) -> Observation:
     return training_observation(logic.sagemaker.training_event(name)["detail"])
 
 
@@ -29,11 +30,11 @@ def sweep(logic: Logic) -> dict[str, object]:
 def test_progress_comes_from_the_event_and_only_the_outcome_is_described(logic: Logic) -> None:
     submitted(logic)
     logic.sagemaker.set_state("TrainingJob", NAME, "InProgress", "Training")
-    logic.reconciler.on_state_change("TrainingJob", event_detail(logic))  # type: ignore[arg-type]
+    logic.reconciler.on_state_change("TrainingJob", event_detail(logic))
     assert logic.record(NAME).secondary_status == "Training"
     assert logic.sagemaker.calls["DescribeTrainingJob"] == 0
     logic.sagemaker.complete("TrainingJob", NAME)
-    logic.reconciler.on_state_change("TrainingJob", event_detail(logic))  # type: ignore[arg-type]
+    logic.reconciler.on_state_change("TrainingJob", event_detail(logic))
     assert logic.record(NAME).status == "Completed"
     assert logic.sagemaker.calls["DescribeTrainingJob"] == 1
     assert logic.notices.statuses(NAME) == ["Completed"]
@@ -44,10 +45,10 @@ def test_a_duplicate_or_stale_event_changes_nothing_and_costs_nothing(logic: Log
     logic.sagemaker.set_state("TrainingJob", NAME, "InProgress", "Downloading")
     early = event_detail(logic)
     logic.sagemaker.set_state("TrainingJob", NAME, "InProgress", "Training")
-    logic.reconciler.on_state_change("TrainingJob", event_detail(logic))  # type: ignore[arg-type]
+    logic.reconciler.on_state_change("TrainingJob", event_detail(logic))
     writes = logic.ledger.writes
     for detail in (early, event_detail(logic)):
-        logic.reconciler.on_state_change("TrainingJob", detail)  # type: ignore[arg-type]
+        logic.reconciler.on_state_change("TrainingJob", detail)
     assert logic.record(NAME).secondary_status == "Training"
     assert logic.ledger.writes == writes
 

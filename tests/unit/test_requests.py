@@ -17,7 +17,8 @@ from jobctl.logic.requests import (
     request_tag,
 )
 from jobctl.models.requests import UnreadableRequest, derive_job_name, parse_request
-from tests.conftest import DEFAULT_ROLE, DEPLOYMENT_ID, OTHER_ROLE, request_body
+from tests.support.environment import DEFAULT_ROLE, DEPLOYMENT_ID, OTHER_ROLE
+from tests.support.requests import request_body
 
 PERMITTED = frozenset({DEFAULT_ROLE, OTHER_ROLE})
 SECRET = "s3cr3t-value-that-must-not-leak"

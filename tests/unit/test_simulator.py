@@ -13,7 +13,8 @@ from botocore.exceptions import ClientError, ParamValidationError
 
 from jobctl_tools.local.clocks import ManualClock
 from jobctl_tools.local.sagemaker import OUTCOME_TAG, PENDING_SHARE, SimulatedSageMaker
-from tests.conftest import DEFAULT_ROLE, request_body
+from tests.support.environment import DEFAULT_ROLE
+from tests.support.requests import request_body
 
 
 @pytest.fixture
