@@ -88,7 +88,7 @@ format: $(VENV)/.installed ## Format the code with ruff
 	$(VENV)/bin/ruff format src tools tests scripts bench
 
 .PHONY: typecheck
-typecheck: $(VENV)/.installed ## mypy (strict) on src/ and tools/
+typecheck: $(VENV)/.installed ## mypy (strict) on src/, tools/, tests/ and bench/
 	$(VENV)/bin/mypy
 
 .PHONY: lint-template
