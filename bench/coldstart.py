@@ -148,13 +148,12 @@ def first_call_rig(function: str, again: bool = False) -> tuple[dict[str, Any], 
         DEFAULT_ROLE,
         IDEMPOTENCY_TABLE,
         JOBS_TABLE,
-        LambdaContext,
         job_request,
-        sqs_event,
     )
     from jobctl import wiring
     from jobctl.adapters import aws
     from jobctl_tools.local.clocks import ManualClock
+    from jobctl_tools.local.lambda_events import LambdaContext, sqs_event
     from jobctl_tools.local.sagemaker import SimulatedJob, SimulatedSageMaker, planned_path
 
     if not _RIG:
@@ -175,7 +174,7 @@ def first_call_rig(function: str, again: bool = False) -> tuple[dict[str, Any], 
         _RIG.update(sim=sim, dynamodb=dynamodb)
     name = f"cold-{function}-{'b' if again else 'a'}"
     if function == "submit":
-        return sqs_event([job_request("TrainingJob", name)]), LambdaContext("SubmitFunction")
+        return sqs_event([job_request("TrainingJob", name)]), LambdaContext("SubmitFunction", 120)
     # Reconcile: a job the ledger holds as just submitted, whose Starting event arrives.
     sim, dynamodb = _RIG["sim"], _RIG["dynamodb"]
     request = job_request("TrainingJob", name)["spec"]
@@ -201,7 +200,7 @@ def first_call_rig(function: str, again: bool = False) -> tuple[dict[str, Any], 
         "history": {"L": [{"M": {"status": {"S": "InProgress"}, "at": at}}]},
         "version": {"N": "2"},
     }
-    return sim.training_event(name), LambdaContext("ReconcileFunction")
+    return sim.training_event(name), LambdaContext("ReconcileFunction", 120)
 
 
 def package_size() -> dict[str, Any]:

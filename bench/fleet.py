@@ -53,14 +53,13 @@ from bench.harness import (
     DEFAULT_ROLE,
     ApiCalls,
     FakeClock,
-    LambdaContext,
     deploy_in_moto,
     job_request,
     lambda_environment,
     quiet,
-    scheduled_event,
     write_result,
 )
+from jobctl_tools.local.lambda_events import LambdaContext, scheduled_event, sqs_event
 
 TICK = 30  # seconds of simulated time per step of the driver
 SWEEP_EVERY = 300  # the template's rate(5 minutes)
@@ -265,12 +264,11 @@ class Controller:
     # -- SubmitFunction: SQS batches of up to 10 ------------------------------------------
 
     def submit(self, bodies: list[dict[str, Any]], receive_count: int = 1) -> None:
-        from bench.harness import sqs_event
         from jobctl.handlers import submit
 
         for start in range(0, len(bodies), 10):
             batch = bodies[start : start + 10]
-            event = sqs_event(batch, [receive_count] * len(batch))
+            event = sqs_event(batch, receive_count=receive_count)
             self.invocations["submit"] += 1
             try:
                 answer = submit.handler(event, LambdaContext("SubmitFunction", 120))

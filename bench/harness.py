@@ -14,8 +14,6 @@ import json
 import logging
 import math
 import os
-import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -31,7 +29,6 @@ JOBS_TABLE = "jobctl-jobs"
 IDEMPOTENCY_TABLE = "jobctl-idempotency"
 TOPIC_NAME = "jobctl-notices"
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:{TOPIC_NAME}"
-QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:jobctl-JobsQueue-bench"
 OUTCOME_TAG = "jobctl-sim:outcome"
 
 # What the functions see in Lambda (template.yaml's Globals), minus X-Ray: there is no
@@ -134,20 +131,6 @@ class ApiCalls:
         return Counter(self.by_operation)
 
 
-class LambdaContext:
-    """The parts of Lambda's context object Powertools uses."""
-
-    def __init__(self, function_name: str = "jobctl-bench", timeout_seconds: int = 120) -> None:
-        self.function_name = function_name
-        self.memory_limit_in_mb = 512
-        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function_name}"
-        self.aws_request_id = str(uuid.uuid4())
-        self._deadline = time.monotonic() + timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
 @functools.cache
 def sample_request(job_type: str) -> dict[str, Any]:
     """A sample request from events/requests/ (copy it before changing it)."""
@@ -170,47 +153,6 @@ def job_request(
         config = spec.setdefault("AutoMLJobConfig", {})
         config.setdefault("CompletionCriteria", {})["MaxAutoMLJobRuntimeInSeconds"] = max_runtime
     return body
-
-
-def sqs_event(bodies: list[dict[str, Any]], receive_counts: list[int] | None = None) -> Any:
-    """An SQS → Lambda event carrying ``bodies``, as Lambda's event source builds it."""
-    sent = str(int(time.time() * 1000))
-    records = []
-    for index, body in enumerate(bodies):
-        count = receive_counts[index] if receive_counts else 1
-        records.append(
-            {
-                "messageId": str(uuid.uuid4()),
-                "receiptHandle": f"bench-receipt-{uuid.uuid4()}",
-                "body": json.dumps(body),
-                "attributes": {
-                    "ApproximateReceiveCount": str(count),
-                    "SentTimestamp": sent,
-                    "SenderId": "AROAEXAMPLE:bench",
-                    "ApproximateFirstReceiveTimestamp": sent,
-                },
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": QUEUE_ARN,
-                "awsRegion": REGION,
-            }
-        )
-    return {"Records": records}
-
-
-def scheduled_event(moment: datetime) -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": ACCOUNT,
-        "time": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": REGION,
-        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/jobctl-sweep-bench"],
-        "detail": {},
-    }
 
 
 def deploy_in_moto() -> None:

@@ -46,14 +46,13 @@ from bench.harness import (
     IDEMPOTENCY_TABLE,
     JOBS_TABLE,
     FakeClock,
-    LambdaContext,
     job_request,
     lambda_environment,
     measure_main,
     percentile,
     quiet,
-    scheduled_event,
 )
+from jobctl_tools.local.lambda_events import LambdaContext, scheduled_event, sqs_event
 
 WARMUP = 20
 SUBMIT_INVOCATIONS = {1: 400, 10: 100}
@@ -117,11 +116,9 @@ class Rig:
         return [f"{prefix}-{next(self.names):05d}" for _ in range(count)]
 
     def submit_event(self, job_type: str, names: list[str]) -> dict[str, Any]:
-        from bench.harness import sqs_event
-
         # Simulated time runs for hours here: keep the jobs short of their maximum runtime.
         bodies = [job_request(job_type, name, max_runtime=MAX_RUNTIME) for name in names]
-        return sqs_event(bodies)  # type: ignore[no-any-return]
+        return sqs_event(bodies)
 
     def submit(self, event: dict[str, Any]) -> None:
         from jobctl.handlers import submit

@@ -36,15 +36,13 @@ from typing import Any
 from bench.harness import (
     BENCH_EPOCH,
     FakeClock,
-    LambdaContext,
     deploy_in_moto,
     job_request,
     lambda_environment,
     measure_main,
     quiet,
-    scheduled_event,
-    sqs_event,
 )
+from jobctl_tools.local.lambda_events import LambdaContext, scheduled_event, sqs_event
 
 HISTORY = 50_000
 IN_FLIGHT = 200
