@@ -142,8 +142,7 @@ class SageMakerAdapter:
         except BotoCoreError as exc:
             raise self._unexpected(exc) from exc
         summaries = [
-            observation(kind, summary).model_copy(update={"complete": False})
-            for summary in answer.get(kind.summaries_member, [])
+            observation(kind, summary) for summary in answer.get(kind.summaries_member, [])
         ]
         return ListPage(summaries, answer.get("NextToken"))
 

@@ -46,7 +46,6 @@ class Observation(BaseModel):
     max_runtime_seconds: int | None = None
     # Only a state-change event carries the job's tags (a map, in the event's detail).
     tags: dict[str, str] | None = None
-    complete: bool = True  # False for a List summary: not enough to record on its own
 
 
 class HistoryEntry(BaseModel):
