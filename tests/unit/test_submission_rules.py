@@ -155,3 +155,22 @@ def test_a_refusal_retrying_cannot_cure_ends_submit_failed_not_queued_for_good(
     assert record.status == "SubmitFailed"
     assert "AccessDeniedException" in (record.failure_reason or "")
     assert logic.notices.statuses(NAME) == ["SubmitFailed"]
+
+
+def test_a_rejected_request_sent_twice_unchanged_is_one_rejection_and_one_notice(
+    logic: Logic,
+) -> None:
+    logic.handle(wrong_role(), message_id="m-1")
+    logic.handle(wrong_role(), message_id="m-2")  # the producer sent it twice
+    assert [h.status for h in logic.record(NAME).history] == ["Rejected"]
+    assert logic.notices.statuses(NAME) == ["Rejected"]
+
+
+def test_a_request_sagemaker_rejected_sent_again_unchanged_is_not_created_again(
+    logic: Logic,
+) -> None:
+    logic.sagemaker.fail_next("CreateTrainingJob", "ValidationException", message="bad image")
+    logic.handle(request_body(), message_id="m-1")
+    logic.handle(request_body(), message_id="m-2")
+    assert logic.sagemaker.calls["CreateTrainingJob"] == 1
+    assert logic.notices.statuses(NAME) == ["Rejected"]

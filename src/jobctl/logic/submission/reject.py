@@ -25,7 +25,12 @@ class Rejections:
         """Reject a parsed request: keyed by its job name if it gave one (and ``own_key``)."""
         name = request.name if (own_key and request.name_given) else None
         return self.reject_raw(
-            problems, delivery, request.job_type, job_name=name, request_id=request.rid
+            problems,
+            delivery,
+            request.job_type,
+            job_name=name,
+            request_id=request.rid,
+            body_hash=request.body_hash,
         )
 
     def reject_raw(
@@ -35,6 +40,7 @@ class Rejections:
         job_type: str | None,
         job_name: str | None = None,
         request_id: str | None = None,
+        body_hash: str | None = None,
     ) -> Outcome:
         """Reject what may not even parse. Keyed by the job name when the request gave one
         and that key is free or holds only a rejection, else by ``rejected-<message id>``."""
@@ -50,6 +56,7 @@ class Rejections:
                 status=REJECTED,
                 failure_reason=reason,
                 request_id=request_id,
+                body_hash=body_hash,
                 created_at=at,
                 updated_at=at,
                 history=[HistoryEntry(status=REJECTED, at=at)],
@@ -94,8 +101,8 @@ class Rejections:
             return None
         if existing is None:
             return None
-        if existing.message_id == delivery.message_id:
-            return existing  # a redelivery of this very message
+        if existing.message_id == delivery.message_id or _same_request(existing, rejection):
+            return existing  # a redelivery of this very message, or a copy of the request
         if existing.status != REJECTED:
             return None
         replaced = revise(
@@ -107,3 +114,13 @@ class Rejections:
         )
         # Taken over by another request meanwhile: this rejection goes to its own key.
         return replaced if replaced.message_id == delivery.message_id else None
+
+
+def _same_request(existing: JobRecord, rejection: JobRecord) -> bool:
+    """A rejected request sent again unchanged (a producer's duplicate) is the same
+    rejection: one record, one notice. Corrected, it is a new request."""
+    return (
+        existing.status == REJECTED
+        and rejection.body_hash is not None
+        and (existing.request_id, existing.body_hash) == (rejection.request_id, rejection.body_hash)
+    )

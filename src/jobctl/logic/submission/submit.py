@@ -114,7 +114,7 @@ class Submit:
         existing = ledger.get(request.name, request.job_type)
         if existing is None:
             raise RetryableError(f"ledger record {request.name} was there a moment ago")
-        if existing.status == REJECTED:
+        if existing.status == REJECTED and not _sent_again(existing, request):
             # The same name, corrected or from another request: handled as new.
             return revise(
                 ledger,
@@ -235,3 +235,8 @@ class Submit:
         count("SubmitFailed", job_type=record.job_type)
         self.context.announce(final)
         raise error  # fail this last receive too, so SQS moves the message to the DLQ
+
+
+def _sent_again(rejected: JobRecord, request: JobRequest) -> bool:
+    """The very request that was rejected, sent again unchanged: a duplicate, not a new one."""
+    return (rejected.request_id, rejected.body_hash) == (request.rid, request.body_hash)
