@@ -17,18 +17,25 @@
   connection and moto confirms it (its jobs queue is gone, or it refuses connections),
   the stack says so in one line (``failure``) and stops its loops instead of retrying
   forever; ``errors`` keeps only the latest of what the loops met.
+- One stack per state directory: ``start`` takes its lock (``local.lock``, holding the
+  pid; the kernel drops it when the process dies, so a stale file is taken over).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
 import queue
 import random
 import re
+import shlex
+import sys
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -47,7 +54,7 @@ from jobctl import handlers
 from jobctl.adapters.aws import clients
 from jobctl.bootstrap import bootstrap
 from jobctl.config import Settings
-from jobctl_tools.client import JobctlClient, Resources
+from jobctl_tools.client import JobctlClient, Resources, UserError
 from jobctl_tools.local.clocks import ScaledClock
 from jobctl_tools.local.runtime import LocalFunctions
 from jobctl_tools.local.sagemaker import ACCOUNT, REGION, SimulatedJob, SimulatedSageMaker
@@ -81,6 +88,72 @@ _MISSING_RESOURCE_CODES = frozenset(
     }
 )
 _QUEUE_MISSING_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
+
+
+LOCK_FILE = "local.lock"
+
+
+class StateDirInUse(UserError):
+    """Another local stack runs on this state directory."""
+
+
+class StateDirLock:
+    """A state directory's lock: an exclusive ``flock`` on ``local.lock`` for as long as
+    the stack runs, the file holding the owner's pid. The kernel releases the lock when
+    its process dies, so a file left by a dead stack is simply taken over."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> StateDirLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                owner = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                raise StateDirInUse(
+                    f"{self.path.parent} is in use by another `jobctl local up` (pid {owner}): "
+                    "stop it first, or give another --state-dir"
+                ) from None
+            try:
+                if os.stat(self.path).st_ino == os.fstat(fd).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(fd)  # its owner removed the file as we locked it: lock the new one
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+        os.close(self._fd)  # closing the last descriptor releases the flock
+        self._fd = None
+
+
+def env_script(environ: dict[str, str], scripts: Path | None = None) -> str:
+    """env.sh: the stack's endpoints and credentials, and the directory of this
+    interpreter's scripts (where ``jobctl`` is installed) first on PATH."""
+    directory = scripts or Path(sys.executable).parent
+    lines = [f"export {name}={shlex.quote(value)}" for name, value in environ.items()]
+    lines.append(f"export JOBCTL_STACK={shlex.quote(STACK_NAME)}")
+    lines.append(f'export PATH={shlex.quote(str(directory))}:"$PATH"')
+    return "\n".join(lines) + "\n"
+
+
+def silence_empty_metrics_warning() -> None:
+    """Powertools warns "No application metrics to publish" after an invocation that
+    emitted none (a rejection, a quiet sweep): in Lambda a log line, here noise on the
+    user's terminal (the demo, ``local up``, the soak)."""
+    warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
 
 
 @dataclass
@@ -174,10 +247,20 @@ class LocalStack:
         self.failure: str | None = None
         self._failed = threading.Event()
         self._failure_lock = threading.Lock()
+        self._lock = StateDirLock(options.state_dir)
 
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> LocalStack:
+        self._lock.acquire()  # StateDirInUse, before anything starts
+        try:
+            return self._start()
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _start(self) -> LocalStack:
+        silence_empty_metrics_warning()
         self._quiet_logs()
         self._moto.start()
         self._sagemaker_server.start()
@@ -219,6 +302,7 @@ class LocalStack:
         self._sagemaker_server.stop()
         self._moto.stop()
         handlers.use(None)
+        self._lock.release()
 
     def wait_for_failure(self, timeout: float) -> str | None:
         """Wait up to ``timeout`` seconds; the one-line failure, if the stack has failed."""
@@ -309,8 +393,7 @@ class LocalStack:
         self.options.state_dir.mkdir(parents=True, exist_ok=True)
         state = {"stack": STACK_NAME, "outputs": self.outputs, "environ": self.environ}
         (self.options.state_dir / "stack.json").write_text(json.dumps(state, indent=2))
-        exports = "".join(f"export {k}={v}\n" for k, v in self.environ.items())
-        (self.options.state_dir / "env.sh").write_text(exports)
+        (self.options.state_dir / "env.sh").write_text(env_script(self.environ))
 
     # -- the event sources ----------------------------------------------------------------
 
