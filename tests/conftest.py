@@ -2,9 +2,7 @@
 
 What they hand out lives in tests/support/ (the names and the functions' environment in
 ``environment``, ``Stack`` in ``stack``, ``Logs`` in ``logs``, sample requests in
-``requests``) and in ``jobctl_tools.local.lambda_events`` (the Lambda context and events).
-The names marked "re-exported" are still imported from here by
-tests/integration/test_cli_list.py; they go once it imports them from tests.support."""
+``requests``) and in ``jobctl_tools.local.lambda_events`` (the Lambda context and events)."""
 
 from __future__ import annotations
 
@@ -19,12 +17,8 @@ from jobctl_tools.local.clocks import ManualClock
 from jobctl_tools.local.lambda_events import LambdaContext
 from jobctl_tools.local.sagemaker import SimulatedSageMaker
 from tests.support.environment import ENVIRONMENT, FUNCTION_NAME
-from tests.support.environment import JOBS_TABLE as JOBS_TABLE  # re-exported
-from tests.support.environment import TOPIC_ARN as TOPIC_ARN  # re-exported
 from tests.support.logs import Logs, captured_logs
-from tests.support.requests import request_body as request_body  # re-exported
-from tests.support.stack import Stack as Stack  # re-exported
-from tests.support.stack import deploy
+from tests.support.stack import Stack, deploy
 
 
 @pytest.fixture(autouse=True)
