@@ -14,7 +14,7 @@ The controller's simulator keeps SageMaker's account-wide rate limits on (Create
 List* 2/s, others 5/s, ``jobctl_tools.local.sagemaker.RATE_LIMITS``): a throttled call reaches
 the controller as a failure (``attach`` answers on ``before-call``, so botocore's own
 retries do not run). The controller paces its calls on the simulated clock
-(``wiring.clock``, this driver's ``FakeClock``: sleeping moves it), so a submit
+(the controller's, this driver's ``FakeClock``: sleeping moves it), so a submit
 invocation creating a batch spends simulated seconds. The driver runs submit invocations
 one after another (one container), so the functions get ``SUBMIT_MAX_CONCURRENCY=1``
 (``bench.harness.ENVIRONMENT``): one container may spend the whole create rate. The
@@ -54,6 +54,7 @@ from bench.harness import (
     ApiCalls,
     FakeClock,
     deploy_in_moto,
+    install_controller,
     job_request,
     lambda_environment,
     quiet,
@@ -447,8 +448,6 @@ def run(
     dwell_table, horizon = PROFILES[profile]
     from moto import mock_aws
 
-    from jobctl import wiring
-    from jobctl.adapters import aws
     from jobctl.logic.states import record_is_settled
     from jobctl_tools.local.sagemaker import SimulatedSageMaker
 
@@ -462,28 +461,24 @@ def run(
         arrivals.setdefault(tick, []).append(job)
 
     clock = FakeClock(BENCH_EPOCH)
-    wiring.reset()
-    wiring.clock = clock  # the controller's clock is the simulated one, as in production
     timeline = Timeline(by_key)
     pollers = [Poller(clock, interval) for interval in POLL_INTERVALS]
 
     with mock_aws(), quiet():
         deploy_in_moto()
+        # The controller's clock is the simulated one, as the simulator's.
+        built, made = install_controller(clock)
 
         dynamodb, sns = ApiCalls(), ApiCalls()
-        dynamodb.watch(aws.client("dynamodb"))
-        sns.watch(aws.client("sns"))
+        dynamodb.watch(made.dynamodb)
+        sns.watch(made.sns)
         controller = Controller(clock, None, dynamodb, sns, rng, rule_patterns(tracking))
         sim = SimulatedSageMaker(clock=clock, on_change=controller.on_change)
         controller.sim = sim
-        sim.attach(aws.client("sagemaker"))
-        aws.client("sns").meta.events.register(
-            "before-parameter-build.sns.Publish", controller.count_notice
-        )
-        aws.client("sagemaker").meta.events.register(
-            "after-call.sagemaker", controller.count_describe
-        )
-        aws.client("dynamodb").meta.events.register("after-call.dynamodb", controller.count_items)
+        sim.attach(made.sagemaker)
+        made.sns.meta.events.register("before-parameter-build.sns.Publish", controller.count_notice)
+        made.sagemaker.meta.events.register("after-call.sagemaker", controller.count_describe)
+        made.dynamodb.meta.events.register("after-call.dynamodb", controller.count_items)
         for copy in (sim, *(p.sim for p in pollers)):
             timeline.add(copy)
 
@@ -524,7 +519,7 @@ def run(
             answer = controller.sweep()
             idle = _sweep_probe(_diff(controller.snapshot(), before), answer)
 
-        reconciler = wiring.reconciler()
+        reconciler = built.reconciler
         ledger, limits = reconciler.ledger, reconciler.limits
         records = ledger.get_many((job.name, job.job_type) for job in plans)
         last_change = max(job.modified for job in sim.jobs.values())

@@ -56,6 +56,21 @@ ENVIRONMENT = {
 }
 
 
+def install_controller(clock: Any) -> tuple[Any, Any]:
+    """Build the functions' controller from this interpreter's (Lambda-like) environment,
+    on ``clock``, and run the handlers on it; returns it and its clients. Call it where
+    the clients should be made (inside moto's mock, say)."""
+    from jobctl import handlers
+    from jobctl.adapters.aws import clients
+    from jobctl.bootstrap import bootstrap
+    from jobctl.config import Settings
+
+    made = clients()
+    built = bootstrap(Settings.from_environ(os.environ), made, clock)
+    handlers.use(built)
+    return built, made
+
+
 def lambda_environment() -> None:
     """Point this interpreter at fakes only: no profile, no real endpoint."""
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER"):
@@ -81,7 +96,7 @@ def quiet() -> Iterator[None]:
 
 
 class FakeClock:
-    """Simulated time for the simulator and the controller beside it (``wiring.clock``):
+    """Simulated time for the simulator and the controller beside it (the controller's clock):
     it moves when the driver sets it, and when the controller sleeps on it — its pacer
     spaces SageMaker calls by sleeping, which here costs no wall time and moves the
     clock, so a submit invocation that paces its creates spends simulated seconds."""

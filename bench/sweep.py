@@ -37,6 +37,7 @@ from bench.harness import (
     BENCH_EPOCH,
     FakeClock,
     deploy_in_moto,
+    install_controller,
     job_request,
     lambda_environment,
     measure_main,
@@ -129,17 +130,12 @@ def run() -> dict[str, Any]:
     lambda_environment()
     from moto import mock_aws
 
-    from jobctl import wiring
-    from jobctl.adapters import aws
-    from jobctl.config import get_settings
     from jobctl.handlers import submit
     from jobctl.logic.states import is_settled
     from jobctl_tools.local.sagemaker import SimulatedJob, SimulatedSageMaker
 
     started = time.perf_counter()
     clock = FakeClock(BENCH_EPOCH)
-    wiring.reset()
-    wiring.clock = clock
     # The second account, seeded identically: every job of ours the controller creates in
     # the first is created in it at the same moment of the same clock.
     replay = SimulatedSageMaker(clock=clock, rate_limits=None)
@@ -156,7 +152,8 @@ def run() -> dict[str, Any]:
 
     with mock_aws(), quiet():
         deploy_in_moto()
-        sim.attach(aws.client("sagemaker"))
+        built, made = install_controller(clock)
+        sim.attach(made.sagemaker)
         names = [f"bench-sweep-{index:04d}" for index in range(IN_FLIGHT)]
         submitting, failures = clock.now(), 0
         for first in range(0, IN_FLIGHT, 10):
@@ -170,7 +167,7 @@ def run() -> dict[str, Any]:
         ours = [
             sim.jobs[("TrainingJob", name)] for name in names if ("TrainingJob", name) in sim.jobs
         ]
-        ledger = wiring.reconciler().ledger
+        ledger = built.reconciler.ledger
         in_flight_index = len(ledger.in_flight("TrainingJob"))
         statuses = Counter(f"{job.status}/{job.secondary}" for job in ours)
         unsettled = sum(1 for job in ours if not is_settled(job.status, job.secondary))
@@ -191,7 +188,7 @@ def run() -> dict[str, Any]:
         watermark = max(replay.jobs[("TrainingJob", name)].modified for name in names)
         before = replay_old_quiet_sweep(replay, watermark)
         before["seconds_at_the_controllers_list_rate"] = round(
-            before["list_calls"] / get_settings().sagemaker_list_rate, 1
+            before["list_calls"] / built.settings.sagemaker_list_rate, 1
         )
         still_in_flight = len(ledger.in_flight("TrainingJob"))
 

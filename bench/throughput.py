@@ -59,16 +59,15 @@ def run() -> dict[str, Any]:
         speed=SPEED,
     )
     with LocalStack(options) as stack:
-        from jobctl import wiring
-        from jobctl.adapters import aws
-
         published: dict[str, float] = {}
 
         def stamp(params: dict[str, Any], **_: Any) -> None:
             notice_id = params["MessageAttributes"]["notice_id"]["StringValue"]
             published.setdefault(notice_id, time.perf_counter())
 
-        aws.client("sns").meta.events.register("before-parameter-build.sns.Publish", stamp)
+        stack.controller.clients.sns.meta.events.register(
+            "before-parameter-build.sns.Publish", stamp
+        )
         sqs = boto3.client("sqs")
         queue_url = stack.outputs["JobsQueueUrl"]
         names = [f"bench-tput-{index:04d}" for index in range(REQUESTS)]
@@ -87,7 +86,7 @@ def run() -> dict[str, Any]:
             sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
             enqueued.update(dict.fromkeys(batch, at))
         enqueue_seconds = time.perf_counter() - wall_first
-        ledger = wiring.reconciler().ledger
+        ledger = stack.controller.reconciler.ledger
         keys = [(name, "TrainingJob") for name in names]
         records: dict[Any, Any] = {}
 
