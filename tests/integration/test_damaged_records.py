@@ -1,4 +1,4 @@
-"""A ledger record the controller cannot read (CONTRACT §6) is logged by its key, never
+"""A ledger record the controller cannot read (docs/contract.md §6) is logged by its key, never
 its contents, counted in a metric, and skipped: it never stops the sweep or delays
 other jobs."""
 

@@ -1,4 +1,4 @@
-"""Ownership and cancellation (CONTRACT §3, §6): a record takes a SageMaker job only from
+"""Ownership and cancellation (docs/contract.md §3, §6): a record takes a SageMaker job only from
 its own create answer or a tag-verified adoption, a stop never reaches a job this
 deployment did not create, and nothing it created runs untracked."""
 

@@ -1,4 +1,4 @@
-"""CONTRACT §7: Environment and HyperParameters values reach no log, metric or notice."""
+"""docs/contract.md §7: Environment and HyperParameters values reach no log, metric or notice."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def test_no_secret_reaches_logs_metrics_or_notices_on_any_path(
         assert_secret_free(item.get("failure_reason", {}).get("S", ""))
 
 
-# -- what SageMaker says carries secrets too (CONTRACT §7) --------------------------------------
+# -- what SageMaker says carries secrets too (docs/contract.md §7) -------------------------
 
 
 def everything_kept(stack: Stack, logs: Logs, capsys: pytest.CaptureFixture[str]) -> str:

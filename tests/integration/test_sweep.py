@@ -1,4 +1,4 @@
-"""The sweep's cost follows what is in flight, never the account's history (CONTRACT §6):
+"""The sweep's cost follows what is in flight, never the account's history (docs/contract.md §6):
 against a simulated account that keeps thousands of old jobs, that filters List pages
 after taking them, and that limits List to 2 calls a second."""
 

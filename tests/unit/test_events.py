@@ -47,7 +47,7 @@ def epoch_millis(event_time: str) -> int:
     return int(moment.timestamp() * 1000)
 
 
-# -- request bodies (CONTRACT §3) --------------------------------------------------------------
+# -- request bodies (docs/contract.md §3) --------------------------------------------------
 
 
 @pytest.mark.parametrize(("sample", "operation", "name_member"), VALID)

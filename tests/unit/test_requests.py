@@ -1,4 +1,4 @@
-"""Request rules (CONTRACT §3, §7): parsing, names, spec against botocore's model, roles."""
+"""Request rules (docs/contract.md §3, §7): parsing, names, spec against botocore's model, roles."""
 
 from __future__ import annotations
 

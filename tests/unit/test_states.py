@@ -1,4 +1,4 @@
-"""The job state machine and settle rules (CONTRACT §4, §6), without AWS."""
+"""The job state machine and settle rules (docs/contract.md §4, §6), without AWS."""
 
 from __future__ import annotations
 

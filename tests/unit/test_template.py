@@ -1,4 +1,5 @@
-"""template.yaml keeps CONTRACT §2 and §4: handlers, triggers, settings, ledger, least privilege.
+"""template.yaml keeps docs/contract.md §2, §4 and §7: handlers, triggers, settings, the
+ledger, least privilege.
 
 Read from the file itself (tests/support/template.py); no AWS, no network.
 """
@@ -130,7 +131,7 @@ def foreign_event(source: str, detail_type: str, detail: dict[str, Any]) -> dict
     }
 
 
-# -- CONTRACT §2: deployment units -----------------------------------------------------------
+# -- docs/contract.md §2: deployment units -------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -212,7 +213,7 @@ def test_the_dead_letter_queue_keeps_messages_longer_than_the_jobs_queue() -> No
     assert dead_kept > kept
 
 
-# -- CONTRACT §4: the ledger ------------------------------------------------------------------
+# -- docs/contract.md §4: the ledger -------------------------------------------------------
 
 
 def test_the_ledger_has_the_contracts_key_and_status_index() -> None:

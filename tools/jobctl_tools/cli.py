@@ -50,7 +50,7 @@ from jobctl_tools.render import (
 
 __all__ = ["STATUSES", "console", "main"]
 
-# The ledger's statuses (CONTRACT §4), in the order a job meets them.
+# The ledger's statuses (docs/contract.md §4), in the order a job meets them.
 STATUSES = (QUEUED, IN_PROGRESS, STOPPING, COMPLETED, FAILED, STOPPED, REJECTED, SUBMIT_FAILED)
 JOB_TYPES = ("TrainingJob", "AutoMLJob")
 

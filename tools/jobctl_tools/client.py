@@ -1,4 +1,4 @@
-"""What users do with a deployed jobctl (CONTRACT §1): enqueue requests, read the ledger,
+"""What users do with a deployed jobctl (docs/contract.md §1): enqueue requests, read the ledger,
 follow notices. The CLI is a thin layer over this."""
 
 from __future__ import annotations

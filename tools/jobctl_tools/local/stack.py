@@ -34,12 +34,11 @@ import re
 import shlex
 import sys
 import threading
-import time
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, overload
 
@@ -56,6 +55,7 @@ from jobctl.bootstrap import bootstrap
 from jobctl.config import Settings
 from jobctl_tools.client import JobctlClient, Resources, UserError
 from jobctl_tools.local.clocks import ScaledClock
+from jobctl_tools.local.lambda_events import scheduled_event, sqs_event_from
 from jobctl_tools.local.runtime import LocalFunctions
 from jobctl_tools.local.sagemaker import ACCOUNT, REGION, SimulatedJob, SimulatedSageMaker
 from jobctl_tools.local.sagemaker_server import SageMakerServer
@@ -322,7 +322,7 @@ class LocalStack:
         return JobctlClient(Resources.resolve(STACK_NAME, session, endpoint), session, endpoint)
 
     def sweep_now(self) -> Any:
-        return self.functions.invoke("ReconcileFunction", _scheduled_event())
+        return self.functions.invoke("ReconcileFunction", scheduled_event(self.clock.now()))
 
     # -- deployment from template.yaml ----------------------------------------------------
 
@@ -504,7 +504,7 @@ class LocalStack:
     def _run_schedule(self) -> None:
         if self._stopping.wait(self.options.sweep_seconds / self.options.speed):
             return
-        self._invoke_with_retries("ReconcileFunction", _scheduled_event())
+        self._invoke_with_retries("ReconcileFunction", scheduled_event(self.clock.now()))
 
     def _poll_jobs_queue(self) -> None:
         source = next(
@@ -528,7 +528,7 @@ class LocalStack:
         ).get("Messages", [])
         if not messages:
             return
-        event = {"Records": [_lambda_record(m, queue_arn) for m in messages]}
+        event = sqs_event_from(messages, queue_arn)
         try:
             response = self.functions.invoke("SubmitFunction", event)
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
@@ -619,46 +619,3 @@ def _references(value: Any) -> set[str]:
     if isinstance(value, list):
         return set().union(*(_references(v) for v in value)) if value else set()
     return set()
-
-
-def _scheduled_event() -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": "local-sweep",
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": ACCOUNT,
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": REGION,
-        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/jobctl-sweep"],
-        "detail": {},
-    }
-
-
-def _lambda_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
-    """An SQS message as Lambda's SQS event source hands it to the function."""
-    attributes = message.get("Attributes", {})
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": {
-            "ApproximateReceiveCount": attributes.get("ApproximateReceiveCount", "1"),
-            "SentTimestamp": attributes.get("SentTimestamp", str(int(time.time() * 1000))),
-            "SenderId": attributes.get("SenderId", ACCOUNT),
-            "ApproximateFirstReceiveTimestamp": attributes.get(
-                "ApproximateFirstReceiveTimestamp", str(int(time.time() * 1000))
-            ),
-        },
-        "messageAttributes": {
-            name: {
-                "stringValue": value.get("StringValue"),
-                "dataType": value.get("DataType", "String"),
-            }
-            for name, value in message.get("MessageAttributes", {}).items()
-        },
-        "md5OfBody": message.get("MD5OfBody", ""),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": REGION,
-    }
