@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
+from jobctl.logic import states
 from jobctl.logic.ports import Ledger, NoticePublisher, SageMakerGateway
-from jobctl.logic.records import announce
+from jobctl.logic.records import announce, revise
 from jobctl.logic.requests import is_ours
-from jobctl.models.jobs import JobRecord
+from jobctl.models.jobs import QUEUED, JobRecord
 from jobctl.models.kinds import JobType
 
 
@@ -46,6 +47,24 @@ class Context:
 
     def announce(self, record: JobRecord) -> JobRecord:
         return announce(self.ledger, self.publisher, record, self.now, self.notice_lease)
+
+    def revise(
+        self,
+        record: JobRecord,
+        change: Callable[[JobRecord], JobRecord | None],
+        only_from: Collection[str],
+    ) -> JobRecord:
+        """``change`` the stored record, if its status is still one of ``only_from``."""
+        return revise(self.ledger, record.key, change, record, only_from=only_from)
+
+    def settle(self, record: JobRecord, status: str, reason: str) -> JobRecord:
+        """A Queued record settled by the controller itself: Rejected, SubmitFailed, or
+        Stopped before it was submitted."""
+        return self.revise(
+            record,
+            lambda current: states.settle_by_controller(current, status, reason, self.now()),
+            only_from={QUEUED},
+        )
 
     def created_by_us(self, job_arn: str, record: JobRecord) -> bool:
         """Whether the job's tags say this deployment created it for the record's request."""

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 
 from jobctl.errors import ConcurrentUpdate, UnreadableRecord, summarize
 from jobctl.logic import states
-from jobctl.logic.records import revise
 from jobctl.logic.submission.context import Context, Delivery, Outcome
-from jobctl.models.jobs import QUEUED, REJECTED, HistoryEntry, JobRecord, utc_iso
+from jobctl.models.jobs import REJECTED, HistoryEntry, JobRecord, utc_iso
 from jobctl.models.requests import JobRequest
 from jobctl.observability import count, logger, report_unreadable
 
@@ -74,15 +73,7 @@ class Rejections:
     def reject_own(self, record: JobRecord, problems: list[str]) -> Outcome:
         """Reject a request that already has its Queued record: the record itself says so."""
         reason = summarize(problems)
-        now = self.context.now
-
-        rejected = revise(
-            self.context.ledger,
-            record.key,
-            lambda current: states.settle_by_controller(current, REJECTED, reason, now()),
-            record,
-            only_from={QUEUED},
-        )
+        rejected = self.context.settle(record, REJECTED, reason)
         count("RequestsRejected", job_type=record.job_type)
         logger.info("request rejected", extra={"reason": reason})
         return Outcome.of(self.context.announce(rejected))
@@ -105,12 +96,8 @@ class Rejections:
             return existing  # a redelivery of this very message, or a copy of the request
         if existing.status != REJECTED:
             return None
-        replaced = revise(
-            ledger,
-            existing.key,
-            lambda current: states.reject_again(current, rejection),
-            existing,
-            only_from={REJECTED},
+        replaced = self.context.revise(
+            existing, lambda current: states.reject_again(current, rejection), only_from={REJECTED}
         )
         # Taken over by another request meanwhile: this rejection goes to its own key.
         return replaced if replaced.message_id == delivery.message_id else None

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from jobctl.errors import JobNotFound, UnreadableRecord
 from jobctl.logic import states
 from jobctl.logic.reconciliation import Reconciler
-from jobctl.logic.records import revise
 from jobctl.logic.submission.context import Context, Delivery, Outcome, job_type
 from jobctl.logic.submission.reject import Rejections
 from jobctl.models.jobs import QUEUED, REJECTED, STOPPED, JobRecord
@@ -36,7 +35,7 @@ class Stop:
         if record is None or record.status == REJECTED:
             return self.rejections.reject(request, [UNKNOWN_JOB], delivery)
         if record.status == QUEUED:
-            record = self._cancel(record)
+            record = self.context.settle(record, STOPPED, "stopped before submission")
             if states.was_cancelled(record):
                 stop_untracked(self.context, record)
                 return Outcome.of(self.context.announce(record))
@@ -45,18 +44,6 @@ class Stop:
             return Outcome.of(record)
         self.context.sagemaker.stop_job(request.job_type, request.name)
         return Outcome.of(self.reconciler.refresh(record))
-
-    def _cancel(self, record: JobRecord) -> JobRecord:
-        now = self.context.now
-        return revise(
-            self.context.ledger,
-            record.key,
-            lambda current: states.settle_by_controller(
-                current, STOPPED, "stopped before submission", now()
-            ),
-            record,
-            only_from={QUEUED},
-        )
 
 
 def stop_untracked(context: Context, record: JobRecord) -> None:

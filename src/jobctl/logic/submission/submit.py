@@ -20,7 +20,6 @@ from jobctl.errors import (
 from jobctl.logic import states
 from jobctl.logic.admission import OverBudget, budgets_for, holder_of, waiting_reason
 from jobctl.logic.ports import CapacityLedger
-from jobctl.logic.records import revise
 from jobctl.logic.requests import create_params, max_runtime_seconds
 from jobctl.logic.submission.context import Context, Delivery, Outcome, job_type
 from jobctl.logic.submission.reject import Rejections
@@ -116,12 +115,8 @@ class Submit:
             raise RetryableError(f"ledger record {request.name} was there a moment ago")
         if existing.status == REJECTED and not _sent_again(existing, request):
             # The same name, corrected or from another request: handled as new.
-            return revise(
-                ledger,
-                existing.key,
-                lambda current: states.take_over(current, fresh),
-                existing,
-                only_from={REJECTED},
+            return self.context.revise(
+                existing, lambda current: states.take_over(current, fresh), only_from={REJECTED}
             )
         if existing.request_id != request.rid:
             return NAME_TAKEN
@@ -129,12 +124,8 @@ class Submit:
             return REUSED_REQUEST_ID  # even after idempotency's record has expired
         if existing.status == SUBMIT_FAILED:
             # A redriven message: try again, and announce the new outcome in its turn.
-            return revise(
-                ledger,
-                existing.key,
-                lambda current: states.requeue(current, at),
-                existing,
-                only_from={SUBMIT_FAILED},
+            return self.context.revise(
+                existing, lambda current: states.requeue(current, at), only_from={SUBMIT_FAILED}
             )
         return existing
 
@@ -147,9 +138,8 @@ class Submit:
         now = utc_iso(self.context.now())
         if full:
             reason = waiting_reason(full)
-            waiting = revise(
-                self.context.ledger,
-                record.key,
+            waiting = self.context.revise(
+                record,
                 lambda current: current.model_copy(
                     update={
                         "waiting_for": reason,
@@ -157,17 +147,14 @@ class Submit:
                         "updated_at": now,
                     }
                 ),
-                record,
                 only_from={QUEUED},
             )
             count("SubmitDeferred", job_type=record.job_type)
             raise OverBudget(full, deferrals=waiting.deferrals)
         keys = [budget.key for budget in budgets]
-        return revise(
-            self.context.ledger,
-            record.key,
-            lambda current: current.model_copy(update={"capacity_keys": keys, "waiting_for": None}),
+        return self.context.revise(
             record,
+            lambda current: current.model_copy(update={"capacity_keys": keys, "waiting_for": None}),
             only_from={QUEUED},
         )
 
@@ -190,12 +177,8 @@ class Submit:
         """The record takes its job: unless a reconciler got there first (an adoption from
         the job's event), or a stop cancelled it meanwhile — then the job is stopped too."""
         at = utc_iso(self.context.now())
-        updated = revise(
-            self.context.ledger,
-            record.key,
-            lambda current: states.bind(current, job_arn, at),
-            record,
-            only_from={QUEUED},
+        updated = self.context.revise(
+            record, lambda current: states.bind(current, job_arn, at), only_from={QUEUED}
         )
         if states.was_cancelled(updated):
             self.context.sagemaker.stop_job(job_type(record), record.job_name)
@@ -214,24 +197,16 @@ class Submit:
         reason = f"SageMaker did not accept the job: {error}"
         now = self.context.now
         if delivery.receive_count < self.max_receive_count:
-            revise(
-                self.context.ledger,
-                record.key,
+            self.context.revise(
+                record,
                 lambda current: current.model_copy(
                     update={"last_error": reason, "updated_at": utc_iso(now())}
                 ),
-                record,
                 only_from={QUEUED},
             )
             count("SubmitRetried", job_type=record.job_type)
             raise error  # the record fails; SQS delivers it again
-        final = revise(
-            self.context.ledger,
-            record.key,
-            lambda current: states.settle_by_controller(current, SUBMIT_FAILED, reason, now()),
-            record,
-            only_from={QUEUED},
-        )
+        final = self.context.settle(record, SUBMIT_FAILED, reason)
         count("SubmitFailed", job_type=record.job_type)
         self.context.announce(final)
         raise error  # fail this last receive too, so SQS moves the message to the DLQ
