@@ -64,11 +64,11 @@ install: $(VENV)/.installed ## Create .venv with jobctl and its development tool
 
 .PHONY: demo
 demo: $(VENV)/.installed ## Run the sample jobs through the controller on the embedded local stack
-	$(PY) -m jobctl.local.demo
+	$(PY) -m jobctl_tools.local.demo
 
 .PHONY: soak
 soak: $(VENV)/.installed ## Soak the local stack: 1,000 requests with faults, duplicates, lost events
-	$(PY) -m jobctl.local.soak --requests $${SOAK_REQUESTS:-1000}
+	$(PY) -m jobctl_tools.local.soak --requests $${SOAK_REQUESTS:-1000}
 
 .PHONY: bench
 bench: $(VENV)/.installed ## Benchmarks: API economy, handler overhead, cold start, local stack (bench/results.json, README table)
@@ -79,16 +79,16 @@ test: lint typecheck lint-template checkov pytest ## Everything CI runs: ruff, m
 
 .PHONY: lint
 lint: $(VENV)/.installed ## ruff (lint and format check)
-	$(VENV)/bin/ruff check src tests scripts bench
-	$(VENV)/bin/ruff format --check src tests scripts bench
+	$(VENV)/bin/ruff check src tools tests scripts bench
+	$(VENV)/bin/ruff format --check src tools tests scripts bench
 
 .PHONY: format
 format: $(VENV)/.installed ## Format the code with ruff
-	$(VENV)/bin/ruff check --fix src tests scripts bench
-	$(VENV)/bin/ruff format src tests scripts bench
+	$(VENV)/bin/ruff check --fix src tools tests scripts bench
+	$(VENV)/bin/ruff format src tools tests scripts bench
 
 .PHONY: typecheck
-typecheck: $(VENV)/.installed ## mypy (strict) on src/
+typecheck: $(VENV)/.installed ## mypy (strict) on src/, tools/, tests/ and bench/
 	$(VENV)/bin/mypy
 
 .PHONY: lint-template
@@ -100,8 +100,12 @@ checkov: $(CHECKOV_VENV)/.installed ## checkov (CloudFormation) on template.yaml
 	$(CHECKOV_VENV)/bin/checkov --skip-download --quiet --compact --framework cloudformation -f template.yaml
 
 .PHONY: pytest
-pytest: $(VENV)/.installed ## The test suite
-	$(PY) -m pytest
+pytest: $(VENV)/.installed ## The test suite, with line coverage of src/ and tools/
+	$(PY) -m pytest --cov=jobctl --cov=jobctl_tools --cov-report=term
+
+.PHONY: unit
+unit: $(VENV)/.installed ## The unit tests alone: the rules on in-memory fakes, no moto (seconds)
+	$(PY) -m pytest tests/unit -q
 
 .PHONY: requirements
 requirements: $(PIPTOOLS_VENV)/.installed ## Lock src/requirements.txt (sam build's) from pyproject.toml: pinned, hashed, Python 3.12 (UPGRADE=1: newest)

@@ -1,6 +1,6 @@
 """A burst of requests: 1,000 training requests enqueued at once, on the embedded local stack.
 
-``jobctl.local.stack.LocalStack`` runs in this process (moto server over HTTP for SQS,
+``jobctl_tools.local.stack.LocalStack`` runs in this process (moto server over HTTP for SQS,
 DynamoDB and SNS; the simulated SageMaker over HTTP, its account-wide rate limits on:
 CreateTrainingJob 1 call a second, burst 2). The controller runs at its default settings
 (``SAGEMAKER_CREATE_RATE`` 0.9/s), and the local stack runs one invocation at a time, so
@@ -69,8 +69,8 @@ def run(speed: float = SPEED, requests: int = REQUESTS) -> dict[str, Any]:
     import boto3
 
     from jobctl.config import get_settings
-    from jobctl.local.stack import LocalStack, LocalStackOptions
     from jobctl.models.jobs import IN_PROGRESS, SUBMIT_FAILED
+    from jobctl_tools.local.stack import LocalStack, LocalStackOptions
 
     started = time.perf_counter()
     options = LocalStackOptions(

@@ -140,7 +140,6 @@ _RIG: dict[str, Any] = {}
 def first_call_rig(function: str, again: bool = False) -> tuple[dict[str, Any], Any]:
     """The event for a handler's first (or second) invocation, with fakes answering the
     calls of the clients it has not built yet (they attach as each client is built)."""
-    from functools import cache
 
     from bench.fakes import FakeDynamoDB, FakeSNS
     from bench.harness import (
@@ -148,34 +147,41 @@ def first_call_rig(function: str, again: bool = False) -> tuple[dict[str, Any], 
         DEFAULT_ROLE,
         IDEMPOTENCY_TABLE,
         JOBS_TABLE,
-        LambdaContext,
         job_request,
-        sqs_event,
     )
-    from jobctl import wiring
+    from jobctl import bootstrap, handlers
     from jobctl.adapters import aws
-    from jobctl.local.clocks import ManualClock
-    from jobctl.local.sagemaker import SimulatedJob, SimulatedSageMaker, planned_path
+    from jobctl_tools.local.clocks import ManualClock
+    from jobctl_tools.local.lambda_events import LambdaContext, sqs_event
+    from jobctl_tools.local.sagemaker import SimulatedJob, SimulatedSageMaker, planned_path
 
     if not _RIG:
         # One simulated clock for the simulator and the functions: the second create waits
-        # for its turn under the create rate on it, at no wall time.
+        # for its turn under the create rate on it, at no wall time. The handler still
+        # builds its own controller on its first invocation (that cost is measured); the
+        # fakes attach to the clients it makes.
         clock = ManualClock(BENCH_EPOCH)
-        wiring.clock = clock
         sim = SimulatedSageMaker(clock=clock)
         dynamodb = FakeDynamoDB({JOBS_TABLE: ["job_name", "job_type"], IDEMPOTENCY_TABLE: ["id"]})
-        attach = {"sagemaker": sim.attach, "dynamodb": dynamodb.attach, "sns": FakeSNS().attach}
-        build = aws.client.__wrapped__
+        sns = FakeSNS()
 
-        @cache
-        def client(service: str) -> Any:
-            return attach[service](build(service))
+        def clients() -> aws.Clients:
+            made = aws.clients()
+            sim.attach(made.sagemaker)
+            dynamodb.attach(made.dynamodb)
+            sns.attach(made.sns)
+            return made
 
-        aws.client = client  # wiring looks it up at call time
+        def on_the_simulated_clock(settings: Any, made: aws.Clients) -> bootstrap.Controller:
+            return bootstrap.bootstrap(settings, made, clock)
+
+        # What the handlers' controller() builds with, replaced for this interpreter.
+        setattr(handlers, "clients", clients)  # noqa: B010
+        setattr(handlers, "bootstrap", on_the_simulated_clock)  # noqa: B010
         _RIG.update(sim=sim, dynamodb=dynamodb)
     name = f"cold-{function}-{'b' if again else 'a'}"
     if function == "submit":
-        return sqs_event([job_request("TrainingJob", name)]), LambdaContext("SubmitFunction")
+        return sqs_event([job_request("TrainingJob", name)]), LambdaContext("SubmitFunction", 120)
     # Reconcile: a job the ledger holds as just submitted, whose Starting event arrives.
     sim, dynamodb = _RIG["sim"], _RIG["dynamodb"]
     request = job_request("TrainingJob", name)["spec"]
@@ -201,7 +207,7 @@ def first_call_rig(function: str, again: bool = False) -> tuple[dict[str, Any], 
         "history": {"L": [{"M": {"status": {"S": "InProgress"}, "at": at}}]},
         "version": {"N": "2"},
     }
-    return sim.training_event(name), LambdaContext("ReconcileFunction")
+    return sim.training_event(name), LambdaContext("ReconcileFunction", 120)
 
 
 def package_size() -> dict[str, Any]:
@@ -253,12 +259,16 @@ def _sizes(directory: Path, archive: Path) -> dict[str, Any]:
         "unzipped_mb": round(sum(p.stat().st_size for p in files) / 1e6, 1),
         "zipped_mb": round(archive.stat().st_size / 1e6, 1),
         "largest_unzipped_mb": {name: round(size / 1e6, 1) for name, size in largest},
+        # Only the controller ships: no tool package, no X-Ray SDK.
+        "holds": sorted(
+            name for name in ("jobctl", "jobctl_tools", "aws_xray_sdk") if name in by_entry
+        ),
     }
 
 
 def run() -> dict[str, Any]:
     started = time.perf_counter()
-    result: dict[str, Any] = {"environment": "Lambda-like: LAMBDA_TASK_ROOT set, tracer active"}
+    result: dict[str, Any] = {"environment": "Lambda-like: LAMBDA_TASK_ROOT set (no X-Ray SDK)"}
     result.update(import_times())
     result["top_imports"] = {name: top_imports(MODULES[name]) for name in ("submit", "reconcile")}
     result["first_invocation"] = first_calls()

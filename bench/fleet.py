@@ -11,10 +11,10 @@ SageMaker calls are counted by the simulator, the DynamoDB and SNS calls on boto
 ``before-call`` event of the handlers' own clients.
 
 The controller's simulator keeps SageMaker's account-wide rate limits on (Create* 1/s,
-List* 2/s, others 5/s, ``jobctl.local.sagemaker.RATE_LIMITS``): a throttled call reaches
+List* 2/s, others 5/s, ``jobctl_tools.local.sagemaker.RATE_LIMITS``): a throttled call reaches
 the controller as a failure (``attach`` answers on ``before-call``, so botocore's own
 retries do not run). The controller paces its calls on the simulated clock
-(``wiring.clock``, this driver's ``FakeClock``: sleeping moves it), so a submit
+(the controller's, this driver's ``FakeClock``: sleeping moves it), so a submit
 invocation creating a batch spends simulated seconds. The driver runs submit invocations
 one after another (one container), so the functions get ``SUBMIT_MAX_CONCURRENCY=1``
 (``bench.harness.ENVIRONMENT``): one container may spend the whole create rate. The
@@ -53,14 +53,14 @@ from bench.harness import (
     DEFAULT_ROLE,
     ApiCalls,
     FakeClock,
-    LambdaContext,
     deploy_in_moto,
+    install_controller,
     job_request,
     lambda_environment,
     quiet,
-    scheduled_event,
     write_result,
 )
+from jobctl_tools.local.lambda_events import LambdaContext, scheduled_event, sqs_event
 
 TICK = 30  # seconds of simulated time per step of the driver
 SWEEP_EVERY = 300  # the template's rate(5 minutes)
@@ -122,7 +122,7 @@ class PlannedJob:
 def plan_fleet(
     training: int, automl: int, rng: random.Random, dwell_table: dict[str, tuple[int, int]]
 ) -> list[PlannedJob]:
-    from jobctl.local.sagemaker import planned_path
+    from jobctl_tools.local.sagemaker import planned_path
 
     jobs = []
     for job_type, count, prefix in (
@@ -199,7 +199,7 @@ class Poller:
     """The baseline: create each job, then describe every in-flight job every ``interval``."""
 
     def __init__(self, clock: FakeClock, interval: int) -> None:
-        from jobctl.local.sagemaker import SimulatedSageMaker
+        from jobctl_tools.local.sagemaker import SimulatedSageMaker
 
         self.interval = interval
         # Counted, not throttled: a real account would refuse most of these calls.
@@ -265,12 +265,11 @@ class Controller:
     # -- SubmitFunction: SQS batches of up to 10 ------------------------------------------
 
     def submit(self, bodies: list[dict[str, Any]], receive_count: int = 1) -> None:
-        from bench.harness import sqs_event
         from jobctl.handlers import submit
 
         for start in range(0, len(bodies), 10):
             batch = bodies[start : start + 10]
-            event = sqs_event(batch, [receive_count] * len(batch))
+            event = sqs_event(batch, receive_count=receive_count)
             self.invocations["submit"] += 1
             try:
                 answer = submit.handler(event, LambdaContext("SubmitFunction", 120))
@@ -377,7 +376,7 @@ def rule_patterns(tracking: str) -> list[Any]:
     parameter set to ``tracking`` (as the local stack matches them)."""
     from moto.events.models import EventPattern
 
-    from jobctl.local.template import event_patterns
+    from jobctl_tools.local.template import event_patterns
 
     patterns = event_patterns(parameters={"TrackingMode": tracking})
     return [EventPattern.load(json.dumps(p)) for p in patterns]
@@ -385,7 +384,7 @@ def rule_patterns(tracking: str) -> list[Any]:
 
 def rate_limits_text(limits: dict[str, Any] | None) -> dict[str, str] | None:
     """A simulator's account-wide rate limits, readable (None: off)."""
-    from jobctl.local.sagemaker import DEFAULT_RATE_LIMIT
+    from jobctl_tools.local.sagemaker import DEFAULT_RATE_LIMIT
 
     if limits is None:
         return None
@@ -449,10 +448,8 @@ def run(
     dwell_table, horizon = PROFILES[profile]
     from moto import mock_aws
 
-    from jobctl import wiring
-    from jobctl.adapters import aws
-    from jobctl.local.sagemaker import SimulatedSageMaker
     from jobctl.logic.states import record_is_settled
+    from jobctl_tools.local.sagemaker import SimulatedSageMaker
 
     started = time.perf_counter()
     rng = random.Random(SEED)  # noqa: S311 - a reproducible workload, not cryptography
@@ -464,28 +461,24 @@ def run(
         arrivals.setdefault(tick, []).append(job)
 
     clock = FakeClock(BENCH_EPOCH)
-    wiring.reset()
-    wiring.clock = clock  # the controller's clock is the simulated one, as in production
     timeline = Timeline(by_key)
     pollers = [Poller(clock, interval) for interval in POLL_INTERVALS]
 
     with mock_aws(), quiet():
         deploy_in_moto()
+        # The controller's clock is the simulated one, as the simulator's.
+        built, made = install_controller(clock)
 
         dynamodb, sns = ApiCalls(), ApiCalls()
-        dynamodb.watch(aws.client("dynamodb"))
-        sns.watch(aws.client("sns"))
+        dynamodb.watch(made.dynamodb)
+        sns.watch(made.sns)
         controller = Controller(clock, None, dynamodb, sns, rng, rule_patterns(tracking))
         sim = SimulatedSageMaker(clock=clock, on_change=controller.on_change)
         controller.sim = sim
-        sim.attach(aws.client("sagemaker"))
-        aws.client("sns").meta.events.register(
-            "before-parameter-build.sns.Publish", controller.count_notice
-        )
-        aws.client("sagemaker").meta.events.register(
-            "after-call.sagemaker", controller.count_describe
-        )
-        aws.client("dynamodb").meta.events.register("after-call.dynamodb", controller.count_items)
+        sim.attach(made.sagemaker)
+        made.sns.meta.events.register("before-parameter-build.sns.Publish", controller.count_notice)
+        made.sagemaker.meta.events.register("after-call.sagemaker", controller.count_describe)
+        made.dynamodb.meta.events.register("after-call.dynamodb", controller.count_items)
         for copy in (sim, *(p.sim for p in pollers)):
             timeline.add(copy)
 
@@ -526,7 +519,7 @@ def run(
             answer = controller.sweep()
             idle = _sweep_probe(_diff(controller.snapshot(), before), answer)
 
-        reconciler = wiring.reconciler()
+        reconciler = built.reconciler
         ledger, limits = reconciler.ledger, reconciler.limits
         records = ledger.get_many((job.name, job.job_type) for job in plans)
         last_change = max(job.modified for job in sim.jobs.values())

@@ -14,8 +14,6 @@ import json
 import logging
 import math
 import os
-import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -31,7 +29,6 @@ JOBS_TABLE = "jobctl-jobs"
 IDEMPOTENCY_TABLE = "jobctl-idempotency"
 TOPIC_NAME = "jobctl-notices"
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:{TOPIC_NAME}"
-QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:jobctl-JobsQueue-bench"
 OUTCOME_TAG = "jobctl-sim:outcome"
 
 # What the functions see in Lambda (template.yaml's Globals), minus X-Ray: there is no
@@ -59,6 +56,21 @@ ENVIRONMENT = {
 }
 
 
+def install_controller(clock: Any) -> tuple[Any, Any]:
+    """Build the functions' controller from this interpreter's (Lambda-like) environment,
+    on ``clock``, and run the handlers on it; returns it and its clients. Call it where
+    the clients should be made (inside moto's mock, say)."""
+    from jobctl import handlers
+    from jobctl.adapters.aws import clients
+    from jobctl.bootstrap import bootstrap
+    from jobctl.config import Settings
+
+    made = clients()
+    built = bootstrap(Settings.from_environ(os.environ), made, clock)
+    handlers.use(built)
+    return built, made
+
+
 def lambda_environment() -> None:
     """Point this interpreter at fakes only: no profile, no real endpoint."""
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER"):
@@ -84,7 +96,7 @@ def quiet() -> Iterator[None]:
 
 
 class FakeClock:
-    """Simulated time for the simulator and the controller beside it (``wiring.clock``):
+    """Simulated time for the simulator and the controller beside it (the controller's clock):
     it moves when the driver sets it, and when the controller sleeps on it — its pacer
     spaces SageMaker calls by sleeping, which here costs no wall time and moves the
     clock, so a submit invocation that paces its creates spends simulated seconds."""
@@ -134,25 +146,12 @@ class ApiCalls:
         return Counter(self.by_operation)
 
 
-class LambdaContext:
-    """The parts of Lambda's context object Powertools uses."""
-
-    def __init__(self, function_name: str = "jobctl-bench", timeout_seconds: int = 120) -> None:
-        self.function_name = function_name
-        self.memory_limit_in_mb = 512
-        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function_name}"
-        self.aws_request_id = str(uuid.uuid4())
-        self._deadline = time.monotonic() + timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
 @functools.cache
 def sample_request(job_type: str) -> dict[str, Any]:
     """A sample request from events/requests/ (copy it before changing it)."""
     name = "training.json" if job_type == "TrainingJob" else "automl.json"
-    return json.loads((EVENTS / "requests" / name).read_text())  # type: ignore[no-any-return]
+    sample: dict[str, Any] = json.loads((EVENTS / "requests" / name).read_text())
+    return sample
 
 
 def job_request(
@@ -172,52 +171,11 @@ def job_request(
     return body
 
 
-def sqs_event(bodies: list[dict[str, Any]], receive_counts: list[int] | None = None) -> Any:
-    """An SQS → Lambda event carrying ``bodies``, as Lambda's event source builds it."""
-    sent = str(int(time.time() * 1000))
-    records = []
-    for index, body in enumerate(bodies):
-        count = receive_counts[index] if receive_counts else 1
-        records.append(
-            {
-                "messageId": str(uuid.uuid4()),
-                "receiptHandle": f"bench-receipt-{uuid.uuid4()}",
-                "body": json.dumps(body),
-                "attributes": {
-                    "ApproximateReceiveCount": str(count),
-                    "SentTimestamp": sent,
-                    "SenderId": "AROAEXAMPLE:bench",
-                    "ApproximateFirstReceiveTimestamp": sent,
-                },
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": QUEUE_ARN,
-                "awsRegion": REGION,
-            }
-        )
-    return {"Records": records}
-
-
-def scheduled_event(moment: datetime) -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": ACCOUNT,
-        "time": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": REGION,
-        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/jobctl-sweep-bench"],
-        "detail": {},
-    }
-
-
 def deploy_in_moto() -> None:
     """The stack's tables and topic in moto (inside ``mock_aws``), as template.yaml has them."""
     import boto3
 
-    from jobctl.local.template import table_create_kwargs
+    from jobctl_tools.local.template import table_create_kwargs
 
     setup = boto3.client("dynamodb")
     setup.create_table(**table_create_kwargs("JobsTable", JOBS_TABLE))

@@ -21,7 +21,7 @@ amortized per record, in microseconds.
   per 100 jobs in flight).
 
 The simulator keeps SageMaker's account-wide rate limits on, and the controller paces
-its calls on the simulated clock (``wiring.clock``: sleeping moves it, at no wall time).
+its calls on the simulated clock (the controller's: sleeping moves it, at no wall time).
 
 Then the same paths run once more under cProfile, and the hot spots are reported.
 """
@@ -32,6 +32,7 @@ import cProfile
 import functools
 import gc
 import itertools
+import os
 import pstats
 import statistics
 import sys
@@ -46,14 +47,13 @@ from bench.harness import (
     IDEMPOTENCY_TABLE,
     JOBS_TABLE,
     FakeClock,
-    LambdaContext,
     job_request,
     lambda_environment,
     measure_main,
     percentile,
     quiet,
-    scheduled_event,
 )
+from jobctl_tools.local.lambda_events import LambdaContext, scheduled_event, sqs_event
 
 WARMUP = 20
 SUBMIT_INVOCATIONS = {1: 400, 10: 100}
@@ -71,14 +71,14 @@ class Rig:
     def __init__(self) -> None:
         lambda_environment()
         from bench.fakes import FakeDynamoDB, FakeSNS, FakeTime
-        from jobctl import wiring
-        from jobctl.adapters import aws
-        from jobctl.local.sagemaker import SimulatedSageMaker
-        from jobctl.local.template import table_create_kwargs
+        from jobctl import handlers
+        from jobctl.adapters.aws import clients
+        from jobctl.bootstrap import bootstrap
+        from jobctl.config import Settings
+        from jobctl_tools.local.sagemaker import SimulatedSageMaker
+        from jobctl_tools.local.template import table_create_kwargs
 
         self.clock = FakeClock(BENCH_EPOCH)
-        wiring.reset()
-        wiring.clock = self.clock
         self.sim = SimulatedSageMaker(clock=self.clock)
         schemas = {
             name: [k["AttributeName"] for k in table_create_kwargs(logical, name)["KeySchema"]]
@@ -87,13 +87,16 @@ class Rig:
                 ("IdempotencyTable", IDEMPOTENCY_TABLE),
             )
         }
-        self.sim.attach(aws.client("sagemaker"))
-        FakeDynamoDB(schemas).attach(aws.client("dynamodb"))
+        made = clients()
+        self.sim.attach(made.sagemaker)
+        FakeDynamoDB(schemas).attach(made.dynamodb)
         self.sns = FakeSNS()
-        self.sns.attach(aws.client("sns"))
+        self.sns.attach(made.sns)
         self.fake_time = FakeTime()
-        for service in ("sagemaker", "dynamodb", "sns"):
-            self.fake_time.watch(aws.client(service))
+        for client in (made.sagemaker, made.dynamodb, made.sns):
+            self.fake_time.watch(client)
+        # The functions run on the simulated clock: their pacing costs no wall time.
+        handlers.use(bootstrap(Settings.from_environ(os.environ), made, self.clock))
         self.names = itertools.count()
 
     @staticmethod
@@ -117,11 +120,9 @@ class Rig:
         return [f"{prefix}-{next(self.names):05d}" for _ in range(count)]
 
     def submit_event(self, job_type: str, names: list[str]) -> dict[str, Any]:
-        from bench.harness import sqs_event
-
         # Simulated time runs for hours here: keep the jobs short of their maximum runtime.
         bodies = [job_request(job_type, name, max_runtime=MAX_RUNTIME) for name in names]
-        return sqs_event(bodies)  # type: ignore[no-any-return]
+        return sqs_event(bodies)
 
     def submit(self, event: dict[str, Any]) -> None:
         from jobctl.handlers import submit

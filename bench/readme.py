@@ -357,9 +357,11 @@ def _cold_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         sizes = package["functions"]
         largest = max(sizes.values(), key=lambda s: s["zipped_mb"])
         biggest = max(largest["largest_unzipped_mb"].items(), key=lambda item: item[1])
+        holds = ", ".join(largest.get("holds", [])) or "?"
         package_text = (
             f"{largest['zipped_mb']} MB zipped, {largest['unzipped_mb']} MB unzipped per "
-            f"function ({len(sizes)} functions; largest part {biggest[0]} {biggest[1]} MB)"
+            f"function ({len(sizes)} functions; largest part {biggest[0]} {biggest[1]} MB; "
+            f"of jobctl's and the X-Ray SDK's packages it holds: {holds})"
         )
     else:
         package_text = f"not measured ({package.get('reason')})"
@@ -528,7 +530,7 @@ def render_table(results: dict[str, Any]) -> str:
         ("Handler overhead (in-process fakes)", _overhead_rows),
         ("Cold start", _cold_rows),
         ("Sweep over an account's history (`bench/sweep.py`, fake clock)", _sweep_rows),
-        ("Local stack (`jobctl.local.stack`, in-process)", _stack_rows),
+        ("Local stack (`jobctl_tools.local.stack`, in-process)", _stack_rows),
         ("Burst of requests (`bench/burst.py`, local stack)", _burst_rows),
     ]
     for title, rows in sections:

@@ -210,6 +210,12 @@ def headline(parts: dict[str, Any]) -> dict[str, Any]:
             burst_seconds_per_job=burst["burst_seconds_per_job"],
             burst_submit_failed=burst["burst_submit_failed"],
         )
+    package = cold.get("package", {}) if _measured(cold) else {}
+    if package.get("measured"):
+        # What each function's deployment package weighs, zipped (sam build).
+        figures["package_mb"] = {
+            name: sizes["zipped_mb"] for name, sizes in package["functions"].items()
+        }
     if _measured(overhead):
         figures.update(
             submit_p50_us=overhead["submit"]["batch_1"]["p50_us"],

@@ -3,7 +3,7 @@
 SageMaker never deletes a job, and a List call takes its page in sort order first and
 filters it afterwards: a listing filtered on ``LastModifiedTimeAfter`` pages through the
 account's whole history, whatever the filter keeps. This measures what that means for
-the sweep, in a simulated account (``jobctl.local.sagemaker``, its rate limits on: List*
+the sweep, in a simulated account (``jobctl_tools.local.sagemaker``, its rate limits on: List*
 2 calls a second per operation) holding ``HISTORY`` finished jobs of other teams
 (``seed_history``: one in 25 an AutoML job, created over the past year) and
 ``IN_FLIGHT`` training jobs of ours, submitted through the real submit handler under
@@ -36,22 +36,21 @@ from typing import Any
 from bench.harness import (
     BENCH_EPOCH,
     FakeClock,
-    LambdaContext,
     deploy_in_moto,
+    install_controller,
     job_request,
     lambda_environment,
     measure_main,
     quiet,
-    scheduled_event,
-    sqs_event,
 )
+from jobctl_tools.local.lambda_events import LambdaContext, scheduled_event, sqs_event
 
 HISTORY = 50_000
 IN_FLIGHT = 200
 SWEEP_EVERY = 300  # the template's rate(5 minutes)
 LISTS = ("ListTrainingJobs", "ListAutoMLJobs")
 DESCRIBES = ("DescribeTrainingJob", "DescribeAutoMLJob")
-LIST_LIMIT_PER_SECOND = 2  # SageMaker's, per List operation (jobctl.local.sagemaker)
+LIST_LIMIT_PER_SECOND = 2  # SageMaker's, per List operation (jobctl_tools.local.sagemaker)
 OLD_OVERLAP = timedelta(seconds=60)  # the former SWEEP_OVERLAP_SECONDS default
 MAX_RUNTIME = 7 * 86_400  # the jobs run for days: none is reported stuck here
 TARGET_LIST_CALLS = 4
@@ -131,17 +130,12 @@ def run() -> dict[str, Any]:
     lambda_environment()
     from moto import mock_aws
 
-    from jobctl import wiring
-    from jobctl.adapters import aws
-    from jobctl.config import get_settings
     from jobctl.handlers import submit
-    from jobctl.local.sagemaker import SimulatedJob, SimulatedSageMaker
     from jobctl.logic.states import is_settled
+    from jobctl_tools.local.sagemaker import SimulatedJob, SimulatedSageMaker
 
     started = time.perf_counter()
     clock = FakeClock(BENCH_EPOCH)
-    wiring.reset()
-    wiring.clock = clock
     # The second account, seeded identically: every job of ours the controller creates in
     # the first is created in it at the same moment of the same clock.
     replay = SimulatedSageMaker(clock=clock, rate_limits=None)
@@ -158,7 +152,8 @@ def run() -> dict[str, Any]:
 
     with mock_aws(), quiet():
         deploy_in_moto()
-        sim.attach(aws.client("sagemaker"))
+        built, made = install_controller(clock)
+        sim.attach(made.sagemaker)
         names = [f"bench-sweep-{index:04d}" for index in range(IN_FLIGHT)]
         submitting, failures = clock.now(), 0
         for first in range(0, IN_FLIGHT, 10):
@@ -172,7 +167,7 @@ def run() -> dict[str, Any]:
         ours = [
             sim.jobs[("TrainingJob", name)] for name in names if ("TrainingJob", name) in sim.jobs
         ]
-        ledger = wiring.reconciler().ledger
+        ledger = built.reconciler.ledger
         in_flight_index = len(ledger.in_flight("TrainingJob"))
         statuses = Counter(f"{job.status}/{job.secondary}" for job in ours)
         unsettled = sum(1 for job in ours if not is_settled(job.status, job.secondary))
@@ -193,7 +188,7 @@ def run() -> dict[str, Any]:
         watermark = max(replay.jobs[("TrainingJob", name)].modified for name in names)
         before = replay_old_quiet_sweep(replay, watermark)
         before["seconds_at_the_controllers_list_rate"] = round(
-            before["list_calls"] / get_settings().sagemaker_list_rate, 1
+            before["list_calls"] / built.settings.sagemaker_list_rate, 1
         )
         still_in_flight = len(ledger.in_flight("TrainingJob"))
 

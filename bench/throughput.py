@@ -1,7 +1,7 @@
 """The embedded local stack under load: requests per second from enqueue to InProgress,
 and latency from a state-change event to its notice.
 
-``jobctl.local.stack.LocalStack`` runs in this process: moto server over HTTP for SQS,
+``jobctl_tools.local.stack.LocalStack`` runs in this process: moto server over HTTP for SQS,
 DynamoDB and SNS, the simulated SageMaker over HTTP, the SQS event source, the event
 router (each change delivered twice) and the schedule. Invocations are serialized, like
 one warm container per function. The simulated jobs do not move on their own here
@@ -48,7 +48,7 @@ def run() -> dict[str, Any]:
 
     import boto3
 
-    from jobctl.local.stack import LocalStack, LocalStackOptions
+    from jobctl_tools.local.stack import LocalStack, LocalStackOptions
 
     started = time.perf_counter()
     options = LocalStackOptions(
@@ -59,16 +59,15 @@ def run() -> dict[str, Any]:
         speed=SPEED,
     )
     with LocalStack(options) as stack:
-        from jobctl import wiring
-        from jobctl.adapters import aws
-
         published: dict[str, float] = {}
 
         def stamp(params: dict[str, Any], **_: Any) -> None:
             notice_id = params["MessageAttributes"]["notice_id"]["StringValue"]
             published.setdefault(notice_id, time.perf_counter())
 
-        aws.client("sns").meta.events.register("before-parameter-build.sns.Publish", stamp)
+        stack.controller.clients.sns.meta.events.register(
+            "before-parameter-build.sns.Publish", stamp
+        )
         sqs = boto3.client("sqs")
         queue_url = stack.outputs["JobsQueueUrl"]
         names = [f"bench-tput-{index:04d}" for index in range(REQUESTS)]
@@ -87,7 +86,7 @@ def run() -> dict[str, Any]:
             sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
             enqueued.update(dict.fromkeys(batch, at))
         enqueue_seconds = time.perf_counter() - wall_first
-        ledger = wiring.reconciler().ledger
+        ledger = stack.controller.reconciler.ledger
         keys = [(name, "TrainingJob") for name in names]
         records: dict[Any, Any] = {}
 

@@ -1,4 +1,4 @@
-"""Settings, parsed once per container from the environment (CONTRACT §2).
+"""Settings, parsed once per container from the environment (docs/contract.md §2).
 
 ``os.environ`` is read here and nowhere else. A missing required setting fails at cold
 start with its name, instead of surfacing later as a confusing AWS error.

@@ -17,7 +17,7 @@ class InvalidRequest(JobctlError):
     """A request that breaks a rule. It is recorded as ``Rejected`` and never retried.
 
     ``problems`` name the field and the rule, never the offending value: values may be
-    secrets (CONTRACT §7).
+    secrets (docs/contract.md §7).
     """
 
     def __init__(self, problems: list[str]) -> None:
@@ -63,3 +63,22 @@ class UnreadableRecord(JobctlError):
     def __init__(self, job_name: str, job_type: str) -> None:
         self.key = (job_name, job_type)
         super().__init__(f"ledger record {job_type}/{job_name} cannot be read")
+
+
+class RecordMissing(JobctlError):
+    """A ledger record that should be there is not: records are never deleted, so a bug,
+    or a record deleted by hand."""
+
+    def __init__(self, job_name: str, job_type: str) -> None:
+        self.key = (job_name, job_type)
+        super().__init__(f"ledger record {job_type}/{job_name} is missing")
+
+
+class IllegalMove(JobctlError):
+    """A status change the state machine does not allow: a bug, never a user's error."""
+
+
+class ServiceRefused(JobctlError):
+    """AWS refused a call for a reason that trying again will not cure by itself (a
+    permission, a misconfiguration): a submission is retried its bounded number of times,
+    then given up (SubmitFailed, one notice), so an operator can fix the cause and redrive."""

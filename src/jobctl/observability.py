@@ -1,6 +1,10 @@
-"""Powertools Logger, Metrics and Tracer, shared by the whole package.
+"""Powertools Logger and Metrics, shared by the whole package.
 
-Nothing here logs a request's ``Environment`` or ``HyperParameters`` values (CONTRACT §7):
+Traces come from Lambda's own active tracing (the template's ``Tracing: Active``) and,
+opt-in, OpenTelemetry through AWS's ADOT layer: not from the AWS X-Ray SDK, which is at
+end of support on 2027-02-25 and was the largest single cost of a cold start.
+
+Nothing here logs a request's ``Environment`` or ``HyperParameters`` values (docs/contract.md §7):
 anything that may carry them goes through ``redact`` first, and anything SageMaker says
 about a job goes through ``scrub``.
 """
@@ -14,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import quote
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
@@ -30,7 +34,6 @@ __all__ = [
     "scrub",
     "secret_values",
     "shape_of",
-    "tracer",
 ]
 
 SERVICE = "jobctl"
@@ -47,7 +50,6 @@ MIN_SCRUBBED_LENGTH = 4
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
-tracer = Tracer(service=SERVICE)
 
 # At DEBUG, botocore logs whole request bodies (a CreateTrainingJob carries Environment)
 # and urllib3 the wire: whatever the root logger's level, these stay at WARNING.
@@ -146,7 +148,7 @@ def _variants(secrets: Iterable[str]) -> set[str]:
 
 def report_unreadable(unreadable: UnreadableRecord) -> None:
     """A ledger record that cannot be read: logged by its key (never its contents) and
-    counted, so an alarm can see it (CONTRACT §6)."""
+    counted, so an alarm can see it (docs/contract.md §6)."""
     job_name, job_type = unreadable.key
     logger.error(
         "unreadable ledger record skipped", extra={"job_name": job_name, "job_type": job_type}

@@ -4,11 +4,14 @@ from "a second terminal" (click's test runner), as the README shows."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -16,19 +19,28 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from jobctl.cli import main
-from jobctl.local.sagemaker import OUTCOME_TAG
+from jobctl_tools.cli import main
+from jobctl_tools.local.sagemaker import OUTCOME_TAG
 from tests.support.template import EVENTS
 
 pytestmark = pytest.mark.e2e
 
 
+@dataclass(frozen=True)
+class LocalUp:
+    """`jobctl local up` in a child process: its state directory, pid and environment."""
+
+    state: Path
+    pid: int
+    environ: dict[str, str]
+
+
 @pytest.fixture(scope="module")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """The local stack in a child process; yields the environment a second terminal uses."""
+def local_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalUp]:
+    """The local stack in a child process, shared by the module's tests."""
     state = tmp_path_factory.mktemp("local-stack")
     process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-        [sys.executable, "-m", "jobctl.cli", "local", "up", "--state-dir", str(state),
+        [sys.executable, "-m", "jobctl_tools.cli", "local", "up", "--state-dir", str(state),
          "--step-seconds", "0.2", "--sweep-seconds", "1", "--visibility-timeout", "1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -44,12 +56,18 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
             )
         time.sleep(0.1)
     environ = json.loads(stack_file.read_text())["environ"]
-    yield {**environ, "JOBCTL_STACK": "jobctl"}
+    yield LocalUp(state, process.pid, {**environ, "JOBCTL_STACK": "jobctl"})
     process.send_signal(signal.SIGINT)
     try:
         assert process.wait(timeout=30) == 0, "Ctrl-C did not shut the local stack down cleanly"
     finally:
         process.kill()
+
+
+@pytest.fixture(scope="module")
+def local_stack(local_up: LocalUp) -> dict[str, str]:
+    """The environment a second terminal uses."""
+    return local_up.environ
 
 
 @pytest.fixture
@@ -128,7 +146,7 @@ def test_notices_arrive_once_each_and_the_temporary_queue_is_removed(
             [
                 sys.executable,
                 "-m",
-                "jobctl.cli",
+                "jobctl_tools.cli",
                 "notices",
                 "--json",
                 "--count",
@@ -201,7 +219,7 @@ def test_an_unknown_stack_is_one_clear_error(jobctl: Any) -> None:
 
 def test_jobctl_is_installed_as_a_console_script() -> None:
     (script,) = entry_points(group="console_scripts", name="jobctl")
-    assert script.value == "jobctl.cli:main"
+    assert script.value == "jobctl_tools.cli:main"
     shown = subprocess.run(  # noqa: S603 - the installed script, fixed arguments
         [str(Path(sys.executable).with_name("jobctl")), "--help"],
         capture_output=True,
@@ -232,3 +250,92 @@ def test_a_request_given_up_waits_in_the_dlq_and_a_redrive_runs_it(jobctl: Any) 
     watched = jobctl("watch", "e2e-dlq", "--interval", "0.3", "--timeout", "60")
     assert watched.exit_code == 0, watched.output
     assert json.loads(jobctl("dlq", "list", "--json").output) == []
+
+
+# -- what a new user meets ---------------------------------------------------------------
+
+
+def test_a_second_local_up_on_a_state_dir_in_use_is_refused_in_one_line(
+    local_up: LocalUp, jobctl: Any
+) -> None:
+    local_state, local_pid = local_up.state, local_up.pid
+    second = subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
+        [sys.executable, "-m", "jobctl_tools.cli", "local", "up", "--state-dir", str(local_state)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 1
+    assert second.stdout == ""
+    assert second.stderr.splitlines() == [
+        f"Error: {local_state} is in use by another `jobctl local up` (pid {local_pid}): "
+        "stop it first, or give another --state-dir"
+    ]
+    # The running stack keeps its state directory, and still answers.
+    assert (local_state / "local.lock").read_text() == f"{local_pid}\n"
+    assert jobctl("list").exit_code == 0
+
+
+def test_env_sh_puts_the_jobctl_cli_on_path(local_up: LocalUp) -> None:
+    shown = subprocess.run(  # noqa: S603 - bash, a fixed script
+        ["/bin/bash", "-c", 'source "$0" && echo "$PATH" && command -v jobctl || true',
+         str(local_up.state / "env.sh")],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    path, *found = shown.stdout.splitlines()
+    scripts = Path(sys.executable).parent
+    assert path.split(":")[0] == str(scripts)
+    if (scripts / "jobctl").exists():
+        assert found == [str(scripts / "jobctl")]
+
+
+@pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI is not installed")
+def test_the_readmes_aws_cli_example_sends_a_request_given_the_endpoint_url(
+    local_stack: dict[str, str], jobctl: Any, tmp_path: Path
+) -> None:
+    body = request("training.json", job_name="e2e-aws-cli", request_id="e2e-8")
+    (tmp_path / "training.json").write_text(json.dumps(body))
+    script = """
+QUEUE=$(aws --endpoint-url "$AWS_ENDPOINT_URL" cloudformation describe-stacks --stack-name jobctl \\
+  --query "Stacks[0].Outputs[?OutputKey=='JobsQueueUrl'].OutputValue" --output text)
+aws --endpoint-url "$AWS_ENDPOINT_URL" sqs send-message --queue-url "$QUEUE" \\
+  --message-body file://training.json
+"""
+    sent = subprocess.run(  # noqa: S603 - bash, a fixed script
+        ["/bin/bash", "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, **local_stack, "AWS_CONFIG_FILE": "/dev/null"},
+        timeout=120,
+    )
+    assert sent.returncode == 0, sent.stderr
+    assert "MessageId" in sent.stdout
+    watched = jobctl("watch", "e2e-aws-cli", "--interval", "0.3", "--timeout", "60")
+    assert watched.exit_code == 0, watched.output
+
+
+def test_the_demo_at_80_columns_keeps_every_name_and_shows_no_powertools_warning() -> None:
+    demo = subprocess.run(
+        [sys.executable, "-m", "jobctl_tools.local.demo"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "COLUMNS": "80"},
+    )
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "No application metrics to publish" not in demo.stdout + demo.stderr
+    assert demo.stderr == ""
+    lines = demo.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    for name in (
+        "demo-xgboost-churn",
+        "demo-xgboost-fails",
+        "demo-autopilot-churn",
+        "demo-invalid-request",
+    ):
+        assert sum(name in line for line in lines) >= 3  # progress, the ledger, the notices
+    assert "…" not in demo.stdout

@@ -17,9 +17,9 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from jobctl import wiring
-from jobctl.local.stack import LocalStack, LocalStackOptions
+from jobctl import handlers
 from jobctl.observability import logger
+from jobctl_tools.local.stack import LocalStack, LocalStackOptions
 
 pytestmark = pytest.mark.e2e
 
@@ -45,7 +45,7 @@ def _reset_moto(endpoint: str) -> None:
 
 def test_local_up_exits_with_one_line_when_moto_loses_its_state(tmp_path: Path) -> None:
     process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-        [sys.executable, "-m", "jobctl.cli", "local", "up", "--state-dir", str(tmp_path),
+        [sys.executable, "-m", "jobctl_tools.cli", "local", "up", "--state-dir", str(tmp_path),
          "--step-seconds", "0.2", "--sweep-seconds", "1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -69,9 +69,10 @@ def test_local_up_exits_with_one_line_when_moto_loses_its_state(tmp_path: Path) 
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[LocalStack]:
-    """The local stack in this process. What it sets for the process (environment, clock,
-    log level, and moto's backends, which every moto in a process shares) is put back."""
-    saved, clock, level = dict(os.environ), wiring.clock, logger.log_level
+    """The local stack in this process. What it sets for the process (environment, the
+    handlers' controller, log level, and moto's backends, which every moto in a process
+    shares) is put back."""
+    saved, level = dict(os.environ), logger.log_level
     local = LocalStack(LocalStackOptions(state_dir=tmp_path, sweep_seconds=1)).start()
     try:
         yield local
@@ -81,8 +82,7 @@ def stack(tmp_path: Path) -> Iterator[LocalStack]:
             pass
         os.environ.clear()
         os.environ.update(saved)
-        wiring.clock = clock
-        wiring.reset()
+        handlers.use(None)
         logger.setLevel(level)
 
 

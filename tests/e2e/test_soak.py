@@ -12,7 +12,7 @@ pytestmark = pytest.mark.e2e
 
 def test_a_small_soak_ends_every_request_once_with_one_notice() -> None:
     finished = subprocess.run(
-        [sys.executable, "-m", "jobctl.local.soak", "--requests", "80", "--timeout", "120"],
+        [sys.executable, "-m", "jobctl_tools.local.soak", "--requests", "80", "--timeout", "120"],
         capture_output=True,
         text=True,
         timeout=300,

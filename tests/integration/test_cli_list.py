@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from jobctl.cli import main
-from tests.conftest import JOBS_TABLE, TOPIC_ARN, Stack, request_body
+from jobctl_tools.cli import main
+from tests.support.environment import JOBS_TABLE, TOPIC_ARN
+from tests.support.requests import request_body
+from tests.support.stack import Stack
 
 
 def listed(*options: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""A ledger record the controller cannot read (CONTRACT §6) is logged by its key, never
+"""A ledger record the controller cannot read (docs/contract.md §6) is logged by its key, never
 its contents, counted in a metric, and skipped: it never stops the sweep or delays
 other jobs."""
 
@@ -10,7 +10,10 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.conftest import JOBS_TABLE, Logs, Stack, request_body
+from tests.support.environment import JOBS_TABLE
+from tests.support.logs import Logs
+from tests.support.requests import request_body
+from tests.support.stack import Stack
 
 SECRET = "damaged-record-secret-value"
 
@@ -47,7 +50,7 @@ def test_the_sweep_skips_a_damaged_record_and_catches_up_every_other_job(
     capsys.readouterr()
 
     report = stack.sweep()["sweep"]
-    assert stack.job("healthy-job")["status"] == "Completed"  # type: ignore[index]
+    assert stack.job("healthy-job").status == "Completed"
     assert len(stack.notices_for("healthy-job")) == 1
     assert report["skipped"] is None
     (logged,) = [line for line in logs.lines() if "unreadable" in line["message"]]
@@ -77,5 +80,6 @@ def test_a_request_for_a_name_whose_record_is_damaged_is_rejected_by_its_message
     body = request_body(job_name="damaged-job", request_id="another-request")
     assert stack.submit(body, message_ids=["m-damaged"]) == {"batchItemFailures": []}
     rejected = stack.job("rejected-m-damaged")
-    assert "cannot be read" in rejected["failure_reason"]  # type: ignore[index]
+    assert rejected.failure_reason is not None
+    assert "cannot be read" in rejected.failure_reason
     assert SECRET not in capsys.readouterr().out + logs.text

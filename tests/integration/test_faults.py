@@ -10,9 +10,10 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.exceptions import ReadTimeoutError
 
-from jobctl import wiring
 from jobctl.errors import RetryableError
-from tests.conftest import IDEMPOTENCY_TABLE, JOBS_TABLE, Crash, Stack, request_body
+from tests.support.environment import IDEMPOTENCY_TABLE, JOBS_TABLE
+from tests.support.requests import request_body
+from tests.support.stack import Crash, Stack
 
 NAME = "demo-xgboost-churn"
 SQS_BODY_LIMIT = 256 * 1024
@@ -27,7 +28,7 @@ def settle_and_count(stack: Stack) -> tuple[str, int]:
     stack.sweep()
     record = stack.job(NAME)
     assert record is not None
-    return record["status"], len(stack.notices_for(NAME))
+    return record.status, len(stack.notices_for(NAME))
 
 
 def assert_exactly_once(stack: Stack) -> None:
@@ -44,7 +45,7 @@ def test_a_read_timeout_on_create_leaves_the_job_queued_and_the_retry_submits_on
     stack.sagemaker.interrupt_next("CreateTrainingJob", ReadTimeoutError(endpoint_url="x"))
     with pytest.raises(BatchProcessingError):
         stack.submit(request_body())
-    assert stack.job(NAME)["status"] == "Queued"  # type: ignore[index]
+    assert stack.job(NAME).status == "Queued"
     stack.submit(request_body(), receive_count=2)
     assert_exactly_once(stack)
 
@@ -56,9 +57,11 @@ def test_resource_limits_for_minutes_keep_the_job_queued_until_capacity_returns(
     for receive in (1, 2):
         with pytest.raises(BatchProcessingError):
             stack.submit(request_body(), receive_count=receive)
-        assert "ResourceLimitExceeded" in stack.job(NAME)["last_error"]  # type: ignore[index]
+        last_error = stack.job(NAME).last_error
+        assert last_error is not None
+        assert "ResourceLimitExceeded" in last_error
     stack.submit(request_body(), receive_count=3)
-    assert stack.job(NAME)["last_error"] is None  # type: ignore[index]
+    assert stack.job(NAME).last_error is None
     assert_exactly_once(stack)
 
 
@@ -69,7 +72,7 @@ def test_a_throttled_sweep_fails_and_the_next_one_catches_up(stack: Stack) -> No
     with pytest.raises(RetryableError):
         stack.sweep()
     stack.sweep()
-    assert stack.job(NAME)["status"] == "Completed"  # type: ignore[index]
+    assert stack.job(NAME).status == "Completed"
     assert len(stack.notices_for(NAME)) == 1
 
 
@@ -79,7 +82,7 @@ def test_a_throttled_stop_is_retried_until_it_stops_the_job(stack: Stack) -> Non
     with pytest.raises(BatchProcessingError):
         stack.submit(request_body("stop.json"))
     stack.submit(request_body("stop.json"), receive_count=2)
-    assert stack.job(NAME)["status"] == "Stopping"  # type: ignore[index]
+    assert stack.job(NAME).status == "Stopping"
 
 
 # -- DynamoDB -------------------------------------------------------------------------------
@@ -106,7 +109,7 @@ def test_a_throttled_ledger_read_fails_the_reconcile_invocation_for_a_retry(
     with pytest.raises(RetryableError):
         stack.deliver(event)
     stack.deliver(event)
-    assert stack.job(NAME)["status"] == "Completed"  # type: ignore[index]
+    assert stack.job(NAME).status == "Completed"
 
 
 def test_two_reconcilers_racing_on_one_job_lose_no_update(stack: Stack) -> None:
@@ -115,8 +118,8 @@ def test_two_reconcilers_racing_on_one_job_lose_no_update(stack: Stack) -> None:
     training_event = stack.sagemaker.training_event(NAME)
     stack.sagemaker.complete("TrainingJob", NAME)
     completed_event = stack.sagemaker.training_event(NAME)
-    reconciler = wiring.reconciler()
-    raced = []
+    reconciler = stack.controller.reconciler
+    raced: list[bool] = []
 
     # Just before the first reconciler writes, a second one records the newer state.
     def other_reconciler_first(params: dict[str, Any], **_: Any) -> None:
@@ -124,13 +127,14 @@ def test_two_reconcilers_racing_on_one_job_lose_no_update(stack: Stack) -> None:
             raced.append(True)
             reconciler.on_state_change("TrainingJob", _hint(completed_event))
 
-    dynamodb = wiring.reconciler().ledger._client  # type: ignore[attr-defined]
-    dynamodb.meta.events.register("provide-client-params.dynamodb.PutItem", other_reconciler_first)
+    stack.clients.dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.PutItem", other_reconciler_first
+    )
     stack.deliver(training_event)
     record = stack.job(NAME)
     assert raced
-    assert (record["status"], record["secondary_status"]) == ("Completed", "Completed")  # type: ignore[index]
-    assert [h["secondary_status"] for h in record["history"]][-1] == "Completed"  # type: ignore[index]
+    assert (record.status, record.secondary_status) == ("Completed", "Completed")
+    assert [h.secondary_status for h in record.history][-1] == "Completed"
     assert len(stack.notices_for(NAME)) == 1
 
 
@@ -153,7 +157,7 @@ def test_an_idempotency_record_left_in_progress_by_a_dead_function_expires(
 
     with pytest.raises(BatchProcessingError):  # still in progress: retried, not rejected
         stack.submit(request_body(), receive_count=2)
-    assert stack.job(NAME)["status"] == "Queued"  # type: ignore[index]
+    assert stack.job(NAME).status == "Queued"
 
     time.sleep(1.6)  # the dead invocation's time is up
     stack.submit(request_body(), receive_count=3)
@@ -181,7 +185,7 @@ def test_a_submit_crash_at_any_step_then_redelivery_runs_the_job_exactly_once(
     stack.context.remaining_ms = 60_000
     time.sleep(0.2)
     assert stack.submit(request_body(), receive_count=2) == {"batchItemFailures": []}
-    assert stack.job(NAME)["status"] == "InProgress"  # type: ignore[index]
+    assert stack.job(NAME).status == "InProgress"
     assert_exactly_once(stack)
 
 
@@ -189,16 +193,14 @@ def test_a_submit_crash_at_any_step_then_redelivery_runs_the_job_exactly_once(
 def test_a_reconcile_crash_at_any_step_then_retries_announce_exactly_once(
     stack: Stack, monkeypatch: pytest.MonkeyPatch, boundary: str
 ) -> None:
-    monkeypatch.setenv("NOTICE_LEASE_SECONDS", "1")
-    wiring.reset()
-    stack.sagemaker.attach(wiring.reconciler().sagemaker._client)  # type: ignore[attr-defined]
+    stack.reconfigure(NOTICE_LEASE_SECONDS="1")
     stack.submit(request_body())
     stack.sagemaker.complete("TrainingJob", NAME)
     event = stack.sagemaker.training_event(NAME)
     if boundary == "after describe":
         stack.sagemaker.interrupt_next("DescribeTrainingJob", Crash(), after_effect=True)
     else:
-        sns = wiring.reconciler().publisher._client  # type: ignore[attr-defined]
+        sns = stack.clients.sns
         monkeypatch.setattr(sns, "publish", _crash_once(sns.publish))
     with pytest.raises(Crash):
         stack.deliver(event)
@@ -206,13 +208,13 @@ def test_a_reconcile_crash_at_any_step_then_retries_announce_exactly_once(
     stack.clock.advance(1.1)  # any claim the dead invocation held has lapsed
     stack.sweep()
     stack.sweep()
-    assert stack.job(NAME)["status"] == "Completed"  # type: ignore[index]
+    assert stack.job(NAME).status == "Completed"
     assert len(stack.notices_for(NAME)) == 1
     assert list(stack.sagemaker.jobs) == [("TrainingJob", NAME)]
 
 
 def _crash_once(publish: Any) -> Any:
-    crashed = []
+    crashed: list[bool] = []
 
     def publish_or_crash(**kwargs: Any) -> Any:
         if not crashed:
@@ -259,8 +261,9 @@ def test_poison_messages_are_rejected_at_once_and_never_cycle_to_the_dlq(stack: 
     assert len(stack.notices()) == len(POISON)
     huge = stack.job("huge-request")
     assert huge is not None
-    assert "more problems" in huge["failure_reason"]
-    assert len(huge["failure_reason"]) < 10_000
+    assert huge.failure_reason is not None
+    assert "more problems" in huge.failure_reason
+    assert len(huge.failure_reason) < 10_000
 
 
 def test_a_poison_message_redelivered_is_still_one_rejection(stack: Stack) -> None:

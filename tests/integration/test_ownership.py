@@ -1,4 +1,4 @@
-"""Ownership and cancellation (CONTRACT §3, §6): a record takes a SageMaker job only from
+"""Ownership and cancellation (docs/contract.md §3, §6): a record takes a SageMaker job only from
 its own create answer or a tag-verified adoption, a stop never reaches a job this
 deployment did not create, and nothing it created runs untracked."""
 
@@ -11,8 +11,10 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from jobctl.logic.requests import ownership_tags
-from jobctl.logic.submission import FOREIGN_JOB
-from tests.conftest import DEPLOYMENT_ID, IDEMPOTENCY_TABLE, Stack, request_body
+from jobctl.logic.submission.submit import FOREIGN_JOB
+from tests.support.environment import DEPLOYMENT_ID, IDEMPOTENCY_TABLE
+from tests.support.requests import request_body
+from tests.support.stack import Stack
 
 NAME = "demo-xgboost-churn"
 REQUEST_ID = "demo-train-1"
@@ -35,14 +37,14 @@ def throttled_submit(stack: Stack) -> None:
     stack.sagemaker.fail_next("CreateTrainingJob", "ThrottlingException")
     with pytest.raises(BatchProcessingError):
         stack.submit(request_body())
-    assert stack.job(NAME)["status"] == "Queued"  # type: ignore[index]
+    assert stack.job(NAME).status == "Queued"
 
 
 def assert_untouched_by(stack: Stack, job: Any) -> None:
     record = stack.job(NAME)
     assert record is not None
-    assert record["job_arn"] != job.arn
-    assert record["environment"] is None
+    assert record.job_arn != job.arn
+    assert record.environment is None
     assert "team-b-credentials" not in str(stack.ledger_items())
 
 
@@ -55,7 +57,7 @@ def test_another_teams_same_named_job_cannot_bind_a_queued_record(stack: Stack) 
     stack.sagemaker.set_state("TrainingJob", NAME, "InProgress", "Training")
     stack.deliver(stack.sagemaker.training_event(NAME))
     stack.sweep()
-    assert stack.job(NAME)["status"] == "Queued"  # type: ignore[index]
+    assert stack.job(NAME).status == "Queued"
     assert_untouched_by(stack, theirs)
 
 
@@ -64,7 +66,7 @@ def test_the_redelivered_request_then_finds_the_name_taken_and_stops_nothing(sta
     theirs = sagemaker_job(stack, [{"Key": "team", "Value": "b"}])
     stack.submit(request_body(), receive_count=2)
     record = stack.job(NAME)
-    assert (record["status"], record["failure_reason"]) == ("Rejected", FOREIGN_JOB)  # type: ignore[index]
+    assert (record.status, record.failure_reason) == ("Rejected", FOREIGN_JOB)
     stack.submit(request_body("stop.json"))
     assert stack.sagemaker.calls["StopTrainingJob"] == 0
     assert theirs.status == "InProgress"
@@ -75,7 +77,7 @@ def test_a_job_of_another_jobctl_stack_is_not_adopted(stack: Stack) -> None:
     # The other stack tags its jobs as jobctl's, for a request of the same id even.
     theirs = sagemaker_job(stack, ownership_tags("another-stacks-id", REQUEST_ID))
     stack.submit(request_body())
-    assert stack.job(NAME)["status"] == "Rejected"  # type: ignore[index]
+    assert stack.job(NAME).status == "Rejected"
     assert stack.sagemaker.calls["StopTrainingJob"] == 0
     assert_untouched_by(stack, theirs)
 
@@ -83,7 +85,7 @@ def test_a_job_of_another_jobctl_stack_is_not_adopted(stack: Stack) -> None:
 def test_an_adoption_checks_the_request_id_too(stack: Stack) -> None:
     theirs = sagemaker_job(stack, ownership_tags(DEPLOYMENT_ID, "some-other-request"))
     stack.submit(request_body())
-    assert stack.job(NAME)["status"] == "Rejected"  # type: ignore[index]
+    assert stack.job(NAME).status == "Rejected"
     assert_untouched_by(stack, theirs)
 
 
@@ -95,8 +97,8 @@ def test_a_lost_create_answer_is_adopted_from_the_jobs_own_event(stack: Stack) -
     stack.sagemaker.set_state("TrainingJob", NAME, "InProgress", "Training")
     stack.deliver(stack.sagemaker.training_event(NAME))  # its Tags name this deployment
     record = stack.job(NAME)
-    assert (record["status"], record["job_arn"]) == ("InProgress", ours.arn)  # type: ignore[index]
-    assert record["secondary_status"] == "Training"  # type: ignore[index]
+    assert (record.status, record.job_arn) == ("InProgress", ours.arn)
+    assert record.secondary_status == "Training"
     stack.submit(request_body(), receive_count=2)  # the redelivery finds it taken: done
     assert len(stack.sagemaker.jobs) == 1
 
@@ -110,10 +112,10 @@ def test_stopping_a_queued_job_whose_create_answer_was_lost_stops_the_job_too(
     stack.sagemaker.fail_next("CreateTrainingJob", "InternalFailure", after_effect=True)
     with pytest.raises(BatchProcessingError):
         stack.submit(request_body())
-    assert stack.job(NAME)["status"] == "Queued"  # type: ignore[index]
+    assert stack.job(NAME).status == "Queued"
     stack.clock.advance(2)
     stack.submit(request_body("stop.json"))
-    assert stack.job(NAME)["status"] == "Stopped"  # type: ignore[index]
+    assert stack.job(NAME).status == "Stopped"
     assert stack.sagemaker.jobs[("TrainingJob", NAME)].status == "Stopping"
     stack.submit(request_body(), receive_count=2)  # the queued message comes back
     assert stack.sagemaker.calls["CreateTrainingJob"] == 1
@@ -129,7 +131,7 @@ def test_a_create_that_lands_after_the_cancel_is_stopped_by_the_redelivered_subm
     ours = sagemaker_job(stack, ownership_tags(DEPLOYMENT_ID, REQUEST_ID))
     stack.submit(request_body(), receive_count=2)
     assert ours.status == "Stopping"
-    assert stack.job(NAME)["status"] == "Stopped"  # type: ignore[index]
+    assert stack.job(NAME).status == "Stopped"
 
 
 def test_cancelling_a_queued_job_never_stops_someone_elses_job_of_that_name(
@@ -138,7 +140,7 @@ def test_cancelling_a_queued_job_never_stops_someone_elses_job_of_that_name(
     throttled_submit(stack)
     theirs = sagemaker_job(stack, ownership_tags("another-stacks-id", REQUEST_ID))
     stack.submit(request_body("stop.json"))
-    assert stack.job(NAME)["status"] == "Stopped"  # type: ignore[index]
+    assert stack.job(NAME).status == "Stopped"
     assert theirs.status == "InProgress"
     assert stack.sagemaker.calls["StopTrainingJob"] == 0
 
@@ -154,12 +156,12 @@ def wrong_role(**changes: Any) -> dict[str, Any]:
 
 def test_a_rejected_request_corrected_and_sent_again_is_handled_as_new(stack: Stack) -> None:
     stack.submit(wrong_role(), message_ids=["m-wrong"])
-    assert stack.job(NAME)["status"] == "Rejected"  # type: ignore[index]
+    assert stack.job(NAME).status == "Rejected"
     stack.submit(request_body(), message_ids=["m-fixed"])  # same job_name, same request_id
     record = stack.job(NAME)
-    assert record["status"] == "InProgress"  # type: ignore[index]
-    assert [h["status"] for h in record["history"]] == ["Rejected", "Queued", "InProgress"]  # type: ignore[index]
-    assert record["failure_reason"] is None  # type: ignore[index]
+    assert record.status == "InProgress"
+    assert [h.status for h in record.history] == ["Rejected", "Queued", "InProgress"]
+    assert record.failure_reason is None
     stack.sagemaker.complete("TrainingJob", NAME)
     stack.deliver(stack.sagemaker.training_event(NAME))
     assert [n["status"] for n in stack.notices_for(NAME)] == ["Rejected", "Completed"]
@@ -168,31 +170,31 @@ def test_a_rejected_request_corrected_and_sent_again_is_handled_as_new(stack: St
 def test_a_rejected_name_is_free_for_another_request(stack: Stack) -> None:
     stack.submit(wrong_role())
     stack.submit(request_body(request_id="a-different-request"))
-    assert stack.job(NAME)["status"] == "InProgress"  # type: ignore[index]
-    assert stack.job(NAME)["request_id"] == "a-different-request"  # type: ignore[index]
+    assert stack.job(NAME).status == "InProgress"
+    assert stack.job(NAME).request_id == "a-different-request"
 
 
 def test_a_second_rejection_of_a_name_replaces_the_first(stack: Stack) -> None:
     stack.submit(wrong_role(), message_ids=["m-1"])
     stack.submit(wrong_role(request_id="another-try"), message_ids=["m-2"])
     record = stack.job(NAME)
-    assert (record["status"], record["request_id"]) == ("Rejected", "another-try")  # type: ignore[index]
-    assert [h["status"] for h in record["history"]] == ["Rejected", "Rejected"]  # type: ignore[index]
+    assert (record.status, record.request_id) == ("Rejected", "another-try")
+    assert [h.status for h in record.history] == ["Rejected", "Rejected"]
     assert len(stack.notices_for(NAME)) == 2
 
 
 def test_a_stop_of_a_name_never_submitted_does_not_reserve_it(stack: Stack) -> None:
     stack.submit(request_body("stop.json"))
-    assert stack.job(NAME)["status"] == "Rejected"  # type: ignore[index]
+    assert stack.job(NAME).status == "Rejected"
     stack.submit(request_body())
-    assert stack.job(NAME)["status"] == "InProgress"  # type: ignore[index]
+    assert stack.job(NAME).status == "InProgress"
 
 
 def test_a_redelivered_rejection_never_touches_the_corrected_job(stack: Stack) -> None:
     stack.submit(wrong_role(), message_ids=["m-wrong"])
     stack.submit(request_body(), message_ids=["m-fixed"])
     stack.submit(wrong_role(), message_ids=["m-wrong"], receive_count=2)  # the old message
-    assert stack.job(NAME)["status"] == "InProgress"  # type: ignore[index]
+    assert stack.job(NAME).status == "InProgress"
     assert [n["status"] for n in stack.notices_for(NAME)] == ["Rejected"]
 
 
@@ -219,8 +221,8 @@ def test_a_reused_request_id_is_refused_even_after_its_idempotency_record_expire
     forget_idempotency(stack)
     stack.submit(with_longer_runtime(), message_ids=["m-reused"])
     rejected = stack.job("rejected-m-reused")
-    assert rejected["failure_reason"] == "request_id: already used for a different request"  # type: ignore[index]
-    assert stack.job(NAME)["status"] == "InProgress"  # type: ignore[index]
+    assert rejected.failure_reason == "request_id: already used for a different request"
+    assert stack.job(NAME).status == "InProgress"
     assert stack.sagemaker.calls["CreateTrainingJob"] == 1
     assert [n["job_name"] for n in stack.notices()] == ["rejected-m-reused"]
 
@@ -230,9 +232,9 @@ def test_a_redrive_with_another_body_is_refused_not_created(stack: Stack) -> Non
     for receive in (1, 2, 3):
         with pytest.raises(BatchProcessingError):
             stack.submit(request_body(), receive_count=receive)
-    assert stack.job(NAME)["status"] == "SubmitFailed"  # type: ignore[index]
+    assert stack.job(NAME).status == "SubmitFailed"
     forget_idempotency(stack)
     stack.submit(with_longer_runtime(), message_ids=["m-redriven"])
-    assert stack.job("rejected-m-redriven")["status"] == "Rejected"  # type: ignore[index]
-    assert stack.job(NAME)["status"] == "SubmitFailed"  # type: ignore[index]
+    assert stack.job("rejected-m-redriven").status == "Rejected"
+    assert stack.job(NAME).status == "SubmitFailed"
     assert stack.sagemaker.jobs == {}

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from jobctl import wiring
 from jobctl.errors import RetryableError
 from jobctl.models.jobs import utc_iso
-from tests.conftest import Stack, request_body
+from tests.support.requests import request_body
+from tests.support.stack import Stack
 from tests.support.template import load_event
 
 NAME = "demo-xgboost-churn"
@@ -38,11 +38,12 @@ def test_a_completed_event_records_the_truth_and_announces_once(running: Stack) 
     running.deliver(event)
 
     record = running.job(NAME)
-    assert record["status"] == "Completed"  # type: ignore[index]
-    assert record["environment"] == request_body()["spec"]["Environment"]  # type: ignore[index]
-    assert record["outputs"]["final_metrics"] == {"validation:auc": 0.93}  # type: ignore[index]
-    assert record["outputs"]["model_artifacts"].endswith("/output/model.tar.gz")  # type: ignore[index]
-    assert record["notified_at"] is not None  # type: ignore[index]
+    assert record.status == "Completed"
+    assert record.environment == request_body()["spec"]["Environment"]
+    assert record.outputs is not None
+    assert record.outputs["final_metrics"] == {"validation:auc": 0.93}
+    assert record.outputs["model_artifacts"].endswith("/output/model.tar.gz")
+    assert record.notified_at is not None
     (notice,) = running.notices_for(NAME)
     assert notice["status"] == "Completed"
     assert notice["_attributes"] == {
@@ -70,7 +71,7 @@ def test_a_late_event_cannot_undo_a_newer_state(running: Stack) -> None:
     running.deliver(finish(running))
     running.deliver(stale)
     record = running.job(NAME)
-    assert (record["status"], record["secondary_status"]) == ("Completed", "Completed")  # type: ignore[index]
+    assert (record.status, record.secondary_status) == ("Completed", "Completed")
 
 
 def test_a_stale_describe_answer_cannot_undo_a_newer_state(running: Stack) -> None:
@@ -83,11 +84,11 @@ def test_a_stale_describe_answer_cannot_undo_a_newer_state(running: Stack) -> No
     job.status, job.secondary = "InProgress", "Downloading"
     job.modified = training_at.replace(year=training_at.year - 1)
     running.deliver(event)
-    assert running.job(NAME)["secondary_status"] == "Training"  # type: ignore[index]
+    assert running.job(NAME).secondary_status == "Training"
 
     job.status, job.secondary, job.modified = truth
     running.deliver(event)
-    assert running.job(NAME)["status"] == "Completed"  # type: ignore[index]
+    assert running.job(NAME).status == "Completed"
 
 
 def test_a_failed_job_records_sagemakers_reason(running: Stack) -> None:
@@ -96,7 +97,7 @@ def test_a_failed_job_records_sagemakers_reason(running: Stack) -> None:
     )
     running.deliver(running.sagemaker.training_event(NAME))
     record = running.job(NAME)
-    assert (record["status"], record["failure_reason"]) == ("Failed", "AlgorithmError: boom")  # type: ignore[index]
+    assert (record.status, record.failure_reason) == ("Failed", "AlgorithmError: boom")
     assert [n["status"] for n in running.notices_for(NAME)] == ["Failed"]
 
 
@@ -154,7 +155,7 @@ def test_a_transient_describe_failure_fails_the_invocation_so_it_is_retried(runn
     with pytest.raises(RetryableError):
         running.deliver(event)
     running.deliver(event)
-    assert running.job(NAME)["status"] == "Completed"  # type: ignore[index]
+    assert running.job(NAME).status == "Completed"
 
 
 def test_a_job_describe_cannot_see_yet_is_retried_not_guessed(running: Stack) -> None:
@@ -164,14 +165,14 @@ def test_a_job_describe_cannot_see_yet_is_retried_not_guessed(running: Stack) ->
     )
     with pytest.raises(RetryableError):
         running.deliver(event)
-    assert running.job(NAME)["status"] == "InProgress"  # type: ignore[index]
+    assert running.job(NAME).status == "InProgress"
 
 
 def test_the_sweep_catches_a_missed_event(running: Stack) -> None:
     finish(running)  # the event is lost
     report = running.sweep()["sweep"]
     assert report["described"] == 1
-    assert running.job(NAME)["status"] == "Completed"  # type: ignore[index]
+    assert running.job(NAME).status == "Completed"
     assert len(running.notices_for(NAME)) == 1
 
 
@@ -187,7 +188,7 @@ def test_the_sweep_tracks_automl_jobs_through_report_generation(stack: Stack) ->
     stack.submit(request_body("automl.json"))
     stack.sagemaker.set_state("AutoMLJob", AUTOML, "Completed", "GeneratingExplainabilityReport")
     stack.sweep()
-    assert stack.job(AUTOML, "AutoMLJob")["status"] == "Completed"  # type: ignore[index]
+    assert stack.job(AUTOML, "AutoMLJob").status == "Completed"
     assert stack.notices_for(AUTOML) == []  # not settled yet
 
     stack.sagemaker.set_state(
@@ -195,8 +196,9 @@ def test_the_sweep_tracks_automl_jobs_through_report_generation(stack: Stack) ->
     )
     stack.sweep()
     record = stack.job(AUTOML, "AutoMLJob")
-    assert record["warnings"] == ["ExplainabilityError: SHAP failed"]  # type: ignore[index]
-    assert record["outputs"]["best_candidate"]["objective_metric_name"] == "F1"  # type: ignore[index]
+    assert record.warnings == ["ExplainabilityError: SHAP failed"]
+    assert record.outputs is not None
+    assert record.outputs["best_candidate"]["objective_metric_name"] == "F1"
     (notice,) = stack.notices_for(AUTOML)
     assert (notice["status"], notice["secondary_status"]) == ("Completed", "ExplainabilityError")
 
@@ -204,14 +206,20 @@ def test_the_sweep_tracks_automl_jobs_through_report_generation(stack: Stack) ->
 def test_a_notice_sns_refused_goes_out_with_the_next_sweep_exactly_once(
     running: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sns = wiring.reconciler().publisher._client  # type: ignore[attr-defined]
+    sns = running.clients.sns
     real_publish = sns.publish
 
     def refuse(**_: Any) -> None:
         raise ClientError(
             {
                 "Error": {"Code": "InternalError", "Message": "down"},
-                "ResponseMetadata": {"HTTPStatusCode": 500},
+                "ResponseMetadata": {
+                    "RequestId": "",
+                    "HostId": "",
+                    "HTTPStatusCode": 500,
+                    "HTTPHeaders": {},
+                    "RetryAttempts": 0,
+                },
             },
             "Publish",
         )
@@ -219,7 +227,7 @@ def test_a_notice_sns_refused_goes_out_with_the_next_sweep_exactly_once(
     monkeypatch.setattr(sns, "publish", refuse)
     with pytest.raises(RetryableError):
         running.deliver(finish(running))
-    assert running.job(NAME)["notified_at"] is None  # type: ignore[index]
+    assert running.job(NAME).notified_at is None
     monkeypatch.setattr(sns, "publish", real_publish)
     running.sweep()
     running.sweep()
@@ -228,7 +236,7 @@ def test_a_notice_sns_refused_goes_out_with_the_next_sweep_exactly_once(
 
 def settle_with_claim(stack: Stack, monkeypatch: pytest.MonkeyPatch, claimed_at: str) -> None:
     """The job settles, and its notice is left claimed at ``claimed_at`` but unsent."""
-    reconciler = wiring.reconciler()
+    reconciler = stack.controller.reconciler
     announce_if_due = reconciler._announce_if_due
     monkeypatch.setattr(reconciler, "_announce_if_due", lambda record: record)
     stack.deliver(finish(stack))
@@ -245,7 +253,7 @@ def test_a_crash_after_claiming_a_notice_is_repaired_after_the_lease(
     settle_with_claim(running, monkeypatch, claimed_at="2000-01-01T00:00:00.000Z")
     running.sweep()
     assert len(running.notices_for(NAME)) == 1
-    assert running.job(NAME)["notice_pending"] is None  # type: ignore[index]
+    assert running.job(NAME).notice_pending is None
 
 
 def test_a_notice_another_invocation_is_publishing_is_left_to_it(
@@ -261,7 +269,7 @@ def test_a_notice_another_invocation_is_publishing_is_left_to_it(
 def test_the_sweep_reports_jobs_running_past_their_maximum_runtime(
     running: Stack, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ledger = wiring.reconciler().ledger
+    ledger = running.controller.reconciler.ledger
     record = ledger.get(NAME, "TrainingJob")
     assert record is not None
     assert record.max_runtime_seconds == 3600
@@ -287,12 +295,14 @@ def test_automl_progress_comes_from_the_list_summary_and_only_the_outcome_is_des
     for secondary in ("AnalyzingData", "FeatureEngineering", "ModelTuning"):
         stack.sagemaker.set_state("AutoMLJob", AUTOML, "InProgress", secondary)
         stack.sweep()
-        assert stack.job(AUTOML, "AutoMLJob")["secondary_status"] == secondary  # type: ignore[index]
+        assert stack.job(AUTOML, "AutoMLJob").secondary_status == secondary
     assert stack.sagemaker.calls["DescribeAutoMLJob"] == 0
     stack.sagemaker.set_state("AutoMLJob", AUTOML, "Completed", "Completed")
     stack.sweep()
     assert stack.sagemaker.calls["DescribeAutoMLJob"] == 1
-    assert stack.job(AUTOML, "AutoMLJob")["outputs"]["best_candidate"]["name"]  # type: ignore[index]
+    outputs = stack.job(AUTOML, "AutoMLJob").outputs
+    assert outputs is not None
+    assert outputs["best_candidate"]["name"]
 
 
 def test_a_sweep_with_nothing_in_flight_lists_nothing(running: Stack) -> None:
@@ -306,17 +316,13 @@ def test_a_sweep_with_nothing_in_flight_lists_nothing(running: Stack) -> None:
     assert after == before
 
 
-def test_terminal_only_tracking_records_outcomes_but_not_progress(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("TRACKING_MODE", "terminal")
-    wiring.reset()
-    stack.sagemaker.attach(wiring.reconciler().sagemaker._client)  # type: ignore[attr-defined]
+def test_terminal_only_tracking_records_outcomes_but_not_progress(stack: Stack) -> None:
+    stack.reconfigure(TRACKING_MODE="terminal")
     stack.submit(request_body("automl.json"))
     stack.sagemaker.set_state("AutoMLJob", AUTOML, "InProgress", "ModelTuning")
     stack.sweep()
-    assert stack.job(AUTOML, "AutoMLJob")["secondary_status"] is None  # type: ignore[index]
+    assert stack.job(AUTOML, "AutoMLJob").secondary_status is None
     stack.sagemaker.set_state("AutoMLJob", AUTOML, "Completed", "Completed")
     stack.sweep()
-    assert stack.job(AUTOML, "AutoMLJob")["status"] == "Completed"  # type: ignore[index]
+    assert stack.job(AUTOML, "AutoMLJob").status == "Completed"
     assert len(stack.notices_for(AUTOML)) == 1

@@ -1,14 +1,17 @@
-"""CONTRACT §7: Environment and HyperParameters values reach no log, metric or notice."""
+"""docs/contract.md §7: Environment and HyperParameters values reach no log, metric or notice."""
 
 from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from tests.conftest import Logs, Stack, request_body
+from tests.support.logs import Logs
+from tests.support.requests import request_body
+from tests.support.stack import Stack
 
 SECRET = "hunter2-do-not-log-me"
 HYPER_SECRET = "hp-secret-value-42"
@@ -16,7 +19,7 @@ HYPER_SECRET = "hp-secret-value-42"
 ODD_SECRET = 'pa"ss\\wörd-do-not-log'
 
 
-def secret_request(**changes: object) -> dict[str, object]:
+def secret_request(**changes: Any) -> dict[str, Any]:
     body = request_body(**changes)
     body["spec"]["Environment"] = {"API_TOKEN": SECRET}
     body["spec"]["HyperParameters"] = {"token": HYPER_SECRET, "password": ODD_SECRET}
@@ -76,7 +79,7 @@ def test_no_secret_reaches_logs_metrics_or_notices_on_any_path(
         assert_secret_free(item.get("failure_reason", {}).get("S", ""))
 
 
-# -- what SageMaker says carries secrets too (CONTRACT §7) --------------------------------------
+# -- what SageMaker says carries secrets too (docs/contract.md §7) -------------------------
 
 
 def everything_kept(stack: Stack, logs: Logs, capsys: pytest.CaptureFixture[str]) -> str:
@@ -109,9 +112,7 @@ def test_a_failure_reason_echoing_a_hyperparameter_is_scrubbed(
     stack.deliver(stack.sagemaker.training_event("demo-xgboost-churn"))
     record = stack.job("demo-xgboost-churn")
     assert record is not None
-    assert (
-        record["failure_reason"] == "AlgorithmError: invalid value *** for token; env *** rejected"
-    )
+    assert record.failure_reason == "AlgorithmError: invalid value *** for token; env *** rejected"
     assert_secret_free(without_environment(everything_kept(stack, logs, capsys)))
 
 
@@ -127,8 +128,9 @@ def test_a_5xx_message_echoing_a_secret_reaches_no_reason_notice_or_traceback(
         failures.append(str(caught.value))
     record = stack.job("demo-xgboost-churn")
     assert record is not None
-    assert record["status"] == "SubmitFailed"
-    assert "InternalFailure" in record["failure_reason"]
+    assert record.status == "SubmitFailed"
+    assert record.failure_reason is not None
+    assert "InternalFailure" in record.failure_reason
     assert_secret_free("".join(failures) + everything_kept(stack, logs, capsys))
 
 
@@ -151,9 +153,10 @@ def test_a_validation_message_echoing_a_secret_in_any_form_is_scrubbed(
     stack.submit(secret_request())
     record = stack.job("demo-xgboost-churn")
     assert record is not None
-    assert record["status"] == "Rejected"
-    assert_secret_free(record["failure_reason"])
-    assert SECRET[:8] not in record["failure_reason"]
+    assert record.status == "Rejected"
+    assert record.failure_reason is not None
+    assert_secret_free(record.failure_reason)
+    assert SECRET[:8] not in record.failure_reason
     assert_secret_free(everything_kept(stack, logs, capsys))
 
 
@@ -167,7 +170,7 @@ def test_a_validation_message_keeps_its_field_path_and_constraint(stack: Stack) 
     stack.submit(secret_request())
     record = stack.job("demo-xgboost-churn")
     assert record is not None
-    assert record["failure_reason"] == (
+    assert record.failure_reason == (
         "SageMaker rejected the request: ValidationException at environment: Map value must"
         " satisfy constraint: [Member must have length less than or equal to 512]"
     )

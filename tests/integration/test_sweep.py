@@ -1,4 +1,4 @@
-"""The sweep's cost follows what is in flight, never the account's history (CONTRACT §6):
+"""The sweep's cost follows what is in flight, never the account's history (docs/contract.md §6):
 against a simulated account that keeps thousands of old jobs, that filters List pages
 after taking them, and that limits List to 2 calls a second."""
 
@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
-from jobctl import wiring
-from jobctl.adapters import aws
 from jobctl.config import get_settings
-from tests.conftest import Stack, request_body
+from tests.support.requests import request_body
+from tests.support.stack import Stack
 
 LISTS = ("ListTrainingJobs", "ListAutoMLJobs")
 DESCRIBES = ("DescribeTrainingJob", "DescribeAutoMLJob")
@@ -38,16 +37,9 @@ def sweep_counting(stack: Stack) -> tuple[dict[str, Any], int, int]:
 
 
 @pytest.fixture
-def settings(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Change the functions' settings for one test (the stack's clients re-attached)."""
-
-    def apply(**values: str) -> None:
-        for name, value in values.items():
-            monkeypatch.setenv(name, value)
-        wiring.reset()
-        stack.sagemaker.attach(aws.client("sagemaker"))
-
-    return apply
+def settings(stack: Stack) -> Any:
+    """Change the functions' settings for one test."""
+    return stack.reconfigure
 
 
 def test_a_sweep_over_a_long_history_lists_only_the_pages_that_hold_jobs_in_flight(
@@ -72,7 +64,7 @@ def test_a_sweep_lists_newest_first_and_stops_where_its_oldest_job_in_flight_is(
     report, lists, _ = sweep_counting(stack)
     assert lists == 1
     assert report["listed"] == 100  # one page, in SageMaker's order: ours is the newest
-    assert stack.job(name)["secondary_status"] == "Training"  # type: ignore[index]
+    assert stack.job(name).secondary_status == "Training"
 
 
 def test_a_job_type_with_nothing_in_flight_costs_no_list_call(stack: Stack) -> None:
@@ -98,7 +90,7 @@ def test_a_catch_up_larger_than_the_budget_goes_on_from_its_cursor(
         spent.append(lists)
     assert spent == [1, 1, 1]  # never more than the budget
     assert report["unfinished_scans"] == []
-    assert {stack.job(name)["secondary_status"] for name in names} == {"Training"}  # type: ignore[index]
+    assert {stack.job(name).secondary_status for name in names} == {"Training"}
 
 
 def test_an_unfinished_scan_is_reported(stack: Stack, settings: Any) -> None:
@@ -112,11 +104,11 @@ def test_a_stored_cursor_sagemaker_no_longer_accepts_starts_the_scan_afresh(
     stack: Stack,
 ) -> None:
     (name,) = submit_many(stack, 1)
-    wiring.reconciler().sweep_state.save_cursor("TrainingJob", "not-a-token-any-more")
+    stack.controller.reconciler.sweep_state.save_cursor("TrainingJob", "not-a-token-any-more")
     stack.sagemaker.set_state("TrainingJob", name, "InProgress", "Training")
     report = stack.sweep()["sweep"]
     assert report["list_calls"] == 2  # the refused token, then the newest page
-    assert stack.job(name)["secondary_status"] == "Training"  # type: ignore[index]
+    assert stack.job(name).secondary_status == "Training"
 
 
 def test_a_job_running_for_days_is_still_caught_when_its_events_are_lost(stack: Stack) -> None:
@@ -129,12 +121,12 @@ def test_a_job_running_for_days_is_still_caught_when_its_events_are_lost(stack: 
     _, lists, describes = sweep_counting(stack)
     assert lists <= 5  # down to the List window (a day back), not to the job
     assert describes == 1
-    assert stack.job(name)["secondary_status"] == "Training"  # type: ignore[index]
+    assert stack.job(name).secondary_status == "Training"
 
     stack.clock.advance(86_400)
     stack.sagemaker.complete("TrainingJob", name)  # and its outcome's events lost too
     stack.sweep()
-    assert stack.job(name)["status"] == "Completed"  # type: ignore[index]
+    assert stack.job(name).status == "Completed"
     assert len(stack.notices_for(name)) == 1
 
 
@@ -146,7 +138,7 @@ def test_old_jobs_are_described_a_few_a_sweep_least_recently_checked_first(
     stack.clock.advance(timedelta(days=2).total_seconds())
 
     def checked() -> list[str]:
-        return [name for name in names if stack.job(name)["checked_at"]]  # type: ignore[index]
+        return [name for name in names if stack.job(name).checked_at]
 
     _, _, describes = sweep_counting(stack)
     assert (describes, len(checked())) == (2, 2)
@@ -157,7 +149,7 @@ def test_old_jobs_are_described_a_few_a_sweep_least_recently_checked_first(
 
 def test_only_one_sweep_runs_at_a_time(stack: Stack) -> None:
     submit_many(stack, 1)
-    state = wiring.reconciler().sweep_state
+    state = stack.controller.reconciler.sweep_state
     now = stack.clock.now()
     # Another invocation (an overlapping schedule, EventBridge's retry) is sweeping.
     assert state.acquire_lease("another-invocation", now, now + timedelta(minutes=5))
@@ -205,12 +197,14 @@ def test_progress_comes_from_the_events_detail_and_only_the_outcome_is_described
     for secondary in ("Downloading", "Training", "Uploading"):
         stack.sagemaker.set_state("TrainingJob", name, "InProgress", secondary)
         stack.deliver(stack.sagemaker.training_event(name))
-        assert stack.job(name)["secondary_status"] == secondary  # type: ignore[index]
+        assert stack.job(name).secondary_status == secondary
     assert stack.sagemaker.calls["DescribeTrainingJob"] == 0
     stack.sagemaker.set_state("TrainingJob", name, "Completed", "Completed")
     stack.deliver(stack.sagemaker.training_event(name))
     assert stack.sagemaker.calls["DescribeTrainingJob"] == 1
-    assert stack.job(name)["outputs"]["model_artifacts"]  # type: ignore[index]
+    outputs = stack.job(name).outputs
+    assert outputs is not None
+    assert outputs["model_artifacts"]
 
 
 def test_a_late_progress_event_cannot_undo_a_newer_one(stack: Stack) -> None:
@@ -220,16 +214,16 @@ def test_a_late_progress_event_cannot_undo_a_newer_one(stack: Stack) -> None:
     stack.sagemaker.set_state("TrainingJob", name, "InProgress", "Training")
     stack.deliver(stack.sagemaker.training_event(name))
     stack.deliver(early)
-    assert stack.job(name)["secondary_status"] == "Training"  # type: ignore[index]
+    assert stack.job(name).secondary_status == "Training"
 
 
 def test_unknown_statuses_are_kept_verbatim_from_events_and_summaries(stack: Stack) -> None:
     (name,) = submit_many(stack, 1)
     stack.sagemaker.set_state("TrainingJob", name, "InProgress", "Restarting")
     stack.deliver(stack.sagemaker.training_event(name))
-    assert stack.job(name)["secondary_status"] == "Restarting"  # type: ignore[index]
+    assert stack.job(name).secondary_status == "Restarting"
     stack.sagemaker.set_state("TrainingJob", name, "Deleting", "SomethingNew")  # event lost
     stack.sweep()
     record = stack.job(name)
-    assert (record["sagemaker_status"], record["secondary_status"]) == ("Deleting", "SomethingNew")  # type: ignore[index]
-    assert record["in_flight"] == "TrainingJob"  # type: ignore[index]  # not settled: still followed
+    assert (record.sagemaker_status, record.secondary_status) == ("Deleting", "SomethingNew")
+    assert record.in_flight == "TrainingJob"  # not settled: still followed

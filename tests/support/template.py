@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
-from jobctl.local.template import (
-    ROOT,
+from moto.events.models import EventPattern
+
+from jobctl_tools.local.template import (
+    EVENTS,
     TEMPLATE,
     event_patterns,
     function_events,
@@ -15,7 +19,10 @@ from jobctl.local.template import (
     table_create_kwargs,
 )
 
-EVENTS = ROOT / "events"
+if TYPE_CHECKING:
+    from moto.events.utils import EventMessageType
+
+ROOT = Path(__file__).resolve().parents[2]
 
 __all__ = [
     "EVENTS",
@@ -26,6 +33,7 @@ __all__ = [
     "load_event",
     "load_template",
     "resource",
+    "rule_matches",
     "table_create_kwargs",
 ]
 
@@ -35,3 +43,8 @@ def load_event(name: str) -> dict[str, Any]:
     ``"requests/training.json"`` (a fresh copy each time)."""
     sample: dict[str, Any] = json.loads((EVENTS / name).read_text(encoding="utf-8"))
     return sample
+
+
+def rule_matches(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
+    """Whether EventBridge (moto's) matches ``event``, a JSON event, to a rule's pattern."""
+    return EventPattern.load(json.dumps(pattern)).matches_event(cast("EventMessageType", event))

@@ -80,7 +80,7 @@ def pip_audit(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
         runs.append(command)
         return subprocess.CompletedProcess(command, 1)
 
-    monkeypatch.setattr(audit.subprocess, "run", run)
+    monkeypatch.setattr(subprocess, "run", run)  # audit calls subprocess.run
     monkeypatch.setattr(audit, "control", lambda: "https://pypi.org/pypi/pip-audit/2.10.1/json")
     return runs
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from jobctl.config import Settings, SettingsError
-from tests.conftest import ENVIRONMENT
+from tests.support.environment import ENVIRONMENT
 
 
 def test_a_missing_required_setting_is_named() -> None:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 from botocore.exceptions import ParamValidationError
-from botocore.model import Shape
+from botocore.model import MapShape, StructureShape
 from botocore.session import get_session
 from botocore.validate import validate_parameters
 
@@ -32,7 +32,7 @@ VALID = [
 ]
 
 
-def operation_input(operation: str) -> Shape:
+def operation_input(operation: str) -> StructureShape:
     shape = get_session().get_service_model("sagemaker").operation_model(operation).input_shape
     assert shape is not None
     return shape
@@ -47,7 +47,7 @@ def epoch_millis(event_time: str) -> int:
     return int(moment.timestamp() * 1000)
 
 
-# -- request bodies (CONTRACT §3) --------------------------------------------------------------
+# -- request bodies (docs/contract.md §3) --------------------------------------------------
 
 
 @pytest.mark.parametrize(("sample", "operation", "name_member"), VALID)
@@ -118,7 +118,9 @@ def test_the_invalid_sample_breaks_several_rules_at_once() -> None:
     assert 'Missing required parameter in input: "OutputDataConfig"' in str(problems.value)
     assert 'Unknown parameter in input: "InstanceType"' in str(problems.value)
     # botocore does not check patterns: the key breaks the model's own rule all the same.
-    key_pattern = shape.members["Environment"].key.metadata["pattern"]  # type: ignore[attr-defined]
+    environment = shape.members["Environment"]
+    assert isinstance(environment, MapShape)
+    key_pattern = environment.key.metadata["pattern"]
     assert not full_match(key_pattern, "1-BAD-KEY")
     assert "1-BAD-KEY" in body["spec"]["Environment"]
     assert all(

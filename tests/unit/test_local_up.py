@@ -10,9 +10,9 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from click.testing import CliRunner
 
-from jobctl import cli
-from jobctl.local import stack as local_stack
-from jobctl.local.stack import ERRORS_KEPT, ErrorLog, LocalStackOptions
+from jobctl_tools import cli
+from jobctl_tools.local import stack as local_stack
+from jobctl_tools.local.stack import ERRORS_KEPT, ErrorLog, LocalStackOptions
 
 FAILURE = "moto (http://127.0.0.1:1) lost its state (restarted or reset?): ..."
 

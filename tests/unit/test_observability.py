@@ -1,4 +1,4 @@
-"""Redaction and scrubbing (CONTRACT §7) whatever shape a secret comes in."""
+"""Redaction and scrubbing (docs/contract.md §7) whatever shape a secret comes in."""
 
 from __future__ import annotations
 

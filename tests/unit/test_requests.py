@@ -1,4 +1,4 @@
-"""Request rules (CONTRACT §3, §7): parsing, names, spec against botocore's model, roles."""
+"""Request rules (docs/contract.md §3, §7): parsing, names, spec against botocore's model, roles."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from jobctl.logic.requests import (
     is_ours,
     request_tag,
 )
+from jobctl.models.kinds import JobType
 from jobctl.models.requests import UnreadableRequest, derive_job_name, parse_request
-from tests.conftest import DEFAULT_ROLE, DEPLOYMENT_ID, OTHER_ROLE, request_body
+from tests.support.environment import DEFAULT_ROLE, DEPLOYMENT_ID, OTHER_ROLE
+from tests.support.requests import request_body
 
 PERMITTED = frozenset({DEFAULT_ROLE, OTHER_ROLE})
 SECRET = "s3cr3t-value-that-must-not-leak"
@@ -79,16 +81,16 @@ def test_a_missing_name_is_derived_deterministically_from_request_id() -> None:
     body = request_body(job_name=None, request_id="nightly/churn 2026-11-26")
     first, again = parse_request(json.dumps(body)), parse_request(json.dumps(body))
     assert first.job_name == again.job_name
-    assert first.job_name.startswith("nightly-churn-2026-11-26-")
+    assert first.name.startswith("nightly-churn-2026-11-26-")
     assert not first.name_given
 
 
 @pytest.mark.parametrize("request_id", ["x" * 128, "ünïcödé only", "---", "a"])
 @pytest.mark.parametrize(("job_type", "limit"), [("TrainingJob", 63), ("AutoMLJob", 32)])
 def test_derived_names_always_satisfy_sagemaker_name_rules(
-    request_id: str, job_type: str, limit: int
+    request_id: str, job_type: JobType, limit: int
 ) -> None:
-    name = derive_job_name(job_type, request_id)  # type: ignore[arg-type]
+    name = derive_job_name(job_type, request_id)
     assert len(name) <= limit
     assert parse_request(json.dumps({"job_type": job_type, "job_name": name, "spec": {}}))
 

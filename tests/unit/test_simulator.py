@@ -11,9 +11,10 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError, ParamValidationError
 
-from jobctl.local.clocks import ManualClock
-from jobctl.local.sagemaker import OUTCOME_TAG, PENDING_SHARE, SimulatedSageMaker
-from tests.conftest import DEFAULT_ROLE, request_body
+from jobctl_tools.local.clocks import ManualClock
+from jobctl_tools.local.sagemaker import OUTCOME_TAG, PENDING_SHARE, SimulatedSageMaker
+from tests.support.environment import DEFAULT_ROLE
+from tests.support.requests import request_body
 
 
 @pytest.fixture

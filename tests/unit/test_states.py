@@ -1,4 +1,4 @@
-"""The job state machine and settle rules (CONTRACT §4, §6), without AWS."""
+"""The job state machine and settle rules (docs/contract.md §4, §6), without AWS."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from jobctl.errors import IllegalMove
 from jobctl.logic import states
 from jobctl.models.jobs import JobRecord, Observation
 
@@ -158,3 +159,41 @@ def test_only_a_bound_unsettled_record_is_in_flight() -> None:
     assert done.in_flight is None
     generating = observe(bound, seen("Completed", "GeneratingExplainabilityReport", T0))
     assert generating.in_flight == "TrainingJob"  # not settled yet: still followed
+
+
+@pytest.mark.parametrize(
+    ("current", "to"),
+    [
+        ("Completed", "Queued"),  # a settled job never goes back
+        ("InProgress", "Queued"),
+        ("Stopped", "InProgress"),
+        ("SubmitFailed", "InProgress"),  # a redrive goes through Queued
+        ("Rejected", "InProgress"),
+    ],
+)
+def test_a_move_the_table_does_not_allow_is_a_bug_that_raises(current: str, to: str) -> None:
+    with pytest.raises(IllegalMove):
+        states.transition(record(status=current), to, "2026-11-26T12:00:00.000Z")
+
+
+@pytest.mark.parametrize(
+    ("current", "to"),
+    [
+        ("Queued", "InProgress"),
+        ("Queued", "Rejected"),
+        ("Queued", "SubmitFailed"),
+        ("Queued", "Stopped"),
+        ("SubmitFailed", "Queued"),
+        ("Rejected", "Queued"),
+        ("Rejected", "Rejected"),
+    ],
+)
+def test_the_controllers_own_moves_are_in_the_table(current: str, to: str) -> None:
+    moved = states.transition(record(status=current), to, "2026-11-26T12:00:00.000Z")
+    assert (moved.status, moved.history[-1].status) == (to, to)
+
+
+def test_sagemaker_cannot_move_a_settled_record_to_another_outcome() -> None:
+    completed = record(status="Completed", sagemaker_status="Completed")
+    with pytest.raises(IllegalMove):
+        states.apply_observation(completed, seen("Failed", "Failed", T0), T0)

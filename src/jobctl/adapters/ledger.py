@@ -1,4 +1,5 @@
-"""The job ledger in DynamoDB (CONTRACT §4). Every write is conditional on the version read."""
+"""The job ledger in DynamoDB (docs/contract.md §4): every write is conditional on the
+version read."""
 
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ def record_from_item(item: dict[str, Any]) -> JobRecord:
 
 def _readable(model: type[Model], items: Iterable[dict[str, Any]]) -> Iterator[Model]:
     """The items that parse; one that does not is logged by its key, counted, and skipped,
-    so it never stops the sweep or delays other jobs (CONTRACT §6)."""
+    so it never stops the sweep or delays other jobs (docs/contract.md §6)."""
     for item in items:
         try:
             yield _parsed(model, item)
@@ -133,18 +134,13 @@ class DynamoDBLedger:
         return stored
 
     def pending_notices(self) -> Iterator[JobRecord]:
-        paginator = self._client.get_paginator("query")
-        try:
-            pages = paginator.paginate(
-                TableName=self._table,
-                IndexName=PENDING_NOTICES_INDEX,
-                KeyConditionExpression="notice_pending = :pending",
-                ExpressionAttributeValues={":pending": {"S": "1"}},
-                ProjectionExpression="job_name, job_type",
-            )
-            keys = [(i["job_name"]["S"], i["job_type"]["S"]) for p in pages for i in p["Items"]]
-        except (ClientError, BotoCoreError) as exc:
-            raise _failure(exc) from exc
+        items = self._query(
+            IndexName=PENDING_NOTICES_INDEX,
+            KeyConditionExpression="notice_pending = :pending",
+            ExpressionAttributeValues={":pending": {"S": "1"}},
+            ProjectionExpression="job_name, job_type",
+        )
+        keys = [(item["job_name"]["S"], item["job_type"]["S"]) for item in items]
         # The index is eventually consistent: act on the table's current record.
         for record in self.get_many(keys).values():
             if record.notice_pending:
@@ -152,18 +148,20 @@ class DynamoDBLedger:
 
     def in_flight(self, job_type: str) -> list[InFlight]:
         """Through the sparse in-flight-index: its cost follows what is in flight."""
-        paginator = self._client.get_paginator("query")
+        items = self._query(
+            IndexName=IN_FLIGHT_INDEX,
+            KeyConditionExpression="in_flight = :type",
+            ExpressionAttributeValues={":type": {"S": job_type}},
+        )
+        return list(_readable(InFlight, items))
+
+    def _query(self, **params: Any) -> list[dict[str, Any]]:
+        """Every item a Query of the table (or one of its indexes) answers, all pages."""
         try:
-            pages = paginator.paginate(
-                TableName=self._table,
-                IndexName=IN_FLIGHT_INDEX,
-                KeyConditionExpression="in_flight = :type",
-                ExpressionAttributeValues={":type": {"S": job_type}},
-            )
-            items = [item for page in pages for item in page["Items"]]
+            pages = self._client.get_paginator("query").paginate(TableName=self._table, **params)
+            return [item for page in pages for item in page["Items"]]
         except (ClientError, BotoCoreError) as exc:
             raise _failure(exc) from exc
-        return list(_readable(InFlight, items))
 
     def _put(self, record: JobRecord, condition: str, values: dict[str, Any]) -> None:
         extra: dict[str, Any] = {"ExpressionAttributeValues": values} if values else {}

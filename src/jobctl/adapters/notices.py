@@ -1,4 +1,4 @@
-"""Completion notices on SNS (CONTRACT §5)."""
+"""Completion notices on SNS (docs/contract.md §5)."""
 
 from __future__ import annotations
 

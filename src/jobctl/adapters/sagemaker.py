@@ -7,7 +7,7 @@ waits for its turn under the deployment's share of SageMaker's account-wide rate
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ from jobctl.errors import (
     JobAlreadyExists,
     JobNotFound,
     RetryableError,
+    ServiceRefused,
 )
 from jobctl.logic.ports import Clock, ListPage
 from jobctl.models.jobs import Observation
@@ -84,7 +85,7 @@ class SageMakerAdapter:
                 raise InvalidRequest([f"SageMaker rejected the request: {gist}"]) from None
             if is_transient(exc):
                 raise RetryableError(f"SageMaker: {code}") from None
-            raise RuntimeError(f"SageMaker call failed: {code}: {message}") from None
+            raise ServiceRefused(f"SageMaker: {code}: {message}") from None
         except BotoCoreError as exc:
             raise self._unexpected(exc) from exc
 
@@ -141,8 +142,7 @@ class SageMakerAdapter:
         except BotoCoreError as exc:
             raise self._unexpected(exc) from exc
         summaries = [
-            observation(kind, summary).model_copy(update={"complete": False})
-            for summary in answer.get(kind.summaries_member, [])
+            observation(kind, summary) for summary in answer.get(kind.summaries_member, [])
         ]
         return ListPage(summaries, answer.get("NextToken"))
 
@@ -201,9 +201,7 @@ def observation(
         modified_at=_when(answer.get("LastModifiedTime")) or datetime.now(UTC),
         created_at=_when(answer.get("CreationTime")),
         ended_at=_when(answer.get(kind.ended_member)),
-        **(
-            _training_details(answer) if kind.job_type == "TrainingJob" else _automl_details(answer)
-        ),
+        **_DETAILS[kind.job_type](answer),
     )
 
 
@@ -245,6 +243,14 @@ def _automl_details(answer: Mapping[str, Any]) -> dict[str, Any]:
         ],
         "max_runtime_seconds": criteria.get("MaxAutoMLJobRuntimeInSeconds"),
     }
+
+
+# What only one kind's answers carry: a training job's outputs and Environment, an AutoML
+# job's best candidate and partial failures.
+_DETAILS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
+    "TrainingJob": _training_details,
+    "AutoMLJob": _automl_details,
+}
 
 
 def training_observation(answer: Mapping[str, Any], secrets: Iterable[str] = ()) -> Observation:

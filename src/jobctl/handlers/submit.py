@@ -1,8 +1,18 @@
-"""SubmitFunction: job requests from the SQS queue, in batches with partial failures."""
+"""SubmitFunction: job requests from the SQS queue, in batches with partial failures.
+
+The whole submit story, from the message to what Powertools remembers of it: a record is
+parsed (an unreadable one is rejected at once), acted on once per
+``(job_type, action, request_id)`` behind Powertools idempotency, and either answered
+or failed — failing a record makes SQS deliver it again. Model: Powertools'
+``examples/idempotency/src/integrate_idempotency_with_batch_processor.py``.
+"""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import (
@@ -12,62 +22,125 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
 )
+from aws_lambda_powertools.utilities.idempotency.serialization.dataclass import (
+    DataclassSerializer,
+)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from jobctl import wiring
-from jobctl.config import get_settings
+from jobctl.bootstrap import Controller
 from jobctl.errors import RetryableError
+from jobctl.handlers import controller
 from jobctl.logic.admission import OverBudget, defer_delay
-from jobctl.logic.submission import REUSED_REQUEST_ID, Delivery, NotRemembered
-from jobctl.models.requests import UnreadableRequest, parse_request
-from jobctl.observability import logger, metrics, tracer
+from jobctl.logic.submission import REUSED_REQUEST_ID, Delivery, Outcome
+from jobctl.models.jobs import QUEUED, REJECTED
+from jobctl.models.requests import JobRequest, UnreadableRequest, parse_request
+from jobctl.observability import logger, metrics
 
+# One action per (job_type, action, request_id), whatever the deliveries (docs/contract.md
+# §3): a stop never collides with the submit of the same job.
+IDEMPOTENCY_KEY = "[job_type, action, request_id]"
+# The same request_id with another body is an error, not a replay.
+IDEMPOTENT_PAYLOAD = "[job_name, spec]"
 _jitter = random.Random()  # noqa: S311 - spreads retries, no security role
 
 
-@tracer.capture_method
-def record_handler(record: SQSRecord) -> dict[str, str]:
+class NotRemembered(Exception):
+    """An outcome Powertools must forget: raised out of the idempotent scope, which then
+    deletes its record, instead of returned (and stored as the request's outcome)."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.status)
+        self.outcome = outcome
+
+
+@dataclass(frozen=True)
+class IdempotentSubmit:
+    config: IdempotencyConfig
+    act: Callable[..., Outcome]
+
+
+@cache
+def idempotent_submit(built: Controller) -> IdempotentSubmit:
+    """``Submitter.handle`` behind Powertools idempotency, once per controller.
+
+    Two outcomes escape the idempotent scope, so Powertools keeps no record of them:
+    - a request that must wait for capacity (``OverBudget``): stored, "Queued" would be
+      this request's outcome, and the copy re-sent to wait would be answered from that
+      record and never submitted;
+    - a rejection: it uses nothing up, so the corrected request may reuse the id.
+    """
+    config = IdempotencyConfig(
+        event_key_jmespath=IDEMPOTENCY_KEY,
+        payload_validation_jmespath=IDEMPOTENT_PAYLOAD,
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=built.settings.idempotency_ttl_seconds,
+        hash_function="sha256",
+    )
+
+    @idempotent_function(  # type: ignore[untyped-decorator]  # Powertools types it loosely
+        data_keyword_argument="request",
+        persistence_store=DynamoDBPersistenceLayer(
+            table_name=built.settings.idempotency_table, boto3_client=built.clients.dynamodb
+        ),
+        config=config,
+        output_serializer=DataclassSerializer(Outcome),
+    )
+    def act(request: JobRequest, delivery: Delivery) -> Outcome:
+        outcome = built.submitter.handle(request, delivery)
+        if outcome.status == REJECTED:
+            raise NotRemembered(outcome)
+        return outcome
+
+    return IdempotentSubmit(config, act)
+
+
+def record_handler(record: SQSRecord) -> dict[str, Any]:
     """One message: act on its request once, or reject it. Raising fails just this record."""
+    built = controller()
     delivery = Delivery(record.message_id, int(record.attributes.approximate_receive_count))
     logger.append_keys(message_id=record.message_id)
     try:
         request = parse_request(record.body)
     except UnreadableRequest as bad:
         identity = {"job_name": bad.job_name, "request_id": bad.request_id}
-        return (
-            wiring.submitter()
-            .reject_raw(bad.problems, delivery, bad.job_type, **identity)
-            .as_dict()
-        )
+        rejections = built.submitter.rejections
+        rejected = rejections.reject_raw(bad.problems, delivery, bad.job_type, **identity)
+        return asdict(rejected)
     logger.set_correlation_id(request.name)
     logger.append_keys(job_type=request.job_type, action=request.action)
     try:
-        return wiring.submit_once()(request=request, delivery=delivery)
-    except NotRemembered as rejected:
-        return rejected.outcome.as_dict()
+        outcome: Outcome = idempotent_submit(built).act(request=request, delivery=delivery)
+    except NotRemembered as forgotten:
+        outcome = forgotten.outcome
     except OverBudget as waiting:
         # A new message, not a retry of this one: waiting never counts toward the DLQ.
-        settings = get_settings()
-        delay = defer_delay(waiting.deferrals, settings.defer_base_seconds, _jitter)
-        wiring.requeue().send_later(record.body, delay)
-        return {"job_name": request.name, "job_type": request.job_type, "status": "Queued"}
+        if built.requeue is None:
+            raise RetryableError("no jobs queue to wait on (JOBS_QUEUE_URL)") from waiting
+        delay = defer_delay(waiting.deferrals, built.settings.defer_base_seconds, _jitter)
+        built.requeue.send_later(record.body, delay)
+        outcome = Outcome(request.name, request.job_type, QUEUED)
     except IdempotencyValidationError:
-        submitter = wiring.submitter()
-        return submitter.reject(request, [REUSED_REQUEST_ID], delivery, own_key=False).as_dict()
+        rejections = built.submitter.rejections
+        outcome = rejections.reject(request, [REUSED_REQUEST_ID], delivery, own_key=False)
     except IdempotencyAlreadyInProgressError as exc:
         raise RetryableError("another invocation is handling the same request") from exc
+    return asdict(outcome)
 
 
 # log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: a request carries Environment.
 @logger.inject_lambda_context(clear_state=True, log_event=False)
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    wiring.idempotency_config().register_lambda_context(context)
+    idempotent_submit(controller()).config.register_lambda_context(context)
     # Powertools' SQSRecord data class, not the parser's pydantic model: importing the
     # parser loads every event model it has (about 35 ms of cold start). A processor per
     # invocation: it holds the batch's results, and the local runtime runs two at once.

@@ -23,8 +23,8 @@ class Clock(Protocol):
 
 @dataclass(frozen=True)
 class ListPage:
-    """One page of a List call, newest job first: summaries (``complete=False``) of every
-    job on the page, and where the next page starts (None: this was the last)."""
+    """One page of a List call, newest job first: summaries of every job on the page, and
+    where the next page starts (None: this was the last)."""
 
     summaries: list[Observation]
     next_token: str | None
@@ -79,11 +79,6 @@ class CapacityLedger(Protocol):
     def release(self, holder: str, keys: Iterable[str]) -> None: ...
 
     def holders(self, keys: Iterable[str]) -> dict[str, set[str]]: ...
-
-
-class Requeue(Protocol):
-    def send_later(self, body: str, delay_seconds: int) -> None:
-        """Put a request back on the jobs queue, visible after ``delay_seconds``."""
 
 
 class NoticePublisher(Protocol):

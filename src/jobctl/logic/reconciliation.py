@@ -1,4 +1,4 @@
-"""What the reconciler does: read the truth from SageMaker and record it (CONTRACT §6).
+"""What the reconciler does: read the truth from SageMaker and record it (docs/contract.md §6).
 
 Events are SageMaker's own snapshots of a job: progress is recorded from them as it
 comes, and only a job that settled is described (for its outputs, metrics and full
@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import cast
 
 from jobctl.errors import ExpiredCursor, JobNotFound, RetryableError, UnreadableRecord
 from jobctl.logic import states
@@ -120,7 +121,7 @@ class Reconciler:
 
     def _adopt_from_tags(self, record: JobRecord, detail: Observation) -> JobRecord:
         """A Queued record takes the event's job if its tags say this deployment created it
-        for this request: a create whose answer was lost (CONTRACT §6). Anyone else's job
+        for this request: a create whose answer was lost (docs/contract.md §6). Anyone else's job
         of the same name changes nothing."""
         if (
             detail.job_arn is None
@@ -129,19 +130,21 @@ class Reconciler:
         ):
             return record
 
-        def adopt(current: JobRecord) -> JobRecord | None:
-            if current.status != QUEUED or current.job_arn is not None:
-                return None
-            return states.bind(current, detail.job_arn or "", utc_iso(self.now()))
-
-        adopted = revise(self.ledger, record.key, adopt, record)
-        if adopted is not None and adopted.job_arn == detail.job_arn:
+        job_arn, at = detail.job_arn, utc_iso(self.now())
+        adopted = revise(
+            self.ledger,
+            record.key,
+            lambda current: None if current.job_arn else states.bind(current, job_arn, at),
+            record,
+            only_from={QUEUED},
+        )
+        if adopted.job_arn == job_arn:
             logger.info("adopted the job of a create whose answer was lost, from its event")
-        return adopted or record
+        return adopted
 
     def refresh(self, record: JobRecord, checked: bool = False) -> JobRecord:
         """Describe the job and record what SageMaker says now."""
-        job_type: JobType = record.job_type  # type: ignore[assignment]  # ledger holds only ours
+        job_type = cast("JobType", record.job_type)  # the ledger's jobs are of known types
         try:
             observation = self.sagemaker.describe_job(job_type, record.job_name)
         except JobNotFound as exc:
@@ -168,8 +171,6 @@ class Reconciler:
 
         was_settled = record is not None and states.record_is_settled(record)
         updated = revise(self.ledger, (observation.job_name, observation.job_type), change, record)
-        if updated is None:
-            raise RetryableError(f"ledger record of {observation.job_name} disappeared")
         if not was_settled and states.record_is_settled(updated):
             count("JobsSettled", status=updated.status, job_type=updated.job_type)
             if self.capacity is not None and updated.capacity_keys:
@@ -201,6 +202,8 @@ class Reconciler:
             report.stuck = self._stuck_jobs(flights)
             report.slots_repaired = self._repair_capacity()
             for pending in self.ledger.pending_notices():
+                if self.now() >= deadline - TIME_RESERVE / 2:
+                    break  # the next sweep sends the rest
                 if self._announce_if_due(pending) is not pending:
                     report.notices += 1
         finally:
@@ -256,15 +259,23 @@ class Reconciler:
             report.unfinished_scans.append(job_type)
         if (None if finished else token) != cursor:
             self.sweep_state.save_cursor(job_type, None if finished else token)
-        self._catch_up(job_type, changed, report)
+        self._catch_up(job_type, changed, stop_at, report)
 
     def _catch_up(
-        self, job_type: JobType, summaries: Iterable[Observation], report: SweepReport
+        self,
+        job_type: JobType,
+        summaries: Iterable[Observation],
+        stop_at: datetime,
+        report: SweepReport,
     ) -> None:
+        """Record what the List summaries say changed (a settled job is described); what
+        time does not allow is still changed in SageMaker, and the next sweep finds it."""
         by_key: dict[tuple[str, str], Observation] = {
             (summary.job_name, job_type): summary for summary in summaries
         }
         for key, record in self.ledger.get_many(by_key).items():
+            if self.now() >= stop_at:
+                return
             summary = by_key[key]
             if not states.is_newer(record, summary):
                 continue

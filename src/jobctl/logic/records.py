@@ -6,10 +6,10 @@ working on one job can't lose each other's update: the loser re-reads and decide
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 
-from jobctl.errors import ConcurrentUpdate, RetryableError
+from jobctl.errors import ConcurrentUpdate, RecordMissing, RetryableError
 from jobctl.logic.ports import Ledger, NoticePublisher
 from jobctl.models.jobs import JobRecord, Notice, utc_iso
 from jobctl.observability import count, logger
@@ -22,16 +22,23 @@ def revise(
     key: tuple[str, str],
     change: Callable[[JobRecord], JobRecord | None],
     current: JobRecord | None = None,
-) -> JobRecord | None:
-    """Apply ``change`` to the stored record until the write wins; None if it declines.
+    *,
+    only_from: Collection[str] | None = None,
+) -> JobRecord:
+    """Apply ``change`` to the stored record until the write wins, and return the record
+    as it then is.
 
-    ``change`` returns the new record, or None when there is nothing to write.
+    ``change`` returns the new record, or None when there is nothing to write. With
+    ``only_from``, a record whose status is not among those is returned as it is, and
+    ``change`` is not asked. Records are never deleted: a missing one is RecordMissing.
     """
     for _ in range(_ATTEMPTS):
         if current is None:
             current = ledger.get(*key)
             if current is None:
-                return None
+                raise RecordMissing(*key)
+        if only_from is not None and current.status not in only_from:
+            return current
         updated = change(current)
         if updated is None:
             return current
@@ -73,7 +80,7 @@ def announce(
         raise
     count("NoticesPublished", status=claimed.status)
     logger.info("notice published", extra={"status": claimed.status})
-    done = revise(
+    return revise(
         ledger,
         claimed.key,
         lambda r: r.model_copy(
@@ -85,5 +92,3 @@ def announce(
         ),
         current=claimed,
     )
-    assert done is not None  # noqa: S101 - records are never deleted
-    return done

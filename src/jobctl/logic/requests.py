@@ -1,4 +1,4 @@
-"""Request rules (CONTRACT §3, §7): what a valid submit request becomes. No AWS calls."""
+"""Request rules (docs/contract.md §3, §7): what a valid submit request becomes. No AWS calls."""
 
 from __future__ import annotations
 

@@ -1,7 +1,12 @@
-"""How a job's ledger status may change (CONTRACT §4, §6). No AWS calls here.
+"""How a job's ledger status may change (docs/contract.md §4, §6): the one authority.
 
-A job only moves forward. SageMaker's ``LastModifiedTime`` orders observations: one
-older than what the ledger holds is stale, whatever order events arrive in.
+``MOVES`` says which status may follow which; ``transition`` makes every change the
+controller makes itself and refuses any other (``IllegalMove``: a bug), and
+``apply_observation`` records what SageMaker says, through the same table. SageMaker's
+moves go forward only: its ``LastModifiedTime`` orders observations, so one older than
+what the ledger holds is stale, whatever order events arrive in. The controller's own
+moves may go back to Queued: a redriven request tries again, and a rejection uses
+nothing up. No AWS calls here.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import re
 from datetime import datetime
 from typing import Any, Protocol
 
+from jobctl.errors import IllegalMove
 from jobctl.models.jobs import (
     COMPLETED,
     FAILED,
@@ -38,6 +44,34 @@ _RANK = {
     SUBMIT_FAILED: 3,
 }
 _FIRST_WORD = re.compile(r"[A-Z]?[a-z]*")
+
+# Which status may follow which. An unknown (future) primary status of SageMaker's never
+# becomes a record's status: the record keeps its last known one (and the unknown value
+# in ``sagemaker_status``).
+MOVES: dict[str, frozenset[str]] = {
+    # The controller's: the job is created (its record takes it), rejected, given up
+    # after its last delivery, or cancelled before it was submitted.
+    QUEUED: frozenset({IN_PROGRESS, REJECTED, SUBMIT_FAILED, STOPPED}),
+    SUBMIT_FAILED: frozenset({QUEUED}),  # a redriven message tries again
+    REJECTED: frozenset({QUEUED, REJECTED}),  # a rejection uses nothing up
+    # SageMaker's, as observed (a settled primary status changes only its secondary one,
+    # as an AutoML job's reports do).
+    IN_PROGRESS: frozenset({IN_PROGRESS, STOPPING, COMPLETED, FAILED, STOPPED}),
+    STOPPING: frozenset({STOPPING, COMPLETED, FAILED, STOPPED}),
+    COMPLETED: frozenset({COMPLETED}),
+    FAILED: frozenset({FAILED}),
+    STOPPED: frozenset({STOPPED}),
+}
+
+
+def may_move(current: str, to: str) -> bool:
+    return to in MOVES.get(current, frozenset())
+
+
+def _checked(current: str, to: str) -> str:
+    if not may_move(current, to):
+        raise IllegalMove(f"a record may not move from {current} to {to}")
+    return to
 
 
 def rank(status: str) -> int:
@@ -92,7 +126,7 @@ class Seen(Protocol):
 def is_newer(record: Seen, observation: Observation) -> bool:
     """Whether ``observation`` says something the ledger does not hold yet.
 
-    Only about the very job the record runs (CONTRACT §6): a record takes a job's ARN from
+    Only about the very job the record runs (docs/contract.md §6): a record takes a job's ARN from
     the controller's own create answer or a tag-verified adoption, never from what
     SageMaker says of a name. A same-named job of someone else, seen before our create
     (a throttled one, say) or after, changes nothing."""
@@ -115,7 +149,8 @@ def is_newer(record: Seen, observation: Observation) -> bool:
 
 def apply_observation(record: JobRecord, observation: Observation, now: datetime) -> JobRecord:
     """The record after ``observation``; call only when ``is_newer`` holds."""
-    status = observation.primary_status if observation.primary_status in _RANK else record.status
+    known = observation.primary_status in _RANK
+    status = _checked(record.status, observation.primary_status if known else record.status)
     changes: dict[str, object] = {
         "status": status,
         "sagemaker_status": observation.primary_status,
@@ -151,24 +186,55 @@ def apply_observation(record: JobRecord, observation: Observation, now: datetime
 
 
 def transition(record: JobRecord, status: str, at: str, **changes: Any) -> JobRecord:
-    """The record moved to ``status`` by the controller itself, with its history entry."""
+    """The record moved to ``status`` by the controller itself, with its history entry;
+    a move ``MOVES`` does not allow raises IllegalMove."""
     history = [*record.history, HistoryEntry(status=status, at=at)]
-    return _tracked(
-        record.model_copy(
-            update={"status": status, "updated_at": at, "history": history, **changes}
-        )
-    )
+    update = {"status": _checked(record.status, status), "updated_at": at, "history": history}
+    return _tracked(record.model_copy(update={**update, **changes}))
+
+
+# -- the controller's own moves ------------------------------------------------------------
+
+
+def bind(record: JobRecord, job_arn: str, at: str) -> JobRecord:
+    """Queued → InProgress: the record takes the job SageMaker created for it, from the
+    controller's own create answer or an adoption whose tags prove the job is this
+    deployment's (docs/contract.md §6)."""
+    return transition(record, IN_PROGRESS, at, job_arn=job_arn, submitted_at=at, last_error=None)
+
+
+def settle_by_controller(
+    record: JobRecord, status: str, reason: str | None, now: datetime
+) -> JobRecord:
+    """Queued → the controller's own outcome: Rejected, SubmitFailed, or Stopped before
+    submission (a cancel). Announced once, like any outcome."""
+    pending = "1" if record.notified_at is None else None
+    return transition(record, status, utc_iso(now), failure_reason=reason, notice_pending=pending)
+
+
+def requeue(record: JobRecord, at: str) -> JobRecord:
+    """SubmitFailed → Queued: a redriven request tries again; its new outcome will be
+    announced in its turn."""
+    cleared = {"failure_reason": None, "notified_at": None, "notice_pending": None}
+    return transition(record, QUEUED, at, **cleared)
+
+
+def take_over(rejected: JobRecord, fresh: JobRecord) -> JobRecord:
+    """Rejected → Queued: a new (or corrected) request takes a rejected name; it starts
+    afresh and keeps the rejection in its history."""
+    _checked(rejected.status, fresh.status)
+    history = [*rejected.history, *fresh.history]
+    return _tracked(fresh.model_copy(update={"history": history, "version": rejected.version}))
+
+
+def reject_again(rejected: JobRecord, rejection: JobRecord) -> JobRecord:
+    """Rejected → Rejected: another rejection of the same name replaces the last one."""
+    return take_over(rejected, rejection)
 
 
 def was_cancelled(record: JobRecord) -> bool:
     """Stopped while still Queued: the controller never took a job for it."""
     return record.status == STOPPED and record.job_arn is None
-
-
-def bind(record: JobRecord, job_arn: str, at: str) -> JobRecord:
-    """A Queued record takes the job SageMaker created for it: from the controller's own
-    create answer, or an adoption whose tags prove the job is this deployment's."""
-    return transition(record, IN_PROGRESS, at, job_arn=job_arn, submitted_at=at, last_error=None)
 
 
 def _tracked(record: JobRecord) -> JobRecord:
@@ -179,11 +245,3 @@ def _tracked(record: JobRecord) -> JobRecord:
     if in_flight == record.in_flight:
         return record
     return record.model_copy(update={"in_flight": in_flight})
-
-
-def settle_by_controller(
-    record: JobRecord, status: str, reason: str | None, now: datetime
-) -> JobRecord:
-    """The controller's own outcome: Rejected, SubmitFailed, or Stopped before submission."""
-    pending = "1" if record.notified_at is None else None
-    return transition(record, status, utc_iso(now), failure_reason=reason, notice_pending=pending)

@@ -1,4 +1,4 @@
-"""The events that invoke the reconciler (CONTRACT §2, §6).
+"""The events that invoke the reconciler (docs/contract.md §2, §6).
 
 Deliberately lenient about envelope fields (``account``, ``region``, ``id``): an event
 only has to say which job to look at. Anything else is malformed and dropped.
@@ -19,7 +19,7 @@ EpochMillis = str | int | float
 
 
 class TrainingJobDetail(BaseModel):
-    """What the reconciler reads of SageMaker's snapshot of the job (CONTRACT §6); the rest,
+    """What the reconciler reads of SageMaker's snapshot of the job (docs/contract.md §6); the rest,
     ``Environment`` and ``HyperParameters`` among it, is dropped here."""
 
     model_config = ConfigDict(extra="ignore")

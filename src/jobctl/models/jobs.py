@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jobctl.models.kinds import JobType
 
-# The ledger's `status` values (CONTRACT §4): SageMaker's primary statuses and our own.
+# The ledger's `status` values (docs/contract.md §4): SageMaker's primary statuses and our own.
 QUEUED = "Queued"
 IN_PROGRESS = "InProgress"
 STOPPING = "Stopping"
@@ -46,7 +46,6 @@ class Observation(BaseModel):
     max_runtime_seconds: int | None = None
     # Only a state-change event carries the job's tags (a map, in the event's detail).
     tags: dict[str, str] | None = None
-    complete: bool = True  # False for a List summary: not enough to record on its own
 
 
 class HistoryEntry(BaseModel):
@@ -56,7 +55,7 @@ class HistoryEntry(BaseModel):
 
 
 class JobRecord(BaseModel):
-    """A job's row in the ledger (CONTRACT §4), plus the controller's bookkeeping."""
+    """A job's row in the ledger (docs/contract.md §4), plus the controller's bookkeeping."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -133,7 +132,7 @@ class InFlight(BaseModel):
 
 
 class Notice(BaseModel):
-    """The completion notice published to SNS (CONTRACT §5)."""
+    """The completion notice published to SNS (docs/contract.md §5)."""
 
     job_name: str
     job_type: str

@@ -1,4 +1,4 @@
-"""The job request: the JSON body of a message on the jobs queue (CONTRACT §3)."""
+"""The job request: the JSON body of a message on the jobs queue (docs/contract.md §3)."""
 
 from __future__ import annotations
 
@@ -107,7 +107,7 @@ def describe_validation_error(exc: ValidationError) -> list[str]:
 
 class UnreadableRequest(InvalidRequest):
     """A body that is not a valid request, with whatever identity could be read from it,
-    so the rejection can still be keyed and announced (CONTRACT §4)."""
+    so the rejection can still be keyed and announced (docs/contract.md §4)."""
 
     def __init__(
         self,

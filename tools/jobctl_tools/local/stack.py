@@ -17,22 +17,28 @@
   connection and moto confirms it (its jobs queue is gone, or it refuses connections),
   the stack says so in one line (``failure``) and stops its loops instead of retrying
   forever; ``errors`` keeps only the latest of what the loops met.
+- One stack per state directory: ``start`` takes its lock (``local.lock``, holding the
+  pid; the kernel drops it when the process dies, so a stale file is taken over).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
 import queue
 import random
 import re
+import shlex
+import sys
 import threading
-import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, overload
 
@@ -43,13 +49,22 @@ from moto.cloudformation.parsing import get_model_map
 from moto.events.models import EventPattern
 from moto.server import ThreadedMotoServer
 
-from jobctl import wiring
-from jobctl.client import JobctlClient, Resources
-from jobctl.local.clocks import ScaledClock
-from jobctl.local.runtime import LocalFunctions
-from jobctl.local.sagemaker import ACCOUNT, REGION, SimulatedJob, SimulatedSageMaker
-from jobctl.local.sagemaker_server import SageMakerServer
-from jobctl.local.template import event_patterns, function_events, load_template
+from jobctl import handlers
+from jobctl.adapters.aws import clients
+from jobctl.bootstrap import bootstrap
+from jobctl.config import Settings
+from jobctl_tools.client import JobctlClient, Resources, UserError
+from jobctl_tools.local.clocks import ScaledClock
+from jobctl_tools.local.lambda_events import scheduled_event, sqs_event_from
+from jobctl_tools.local.runtime import LocalFunctions
+from jobctl_tools.local.sagemaker import ACCOUNT, REGION, SimulatedJob, SimulatedSageMaker
+from jobctl_tools.local.sagemaker_server import SageMakerServer
+from jobctl_tools.local.template import (
+    event_patterns,
+    function_events,
+    load_template,
+    resolve_conditions,
+)
 
 STACK_NAME = "jobctl"
 SUBMIT_CONTAINERS = 2
@@ -73,6 +88,72 @@ _MISSING_RESOURCE_CODES = frozenset(
     }
 )
 _QUEUE_MISSING_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
+
+
+LOCK_FILE = "local.lock"
+
+
+class StateDirInUse(UserError):
+    """Another local stack runs on this state directory."""
+
+
+class StateDirLock:
+    """A state directory's lock: an exclusive ``flock`` on ``local.lock`` for as long as
+    the stack runs, the file holding the owner's pid. The kernel releases the lock when
+    its process dies, so a file left by a dead stack is simply taken over."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> StateDirLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                owner = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                raise StateDirInUse(
+                    f"{self.path.parent} is in use by another `jobctl local up` (pid {owner}): "
+                    "stop it first, or give another --state-dir"
+                ) from None
+            try:
+                if os.stat(self.path).st_ino == os.fstat(fd).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(fd)  # its owner removed the file as we locked it: lock the new one
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+        os.close(self._fd)  # closing the last descriptor releases the flock
+        self._fd = None
+
+
+def env_script(environ: dict[str, str], scripts: Path | None = None) -> str:
+    """env.sh: the stack's endpoints and credentials, and the directory of this
+    interpreter's scripts (where ``jobctl`` is installed) first on PATH."""
+    directory = scripts or Path(sys.executable).parent
+    lines = [f"export {name}={shlex.quote(value)}" for name, value in environ.items()]
+    lines.append(f"export JOBCTL_STACK={shlex.quote(STACK_NAME)}")
+    lines.append(f'export PATH={shlex.quote(str(directory))}:"$PATH"')
+    return "\n".join(lines) + "\n"
+
+
+def silence_empty_metrics_warning() -> None:
+    """Powertools warns "No application metrics to publish" after an invocation that
+    emitted none (a rejection, a quiet sweep): in Lambda a log line, here noise on the
+    user's terminal (the demo, ``local up``, the soak)."""
+    warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
 
 
 @dataclass
@@ -166,10 +247,20 @@ class LocalStack:
         self.failure: str | None = None
         self._failed = threading.Event()
         self._failure_lock = threading.Lock()
+        self._lock = StateDirLock(options.state_dir)
 
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> LocalStack:
+        self._lock.acquire()  # StateDirInUse, before anything starts
+        try:
+            return self._start()
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _start(self) -> LocalStack:
+        silence_empty_metrics_warning()
         self._quiet_logs()
         self._moto.start()
         self._sagemaker_server.start()
@@ -187,11 +278,11 @@ class LocalStack:
         # spend the whole create rate (in Lambda each container spends its part).
         os.environ["SUBMIT_MAX_CONCURRENCY"] = "1"
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-        os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-        wiring.clock = self.clock  # the functions run in this process, on the simulator's time
-        # Built once, before two invocations could each build their own (and their own
-        # pacer, each spending the whole create rate).
-        wiring.submitter()
+        # The functions run in this process, on the simulator's time: their controller is
+        # built here, once (two invocations must share one pacer), from the settings the
+        # template gives them.
+        self.controller = bootstrap(Settings.from_environ(os.environ), clients(), self.clock)
+        handlers.use(self.controller)
         if self.options.history:
             self.sagemaker.seed_history(self.options.history)
         self._write_state()
@@ -210,6 +301,8 @@ class LocalStack:
             thread.join(timeout=25)
         self._sagemaker_server.stop()
         self._moto.stop()
+        handlers.use(None)
+        self._lock.release()
 
     def wait_for_failure(self, timeout: float) -> str | None:
         """Wait up to ``timeout`` seconds; the one-line failure, if the stack has failed."""
@@ -229,7 +322,7 @@ class LocalStack:
         return JobctlClient(Resources.resolve(STACK_NAME, session, endpoint), session, endpoint)
 
     def sweep_now(self) -> Any:
-        return self.functions.invoke("ReconcileFunction", _scheduled_event())
+        return self.functions.invoke("ReconcileFunction", scheduled_event(self.clock.now()))
 
     # -- deployment from template.yaml ----------------------------------------------------
 
@@ -286,7 +379,8 @@ class LocalStack:
         for logical_id in ("SubmitFunction", "ReconcileFunction"):
             function = template["Resources"][logical_id]["Properties"]
             variables.update(function.get("Environment", {}).get("Variables", {}))
-        resolved = {name: self._resolve(value) for name, value in variables.items()}
+        decided = resolve_conditions(variables, self._parameters)  # Fn::If, as deployed
+        resolved = {name: self._resolve(value) for name, value in decided.items()}
         return {name: str(value) for name, value in resolved.items() if value is not None}
 
     def _quiet_logs(self) -> None:
@@ -299,8 +393,7 @@ class LocalStack:
         self.options.state_dir.mkdir(parents=True, exist_ok=True)
         state = {"stack": STACK_NAME, "outputs": self.outputs, "environ": self.environ}
         (self.options.state_dir / "stack.json").write_text(json.dumps(state, indent=2))
-        exports = "".join(f"export {k}={v}\n" for k, v in self.environ.items())
-        (self.options.state_dir / "env.sh").write_text(exports)
+        (self.options.state_dir / "env.sh").write_text(env_script(self.environ))
 
     # -- the event sources ----------------------------------------------------------------
 
@@ -411,7 +504,7 @@ class LocalStack:
     def _run_schedule(self) -> None:
         if self._stopping.wait(self.options.sweep_seconds / self.options.speed):
             return
-        self._invoke_with_retries("ReconcileFunction", _scheduled_event())
+        self._invoke_with_retries("ReconcileFunction", scheduled_event(self.clock.now()))
 
     def _poll_jobs_queue(self) -> None:
         source = next(
@@ -435,7 +528,7 @@ class LocalStack:
         ).get("Messages", [])
         if not messages:
             return
-        event = {"Records": [_lambda_record(m, queue_arn) for m in messages]}
+        event = sqs_event_from(messages, queue_arn)
         try:
             response = self.functions.invoke("SubmitFunction", event)
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
@@ -526,46 +619,3 @@ def _references(value: Any) -> set[str]:
     if isinstance(value, list):
         return set().union(*(_references(v) for v in value)) if value else set()
     return set()
-
-
-def _scheduled_event() -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": "local-sweep",
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": ACCOUNT,
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": REGION,
-        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/jobctl-sweep"],
-        "detail": {},
-    }
-
-
-def _lambda_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
-    """An SQS message as Lambda's SQS event source hands it to the function."""
-    attributes = message.get("Attributes", {})
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": {
-            "ApproximateReceiveCount": attributes.get("ApproximateReceiveCount", "1"),
-            "SentTimestamp": attributes.get("SentTimestamp", str(int(time.time() * 1000))),
-            "SenderId": attributes.get("SenderId", ACCOUNT),
-            "ApproximateFirstReceiveTimestamp": attributes.get(
-                "ApproximateFirstReceiveTimestamp", str(int(time.time() * 1000))
-            ),
-        },
-        "messageAttributes": {
-            name: {
-                "stringValue": value.get("StringValue"),
-                "dataType": value.get("DataType", "String"),
-            }
-            for name, value in message.get("MessageAttributes", {}).items()
-        },
-        "md5OfBody": message.get("MD5OfBody", ""),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": REGION,
-    }

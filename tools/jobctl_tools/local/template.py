@@ -1,17 +1,22 @@
 """Read template.yaml, so the local stack and the tests are built from the template itself
-(tables, queues, EventBridge patterns, function settings) and cannot drift from it."""
+(tables, queues, EventBridge patterns, function settings) and cannot drift from it.
+
+The template and the sample events ship inside this package (``jobctl_tools/resources``,
+links to the checkout's own files), so an installed copy has them too."""
 
 from __future__ import annotations
 
 import copy
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[3]
-TEMPLATE = ROOT / "template.yaml"
+RESOURCES = Path(str(files("jobctl_tools") / "resources"))
+TEMPLATE = RESOURCES / "template.yaml"
+EVENTS = RESOURCES / "events"
 
 
 class CloudFormationLoader(yaml.SafeLoader):

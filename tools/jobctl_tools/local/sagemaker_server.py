@@ -15,8 +15,8 @@ from typing import Any
 
 from botocore.model import OperationNotFoundError
 
-from jobctl.local.sagemaker import SageMakerError, SimulatedSageMaker, decode_request
 from jobctl.logic.spec_validation import sagemaker_operation
+from jobctl_tools.local.sagemaker import SageMakerError, SimulatedSageMaker, decode_request
 
 _TARGET_PREFIX = "SageMaker."
 

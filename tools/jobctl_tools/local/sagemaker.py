@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import functools
 import json
 import random
 import threading
@@ -135,22 +136,27 @@ PENDING_SHARE = 5
 
 def planned_path(job_type: str, outcome: str, request: dict[str, Any] | None = None) -> list[Step]:
     """The (primary, secondary) steps a simulated job takes after it starts."""
-    request = request or {}
-    if job_type == "TrainingJob":
-        work = [("InProgress", "Downloading"), ("InProgress", "Training")]
-        if request.get("EnableManagedSpotTraining"):
-            # Spot capacity is reclaimed once, and the job resumes from its checkpoint.
-            work += [
-                ("InProgress", "Interrupted"),
-                ("InProgress", "Restarting"),
-                ("InProgress", "Training"),
-            ]
-        finish = [("InProgress", "Uploading"), ("Completed", "Completed")]
-        if outcome == "Failed":
-            return [*work[:2], ("Failed", "Failed")]
-        if outcome == "Hang":
-            return work[:2]
-        return work + finish
+    return SIMULATED[job_type].plan(outcome, request or {})
+
+
+def _training_plan(outcome: str, request: dict[str, Any]) -> list[Step]:
+    work = [("InProgress", "Downloading"), ("InProgress", "Training")]
+    if request.get("EnableManagedSpotTraining"):
+        # Spot capacity is reclaimed once, and the job resumes from its checkpoint.
+        work += [
+            ("InProgress", "Interrupted"),
+            ("InProgress", "Restarting"),
+            ("InProgress", "Training"),
+        ]
+    finish = [("InProgress", "Uploading"), ("Completed", "Completed")]
+    if outcome == "Failed":
+        return [*work[:2], ("Failed", "Failed")]
+    if outcome == "Hang":
+        return work[:2]
+    return work + finish
+
+
+def _automl_plan(outcome: str, request: dict[str, Any]) -> list[Step]:
     config = request.get("AutoMLJobConfig") or {}
     if config.get("Mode") == "ENSEMBLING":
         work = [
@@ -282,6 +288,7 @@ class SimulatedSageMaker:
         # Per job type and sort key, the jobs in ascending order (kept up to date on create).
         self._ordered: dict[tuple[str, str], list[SimulatedJob]] = {}
         self._lock = threading.RLock()
+        self._handlers = self._operations()
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -314,7 +321,7 @@ class SimulatedSageMaker:
     def _stopped_by_limit(self, job: SimulatedJob, now: datetime) -> bool:
         """SageMaker stops a training job at its MaxRuntimeInSeconds (and a spot job at its
         MaxWaitTimeInSeconds): it goes Stopping, then Stopped with the limit as reason."""
-        if job.job_type != "TrainingJob" or job.status != "InProgress":
+        if not SIMULATED[job.job_type].runtime_limited or job.status != "InProgress":
             return False
         stopping = job.request.get("StoppingCondition") or {}
         ran = (now - job.created).total_seconds()
@@ -387,8 +394,7 @@ class SimulatedSageMaker:
 
     def complete(self, job_type: str, name: str, **extra: Any) -> SimulatedJob:
         """Walk a job along its documented path to Completed."""
-        path = TRAINING_PATH if job_type == "TrainingJob" else AUTOML_PATH
-        for status, secondary in path[1:]:
+        for status, secondary in SIMULATED[job_type].documented_path[1:]:
             job = self.set_state(job_type, name, status, secondary)
         if extra:
             job.extra.update(extra)
@@ -398,7 +404,7 @@ class SimulatedSageMaker:
         """The EventBridge event SageMaker sends for the job's current state, shaped like
         AWS's documented sample: times as epoch-millisecond strings, ``Tags`` as a map."""
         job = self._job("TrainingJob", name)
-        detail = _epoch_millis(self._describe_training(job))
+        detail = _epoch_millis(self._describe(job))
         detail["Tags"] = job.tags
         return {
             "version": "0",
@@ -461,7 +467,7 @@ class SimulatedSageMaker:
             fault, after_effect = faults.pop(0) if faults else (None, False)
             if fault is not None and not after_effect:
                 raise fault
-            handler = getattr(self, f"_op_{operation}", None)
+            handler = self._handlers.get(operation)
             if handler is None:
                 raise SageMakerError("UnknownOperationException", f"{operation} is not simulated")
             problems = spec_problems(operation, params, prefix="")
@@ -508,31 +514,26 @@ class SimulatedSageMaker:
         answer["ResponseMetadata"] = {"HTTPStatusCode": status, "RequestId": "simulated"}
         return AWSResponse("https://sagemaker.simulated", status, HTTPHeaders(), None), answer
 
-    def _op_CreateTrainingJob(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {"TrainingJobArn": self._create("TrainingJob", params).arn}
+    def _operations(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
+        """Each kind's create, describe, stop and list, from the kinds' table."""
+        table: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"ListTags": self._tags}
+        for kind in KINDS.values():
+            table[kind.create] = functools.partial(self._create_answer, kind)
+            table[kind.describe] = functools.partial(self._describe_answer, kind)
+            table[kind.stop] = functools.partial(self._stop_answer, kind)
+            table[kind.list] = functools.partial(self._list, kind.job_type)
+        return table
 
-    def _op_CreateAutoMLJob(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {"AutoMLJobArn": self._create("AutoMLJob", params).arn}
+    def _create_answer(self, kind: JobKind, params: dict[str, Any]) -> dict[str, Any]:
+        return {kind.arn_member: self._create(kind.job_type, params).arn}
 
-    def _op_DescribeTrainingJob(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self._describe_training(self._job("TrainingJob", params["TrainingJobName"]))
+    def _describe_answer(self, kind: JobKind, params: dict[str, Any]) -> dict[str, Any]:
+        return self._describe(self._job(kind.job_type, params[kind.name_member]))
 
-    def _op_DescribeAutoMLJob(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self._describe_automl(self._job("AutoMLJob", params["AutoMLJobName"]))
+    def _stop_answer(self, kind: JobKind, params: dict[str, Any]) -> dict[str, Any]:
+        return self._stop(kind.job_type, params[kind.name_member])
 
-    def _op_StopTrainingJob(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self._stop("TrainingJob", params["TrainingJobName"])
-
-    def _op_StopAutoMLJob(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self._stop("AutoMLJob", params["AutoMLJobName"])
-
-    def _op_ListTrainingJobs(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self._list("TrainingJob", params, _training_summary)
-
-    def _op_ListAutoMLJobs(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self._list("AutoMLJob", params, _automl_summary)
-
-    def _op_ListTags(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _tags(self, params: dict[str, Any]) -> dict[str, Any]:
         job = self._by_arn.get(params["ResourceArn"])
         if job is None:
             raise SageMakerError("ResourceNotFound", "Resource not found.")
@@ -549,14 +550,11 @@ class SimulatedSageMaker:
         if code and self._create_attempts[(job_type, name)] <= int(times or 1):
             raise SageMakerError(code, f"simulated {code} ({CREATE_ERRORS_TAG})")
         if (job_type, name) in self.jobs:
-            kind_name = "Training job" if job_type == "TrainingJob" else "AutoML job"
-            raise SageMakerError(
-                "ResourceInUse", f"{kind_name} names must be unique within an account"
-            )
+            raise SageMakerError("ResourceInUse", SIMULATED[job_type].name_in_use)
         job = self._new_job(job_type, name, params, self.now())
         outcome = job.tags.get(OUTCOME_TAG, "Completed")
         job.plan = planned_path(job_type, outcome if outcome in OUTCOMES else "Completed", params)
-        if job_type == "TrainingJob" and _waits_for_capacity(name, params):
+        if SIMULATED[job_type].may_wait_for_capacity and _waits_for_capacity(name, params):
             job.secondary = "Pending"
             job.plan.insert(0, ("InProgress", "Starting"))
         job.transitions = [{"Status": job.secondary, "StartTime": job.created}]
@@ -590,9 +588,8 @@ class SimulatedSageMaker:
     def _job(self, job_type: str, name: str) -> SimulatedJob:
         job = self.jobs.get((job_type, name))
         if job is None:
-            if job_type == "TrainingJob":
-                raise SageMakerError("ValidationException", "Requested resource not found.")
-            raise SageMakerError("ResourceNotFound", f"Job {name} not found.")
+            code, message = SIMULATED[job_type].not_found
+            raise SageMakerError(code, message.format(name=name))
         return job
 
     def _tick(self, job: SimulatedJob) -> datetime:
@@ -610,9 +607,7 @@ class SimulatedSageMaker:
         self.set_state(job_type, name, "Stopping", "Stopping")
         return {}
 
-    def _list(
-        self, job_type: JobType, params: dict[str, Any], summary: Callable[[SimulatedJob], Any]
-    ) -> dict[str, Any]:
+    def _list(self, job_type: JobType, params: dict[str, Any]) -> dict[str, Any]:
         """A page in sort order first, then the filters: a page may come back empty, with
         a NextToken, while older jobs remain."""
         kind = KINDS[job_type]
@@ -632,7 +627,7 @@ class SimulatedSageMaker:
         more = last is not None and _has_more(ordered, last, key, descending)
         filters = [(_FILTERS[name], params[name]) for name in _FILTERS if name in params]
         kept = [job for job in page if all(keep(job, value) for keep, value in filters)]
-        answer: dict[str, Any] = {kind.summaries_member: [summary(job) for job in kept]}
+        answer: dict[str, Any] = {kind.summaries_member: [_summary(job) for job in kept]}
         if more and last is not None:
             answer["NextToken"] = _token(key(last), sort_by, descending)
         return answer
@@ -647,86 +642,13 @@ class SimulatedSageMaker:
             ordered = self._ordered[(job_type, sort_by)] = sorted(jobs, key=_SORT_KEYS[sort_by])
         return ordered
 
-    def _describe_training(self, job: SimulatedJob) -> dict[str, Any]:
-        request = job.request
-        answer: dict[str, Any] = {
-            key: request[key]
-            for key in (
-                "HyperParameters",
-                "AlgorithmSpecification",
-                "RoleArn",
-                "InputDataConfig",
-                "OutputDataConfig",
-                "ResourceConfig",
-                "StoppingCondition",
-                "Environment",
-                "VpcConfig",
-                "EnableManagedSpotTraining",
-                "CheckpointConfig",
-            )
-            if key in request
-        }
-        answer.update(
-            TrainingJobName=job.name,
-            TrainingJobArn=job.arn,
-            TrainingJobStatus=job.status,
-            SecondaryStatus=job.secondary,
-            CreationTime=job.created,
-            LastModifiedTime=job.modified,
-            SecondaryStatusTransitions=list(job.transitions),
-        )
-        if job.failure_reason:
-            answer["FailureReason"] = job.failure_reason
-        if job.ended:
-            answer["TrainingEndTime"] = job.ended
-        warm_pool = _warm_pool_status(job)
-        if warm_pool:
-            answer["WarmPoolStatus"] = warm_pool
-        if job.status == "Completed":
-            output = request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
-            answer["ModelArtifacts"] = {
-                "S3ModelArtifacts": f"{output}/{job.name}/output/model.tar.gz"
-            }
-        answer.update(job.extra)
-        return answer
-
-    def _describe_automl(self, job: SimulatedJob) -> dict[str, Any]:
-        request = job.request
-        answer: dict[str, Any] = {
-            key: request[key]
-            for key in (
-                "InputDataConfig",
-                "OutputDataConfig",
-                "RoleArn",
-                "ProblemType",
-                "AutoMLJobObjective",
-                "AutoMLJobConfig",
-            )
-            if key in request
-        }
-        answer.update(
-            AutoMLJobName=job.name,
-            AutoMLJobArn=job.arn,
-            AutoMLJobStatus=job.status,
-            AutoMLJobSecondaryStatus=job.secondary,
-            CreationTime=job.created,
-            LastModifiedTime=job.modified,
-        )
-        if job.failure_reason:
-            answer["FailureReason"] = job.failure_reason
-        if job.ended:
-            answer["EndTime"] = job.ended
-        if job.status == "Completed":
-            metric = (request.get("AutoMLJobObjective") or {}).get("MetricName", "Accuracy")
-            answer["BestCandidate"] = {
-                "CandidateName": f"{job.name[:20]}-best-candidate",
-                "FinalAutoMLJobObjectiveMetric": {"MetricName": metric, "Value": 0.91},
-                "ObjectiveStatus": "Succeeded",
-                "CandidateSteps": [],
-                "CandidateStatus": "Completed",
-                "CreationTime": job.created,
-                "LastModifiedTime": job.modified,
-            }
+    def _describe(self, job: SimulatedJob) -> dict[str, Any]:
+        """DescribeTrainingJob's or DescribeAutoMLJob's answer: what the kind's Describe
+        echoes of the request, the job's state, and what only this kind reports."""
+        simulated = SIMULATED[job.job_type]
+        answer = {key: job.request[key] for key in simulated.echoed if key in job.request}
+        answer.update(_state(job))
+        answer.update(simulated.details(job))
         answer.update(job.extra)
         return answer
 
@@ -760,40 +682,132 @@ def _warm_pool_status(job: SimulatedJob) -> dict[str, Any] | None:
     return {"Status": "Available"}
 
 
-def _training_summary(job: SimulatedJob) -> dict[str, Any]:
-    summary: dict[str, Any] = {
-        "TrainingJobName": job.name,
-        "TrainingJobArn": job.arn,
+def _state(job: SimulatedJob) -> dict[str, Any]:
+    """What every Describe answer and List summary says of a job, in its kind's names."""
+    kind = job.kind
+    state: dict[str, Any] = {
+        kind.name_member: job.name,
+        kind.arn_member: job.arn,
+        kind.status_member: job.status,
+        kind.secondary_member: job.secondary,
         "CreationTime": job.created,
         "LastModifiedTime": job.modified,
-        "TrainingJobStatus": job.status,
-        "SecondaryStatus": job.secondary,
     }
     if job.ended:
-        summary["TrainingEndTime"] = job.ended
+        state[kind.ended_member] = job.ended
+    if job.failure_reason:
+        state["FailureReason"] = job.failure_reason
+    return state
+
+
+def _summary(job: SimulatedJob) -> dict[str, Any]:
+    summary = _state(job)
+    if not SIMULATED[job.job_type].summary_has_reason:
+        summary.pop("FailureReason", None)
+    summary.update(SIMULATED[job.job_type].summary_details(job))
+    return summary
+
+
+def _training_details(job: SimulatedJob) -> dict[str, Any]:
+    details: dict[str, Any] = {"SecondaryStatusTransitions": list(job.transitions)}
+    details.update(_training_summary_details(job))
+    if job.status == "Completed":
+        output = job.request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
+        details["ModelArtifacts"] = {"S3ModelArtifacts": f"{output}/{job.name}/output/model.tar.gz"}
+    return details
+
+
+def _training_summary_details(job: SimulatedJob) -> dict[str, Any]:
+    details: dict[str, Any] = {}
     warm_pool = _warm_pool_status(job)
     if warm_pool:
-        summary["WarmPoolStatus"] = warm_pool
+        details["WarmPoolStatus"] = warm_pool
     plan = (job.request.get("ResourceConfig") or {}).get("TrainingPlanArn")
     if plan:
-        summary["TrainingPlanArn"] = plan
-    return summary
+        details["TrainingPlanArn"] = plan
+    return details
 
 
-def _automl_summary(job: SimulatedJob) -> dict[str, Any]:
-    summary: dict[str, Any] = {
-        "AutoMLJobName": job.name,
-        "AutoMLJobArn": job.arn,
-        "AutoMLJobStatus": job.status,
-        "AutoMLJobSecondaryStatus": job.secondary,
-        "CreationTime": job.created,
-        "LastModifiedTime": job.modified,
+def _automl_details(job: SimulatedJob) -> dict[str, Any]:
+    if job.status != "Completed":
+        return {}
+    metric = (job.request.get("AutoMLJobObjective") or {}).get("MetricName", "Accuracy")
+    return {
+        "BestCandidate": {
+            "CandidateName": f"{job.name[:20]}-best-candidate",
+            "FinalAutoMLJobObjectiveMetric": {"MetricName": metric, "Value": 0.91},
+            "ObjectiveStatus": "Succeeded",
+            "CandidateSteps": [],
+            "CandidateStatus": "Completed",
+            "CreationTime": job.created,
+            "LastModifiedTime": job.modified,
+        }
     }
-    if job.ended:
-        summary["EndTime"] = job.ended
-    if job.failure_reason:
-        summary["FailureReason"] = job.failure_reason
-    return summary
+
+
+@dataclass(frozen=True)
+class SimulatedKind:
+    """What the simulator does differently for a kind of job (the API's names are in
+    ``jobctl.models.kinds``)."""
+
+    documented_path: list[Step]
+    plan: Callable[[str, dict[str, Any]], list[Step]]  # its path for an outcome tag
+    echoed: tuple[str, ...]  # request members its Describe answers with
+    details: Callable[[SimulatedJob], dict[str, Any]]  # what only its Describe reports
+    summary_details: Callable[[SimulatedJob], dict[str, Any]]  # what only its summary has
+    not_found: tuple[str, str]  # the error code and message for a job it does not know
+    name_in_use: str  # ResourceInUse's message
+    summary_has_reason: bool  # whether its List summary carries FailureReason
+    may_wait_for_capacity: bool  # some of its jobs wait in Pending before they start
+    runtime_limited: bool  # SageMaker stops it at MaxRuntimeInSeconds
+
+
+SIMULATED: dict[str, SimulatedKind] = {
+    "TrainingJob": SimulatedKind(
+        documented_path=TRAINING_PATH,
+        plan=_training_plan,
+        echoed=(
+            "HyperParameters",
+            "AlgorithmSpecification",
+            "RoleArn",
+            "InputDataConfig",
+            "OutputDataConfig",
+            "ResourceConfig",
+            "StoppingCondition",
+            "Environment",
+            "VpcConfig",
+            "EnableManagedSpotTraining",
+            "CheckpointConfig",
+        ),
+        details=_training_details,
+        summary_details=_training_summary_details,
+        # DescribeTrainingJob answers a missing job with ValidationException.
+        not_found=("ValidationException", "Requested resource not found."),
+        name_in_use="Training job names must be unique within an account",
+        summary_has_reason=False,
+        may_wait_for_capacity=True,
+        runtime_limited=True,
+    ),
+    "AutoMLJob": SimulatedKind(
+        documented_path=AUTOML_PATH,
+        plan=_automl_plan,
+        echoed=(
+            "InputDataConfig",
+            "OutputDataConfig",
+            "RoleArn",
+            "ProblemType",
+            "AutoMLJobObjective",
+            "AutoMLJobConfig",
+        ),
+        details=_automl_details,
+        summary_details=lambda job: {},
+        not_found=("ResourceNotFound", "Job {name} not found."),
+        name_in_use="AutoML job names must be unique within an account",
+        summary_has_reason=True,
+        may_wait_for_capacity=False,
+        runtime_limited=False,
+    ),
+}
 
 
 def _take(

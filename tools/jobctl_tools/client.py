@@ -1,16 +1,17 @@
-"""What users do with a deployed jobctl (CONTRACT §1): enqueue requests, read the ledger,
+"""What users do with a deployed jobctl (docs/contract.md §1): enqueue requests, read the ledger,
 follow notices. The CLI is a thin layer over this."""
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import tomllib
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from botocore.exceptions import ClientError as BotoClientError
 from jobctl.adapters.ledger import record_from_item
 from jobctl.errors import InvalidRequest, UnreadableRecord
 from jobctl.logic.requests import create_params
-from jobctl.models.jobs import JobRecord
+from jobctl.models.jobs import JobRecord, utc_iso
 from jobctl.models.requests import JobRequest, parse_request
 
 OUTPUT_KEYS = {
@@ -31,6 +32,9 @@ OUTPUT_KEYS = {
     "dlq_url": "DeadLetterQueueUrl",
 }
 OPTIONAL_OUTPUTS = {"dlq_url"}
+# The template parameters that say which roles a request may name (the functions'
+# DEFAULT_ROLE_ARN and ALLOWED_ROLE_ARNS).
+ROLE_PARAMETERS = {"default_role_arn": "DefaultRoleArn", "allowed_role_arns": "AllowedRoleArns"}
 # How long a listed dead letter stays hidden from other readers while we look at it.
 _DLQ_LOOK_SECONDS = 30
 STATUS_INDEX = "status-index"
@@ -60,6 +64,15 @@ class Resources:
     table: str
     topic_arn: str
     dlq_url: str | None = None
+    # The roles a request may name, when known (from options or the stack's Parameters):
+    # None means unknown, and only the controller can check a request's RoleArn.
+    default_role_arn: str | None = None
+    allowed_role_arns: frozenset[str] | None = None
+
+    @property
+    def roles_known(self) -> bool:
+        """Whether a request's RoleArn can be checked here (both role settings known)."""
+        return self.default_role_arn is not None and self.allowed_role_arns is not None
 
     @classmethod
     def resolve(
@@ -69,9 +82,12 @@ class Resources:
         endpoint_url: str | None,
         **given: str | None,
     ) -> Resources:
-        """Explicit values win; the rest come from the CloudFormation stack's Outputs."""
-        values = {key: value for key, value in given.items() if value}
-        missing = [key for key in OUTPUT_KEYS if key not in values]
+        """Explicit values win; the rest come from the CloudFormation stack's Outputs (and
+        the roles from its Parameters), read only if a resource is missing."""
+        values = {key: value for key, value in given.items() if value is not None}
+        outputs = {key: value for key, value in values.items() if key in OUTPUT_KEYS and value}
+        roles = {key: value for key, value in values.items() if key in ROLE_PARAMETERS}
+        missing = [key for key in OUTPUT_KEYS if key not in outputs]
         if any(key not in OPTIONAL_OUTPUTS for key in missing):
             cloudformation = session.client("cloudformation", endpoint_url=endpoint_url)
             try:
@@ -81,13 +97,31 @@ class Resources:
                     f"cannot read stack {stack!r} ({exc}); pass --stack, or --queue-url, "
                     "--table and --topic-arn"
                 ) from exc
-            outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+            found = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
             for key in missing:
-                if OUTPUT_KEYS[key] in outputs:
-                    values[key] = outputs[OUTPUT_KEYS[key]]
+                if OUTPUT_KEYS[key] in found:
+                    outputs[key] = found[OUTPUT_KEYS[key]]
                 elif key not in OPTIONAL_OUTPUTS:
                     raise UserError(f"stack {stack!r} has no output {OUTPUT_KEYS[key]}")
-        return cls(**values)
+            parameters = {
+                p["ParameterKey"]: p.get("ParameterValue", "")
+                for p in stacks[0].get("Parameters", [])
+            }
+            for key, parameter in ROLE_PARAMETERS.items():
+                if key not in roles and parameter in parameters:
+                    roles[key] = parameters[parameter]
+        default_role = roles.get("default_role_arn") or None
+        allowed = roles.get("allowed_role_arns")
+        return cls(
+            **outputs,
+            default_role_arn=default_role,
+            allowed_role_arns=None if allowed is None else split_arns(allowed),
+        )
+
+
+def split_arns(text: str) -> frozenset[str]:
+    """A comma-separated list of ARNs, as the controller reads ALLOWED_ROLE_ARNS."""
+    return frozenset(arn.strip() for arn in text.split(",") if arn.strip())
 
 
 @dataclass(frozen=True)
@@ -146,6 +180,28 @@ class NoticeCollector:
                     return
 
 
+def resolve_message_ids(given: Iterable[str], known: Iterable[str]) -> set[str]:
+    """The full ids named by ``given`` (each an id, or a prefix only one id has)."""
+    ids = set(known)
+    chosen: set[str] = set()
+    missing: list[str] = []
+    for name in given:
+        matches = {name} if name in ids else {i for i in ids if name and i.startswith(name)}
+        if len(matches) > 1:
+            raise UserError(
+                f"{name!r} is the start of {len(matches)} dead letters' ids "
+                f"({', '.join(sorted(matches))}): give more of it"
+            )
+        if not matches:
+            missing.append(name)
+        chosen |= matches
+    if missing:
+        raise UserError(
+            f"not in the dead-letter queue: {', '.join(sorted(missing))} (nothing redriven)"
+        )
+    return chosen
+
+
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -170,13 +226,54 @@ def read_requests(text: str) -> list[dict[str, Any]]:
     return requests
 
 
-def check_request(body: dict[str, Any]) -> JobRequest:
-    """The controller's own checks, run before sending; raises InvalidRequest."""
+def check_request(
+    body: dict[str, Any],
+    default_role_arn: str | None = None,
+    allowed_role_arns: frozenset[str] | None = None,
+) -> JobRequest:
+    """The controller's own checks, run before sending; raises InvalidRequest.
+
+    The roles are the deployment's DEFAULT_ROLE_ARN and ALLOWED_ROLE_ARNS; unless both
+    are known, any RoleArn passes here, and the controller checks it.
+    """
     request = parse_request(json.dumps(body))
     if request.action == "submit":
-        role = (request.spec or {}).get("RoleArn", _ANY_ROLE)
-        create_params(request, _ANY_ROLE, frozenset({role, _ANY_ROLE}), _ANY_DEPLOYMENT)
+        if default_role_arn is None or allowed_role_arns is None:
+            role = (request.spec or {}).get("RoleArn", _ANY_ROLE)
+            create_params(request, _ANY_ROLE, frozenset({role, _ANY_ROLE}), _ANY_DEPLOYMENT)
+        else:
+            permitted = allowed_role_arns | {default_role_arn}
+            create_params(request, default_role_arn, permitted, _ANY_DEPLOYMENT)
     return request
+
+
+def names_a_role(body: dict[str, Any]) -> bool:
+    """Whether a submit request names its own RoleArn (instead of the default role)."""
+    spec = body.get("spec")
+    return body.get("action", "submit") == "submit" and isinstance(spec, dict) and "RoleArn" in spec
+
+
+_AGE = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_time(text: str, now: datetime | None = None) -> datetime:
+    """A moment given as ISO-8601 (UTC unless it carries an offset) or as an age before
+    ``now``: ``30m``, ``2h``, ``7d``, ``1w``, ``1h30m``. UserError if it is neither."""
+    value = text.strip()
+    if value and _AGE.sub("", value.lower()) == "":
+        age = timedelta()
+        for amount, unit in _AGE.findall(value.lower()):
+            age += timedelta(**{_AGE_UNITS[unit]: float(amount)})
+        return (now or datetime.now(UTC)) - age
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise UserError(
+            f"{text!r} is not a time: give ISO-8601 (2026-12-01, 2026-12-01T16:00:00Z) "
+            "or an age (30m, 2h, 7d)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class JobctlClient:
@@ -200,7 +297,11 @@ class JobctlClient:
         checked: list[JobRequest | None] = []
         for index, body in enumerate(bodies, start=1):
             try:
-                checked.append(check_request(body))
+                checked.append(
+                    check_request(
+                        body, self.resources.default_role_arn, self.resources.allowed_role_arns
+                    )
+                )
             except InvalidRequest as exc:
                 if check:
                     raise UserError(f"request {index}: {exc}") from exc
@@ -216,9 +317,15 @@ class JobctlClient:
         return self._query(KeyConditionExpression=condition, ExpressionAttributeValues=values)
 
     def find(
-        self, status: str | None = None, job_type: str | None = None, since: str | None = None
+        self,
+        status: str | None = None,
+        job_type: str | None = None,
+        since: datetime | None = None,
     ) -> list[JobRecord]:
-        """Jobs by status (through status-index, never a scan), type and last update."""
+        """Jobs by status (through status-index, never a scan), type and last update (at
+        or after ``since``)."""
+        # The ledger stores times as utc_iso text: compared as text, in the same form.
+        after = utc_iso(since) if since else None
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
 
@@ -232,11 +339,11 @@ class JobctlClient:
         filters = []
         if status:
             key = [compare("status", "=", status)]
-            if since:
-                key.append(compare("updated_at", ">=", since))
+            if after:
+                key.append(compare("updated_at", ">=", after))
             kwargs = {"IndexName": STATUS_INDEX, "KeyConditionExpression": " AND ".join(key)}
-        elif since:
-            filters.append(compare("updated_at", ">=", since))
+        elif after:
+            filters.append(compare("updated_at", ">=", after))
         if job_type:
             filters.append(compare("job_type", "=", job_type))
         if filters:
@@ -275,15 +382,26 @@ class JobctlClient:
         self._release(messages)
         return [DeadLetter.of(message) for message in messages]
 
-    def redrive(self, message_ids: set[str] | None = None) -> list[DeadLetter]:
+    def redrive(self, message_ids: Iterable[str] | None = None) -> list[DeadLetter]:
         """Send dead letters (all, or those named) back to the jobs queue.
 
+        A message is named by its id or a prefix of it that no other dead letter shares.
+        If one is not in the queue, or its prefix is ambiguous, nothing is moved.
         SQS's own StartMessageMoveTask moves a whole queue at once; this replays chosen
         requests, one at a time, sending each before deleting it, so a crash leaves a copy
         at worst — and replays are idempotent (the request keeps its request_id).
         """
         messages = self._take_dead_letters()
-        chosen = [m for m in messages if message_ids is None or m["MessageId"] in message_ids]
+        try:
+            wanted = (
+                None
+                if message_ids is None
+                else resolve_message_ids(message_ids, [m["MessageId"] for m in messages])
+            )
+        except UserError:
+            self._release(messages)
+            raise
+        chosen = [m for m in messages if wanted is None or m["MessageId"] in wanted]
         self._release([m for m in messages if m not in chosen])
         for message in chosen:
             self._sqs.send_message(QueueUrl=self.resources.queue_url, MessageBody=message["Body"])

@@ -4,33 +4,11 @@ from __future__ import annotations
 
 import importlib
 import threading
-import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from jobctl.local.template import resource
-
-
-@dataclass
-class LocalLambdaContext:
-    """The parts of Lambda's context object that Powertools uses."""
-
-    function_name: str
-    timeout_seconds: int = 60
-    memory_limit_in_mb: int = 512
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    _started: float = field(default_factory=time.monotonic)
-
-    @property
-    def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        left = self.timeout_seconds - (time.monotonic() - self._started)
-        return max(0, int(left * 1000))
-
+from jobctl_tools.local.lambda_events import LambdaContext
+from jobctl_tools.local.template import resource
 
 # Warm containers per function: as many submit invocations at once as the event source
 # runs (SubmitMaxConcurrency's least), one reconcile at a time.
@@ -53,7 +31,7 @@ class LocalFunctions:
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         handler, timeout = self._function(logical_id)
-        context = LocalLambdaContext(function_name=logical_id, timeout_seconds=timeout)
+        context = LambdaContext(function_name=logical_id, timeout_seconds=timeout)
         with self._locks[logical_id]:
             try:
                 return handler(event, context)

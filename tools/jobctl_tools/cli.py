@@ -6,34 +6,53 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import boto3
 import click
 from botocore.exceptions import BotoCoreError, ClientError
-from rich.console import Console
-from rich.live import Live
-from rich.table import Table
+from rich.console import Group, RenderableType
+from rich.text import Text
 
-from jobctl.client import JobctlClient, Resources, UserError, default_stack_name, read_requests
 from jobctl.logic.states import record_is_settled
-from jobctl.models.jobs import COMPLETED, JobRecord
+from jobctl.models.jobs import (
+    COMPLETED,
+    FAILED,
+    IN_PROGRESS,
+    QUEUED,
+    REJECTED,
+    STOPPED,
+    STOPPING,
+    SUBMIT_FAILED,
+    JobRecord,
+)
+from jobctl_tools.client import (
+    JobctlClient,
+    Resources,
+    UserError,
+    default_stack_name,
+    names_a_role,
+    parse_time,
+    read_requests,
+)
+from jobctl_tools.render import (
+    Follow,
+    console,
+    dead_letters_view,
+    ledger_view,
+    notice_line,
+    output_width,
+    record_view,
+    styled,
+)
 
-# Logs and CI captures are not terminals: give tables room there instead of 80 columns.
-console = Console(width=None if sys.stdout.isatty() else 150)
-F = TypeVar("F", bound=Callable[..., Any])
-STATUS_STYLE = {
-    "Completed": "green",
-    "Failed": "red",
-    "Rejected": "red",
-    "SubmitFailed": "red",
-    "Stopped": "yellow",
-    "Stopping": "yellow",
-    "InProgress": "cyan",
-    "Queued": "blue",
-}
+__all__ = ["STATUSES", "console", "main"]
+
+# The ledger's statuses (docs/contract.md §4), in the order a job meets them.
+STATUSES = (QUEUED, IN_PROGRESS, STOPPING, COMPLETED, FAILED, STOPPED, REJECTED, SUBMIT_FAILED)
+JOB_TYPES = ("TrainingJob", "AutoMLJob")
 
 
 class JobctlGroup(click.Group):
@@ -46,6 +65,22 @@ class JobctlGroup(click.Group):
             raise click.ClickException(str(exc)) from exc
         except (ClientError, BotoCoreError) as exc:
             raise click.ClickException(f"AWS: {exc}") from exc
+
+
+class Moment(click.ParamType[datetime]):
+    """A time: ISO-8601 (UTC unless it has an offset) or an age such as 30m, 2h, 7d."""
+
+    name = "TIME"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            return parse_time(str(value))
+        except UserError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 @click.group(cls=JobctlGroup)
@@ -64,6 +99,16 @@ class JobctlGroup(click.Group):
 @click.option(
     "--dlq-url", envvar="JOBCTL_DLQ_URL", help="dead-letter queue [stack output DeadLetterQueueUrl]"
 )
+@click.option(
+    "--default-role-arn",
+    envvar="JOBCTL_DEFAULT_ROLE_ARN",
+    help="the controller's DEFAULT_ROLE_ARN, for submit's checks [stack parameter DefaultRoleArn]",
+)
+@click.option(
+    "--allowed-role-arns",
+    envvar="JOBCTL_ALLOWED_ROLE_ARNS",
+    help="the controller's ALLOWED_ROLE_ARNS, comma-separated [stack parameter AllowedRoleArns]",
+)
 @click.pass_context
 def main(
     ctx: click.Context,
@@ -74,6 +119,9 @@ def main(
     **given: str | None,
 ) -> None:
     """Run Amazon SageMaker jobs from a queue."""
+    width = output_width()
+    if width is not None:
+        console.width = width
 
     def connect() -> JobctlClient:
         session = boto3.session.Session(region_name=region)
@@ -87,8 +135,19 @@ def _client(ctx: click.Context) -> JobctlClient:
     return ctx.obj()  # type: ignore[no-any-return]
 
 
+def _job_name(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """A job name argument: an empty one is the user's slip, not a DynamoDB error."""
+    names = value if isinstance(value, tuple) else (value,)
+    if any(not name.strip() for name in names):
+        raise UserError("a job name cannot be empty: give the name `jobctl list` shows")
+    return value
+
+
 job_type_option = click.option(
-    "--type", "job_type", type=click.Choice(["TrainingJob", "AutoMLJob"]), help="job type"
+    "--type",
+    "job_type",
+    type=click.Choice(JOB_TYPES),
+    help="job type",
 )
 
 
@@ -99,36 +158,82 @@ job_type_option = click.option(
 def submit(ctx: click.Context, source: Any, no_check: bool) -> None:
     """Enqueue requests from FILE (or -): one JSON request, a JSON list, or JSON Lines.
 
-    Each is checked locally with the controller's own rules first; nothing is sent if
-    one fails, unless --no-check.
+    Each is checked locally with the controller's own rules first (the role allow-list
+    too, when the stack's parameters or --default-role-arn and --allowed-role-arns say
+    it); nothing is sent if one fails, unless --no-check.
     """
-    requests = _client(ctx).send(read_requests(source.read()), check=not no_check)
+    client = _client(ctx)
+    bodies = read_requests(source.read())
+    requests = client.send(bodies, check=not no_check)
+    if not client.resources.roles_known:
+        for index, body in enumerate(bodies, start=1):
+            if names_a_role(body):
+                click.echo(
+                    f"note: request {index} names a RoleArn: the controller checks it against "
+                    "its allow-list (not known here: pass --default-role-arn and "
+                    "--allowed-role-arns, or use the stack)",
+                    err=True,
+                )
     for request in requests:
         if request is None:
             console.print("sent a request that fails the checks: the controller will reject it")
             continue
-        derived = "" if request.name_given else "  (name derived from request_id)"
-        console.print(f"{request.action} {request.job_type} [bold]{request.job_name}[/]{derived}")
+        derived = "  (name derived from request_id)" if not request.name_given else ""
+        console.print(
+            Text.assemble(f"{request.action} {request.job_type} ", (request.name, "bold"), derived)
+        )
 
 
 @main.command()
-@click.argument("job_name")
+@click.argument("job_name", callback=_job_name)
 @job_type_option
+@click.option(
+    "--no-check",
+    is_flag=True,
+    help="send the stop even if the ledger holds no such job, or it has settled",
+)
 @click.pass_context
-def stop(ctx: click.Context, job_name: str, job_type: str | None) -> None:
-    """Stop a job, or cancel it while it is still Queued."""
+def stop(ctx: click.Context, job_name: str, job_type: str | None, no_check: bool) -> None:
+    """Stop a job, or cancel it while it is still Queued.
+
+    A job the ledger does not hold is refused here, and a settled one is left alone
+    (nothing is sent), unless --no-check.
+    """
     client = _client(ctx)
+    records = client.get(job_name, job_type)
+    if len(records) > 1:
+        raise UserError(f"{len(records)} jobs named {job_name}: give --type")
+    record = records[0] if records else None
+    if record is None and not no_check:
+        raise UserError(
+            f"no job named {job_name} in the ledger: nothing to stop (just submitted? "
+            "`jobctl stop --no-check --type T` sends the stop anyway)"
+        )
+    if record is not None and record_is_settled(record) and not no_check:
+        console.print(
+            Text.assemble(
+                f"{record.job_type} ",
+                (job_name, "bold"),
+                " has already settled (",
+                _status_of(record),
+                "): nothing to stop, no request sent",
+            )
+        )
+        return
+    job_type = job_type or (record.job_type if record else None)
     if job_type is None:
-        records = client.get(job_name)
-        if len(records) != 1:
-            raise UserError(f"{len(records)} jobs named {job_name}: give --type")
-        job_type = records[0].job_type
+        raise UserError(f"the ledger holds no job named {job_name}: give --type")
     client.send([{"job_type": job_type, "action": "stop", "job_name": job_name}], check=True)
-    console.print(f"stop requested for {job_type} [bold]{job_name}[/]")
+    console.print(Text.assemble(f"stop requested for {job_type} ", (job_name, "bold")))
+
+
+def _status_of(record: JobRecord) -> Text:
+    secondary = f"/{record.secondary_status}" if record.secondary_status else ""
+    return Text.assemble(styled(record.status), secondary)
 
 
 @main.command()
-@click.argument("job_name")
+@click.argument("job_name", callback=_job_name)
 @job_type_option
 @click.option("--json", "as_json", is_flag=True, help="print the ledger record as JSON")
 @click.pass_context
@@ -141,38 +246,31 @@ def get(ctx: click.Context, job_name: str, job_type: str | None, as_json: bool) 
         click.echo(json.dumps([_public(r) for r in records], indent=2, default=str))
         return
     for record in records:
-        table = Table(title=f"{record.job_type} {record.job_name}", show_header=False)
-        for field in (
-            "status",
-            "secondary_status",
-            "failure_reason",
-            "warnings",
-            "job_arn",
-            "request_id",
-            "created_at",
-            "updated_at",
-            "notified_at",
-        ):
-            value = getattr(record, field)
-            if value:
-                table.add_row(field, _styled(value) if field == "status" else str(value))
-        if record.outputs:
-            table.add_row("outputs", json.dumps(record.outputs))
-        console.print(table)
-        timeline = Table("at", "status", "secondary status", title="history")
-        for entry in record.history:
-            timeline.add_row(entry.at, _styled(entry.status), entry.secondary_status or "")
-        console.print(timeline)
+        for table in record_view(record):
+            console.print(table)
 
 
 @main.command("list")
-@click.option("--status", help="only jobs with this status (uses status-index)")
+@click.option(
+    "--status",
+    type=click.Choice(STATUSES),
+    help="only jobs with this status (uses status-index)",
+)
 @job_type_option
-@click.option("--since", help="only jobs updated at or after this ISO-8601 time")
+@click.option(
+    "--since",
+    type=Moment(),
+    help="only jobs updated at or after this time: ISO-8601 (UTC unless it has an offset) "
+    "or an age (30m, 2h, 7d)",
+)
 @click.option("--json", "as_json", is_flag=True, help="print JSON for scripts")
 @click.pass_context
 def list_jobs(
-    ctx: click.Context, status: str | None, job_type: str | None, since: str | None, as_json: bool
+    ctx: click.Context,
+    status: str | None,
+    job_type: str | None,
+    since: datetime | None,
+    as_json: bool,
 ) -> None:
     """List jobs in the ledger, newest first."""
     client = _client(ctx)
@@ -181,14 +279,21 @@ def list_jobs(
     if as_json:
         click.echo(json.dumps([_public(r) for r in records], indent=2, default=str))
         return
-    console.print(_ledger_table(records))
+    console.print(ledger_view(records))
 
 
 @main.command()
-@click.argument("job_names", nargs=-1, required=True)
+@click.argument("job_names", nargs=-1, required=True, callback=_job_name)
 @job_type_option
 @click.option("--interval", default=2.0, show_default=True, help="seconds between reads")
 @click.option("--timeout", type=float, help="give up after this many seconds")
+@click.option(
+    "--appear-timeout",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="seconds to wait for a job the ledger does not hold yet (one just submitted)",
+)
 @click.pass_context
 def watch(
     ctx: click.Context,
@@ -196,22 +301,46 @@ def watch(
     job_type: str | None,
     interval: float,
     timeout: float | None,
+    appear_timeout: float,
 ) -> None:
-    """Follow jobs until they settle; exit 0 only if every one Completed."""
+    """Follow jobs until they settle; exit 0 only if every one Completed.
+
+    A job the ledger does not hold within --appear-timeout seconds fails the watch.
+    """
     client = _client(ctx)
-    deadline = time.monotonic() + timeout if timeout else None
-    with Live(console=console, refresh_per_second=4) as live:
+    started = time.monotonic()
+    deadline = started + timeout if timeout else None
+    names = list(dict.fromkeys(job_names))
+    with Follow(console) as live:
         while True:
-            records = [r for name in job_names for r in client.get(name, job_type)]
-            live.update(_ledger_table(records, title="watching"))
-            settled = len(records) >= len(job_names) and all(record_is_settled(r) for r in records)
+            found = {name: client.get(name, job_type) for name in names}
+            records = [record for name in names for record in found[name]]
+            missing = [name for name in names if not found[name]]
+            live.update(_watch_view(records, missing))
+            settled = not missing and all(record_is_settled(r) for r in records)
             if settled or (deadline and time.monotonic() > deadline):
                 break
+            if missing and time.monotonic() - started >= appear_timeout:
+                break
             time.sleep(interval)
+    if missing:
+        waited = appear_timeout if timeout is None else min(appear_timeout, timeout)
+        raise UserError(
+            f"no job named {', '.join(missing)} in the ledger after {waited:g} s "
+            "(check the name with `jobctl list`)"
+        )
     if not settled:
         raise UserError("timed out before every job settled")
     if not all(r.status == COMPLETED for r in records):
         sys.exit(1)
+
+
+def _watch_view(records: list[JobRecord], missing: list[str]) -> RenderableType:
+    view = ledger_view(records, title="watching")
+    if not missing:
+        return view
+    waiting = Text(f"not in the ledger yet: {', '.join(missing)}", style="yellow")
+    return Group(view, waiting) if records else waiting
 
 
 @main.command()
@@ -231,12 +360,7 @@ def notices(ctx: click.Context, count: int | None, timeout: float | None, as_jso
                 if as_json:
                     click.echo(json.dumps(notice))
                 else:
-                    console.print(
-                        f"{notice['updated_at']}  {notice['job_type']:<11} "
-                        f"{notice['job_name']:<34} "
-                        f"{_styled(notice['status'])}  {notice.get('secondary_status') or ''}"
-                        f"  {notice.get('failure_reason') or ''}"
-                    )
+                    console.print(notice_line(notice))
             if (count and seen >= count) or (deadline and time.monotonic() > deadline):
                 return
 
@@ -273,20 +397,7 @@ def dlq_list(ctx: click.Context, as_json: bool) -> None:
             )
         )
         return
-    table = Table(title=f"dead letters ({len(letters)})")
-    for column in ("message id", "sent", "type", "job", "status"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("reason", overflow="ellipsis", no_wrap=True, max_width=60)
-    for letter, record in rows:
-        table.add_row(
-            letter.message_id,
-            letter.sent_at,
-            letter.job_type or "?",
-            letter.job_name or "?",
-            _styled(record.status) if record else "",
-            (record.failure_reason or "") if record else "",
-        )
-    console.print(table)
+    console.print(dead_letters_view(rows))
 
 
 @dlq.command()
@@ -294,16 +405,16 @@ def dlq_list(ctx: click.Context, as_json: bool) -> None:
 @click.option("--all", "everything", is_flag=True, help="redrive every dead letter")
 @click.pass_context
 def redrive(ctx: click.Context, message_ids: tuple[str, ...], everything: bool) -> None:
-    """Send dead letters back to the jobs queue (after fixing their cause)."""
+    """Send dead letters back to the jobs queue (after fixing their cause).
+
+    Name each by its message id, or by a prefix of it no other dead letter shares; if
+    one is not found, nothing is redriven.
+    """
     if not message_ids and not everything:
         raise UserError("name the messages to redrive, or pass --all")
-    client = _client(ctx)
-    moved = client.redrive(None if everything else set(message_ids))
-    missing = set(message_ids) - {letter.message_id for letter in moved}
+    moved = _client(ctx).redrive(None if everything else message_ids)
     for letter in moved:
-        console.print(f"redriven {letter.message_id}  {letter.job_type} {letter.job_name}")
-    if missing:
-        raise UserError(f"not in the dead-letter queue: {', '.join(sorted(missing))}")
+        console.print(Text(f"redriven {letter.message_id}  {letter.job_type} {letter.job_name}"))
 
 
 @main.group()
@@ -371,13 +482,8 @@ def up(
     Exits non-zero, with one line saying why, if moto loses its state (restarted, reset
     or stopped): the stack cannot go on without its queues and tables.
     """
-    import warnings
+    from jobctl_tools.local.stack import LocalStack, LocalStackOptions
 
-    from jobctl.local.stack import LocalStack, LocalStackOptions
-
-    # An invocation that failed before emitting a metric makes Powertools warn on stderr;
-    # this terminal's stderr is for the stack's own one-line failure.
-    warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
     directory = state_dir or Path(tempfile.mkdtemp(prefix="jobctl-local-"))
     options = LocalStackOptions(
         state_dir=directory,
@@ -389,9 +495,9 @@ def up(
         log_level=log_level,
     )
     stack = LocalStack(options).start()
-    console.print(f"[green]jobctl local stack is up[/] (state in {directory})")
+    console.print(Text.assemble(("jobctl local stack is up", "green"), f" (state in {directory})"))
     console.print("In another terminal:\n")
-    console.print(f"  source {directory / 'env.sh'}")
+    console.print(Text(f"  source {directory / 'env.sh'}"))
     console.print(
         "  jobctl submit events/requests/training.json && jobctl watch demo-xgboost-churn\n"
     )
@@ -422,35 +528,6 @@ def _warn_unreadable(client: JobctlClient) -> None:
 def _public(record: JobRecord) -> dict[str, Any]:
     """The record as the contract describes it, without the controller's bookkeeping."""
     return record.model_dump(mode="json", exclude=_BOOKKEEPING)
-
-
-def _styled(status: str) -> str:
-    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
-
-
-def _ledger_table(records: list[JobRecord], title: str = "jobs") -> Table:
-    table = Table(title=title)
-    table.add_column("job", no_wrap=True)
-    for column in ("type", "status", "secondary", "updated"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("detail", overflow="ellipsis", no_wrap=True, max_width=60)
-    for record in records:
-        detail = (
-            record.failure_reason
-            or record.waiting_for
-            or record.last_error
-            or "; ".join(record.warnings)
-            or ""
-        )
-        table.add_row(
-            record.job_name,
-            record.job_type,
-            _styled(record.status),
-            record.secondary_status or "",
-            record.updated_at,
-            detail[:80],
-        )
-    return table
 
 
 if __name__ == "__main__":

@@ -20,12 +20,13 @@ from typing import Any
 
 import boto3
 
-from jobctl.client import NoticeCollector
-from jobctl.local.sagemaker import CREATE_ERRORS_TAG, OUTCOME_TAG
-from jobctl.local.stack import LocalStack, LocalStackOptions
 from jobctl.logic.states import record_is_settled
+from jobctl_tools.client import NoticeCollector
+from jobctl_tools.local.sagemaker import CREATE_ERRORS_TAG, OUTCOME_TAG
+from jobctl_tools.local.stack import LocalStack, LocalStackOptions
+from jobctl_tools.local.template import EVENTS
 
-EVENTS = Path(__file__).resolve().parents[3] / "events" / "requests"
+REQUESTS = EVENTS / "requests"
 FAULTS = ["ResourceLimitExceeded*2", "ThrottlingException*1", "InternalFailure*1"]
 PEAKS = [
     ("CreateTrainingJob", "CreateAutoMLJob"),
@@ -44,9 +45,9 @@ class Plan:
 def plan(requests: int, seed: int) -> Plan:
     """The request mix: 10 % invalid, 5 % with SageMaker faults, 5 % AutoML, some failing."""
     rng = random.Random(seed)  # noqa: S311 - a reproducible mix, not security
-    training = json.loads((EVENTS / "training.json").read_text())
-    automl = json.loads((EVENTS / "automl.json").read_text())
-    invalid = json.loads((EVENTS / "invalid.json").read_text())
+    training = json.loads((REQUESTS / "training.json").read_text())
+    automl = json.loads((REQUESTS / "automl.json").read_text())
+    invalid = json.loads((REQUESTS / "invalid.json").read_text())
     result = Plan()
     for index in range(requests):
         draw = rng.random()
@@ -185,7 +186,7 @@ def check(
 def print_report(report: dict[str, Any], failures: list[str]) -> None:
     from rich.table import Table
 
-    from jobctl.cli import console
+    from jobctl_tools.cli import console
 
     table = Table("measure", "value", title="jobctl soak")
     for key, value in report.items():

@@ -14,21 +14,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rich.live import Live
-from rich.table import Table
+from rich.text import Text
 
-from jobctl.cli import _ledger_table, _styled, console
-from jobctl.client import NoticeCollector
-from jobctl.local.sagemaker import OUTCOME_TAG
-from jobctl.local.stack import LocalStack, LocalStackOptions
 from jobctl.logic.states import record_is_settled
+from jobctl_tools.client import NoticeCollector
+from jobctl_tools.local.sagemaker import OUTCOME_TAG
+from jobctl_tools.local.stack import LocalStack, LocalStackOptions
+from jobctl_tools.local.template import EVENTS
+from jobctl_tools.render import Follow, console, ledger_view, notices_view
 
-EVENTS = Path(__file__).resolve().parents[3] / "events" / "requests"
+REQUESTS = EVENTS / "requests"
 TIMEOUT_SECONDS = 60
 
 
 def sample(name: str, **changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    body: dict[str, Any] = json.loads((REQUESTS / name).read_text())
     body.update(changes)
     return body
 
@@ -74,33 +74,23 @@ def main() -> int:
         client.send([body for body, _ in plan], check=False)  # the invalid one on purpose
         names = [(body["job_name"], body["job_type"]) for body, _ in plan]
         for (name, kind), (_, expected) in zip(names, plan, strict=True):
-            console.print(f"  submitted {kind:<11} [bold]{name}[/] (expect {expected})")
+            console.print(
+                Text.assemble(f"  submitted {kind:<11} ", (name, "bold"), f" (expect {expected})")
+            )
 
         deadline = time.monotonic() + TIMEOUT_SECONDS
-        with Live(console=console, refresh_per_second=4) as live:
+        with Follow(console) as live:
             while True:
                 records = [r for name, kind in names for r in client.get(name, kind)]
-                live.update(_ledger_table(records, title="progress"))
+                live.update(ledger_view(records, title="progress"))
                 settled = len(records) == len(names) and all(record_is_settled(r) for r in records)
                 if (settled and len(received) >= len(names)) or time.monotonic() > deadline:
                     break
                 time.sleep(0.5)
         collector.stop()
 
-        console.print(_ledger_table(client.find(), title="the ledger"))
-        notices = Table(
-            "job", "type", "status", "secondary", "warnings / reason", title="notices received"
-        )
-        for notice in received:
-            notices.add_row(
-                notice["job_name"],
-                notice["job_type"],
-                _styled(notice["status"]),
-                notice.get("secondary_status") or "",
-                "; ".join(notice.get("warnings") or [])
-                or (notice.get("failure_reason") or "")[:70],
-            )
-        console.print(notices)
+        console.print(ledger_view(client.find(), title="the ledger"))
+        console.print(notices_view(received, title="notices received"))
 
         outcomes = {
             r.job_name: outcome_of(r.status, r.secondary_status)
@@ -111,12 +101,15 @@ def main() -> int:
         notified = sorted(n["job_name"] for n in received)
         ok = outcomes == wanted and notified == sorted(wanted)
         if stack.errors:
-            console.print(f"[yellow]local stack reported: {stack.errors}[/]")
+            console.print(Text(f"local stack reported: {stack.errors!r}", style="yellow"))
     if ok:
         console.print("[green]demo finished: every job ended as expected, with one notice each[/]")
         return 0
     console.print(
-        f"[red]demo failed[/]: outcomes {outcomes}, expected {expected}; notices for {notified}"
+        Text.assemble(
+            ("demo failed", "red"),
+            f": outcomes {outcomes}, expected {wanted}; notices for {notified}",
+        )
     )
     return 1
 

@@ -1,0 +1,61 @@
+"""Stopping a job (docs/contract.md §3): a running one is stopped in SageMaker; a Queued one
+is cancelled — it settles as Stopped and is never submitted — and any job an earlier
+create whose answer was lost may have started is stopped too, so nothing the controller
+created runs untracked. A stop never reaches a job this deployment did not create."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jobctl.errors import JobNotFound, UnreadableRecord
+from jobctl.logic import states
+from jobctl.logic.reconciliation import Reconciler
+from jobctl.logic.submission.context import Context, Delivery, Outcome, job_type
+from jobctl.logic.submission.reject import Rejections
+from jobctl.models.jobs import QUEUED, REJECTED, STOPPED, JobRecord
+from jobctl.models.requests import JobRequest
+from jobctl.observability import logger, report_unreadable
+
+UNKNOWN_JOB = "job_name: no job of this name and type in the ledger"
+UNREADABLE = "job_name: its ledger record cannot be read (an operator must repair it)"
+
+
+@dataclass(frozen=True)
+class Stop:
+    context: Context
+    rejections: Rejections
+    reconciler: Reconciler
+
+    def __call__(self, request: JobRequest, delivery: Delivery) -> Outcome:
+        try:
+            record = self.context.ledger.get(request.name, request.job_type)
+        except UnreadableRecord as unreadable:
+            report_unreadable(unreadable)
+            return self.rejections.reject(request, [UNREADABLE], delivery, own_key=False)
+        if record is None or record.status == REJECTED:
+            return self.rejections.reject(request, [UNKNOWN_JOB], delivery)
+        if record.status == QUEUED:
+            record = self.context.settle(record, STOPPED, "stopped before submission")
+            if states.was_cancelled(record):
+                stop_untracked(self.context, record)
+                return Outcome.of(self.context.announce(record))
+            # It was submitted meanwhile: stop it in SageMaker.
+        if states.record_is_settled(record) or record.job_arn is None:
+            return Outcome.of(record)
+        self.context.sagemaker.stop_job(request.job_type, request.name)
+        return Outcome.of(self.reconciler.refresh(record))
+
+
+def stop_untracked(context: Context, record: JobRecord) -> None:
+    """Stop the job of this name if this deployment created it for this request though the
+    record never took it (a create's answer was lost); a job that does not exist, or is
+    someone else's, is left alone."""
+    try:
+        observation = context.sagemaker.describe_job(job_type(record), record.job_name)
+    except JobNotFound:
+        return
+    if states.is_settled(observation.primary_status, observation.secondary_status):
+        return
+    if observation.job_arn and context.created_by_us(observation.job_arn, record):
+        logger.info("stopping a job a create started before the request was cancelled")
+        context.sagemaker.stop_job(job_type(record), record.job_name)

@@ -1,0 +1,251 @@
+"""How the CLI and the demo lay out jobs, dead letters and notices: at 80 and 120 columns
+no job name, type, status or message id is cut, and data is never read as markup."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from rich.console import Console, RenderableType
+
+from jobctl.models.jobs import JobRecord
+from jobctl_tools.client import DeadLetter
+from jobctl_tools.render import (
+    dead_letters_view,
+    ledger_view,
+    notice_line,
+    notices_view,
+    record_view,
+    short_time,
+)
+
+# A rejection reason as the controller writes it: a regex pattern, brackets and all.
+PATTERN_REASON = (
+    "job_name: does not match the pattern '^[a-zA-Z0-9](-*[a-zA-Z0-9])*$'; "
+    "spec.Environment (key: 1-BAD): does not match the pattern [a-zA-Z_][a-zA-Z0-9_]*"
+)
+LONG_REASON = (
+    'AlgorithmError: ExecuteUserScriptError: Command "/usr/local/bin/python3.9 train.py '
+    '--epochs 10" exited with code 1: out of memory while loading the training channel'
+)
+
+
+def record(name: str, status: str, **fields: Any) -> JobRecord:
+    return JobRecord(
+        job_name=name,
+        job_type=fields.pop("job_type", "TrainingJob"),
+        status=status,
+        created_at="2026-12-01T16:00:00.000Z",
+        updated_at=fields.pop("updated_at", "2026-12-01T16:07:21.234Z"),
+        **fields,
+    )
+
+
+def demo_records() -> list[JobRecord]:
+    """What the demo's ledger holds at its end."""
+    return [
+        record("demo-xgboost-churn", "Completed", secondary_status="Completed"),
+        record(
+            "demo-xgboost-fails", "Failed", secondary_status="Failed", failure_reason=LONG_REASON
+        ),
+        record(
+            "demo-autopilot-churn",
+            "Completed",
+            job_type="AutoMLJob",
+            secondary_status="ExplainabilityError",
+            warnings=["ExplainabilityError: simulated explainability failure"],
+        ),
+        record("demo-invalid-request", "Rejected", failure_reason=PATTERN_REASON),
+    ]
+
+
+def fleet_records() -> list[JobRecord]:
+    """The demo's, and jobs with a long name and a long secondary status."""
+    return [
+        *demo_records(),
+        record(
+            "nightly-churn-retrain-with-a-rather-long-name-2026-12-01",
+            "SubmitFailed",
+            failure_reason="ResourceLimitExceeded: the account-level service limit",
+        ),
+        record(
+            "li-autopilot",
+            "Completed",
+            job_type="AutoMLJob",
+            secondary_status="GeneratingExplainabilityReport",
+        ),
+    ]
+
+
+def rendered(renderable: RenderableType, width: int) -> str:
+    out = io.StringIO()
+    Console(file=out, width=width, color_system=None, legacy_windows=False).print(renderable)
+    return out.getvalue()
+
+
+def assert_fits(text: str, width: int) -> None:
+    too_long = [line for line in text.splitlines() if len(line) > width]
+    assert not too_long, f"lines wider than {width}: {too_long}"
+
+
+def assert_uncut(text: str, *values: str) -> None:
+    """Every value appears whole: not cut short, not ellipsised, not wrapped apart."""
+    for value in values:
+        assert value in text, f"{value!r} is cut:\n{text}"
+
+
+WIDTHS = [80, 120]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("records", [demo_records(), fleet_records()], ids=["demo", "fleet"])
+def test_the_ledger_never_cuts_a_name_type_or_status(width: int, records: list[JobRecord]) -> None:
+    text = rendered(ledger_view(records), width)
+    assert_fits(text, width)
+    for job in records:
+        assert_uncut(text, job.job_name, job.job_type, job.status)
+    assert "…" not in text
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_ledger_keeps_every_detail_whole_wrapped_or_beneath(width: int) -> None:
+    text = rendered(ledger_view(fleet_records()), width)
+    words = " ".join(text.replace("│", " ").split())
+    for reason in (LONG_REASON, PATTERN_REASON):
+        # Wrapped, maybe across table cells: every word of it is still there, in order.
+        for word in reason.split():
+            assert word in words
+
+
+def test_the_ledger_shows_every_column_where_there_is_room() -> None:
+    text = rendered(ledger_view(fleet_records()), 250)
+    for header in ("job", "type", "status", "secondary", "updated", "detail"):
+        assert header in text.splitlines()[2]
+    assert "GeneratingExplainabilityReport" in text
+    assert "2026-12-01T16:07:21Z" in text
+
+
+def test_at_80_columns_the_demo_ledger_is_a_table_that_says_what_it_left_out() -> None:
+    text = rendered(ledger_view(demo_records()), 80)
+    assert "┃ job " in text
+    assert "2026-12-01T16:07:21Z" not in text
+    assert "not shown at this width" in text
+
+
+@pytest.mark.parametrize("width", [40, 60])
+def test_a_narrow_terminal_gets_one_line_per_job_and_still_no_cut_name(width: int) -> None:
+    records = fleet_records()
+    text = rendered(ledger_view(records), width)
+    assert "┃" not in text  # no table: one line per job
+    assert_fits(text, width)
+    flat = text.replace("\n", "")
+    for job in records:
+        # A name longer than the console folds onto the next line, whole.
+        assert job.job_name in flat
+        assert_uncut(text, job.job_type, job.status)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_watching_two_jobs_keeps_both_names_when_one_fails(width: int) -> None:
+    running = record("li-train-a", "InProgress", secondary_status="Training")
+    failed = record(
+        "li-train-b", "Failed", secondary_status="Failed", failure_reason=LONG_REASON * 2
+    )
+    text = rendered(ledger_view([running, failed], title="watching"), width)
+    assert_fits(text, width)
+    assert_uncut(text, "li-train-a", "li-train-b", "InProgress", "Failed", "TrainingJob")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_dead_letters_show_their_full_message_ids(width: int) -> None:
+    letters = [
+        (
+            DeadLetter(
+                message_id=f"3f2a9c1e-7b4d-4e8a-9c21-5d6e7f80{n:04d}",
+                sent_at="2026-12-01T16:07:21+00:00",
+                job_type="TrainingJob",
+                job_name=f"demo-xgboost-dlq-{n}",
+                request_id=f"r-{n}",
+            ),
+            record(f"demo-xgboost-dlq-{n}", "SubmitFailed", failure_reason=PATTERN_REASON),
+        )
+        for n in range(3)
+    ]
+    text = rendered(dead_letters_view(letters), width)
+    assert_fits(text, width)
+    for letter, job in letters:
+        assert_uncut(text, letter.message_id, job.job_name, "TrainingJob", "SubmitFailed")
+    assert "…" not in text
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_demo_notices_keep_names_types_and_statuses(width: int) -> None:
+    notices: list[dict[str, Any]] = [
+        {
+            "job_name": job.job_name,
+            "job_type": job.job_type,
+            "status": job.status,
+            "secondary_status": job.secondary_status,
+            "failure_reason": job.failure_reason,
+            "warnings": job.warnings,
+        }
+        for job in fleet_records()
+    ]
+    text = rendered(notices_view(notices, title="notices received"), width)
+    assert_fits(text, width)
+    for notice in notices:
+        assert_uncut(text, notice["job_name"], notice["job_type"], notice["status"])
+
+
+def test_an_empty_ledger_says_so() -> None:
+    assert rendered(ledger_view([]), 80).strip() == "jobs: no jobs"
+
+
+# -- data is never markup -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("width", [80, 120, 250])
+def test_a_rejection_reason_keeps_its_brackets_in_the_ledger(width: int) -> None:
+    reason = "job_name: does not match the pattern '^[a-zA-Z0-9](-*[a-zA-Z0-9])*$'"
+    text = rendered(ledger_view([record("bad", "Rejected", failure_reason=reason)]), width)
+    assert "'^[a-zA-Z0-9](-*[a-zA-Z0-9])*$'" in " ".join(text.split())
+    assert "'^(-*)*$'" not in text
+
+
+def test_a_record_keeps_the_brackets_of_its_reason_and_its_history() -> None:
+    job = record(
+        "bad",
+        "Rejected",
+        failure_reason=PATTERN_REASON,
+        history=[{"status": "Rejected", "secondary_status": "[bold]x[/bold]", "at": "t"}],
+    )
+    text = "".join(rendered(part, 250) for part in record_view(job))
+    assert PATTERN_REASON in text
+    assert "[bold]x[/bold]" in text
+
+
+def test_a_notice_line_keeps_the_brackets_of_its_reason() -> None:
+    notice = {
+        "updated_at": "2026-12-01T16:07:21.234Z",
+        "job_type": "TrainingJob",
+        "job_name": "bad",
+        "status": "Rejected",
+        "failure_reason": PATTERN_REASON,
+    }
+    text = rendered(notice_line(notice), 400)
+    assert PATTERN_REASON in text
+    assert text.startswith("2026-12-01T16:07:21Z  TrainingJob  bad  Rejected  ")
+
+
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        ("2026-12-01T16:07:21.234Z", "2026-12-01T16:07:21Z"),
+        ("2026-12-01T18:07:21+02:00", "2026-12-01T16:07:21Z"),
+        ("not a time", "not a time"),
+        (None, ""),
+    ],
+)
+def test_times_are_shown_as_utc_to_the_second(given: str | None, shown: str) -> None:
+    assert short_time(given) == shown

@@ -1,0 +1,350 @@
+"""How jobctl shows jobs, dead letters and notices on a terminal (the CLI and the demo).
+
+Two rules hold at every width:
+
+- **Data is never markup.** A rejection reason such as ``does not match the pattern
+  [a-zA-Z_]*`` is printed as it is: every value goes into a ``rich.text.Text``, never
+  into a markup string.
+- **The columns that identify a row are never cut.** Names, types, statuses (and ids)
+  keep their full width; the free-text detail gives way first (it wraps, then moves
+  beneath the table), and when even the identifying columns do not fit, each row becomes
+  a line of its own (``Listing``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.live import Live
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
+
+from jobctl.models.jobs import JobRecord
+from jobctl_tools.client import DeadLetter
+
+STATUS_STYLE = {
+    "Completed": "green",
+    "Failed": "red",
+    "Rejected": "red",
+    "SubmitFailed": "red",
+    "Stopped": "yellow",
+    "Stopping": "yellow",
+    "InProgress": "cyan",
+    "Queued": "blue",
+}
+# The narrowest a wrapped detail column may be before the detail moves beneath the table.
+MIN_DETAIL_WIDTH = 24
+# A table shows this much of a detail; `jobctl get NAME` shows all of it.
+DETAIL_CHARS = 240
+_GAP = "  "
+
+
+def output_width() -> int | None:
+    """``COLUMNS`` if set; a terminal's own width (None); else 150, so that logs and CI
+    captures, which are not terminals, get room instead of 80 columns."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    return None if sys.stdout.isatty() else 150
+
+
+console = Console(width=output_width())
+
+
+class Follow:
+    """A view that changes: redrawn in place on a terminal (rich's ``Live``); a log or
+    a pipe gets only the last one, printed once, whole, when the ``with`` block ends."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._live = Live(console=console, refresh_per_second=4) if console.is_terminal else None
+        self._view: RenderableType | None = None
+
+    def __enter__(self) -> Follow:
+        if self._live:
+            self._live.__enter__()
+        return self
+
+    def update(self, view: RenderableType) -> None:
+        self._view = view
+        if self._live:
+            self._live.update(view)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live:
+            self._live.__exit__(None, None, None)
+        elif self._view is not None:
+            self._console.print(self._view)
+
+
+def styled(status: str) -> Text:
+    """A status in its colour (as data: never markup)."""
+    return Text(status, style=STATUS_STYLE.get(status, ""))
+
+
+def short_time(value: str | None) -> str:
+    """An ISO-8601 time as UTC to the second (``2026-12-01T16:07:21Z``); else as given."""
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def clipped(text: str, limit: int = DETAIL_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass
+class Listing:
+    """Rows of identifying cells, each with an optional free-text detail, laid out to fit.
+
+    In order of preference, for the width the console gives:
+
+    1. one table, the detail a column of its own that wraps (at least
+       ``MIN_DETAIL_WIDTH`` wide);
+    2. the table without the detail column, each row's detail beneath it, beside the
+       row's ``key`` cell;
+    3. that table without its ``optional`` columns (dropped in the order given, and
+       named beneath the table);
+    4. one line per row, its cells side by side (aligned when they fit), its detail
+       indented on the lines below.
+
+    No layout cuts a cell: a column is as wide as its longest value, and text that meets
+    the edge of the console wraps instead of ending in an ellipsis.
+    """
+
+    title: str
+    headers: Sequence[str]
+    rows: Sequence[Sequence[Text]]
+    details: Sequence[str | None] = ()
+    detail_header: str = "detail"
+    key: int = 0
+    # Columns that may be left out, first to go first: never the identifying ones.
+    optional: Sequence[int] = ()
+    empty: str = "nothing to show"
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if not self.rows:
+            yield Text(f"{self.title}: {self.empty}" if self.title else self.empty, style="dim")
+            return
+        width = options.max_width
+        widths = [
+            max([len(header), *(row[index].cell_len for row in self.rows)])
+            for index, header in enumerate(self.headers)
+        ]
+        details = [clipped(detail) if detail else "" for detail in self.details]
+        details += [""] * (len(self.rows) - len(details))
+        shown = list(range(len(self.headers)))
+        if any(details) and _table_width([*widths, MIN_DETAIL_WIDTH]) <= width:
+            yield self._table(shown, widths, details)
+            return
+        for dropped in range(len(self.optional) + 1):
+            shown = [i for i in range(len(self.headers)) if i not in self.optional[:dropped]]
+            if _table_width([widths[i] for i in shown]) <= width:
+                yield self._table(shown, widths, None)
+                yield from self._details_beneath(width, details)
+                if dropped:
+                    left_out = ", ".join(self.headers[i] for i in self.optional[:dropped])
+                    yield Text(f"{left_out}: not shown at this width", style="dim")
+                return
+        yield from self._lines(width, widths, details)
+
+    def _table(self, shown: list[int], widths: list[int], details: list[str] | None) -> Table:
+        table = Table(title=Text(self.title) if self.title else None)
+        for index in shown:
+            table.add_column(self.headers[index], width=widths[index], no_wrap=True)
+        if details is not None:
+            table.add_column(self.detail_header, overflow="fold")
+        for row, detail in zip(self.rows, details or [""] * len(self.rows), strict=True):
+            cells = [row[index] for index in shown]
+            table.add_row(*cells, *([Text(detail)] if details is not None else []))
+        return table
+
+    def _details_beneath(self, width: int, details: list[str]) -> RenderResult:
+        """Each row's detail beside its key, wrapping in a column of its own (or, when
+        the keys leave it too little room, beneath its key, indented)."""
+        keyed = [(row[self.key].plain, d) for row, d in zip(self.rows, details, strict=True) if d]
+        if not keyed:
+            return
+        key_width = max(len(key) for key, _ in keyed)
+        if width - key_width - len(_GAP) >= MIN_DETAIL_WIDTH:
+            grid = Table.grid(padding=(0, len(_GAP), 0, 0))
+            grid.add_column(no_wrap=True, width=key_width)
+            grid.add_column(overflow="fold")
+            for key, detail in keyed:
+                grid.add_row(Text(key, style="bold"), Text(detail))
+            yield grid
+            return
+        for key, detail in keyed:
+            yield Text(key, style="bold", overflow="fold")
+            yield Padding(Text(detail, overflow="fold"), (0, 0, 0, 4))
+
+    def _lines(self, width: int, widths: list[int], details: list[str]) -> RenderResult:
+        aligned = sum(widths) + len(_GAP) * (len(widths) - 1) <= width
+        if self.title:
+            yield Text(self.title, style="italic")
+        if aligned:
+            header = _GAP.join(h.ljust(w) for h, w in zip(self.headers, widths, strict=True))
+            yield Text(header.rstrip(), style="bold")
+        for row, detail in zip(self.rows, details, strict=True):
+            if aligned:
+                cells = [
+                    cell + " " * (w - cell.cell_len) for cell, w in zip(row, widths, strict=True)
+                ]
+            else:
+                cells = [cell for cell in row if cell.plain]
+            line = Text(_GAP).join(cells)
+            line.rstrip()
+            line.overflow = "fold"
+            yield line
+            if detail:
+                yield Padding(Text(detail, style="dim", overflow="fold"), (0, 0, 0, 4))
+
+
+def _table_width(widths: list[int]) -> int:
+    """A rich table's width: its cells, one space of padding each side, and the rules."""
+    return sum(widths) + 2 * len(widths) + len(widths) + 1
+
+
+def record_detail(record: JobRecord) -> str:
+    return (
+        record.failure_reason
+        or record.waiting_for
+        or record.last_error
+        or "; ".join(record.warnings)
+        or ""
+    )
+
+
+def ledger_view(records: Sequence[JobRecord], title: str = "jobs") -> Listing:
+    """Ledger records: job, type, status, secondary status, last update, and why."""
+    return Listing(
+        title=title,
+        headers=("job", "type", "status", "secondary", "updated"),
+        rows=[
+            (
+                Text(record.job_name, style="bold"),
+                Text(record.job_type),
+                styled(record.status),
+                Text(record.secondary_status or ""),
+                Text(short_time(record.updated_at)),
+            )
+            for record in records
+        ],
+        details=[record_detail(record) for record in records],
+        optional=(4, 3),
+        empty="no jobs",
+    )
+
+
+def notices_view(notices: Sequence[dict[str, Any]], title: str = "notices") -> Listing:
+    """Notices as published: job, type, status, secondary status, warnings or reason."""
+    return Listing(
+        title=title,
+        headers=("job", "type", "status", "secondary"),
+        rows=[
+            (
+                Text(str(notice.get("job_name", "?")), style="bold"),
+                Text(str(notice.get("job_type", "?"))),
+                styled(str(notice.get("status", "?"))),
+                Text(str(notice.get("secondary_status") or "")),
+            )
+            for notice in notices
+        ],
+        details=[
+            "; ".join(notice.get("warnings") or []) or str(notice.get("failure_reason") or "")
+            for notice in notices
+        ],
+        detail_header="warnings / reason",
+        optional=(3,),
+        empty="none",
+    )
+
+
+def dead_letters_view(letters: Sequence[tuple[DeadLetter, JobRecord | None]]) -> Listing:
+    """Dead letters with their jobs' ledger status: full message ids, never cut."""
+    return Listing(
+        title=f"dead letters ({len(letters)})",
+        headers=("message id", "sent", "type", "job", "status"),
+        rows=[
+            (
+                Text(letter.message_id),
+                Text(short_time(letter.sent_at)),
+                Text(letter.job_type or "?"),
+                Text(letter.job_name or "?", style="bold"),
+                styled(record.status) if record else Text(""),
+            )
+            for letter, record in letters
+        ],
+        details=[(record.failure_reason or "") if record else "" for _, record in letters],
+        detail_header="reason",
+        key=0,
+        optional=(1,),
+        empty="none",
+    )
+
+
+def notice_line(notice: dict[str, Any]) -> Text:
+    """One notice as one line (``jobctl notices``)."""
+    cells = [
+        Text(short_time(notice.get("updated_at"))),
+        Text(str(notice.get("job_type", "?"))),
+        Text(str(notice.get("job_name", "?")), style="bold"),
+        styled(str(notice.get("status", "?"))),
+        Text(str(notice.get("secondary_status") or "")),
+        Text("; ".join(notice.get("warnings") or []) or str(notice.get("failure_reason") or "")),
+    ]
+    line = Text(_GAP).join(cell for cell in cells if cell.plain)
+    line.overflow = "fold"
+    return line
+
+
+def record_view(record: JobRecord) -> list[Table]:
+    """A ledger record (``jobctl get``): its fields, then its history as a timeline."""
+    fields = Table(title=Text(f"{record.job_type} {record.job_name}"), show_header=False)
+    fields.add_column("field", no_wrap=True)
+    fields.add_column("value", overflow="fold")
+    for name in (
+        "status",
+        "secondary_status",
+        "failure_reason",
+        "waiting_for",
+        "last_error",
+        "warnings",
+        "job_arn",
+        "request_id",
+        "created_at",
+        "updated_at",
+        "notified_at",
+    ):
+        value = getattr(record, name)
+        if not value:
+            continue
+        if name == "status":
+            fields.add_row(name, styled(value))
+        elif name == "warnings":
+            fields.add_row(name, Text("; ".join(value)))
+        else:
+            fields.add_row(name, Text(str(value)))
+    if record.outputs:
+        fields.add_row("outputs", Text(json.dumps(record.outputs)))
+    timeline = Table(title="history")
+    timeline.add_column("at", no_wrap=True)
+    timeline.add_column("status", no_wrap=True)
+    timeline.add_column("secondary status", overflow="fold")
+    for entry in record.history:
+        timeline.add_row(Text(entry.at), styled(entry.status), Text(entry.secondary_status or ""))
+    return [fields, timeline]
