@@ -305,7 +305,7 @@ ENTRY_POINTS: list[tuple[str, list[tuple[str, str, tuple[str, str] | None]]]] = 
     (
         "ledger records to/from DynamoDB JSON",
         [
-            ("jobctl/adapters/ledger.py", "_to_item", None),
+            ("jobctl/adapters/ledger.py", "item_of", None),
             ("jobctl/adapters/ledger.py", "record_from_item", None),
         ],
     ),

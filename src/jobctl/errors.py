@@ -52,6 +52,10 @@ class ConcurrentUpdate(JobctlError):
     """A ledger write lost a race; the caller re-reads and decides again."""
 
 
+class NoRoom(JobctlError):
+    """A budget had no room left for an admission (another one took it first)."""
+
+
 class ExpiredCursor(JobctlError):
     """SageMaker no longer accepts a List NextToken a sweep stored: start the scan afresh."""
 
