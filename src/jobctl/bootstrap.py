@@ -65,14 +65,13 @@ class Controller:
 
 def bootstrap(settings: Settings, clients: Clients, clock: Clock | None = None) -> Controller:
     clock = clock or SystemClock()
+    capacity = DynamoDBCapacity(clients.dynamodb, settings.idempotency_table, settings.jobs_table)
     ports = Ports(
         sagemaker=SageMakerAdapter(clients.sagemaker, clock, call_rates(settings)),
         ledger=DynamoDBLedger(clients.dynamodb, settings.jobs_table),
         publisher=SnsNoticePublisher(clients.sns, settings.notices_topic_arn),
         sweep_state=DynamoDBSweepState(clients.dynamodb, settings.idempotency_table),
-        capacity=DynamoDBCapacity(
-            clients.dynamodb, settings.idempotency_table, settings.jobs_table
-        ),
+        capacity=capacity,
         wakeup=SqsWakeup(clients.sqs, settings.jobs_queue_url) if settings.jobs_queue_url else None,
     )
     quotas = None
@@ -83,6 +82,8 @@ def bootstrap(settings: Settings, clients: Clients, clock: Clock | None = None) 
         cache = CachedQuotas(reader, clients.dynamodb, settings.idempotency_table, clock.now)
         quotas = cache.training_instances()
     submitter, reconciler = assemble(settings, ports, clock, quotas)
+    if settings.schedules:
+        capacity.record_budgets(budgets(settings, quotas))
     return Controller(
         settings=settings, clients=clients, submitter=submitter, reconciler=reconciler
     )

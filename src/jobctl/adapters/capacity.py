@@ -11,7 +11,9 @@ half of what it needs. Freeing is idempotent per budget (only a holder can leave
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer
@@ -20,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from jobctl.adapters.errors import describe, error_code, translated
 from jobctl.adapters.ledger import item_of
 from jobctl.errors import ConcurrentUpdate, NoRoom, RetryableError
-from jobctl.logic.scheduling import Usage
+from jobctl.logic.scheduling import Budgets, Usage
 from jobctl.models.jobs import JobRecord
 
 if TYPE_CHECKING:
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 # Not "jobctl#budget#": those items held a set of jobs, before budgets counted instances
 # (README, "Upgrading").
 _PREFIX = "jobctl#capacity#"
+_BUDGETS_KEY = {"id": {"S": "jobctl#budgets"}}
 _BATCH_GET_LIMIT = 100
 _deserializer = TypeDeserializer()
 
@@ -43,6 +46,30 @@ class DynamoDBCapacity:
         self._table = table_name
         self._jobs_table = jobs_table
         self._existing: set[str] = set()  # budget items known to exist (never deleted)
+
+    def record_budgets(self, budgets: Budgets) -> None:
+        """Leave the budgets this deployment schedules under (quotas read, if ``auto``)
+        where ``jobctl queue`` reads them."""
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    **_BUDGETS_KEY,
+                    "budgets": {"S": json.dumps(asdict(budgets), sort_keys=True)},
+                },
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise translated(exc, "DynamoDB") from exc
+
+    def recorded_budgets(self) -> Budgets | None:
+        """The budgets the controller last recorded; None if it never did."""
+        try:
+            item = self._client.get_item(TableName=self._table, Key=_BUDGETS_KEY).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise translated(exc, "DynamoDB") from exc
+        if not item:
+            return None
+        return Budgets(**json.loads(item["budgets"]["S"]))
 
     def usage(self, keys: Iterable[str]) -> dict[str, Usage]:
         items = self._items(keys)
