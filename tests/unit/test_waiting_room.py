@@ -13,6 +13,7 @@ from jobctl.adapters.sagemaker import training_observation
 from jobctl.errors import RetryableError
 from jobctl.logic.admission import Admission
 from jobctl.logic.scheduling import Usage
+from jobctl.logic.submission import submit
 from jobctl.logic.submission.update import UNKNOWN_JOB, not_waiting
 from jobctl.models.jobs import Waiting
 from tests.support.environment import MAX_RECEIVE_COUNT
@@ -340,3 +341,12 @@ def test_two_passes_racing_for_one_slot_admit_one_job(budgeted: Logic) -> None:
     assert late.run().admitted == []
     assert budgeted.capacity.in_use(GPU) == 4
     assert (budgeted.record("a").holds, budgeted.record("b").waiting) == ({GPU: 4}, "1")
+
+
+def test_a_request_too_large_to_keep_while_waiting_is_rejected_not_lost(
+    budgeted: Logic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(submit, "MAX_KEPT_REQUEST", 100)
+    assert budgeted.handle(gpu_job("long")).status == "Rejected"
+    assert budgeted.record("long").failure_reason == submit.TOO_LARGE_TO_WAIT
+    assert budgeted.notices.statuses("long") == ["Rejected"]

@@ -37,8 +37,11 @@ from jobctl.observability import count, logger
 # Passes that lost a race for room plan again, this many times at most.
 _PASSES = 5
 # An admitted job whose create has not happened this long after its wake-up is woken
-# again (its message was lost, or the invocation crashed before sending it).
+# again (its message was lost, or the invocation crashed before sending it); one whose
+# create is being retried, only after its message's visibility timeout (12 min) could
+# have brought it back.
 WAKE_GRACE = timedelta(minutes=2)
+RETRY_GRACE = timedelta(minutes=15)
 
 
 def candidate_of(waiting: Waiting | JobRecord) -> Candidate:
@@ -134,37 +137,40 @@ class Admission:
         if self.budgets.active:
             self.run()
 
-    def repair(self) -> int:
+    def repair(self) -> tuple[int, int]:
         """What a crash left, for the sweep: room held by jobs that are done or gone is
         freed, admitted jobs that never started are woken again; then a pass, which also
-        admits jobs nobody woke. Returns how many holds were repaired."""
+        admits jobs nobody woke. Returns how many holds were repaired, and how many jobs
+        still wait."""
         held = self.capacity.holders(self.budgets.budget_keys())
         keys = {job_of(holder) for holders in held.values() for holder in holders}
         records = self.ledger.get_many(keys)  # an unreadable one is reported and skipped
-        stale = utc_iso(self.now() - WAKE_GRACE)
         repaired, woken = 0, set()
         for budget_key, holders in held.items():
             for holder, units in holders.items():
                 record = records.get(job_of(holder))
-                if (
-                    record is None
-                    or states.record_is_settled(record)
-                    or (record.status == QUEUED and record.request_body is None)
-                ):
+                if record is None or states.record_is_settled(record):
                     self.capacity.release(holder, {budget_key: units})
                     repaired += 1
-                elif (
-                    record.status == QUEUED
-                    and record.job_arn is None
-                    and (record.admitted_at or "") < stale
-                    and record.updated_at < stale
-                    and record.key not in woken
-                ):
+                elif self._never_started(record) and record.key not in woken:
                     woken.add(record.key)
                     self._wake_again(record)
                     repaired += 1
-        self.run()
-        return repaired
+        report = self.run()
+        waiting = sum(1 for place in report.places if not place.admit)
+        count("JobsWaitingInSweep", waiting)
+        return repaired, waiting
+
+    def _never_started(self, record: JobRecord) -> bool:
+        """Admitted, and nothing has happened to it for longer than a wake-up takes."""
+        grace = RETRY_GRACE if record.last_error else WAKE_GRACE
+        stale = utc_iso(self.now() - grace)
+        return (
+            states.is_admitted(record)
+            and record.job_arn is None
+            and (record.admitted_at or "") < stale
+            and record.updated_at < stale
+        )
 
     def _wake_again(self, record: JobRecord) -> None:
         at = utc_iso(self.now())

@@ -71,6 +71,7 @@ class SweepReport:
     updated: int = 0
     notices: int = 0
     slots_repaired: int = 0
+    waiting: int = 0
     unfinished_scans: list[str] = field(default_factory=list)
     stuck: list[str] = field(default_factory=list)
 
@@ -197,7 +198,8 @@ class Reconciler:
                 self._scan(job_type, flights[job_type], share, deadline - TIME_RESERVE, report)
             self._check_old_jobs(flights, deadline - TIME_RESERVE, report)
             report.stuck = self._stuck_jobs(flights)
-            report.slots_repaired = self.admission.repair() if self.admission else 0
+            if self.admission is not None:
+                report.slots_repaired, report.waiting = self.admission.repair()
             for pending in self.ledger.pending_notices():
                 if self.now() >= deadline - TIME_RESERVE / 2:
                     break  # the next sweep sends the rest

@@ -31,13 +31,19 @@ from jobctl.models.jobs import (
     pack_request,
     utc_iso,
 )
-from jobctl.models.requests import DEFAULT_SHARE, JobRequest
+from jobctl.models.requests import JobRequest
 from jobctl.observability import MetricUnit, count, logger, report_unreadable
 
 REUSED_REQUEST_ID = "request_id: already used for a different request"
 NAME_TAKEN = "job_name: already used by another request"
 FOREIGN_JOB = "job_name: a SageMaker job of this name exists and is not jobctl's (not this stack's)"
 UNREADABLE = "job_name: its ledger record cannot be read (an operator must repair it)"
+# A waiting job's record keeps its request, compressed; an item holds 400 KB at most.
+MAX_KEPT_REQUEST = 300_000
+TOO_LARGE_TO_WAIT = (
+    "body: too large to wait for capacity (the ledger keeps a waiting request, compressed, "
+    "up to 300 KB)"
+)
 
 
 @dataclass(frozen=True)
@@ -60,8 +66,12 @@ class Submit:
         never = self.budgets.never_fits(instances, request.job_share)
         if never:
             return self.rejections.reject(request, never, delivery)
+        # A job a budget applies to may wait: its record keeps the request meanwhile.
+        kept = pack_request(delivery.body) if self._may_wait(instances, request.job_share) else None
+        if kept is not None and len(kept) > MAX_KEPT_REQUEST:
+            return self.rejections.reject(request, [TOO_LARGE_TO_WAIT], delivery)
         try:
-            record = self._queued_record(request, delivery, instances)
+            record = self._queued_record(request, delivery, instances, kept)
         except UnreadableRecord as unreadable:
             report_unreadable(unreadable)
             return self.rejections.reject(request, [UNREADABLE], delivery, own_key=False)
@@ -73,8 +83,8 @@ class Submit:
                 stop_untracked(self.context, record)
             logger.info("request already acted on", extra={"status": record.status})
             return Outcome.of(record)
-        if self._needs_room(record, instances):
-            record = self._admitted_or_waiting(record, delivery, instances)
+        if kept is not None and not states.is_admitted(record):
+            record = self._admitted_or_waiting(record, instances, kept)
             if not states.is_admitted(record):
                 return Outcome.of(record)  # it waits; a pass wakes it when room frees
         try:
@@ -91,16 +101,15 @@ class Submit:
         return Outcome.of(self._created(record, job_arn))
 
     def _queued_record(
-        self, request: JobRequest, delivery: Delivery, instances: dict[str, int]
+        self,
+        request: JobRequest,
+        delivery: Delivery,
+        instances: dict[str, int],
+        kept: str | None,
     ) -> JobRecord | str:
         """The request's record: new, from an earlier delivery, or taking over a rejection
         (which uses nothing up); else the problem that keeps the request from it."""
         at = utc_iso(self.context.now())
-        # A job a budget applies to joins the waiting room at once (a pass may admit it
-        # straight away), with its request, to be sent again when it is admitted.
-        joins = self.context.admission is not None and bool(
-            self.budgets.needs(instances, request.job_share)
-        )
         fresh = JobRecord(
             job_name=request.name,
             job_type=request.job_type,
@@ -115,8 +124,10 @@ class Submit:
             priority=request.job_priority,
             share=request.job_share,
             instances=instances,
-            waiting="1" if joins else None,
-            request_body=pack_request(delivery.body) if joins else None,
+            # A job that may wait joins the waiting room at once (a pass may admit it
+            # straight away), with its request, to be sent again when it is admitted.
+            waiting="1" if kept is not None else None,
+            request_body=kept,
         )
         ledger = self.context.ledger
         try:
@@ -142,17 +153,12 @@ class Submit:
             )
         return existing
 
-    def _needs_room(self, record: JobRecord, instances: dict[str, int]) -> bool:
-        """Whether the job must be admitted before it is created: a budget applies to it
-        and it holds no room yet."""
-        return (
-            self.context.admission is not None
-            and not states.is_admitted(record)
-            and bool(self.budgets.needs(instances, record.share or DEFAULT_SHARE))
-        )
+    def _may_wait(self, instances: dict[str, int], share: str) -> bool:
+        """Whether a budget applies to the job, so it is admitted before it is created."""
+        return self.context.admission is not None and bool(self.budgets.needs(instances, share))
 
     def _admitted_or_waiting(
-        self, record: JobRecord, delivery: Delivery, instances: dict[str, int]
+        self, record: JobRecord, instances: dict[str, int], kept: str
     ) -> JobRecord:
         """The job joins the waiting room (if it is not there yet) and a pass runs: it is
         admitted now if it may start, else it waits, saying what for."""
@@ -160,13 +166,12 @@ class Submit:
         assert admission is not None  # noqa: S101 - checked by _needs_room
         at = utc_iso(self.context.now())
         if not record.waiting:
-            body = pack_request(delivery.body)
             record = self.context.revise(
                 record,
                 lambda current: current.model_copy(
                     update={
                         "waiting": "1",
-                        "request_body": body,
+                        "request_body": kept,
                         "instances": instances,
                         "updated_at": at,
                     }
