@@ -144,7 +144,10 @@ class Settings(BaseModel):
             return cls.model_validate(dict(environ))
         except ValidationError as exc:
             problems = ", ".join(
-                f"{'.'.join(str(p) for p in err['loc'])} ({err['msg']})" for err in exc.errors()
+                f"{'.'.join(str(p) for p in err['loc'])} ({err['msg']})"
+                if err["loc"]
+                else err["msg"].removeprefix("Value error, ")
+                for err in exc.errors()
             )
             raise SettingsError(f"jobctl is not configured: {problems}") from exc
 
