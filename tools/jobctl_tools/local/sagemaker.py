@@ -37,13 +37,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from botocore import parsers
-from botocore.awsrequest import AWSResponse
-from botocore.compat import HTTPHeaders
-from botocore.model import OperationModel
+from botocore.model import ServiceModel
 
 from jobctl.logic.spec_validation import spec_problems
 from jobctl.models.kinds import KINDS, JobKind, JobType
+from jobctl_tools.local import json_api
+from jobctl_tools.local.json_api import ServiceError
+from jobctl_tools.local.rate_limits import AccountRateLimits, RateLimit
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -61,13 +61,6 @@ CREATE_ERRORS_TAG = "jobctl-sim:create-errors"
 
 # -- account-wide rate limits ---------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class RateLimit:
-    per_second: float
-    burst: float
-
-
 # SageMaker documents few of its API rates; these are what users report, or assumptions
 # (README, "Rate limits"). Every user of the account shares them. SageMaker publishes no
 # bucket sizes either: a bucket holds two calls (a burst of 2, then the rate), so two
@@ -83,29 +76,6 @@ RATE_LIMITS: dict[str, RateLimit] = {
     "StopAutoMLJob": RateLimit(1, 2),
 }
 DEFAULT_RATE_LIMIT = RateLimit(5, 5)  # assumed: Describe*, ListTags
-
-
-class _TokenBucket:
-    """An account's request budget for one operation, on the simulator's clock.
-
-    botocore has a token bucket (``botocore.retries.bucket``), but it is a client's: it
-    starts empty and waits on the wall clock. A service's bucket starts full, lives on
-    the simulator's clock, and answers at once whether a call may pass.
-    """
-
-    def __init__(self, limit: RateLimit, now: datetime) -> None:
-        self.limit = limit
-        self._tokens = limit.burst
-        self._at = now
-
-    def take(self, now: datetime) -> bool:
-        elapsed = max(0.0, (now - self._at).total_seconds())
-        self._tokens = min(self.limit.burst, self._tokens + elapsed * self.limit.per_second)
-        self._at = max(self._at, now)
-        if self._tokens < 1:
-            return False
-        self._tokens -= 1
-        return True
 
 
 # -- what a job does ------------------------------------------------------------------------
@@ -187,14 +157,11 @@ def _automl_plan(outcome: str, request: dict[str, Any]) -> list[Step]:
     return [*work, *reports, ("Completed", final)]
 
 
-class SageMakerError(Exception):
+class SageMakerError(ServiceError):
     """An error answer, as SageMaker gives it: a code, a message and an HTTP status."""
 
     def __init__(self, code: str, message: str, status: int | None = None) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.status = status or _STATUS.get(code, 400)
+        super().__init__(code, message, status or _STATUS.get(code, 400))
 
 
 @dataclass
@@ -271,17 +238,17 @@ class SimulatedSageMaker:
         self.step = step
         self.on_change = on_change
         self.rate_limits = rate_limits
+        self._limits = AccountRateLimits(rate_limits, DEFAULT_RATE_LIMIT)
         self.jobs: dict[tuple[str, str], SimulatedJob] = {}
         self.calls: Counter[str] = Counter()
         # Calls by (operation, whole second of the clock): peak request rates.
         self.calls_by_second: Counter[tuple[str, int]] = Counter()
         self.error_answers: Counter[str] = Counter()
         # Calls the account's rate limits refused, by operation (injected faults aside).
-        self.throttled: Counter[str] = Counter()
+        self.throttled = self._limits.throttled
         # Per operation, what the next calls raise, and whether the call takes effect first.
         self._faults: dict[str, list[tuple[BaseException, bool]]] = {}
         self._create_attempts: Counter[tuple[str, str]] = Counter()
-        self._buckets: dict[str, _TokenBucket] = {}
         self._by_arn: dict[str, SimulatedJob] = {}
         # Jobs that may still move on their own (an account's history never does).
         self._active: set[tuple[str, str]] = set()
@@ -289,6 +256,10 @@ class SimulatedSageMaker:
         self._ordered: dict[tuple[str, str], list[SimulatedJob]] = {}
         self._lock = threading.RLock()
         self._handlers = self._operations()
+
+    @property
+    def service_model(self) -> ServiceModel:
+        return json_api.service_model("sagemaker")
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -479,14 +450,7 @@ class SimulatedSageMaker:
             return answer
 
     def _throttle(self, operation: str, now: datetime) -> None:
-        if self.rate_limits is None:
-            return
-        bucket = self._buckets.get(operation)
-        if bucket is None:
-            limit = self.rate_limits.get(operation, DEFAULT_RATE_LIMIT)
-            bucket = self._buckets[operation] = _TokenBucket(limit, now)
-        if not bucket.take(now):
-            self.throttled[operation] += 1
+        if not self._limits.allow(operation, now):
             raise SageMakerError("ThrottlingException", "Rate exceeded")
 
     def peak_rate(self, *operations: str) -> int:
@@ -499,20 +463,7 @@ class SimulatedSageMaker:
 
     def attach(self, client: Any) -> Any:
         """Answer this boto3 SageMaker client's calls in-process."""
-        client.meta.events.register("before-call.sagemaker", self._answer_botocore_call)
-        return client
-
-    def _answer_botocore_call(
-        self, model: OperationModel, params: dict[str, Any], **_: Any
-    ) -> tuple[AWSResponse, dict[str, Any]]:
-        request = decode_request(model, params["body"])
-        try:
-            answer, status = self.handle(model.name, request), 200
-        except SageMakerError as exc:
-            answer = {"Error": {"Code": exc.code, "Message": exc.message}}
-            status = exc.status
-        answer["ResponseMetadata"] = {"HTTPStatusCode": status, "RequestId": "simulated"}
-        return AWSResponse("https://sagemaker.simulated", status, HTTPHeaders(), None), answer
+        return json_api.attach(self, client)
 
     def _operations(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
         """Each kind's create, describe, stop and list, from the kinds' table."""
@@ -847,19 +798,6 @@ def _read_token(token: str | None, sort_by: str, descending: bool) -> tuple[Any,
             "ValidationException", "The pagination token does not match the request."
         )
     return tuple(last_key)
-
-
-def decode_request(model: OperationModel, body: bytes | None) -> dict[str, Any]:
-    """A JSON 1.1 request body as API parameters (timestamps as datetimes), using botocore's
-    own parser on the operation's input shape."""
-    shape = model.input_shape
-    if shape is None:
-        return {}
-    request: dict[str, Any] = parsers.create_parser("json").parse(
-        {"body": body or b"{}", "headers": {}, "status_code": 200}, shape
-    )
-    request.pop("ResponseMetadata", None)
-    return request
 
 
 def _epoch_millis(value: Any) -> Any:

@@ -54,11 +54,11 @@ from jobctl.adapters.aws import clients
 from jobctl.bootstrap import bootstrap
 from jobctl.config import Settings
 from jobctl_tools.client import JobctlClient, Resources, UserError
+from jobctl_tools.local.api_server import ApiServer
 from jobctl_tools.local.clocks import ScaledClock
 from jobctl_tools.local.lambda_events import scheduled_event, sqs_event_from
 from jobctl_tools.local.runtime import LocalFunctions
 from jobctl_tools.local.sagemaker import ACCOUNT, REGION, SimulatedJob, SimulatedSageMaker
-from jobctl_tools.local.sagemaker_server import SageMakerServer
 from jobctl_tools.local.template import (
     event_patterns,
     function_events,
@@ -237,7 +237,7 @@ class LocalStack:
         self.events_sent = 0
         self.events_dropped = 0
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._sagemaker_server = SageMakerServer(self.sagemaker)
+        self._sagemaker_server = ApiServer(self.sagemaker)
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.outputs: dict[str, str] = {}
