@@ -175,6 +175,10 @@ class LocalStackOptions:
     speed: float = 1.0
     # Finished jobs of other teams the simulated account already holds.
     history: int = 0
+    # Training quotas granted to the simulated account, beyond its defaults (instance
+    # type: instances), on-demand and spot.
+    quotas: dict[str, int] = field(default_factory=dict)
+    spot_quotas: dict[str, int] = field(default_factory=dict)
 
 
 class ErrorLog(Sequence[str]):
@@ -230,6 +234,9 @@ class LocalStack:
             step=timedelta(seconds=options.step_seconds),
             on_change=self._on_change,
         )
+        for spot, granted in ((False, options.quotas), (True, options.spot_quotas)):
+            for instance_type, instances in granted.items():
+                self.sagemaker.set_quota(instance_type, instances, spot=spot)
         self._patterns = [
             EventPattern.load(json.dumps(p)) for p in event_patterns(parameters=options.parameters)
         ]
