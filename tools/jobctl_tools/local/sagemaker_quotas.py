@@ -140,9 +140,9 @@ _OTHER_QUOTAS = (
 
 # The simulated account's training quotas unless a scenario grants others: AWS's default
 # for every on-demand type is 0, so a new account can train nothing. The account has
-# been granted ml.m5.xlarge, which every sample request uses: 30, the applied value a
-# public workshop reports for its lab account (us-west-2, 2026-07). Scenarios that run
-# more at once (the burst benchmark, the soak) grant more, as their accounts would have.
+# been granted ml.m5.xlarge, which every sample request uses: 30, the applied value
+# public workshops report for their reference accounts (us-west-2). Scenarios that run
+# more at once (the benchmarks, the soak) grant more, as their accounts would have.
 ACCOUNT_TRAINING_QUOTAS: Mapping[str, int] = {"ml.m5.xlarge": 30}
 
 
@@ -167,7 +167,7 @@ def _training_quotas() -> Iterator[Quota]:
         code, spot_code, spot_default = published.get(
             instance_type, (_derived_code(name), _derived_code(spot_name), 0.0)
         )
-        yield Quota(code, name, 0)
+        yield Quota(code, name, 0.0)
         yield Quota(spot_code, spot_name, spot_default)
 
 

@@ -80,6 +80,9 @@ def run(requests: int, seed: int, timeout: float, history: int, speed: float) ->
         drop_event_ratio=0.01,
         speed=speed,
         history=history,
+        # The soak's account was granted an instance for every request: the quota is not
+        # what it tests (its ResourceLimitExceeded faults are injected).
+        quotas={"ml.m5.xlarge": requests},
     )
     started = time.monotonic()
     with LocalStack(options) as stack:
