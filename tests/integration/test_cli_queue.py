@@ -308,7 +308,7 @@ def test_update_sends_the_new_priority_under_a_request_id_of_its_own(
     ids = [body["request_id"] for body in bodies]
     assert len(set(ids)) == 2
     assert all(rid.startswith("g2-priority-") for rid in ids)
-    assert "update sent: TrainingJob g2 priority 7 (was 0)" in first.output
+    assert "TrainingJob g2: priority 7 (was 0) sent, request id g2-priority-" in first.output
     # The controller takes both, and g2 moves ahead of g1.
     two_budgets.submit(*bodies)
     assert two_budgets.job("g2").priority == 8

@@ -327,9 +327,9 @@ def update(
     was = f" (was {record.priority})" if record is not None and record.priority is not None else ""
     console.print(
         Text.assemble(
-            f"update sent: {job_type} ",
+            f"{job_type} ",
             (job_name, "bold"),
-            f" priority {priority}{was}, request id {body['request_id']}",
+            f": priority {priority}{was} sent, request id {body['request_id']}",
         )
     )
 

@@ -293,7 +293,7 @@ def update_request(job_name: str, job_type: str, priority: int) -> dict[str, Any
         "job_type": job_type,
         "action": "update",
         "job_name": job_name,
-        "request_id": f"{job_name}-priority-{uuid.uuid4().hex[:12]}",
+        "request_id": f"{job_name}-priority-{uuid.uuid4().hex[:8]}",
         "priority": priority,
     }
 
