@@ -625,6 +625,21 @@ def local() -> None:
     help="finished jobs of other teams the simulated account already holds",
 )
 @click.option(
+    "--quota",
+    "quotas",
+    multiple=True,
+    metavar="TYPE=N",
+    help="grant the simulated account N training instances of TYPE (repeatable; "
+    "AWS's defaults are 0 for most types)",
+)
+@click.option(
+    "--parameter",
+    "parameters",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="a template parameter, e.g. InstanceTypeBudgets=ml.p4d.24xlarge=8 (repeatable)",
+)
+@click.option(
     "--log-level",
     default="WARNING",
     show_default=True,
@@ -638,6 +653,8 @@ def up(
     visibility_timeout: int,
     speed: float,
     history: int,
+    quotas: tuple[str, ...],
+    parameters: tuple[str, ...],
     log_level: str,
 ) -> None:
     """Start moto, the simulated SageMaker and the functions; Ctrl-C stops everything.
@@ -645,10 +662,10 @@ def up(
     Exits non-zero, with one line saying why, if moto loses its state (restarted, reset
     or stopped): the stack cannot go on without its queues and tables.
     """
-    from jobctl_tools.local.stack import LocalStack, LocalStackOptions
+    from jobctl_tools.local import stack as local_stack
 
     directory = state_dir or Path(tempfile.mkdtemp(prefix="jobctl-local-"))
-    options = LocalStackOptions(
+    options = local_stack.LocalStackOptions(
         state_dir=directory,
         step_seconds=step_seconds,
         sweep_seconds=sweep_seconds,
@@ -656,8 +673,10 @@ def up(
         speed=speed,
         history=history,
         log_level=log_level,
+        quotas=local_stack.parse_quotas(quotas),
+        parameters=local_stack.parse_parameters(parameters),
     )
-    stack = LocalStack(options).start()
+    stack = local_stack.LocalStack(options).start()
     console.print(Text.assemble(("jobctl local stack is up", "green"), f" (state in {directory})"))
     console.print("In another terminal:\n")
     console.print(Text(f"  source {directory / 'env.sh'}"))
