@@ -183,6 +183,17 @@ def deploy_in_moto() -> None:
     boto3.client("sns").create_topic(Name=TOPIC_NAME)
 
 
+def rule_patterns(tracking: str) -> list[Any]:
+    """The template's own EventBridge patterns for ReconcileFunction with its TrackingMode
+    parameter set to ``tracking`` (as the local stack matches them)."""
+    from moto.events.models import EventPattern
+
+    from jobctl_tools.local.template import event_patterns
+
+    patterns = event_patterns(parameters={"TrackingMode": tracking})
+    return [EventPattern.load(json.dumps(p)) for p in patterns]
+
+
 def percentile(values: list[float], fraction: float) -> float:
     """Nearest-rank percentile (``fraction`` in 0..1) of a non-empty list."""
     ordered = sorted(values)
