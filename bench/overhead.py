@@ -70,7 +70,7 @@ class Rig:
 
     def __init__(self) -> None:
         lambda_environment()
-        from bench.fakes import FakeDynamoDB, FakeSNS, FakeTime
+        from bench.fakes import FakeDynamoDB, FakeSNS, FakeTime, Table
         from jobctl import handlers
         from jobctl.adapters.aws import clients
         from jobctl.bootstrap import bootstrap
@@ -80,8 +80,8 @@ class Rig:
 
         self.clock = FakeClock(BENCH_EPOCH)
         self.sim = SimulatedSageMaker(clock=self.clock)
-        schemas = {
-            name: [k["AttributeName"] for k in table_create_kwargs(logical, name)["KeySchema"]]
+        tables: dict[str, Table | list[str]] = {
+            name: Table.from_create_kwargs(table_create_kwargs(logical, name))
             for logical, name in (
                 ("JobsTable", JOBS_TABLE),
                 ("IdempotencyTable", IDEMPOTENCY_TABLE),
@@ -89,7 +89,7 @@ class Rig:
         }
         made = clients()
         self.sim.attach(made.sagemaker)
-        FakeDynamoDB(schemas).attach(made.dynamodb)
+        FakeDynamoDB(tables).attach(made.dynamodb)
         self.sns = FakeSNS()
         self.sns.attach(made.sns)
         self.fake_time = FakeTime()
