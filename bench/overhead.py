@@ -63,6 +63,7 @@ SWEEP_BATCH = 10
 TOP = 10
 SCALING_SIZES = (100, 1000)
 MAX_RUNTIME = 7 * 86_400
+RIG_QUOTAS = {"ml.m5.xlarge": 10_000}
 
 
 class Rig:
@@ -70,7 +71,7 @@ class Rig:
 
     def __init__(self) -> None:
         lambda_environment()
-        from bench.fakes import FakeDynamoDB, FakeSNS, FakeTime
+        from bench.fakes import FakeDynamoDB, FakeSNS, FakeTime, Table
         from jobctl import handlers
         from jobctl.adapters.aws import clients
         from jobctl.bootstrap import bootstrap
@@ -79,9 +80,11 @@ class Rig:
         from jobctl_tools.local.template import table_create_kwargs
 
         self.clock = FakeClock(BENCH_EPOCH)
-        self.sim = SimulatedSageMaker(clock=self.clock)
-        schemas = {
-            name: [k["AttributeName"] for k in table_create_kwargs(logical, name)["KeySchema"]]
+        # The rig's jobs never finish: its account was granted more instances than the
+        # rig ever starts, so no create is refused for its quota.
+        self.sim = SimulatedSageMaker(clock=self.clock, training_quotas=RIG_QUOTAS)
+        tables: dict[str, Table | list[str]] = {
+            name: Table.from_create_kwargs(table_create_kwargs(logical, name))
             for logical, name in (
                 ("JobsTable", JOBS_TABLE),
                 ("IdempotencyTable", IDEMPOTENCY_TABLE),
@@ -89,7 +92,7 @@ class Rig:
         }
         made = clients()
         self.sim.attach(made.sagemaker)
-        FakeDynamoDB(schemas).attach(made.dynamodb)
+        FakeDynamoDB(tables).attach(made.dynamodb)
         self.sns = FakeSNS()
         self.sns.attach(made.sns)
         self.fake_time = FakeTime()
@@ -305,7 +308,7 @@ ENTRY_POINTS: list[tuple[str, list[tuple[str, str, tuple[str, str] | None]]]] = 
     (
         "ledger records to/from DynamoDB JSON",
         [
-            ("jobctl/adapters/ledger.py", "_to_item", None),
+            ("jobctl/adapters/ledger.py", "item_of", None),
             ("jobctl/adapters/ledger.py", "record_from_item", None),
         ],
     ),

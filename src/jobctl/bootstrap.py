@@ -9,6 +9,7 @@ in-memory fakes. Nothing here runs at import time.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,10 +18,11 @@ from jobctl.adapters.capacity import DynamoDBCapacity
 from jobctl.adapters.clock import SystemClock
 from jobctl.adapters.ledger import DynamoDBLedger, DynamoDBSweepState
 from jobctl.adapters.notices import SnsNoticePublisher
-from jobctl.adapters.queue import SqsRequeue
+from jobctl.adapters.queue import SqsWakeup
+from jobctl.adapters.quotas import CachedQuotas, ServiceQuotasReader
 from jobctl.adapters.sagemaker import CallRates, SageMakerAdapter
 from jobctl.config import Settings
-from jobctl.logic.admission import OVERALL
+from jobctl.logic.admission import Admission
 from jobctl.logic.ports import (
     CapacityLedger,
     Clock,
@@ -28,12 +30,15 @@ from jobctl.logic.ports import (
     NoticePublisher,
     SageMakerGateway,
     SweepState,
+    Wakeup,
 )
 from jobctl.logic.reconciliation import Reconciler, SweepLimits
+from jobctl.logic.scheduling import Budgets
 from jobctl.logic.submission import Context, Submitter
 from jobctl.logic.submission.reject import Rejections
 from jobctl.logic.submission.stop import Stop
 from jobctl.logic.submission.submit import Submit
+from jobctl.logic.submission.update import Update
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,8 @@ class Ports:
     ledger: Ledger
     publisher: NoticePublisher
     sweep_state: SweepState
-    capacity: CapacityLedger | None = None
+    capacity: CapacityLedger
+    wakeup: Wakeup | None = None  # None: no jobs queue to wake admitted jobs on
 
 
 @dataclass(frozen=True, eq=False)  # compared, and hashed, by identity
@@ -55,36 +61,59 @@ class Controller:
     clients: Clients
     submitter: Submitter
     reconciler: Reconciler
-    requeue: SqsRequeue | None
 
 
 def bootstrap(settings: Settings, clients: Clients, clock: Clock | None = None) -> Controller:
     clock = clock or SystemClock()
+    capacity = DynamoDBCapacity(clients.dynamodb, settings.idempotency_table, settings.jobs_table)
     ports = Ports(
         sagemaker=SageMakerAdapter(clients.sagemaker, clock, call_rates(settings)),
         ledger=DynamoDBLedger(clients.dynamodb, settings.jobs_table),
         publisher=SnsNoticePublisher(clients.sns, settings.notices_topic_arn),
         sweep_state=DynamoDBSweepState(clients.dynamodb, settings.idempotency_table),
-        capacity=(
-            DynamoDBCapacity(clients.dynamodb, settings.idempotency_table)
-            if settings.has_budget
-            else None
-        ),
+        capacity=capacity,
+        wakeup=SqsWakeup(clients.sqs, settings.jobs_queue_url) if settings.jobs_queue_url else None,
     )
-    submitter, reconciler = assemble(settings, ports, clock)
+    quotas = None
+    if settings.instance_quotas_auto:
+        if clients.service_quotas is None:
+            raise ValueError("INSTANCE_TYPE_BUDGETS=auto needs a Service Quotas client")
+        reader = ServiceQuotasReader(clients.service_quotas)
+        cache = CachedQuotas(reader, clients.dynamodb, settings.idempotency_table, clock.now)
+        quotas = cache.training_instances()
+    submitter, reconciler = assemble(settings, ports, clock, quotas)
+    if settings.schedules:
+        capacity.record_budgets(budgets(settings, quotas))
     return Controller(
-        settings=settings,
-        clients=clients,
-        submitter=submitter,
-        reconciler=reconciler,
-        requeue=(
-            SqsRequeue(clients.sqs, settings.jobs_queue_url) if settings.jobs_queue_url else None
-        ),
+        settings=settings, clients=clients, submitter=submitter, reconciler=reconciler
     )
 
 
-def assemble(settings: Settings, ports: Ports, clock: Clock) -> tuple[Submitter, Reconciler]:
-    """The submit and reconcile logic on ``ports``."""
+def budgets(settings: Settings, quotas: Mapping[str, int] | None = None) -> Budgets:
+    """The budgets to schedule under: the settings', and with INSTANCE_TYPE_BUDGETS=auto
+    the account's quotas, which an instance type named in the setting may only lower."""
+    per_type = dict(settings.instance_type_budgets)
+    if quotas is not None:
+        per_type = {**quotas, **{t: min(n, quotas.get(t, n)) for t, n in per_type.items()}}
+    return Budgets(
+        overall=settings.concurrency_budget,
+        instance_types=per_type,
+        share_limits=settings.share_limits,
+        share_weights=settings.share_weights,
+    )
+
+
+def assemble(
+    settings: Settings, ports: Ports, clock: Clock, quotas: Mapping[str, int] | None = None
+) -> tuple[Submitter, Reconciler]:
+    """The submit and reconcile logic on ``ports`` (``quotas``: the account's training
+    instance quotas, for INSTANCE_TYPE_BUDGETS=auto)."""
+    scheduled = budgets(settings, quotas)
+    admission = (
+        Admission(ports.ledger, ports.capacity, ports.wakeup, scheduled, clock.now)
+        if ports.wakeup is not None
+        else None
+    )
     reconciler = Reconciler(
         sagemaker=ports.sagemaker,
         ledger=ports.ledger,
@@ -98,8 +127,7 @@ def assemble(settings: Settings, ports: Ports, clock: Clock) -> tuple[Submitter,
             describe_calls=settings.sweep_describe_calls,
             list_window=timedelta(seconds=settings.sweep_list_window_seconds),
         ),
-        capacity=ports.capacity,
-        budget_keys=budget_keys(settings),
+        admission=admission,
         track_progress=settings.tracking_mode == "progress",
     )
     context = Context(
@@ -109,6 +137,7 @@ def assemble(settings: Settings, ports: Ports, clock: Clock) -> tuple[Submitter,
         now=clock.now,
         notice_lease=reconciler.notice_lease,
         deployment_id=settings.deployment_id,
+        admission=admission,
     )
     rejections = Rejections(context)
     submit = Submit(
@@ -117,12 +146,12 @@ def assemble(settings: Settings, ports: Ports, clock: Clock) -> tuple[Submitter,
         default_role_arn=settings.default_role_arn,
         permitted_roles=settings.permitted_role_arns,
         max_receive_count=settings.max_receive_count,
-        capacity=ports.capacity,
-        overall_budget=settings.concurrency_budget,
-        instance_type_budgets=settings.instance_type_budgets,
+        budgets=scheduled,
     )
     stop = Stop(context=context, rejections=rejections, reconciler=reconciler)
-    return Submitter(submit=submit, stop=stop, rejections=rejections), reconciler
+    update = Update(context=context, rejections=rejections)
+    submitter = Submitter(submit=submit, stop=stop, update=update, rejections=rejections)
+    return submitter, reconciler
 
 
 def call_rates(settings: Settings) -> CallRates:
@@ -135,8 +164,3 @@ def call_rates(settings: Settings) -> CallRates:
         describe=settings.sagemaker_describe_rate,
         stop=per_container,
     )
-
-
-def budget_keys(settings: Settings) -> tuple[str, ...]:
-    overall = (OVERALL,) if settings.concurrency_budget else ()
-    return overall + tuple(sorted(settings.instance_type_budgets))

@@ -6,10 +6,12 @@ start with its name, instead of surfacing later as a confusing AWS error.
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from functools import cache
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -64,36 +66,65 @@ class Settings(BaseModel):
     # once: each spends its part of the create rate.
     submit_max_concurrency: int = Field(default=2, ge=1, alias="SUBMIT_MAX_CONCURRENCY")
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60, alias="IDEMPOTENCY_TTL_SECONDS")
-    # Capacity-aware admission (optional): most jobs running at once, overall (0: no limit)
-    # and per instance type ("ml.p4d.24xlarge=2,ml.g5.xlarge=8").
+    # Scheduling (docs/contract.md §8; optional): most jobs running at once (0: no limit);
+    # most instances per type ("ml.p4d.24xlarge=2,ml.g5.xlarge=8"; "auto" reads the
+    # account's SageMaker quotas, and types named beside it lower theirs); share weights
+    # ("research=2,prod=3"; others weigh 1); most jobs of a share running at once.
     concurrency_budget: int = Field(default=0, ge=0, alias="CONCURRENCY_BUDGET")
     instance_type_budgets: dict[str, int] = Field(default={}, alias="INSTANCE_TYPE_BUDGETS")
-    # Where a request waiting for capacity is sent back to (the jobs queue).
+    instance_quotas_auto: bool = False  # set by INSTANCE_TYPE_BUDGETS=auto
+    share_weights: dict[str, float] = Field(default={}, alias="SHARE_WEIGHTS")
+    share_limits: dict[str, int] = Field(default={}, alias="SHARE_LIMITS")
+    # Where an admitted job's request is sent to be created (the jobs queue).
     jobs_queue_url: str | None = Field(default=None, alias="JOBS_QUEUE_URL")
-    defer_base_seconds: int = Field(default=30, ge=1, le=900, alias="DEFER_BASE_SECONDS")
 
-    @field_validator("instance_type_budgets", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _parse_budgets(cls, value: object) -> object:
-        if not isinstance(value, str):
-            return value
-        budgets = {}
-        for entry in filter(None, (part.strip() for part in value.split(","))):
-            instance_type, separator, limit = entry.partition("=")
-            if not separator or not limit.strip().isdigit():
-                raise ValueError(f"expected instance-type=count, got {entry!r}")
-            budgets[instance_type.strip()] = int(limit)
-        return budgets
+    def _read_auto(cls, data: Any) -> Any:
+        budgets = data.get("INSTANCE_TYPE_BUDGETS") if isinstance(data, dict) else None
+        if isinstance(budgets, str):
+            entries = [part.strip() for part in budgets.split(",") if part.strip()]
+            if "auto" in entries:
+                entries.remove("auto")
+                data = {**data, "INSTANCE_TYPE_BUDGETS": ",".join(entries)}
+                data["instance_quotas_auto"] = True
+        return data
+
+    @field_validator("instance_type_budgets", "share_limits", mode="before")
+    @classmethod
+    def _parse_counts(cls, value: object) -> object:
+        return _pairs(value, "count", lambda text: int(text) if text.isdigit() else None)
+
+    @field_validator("share_weights", mode="before")
+    @classmethod
+    def _parse_weights(cls, value: object) -> object:
+        return _pairs(value, "weight", _positive_number)
+
+    @field_validator("share_weights", "share_limits")
+    @classmethod
+    def _share_names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for share, amount in value.items():
+            if not SHARE_NAME.fullmatch(share):
+                raise ValueError(f"{share!r} is not a share name ([A-Za-z0-9_-]{{1,64}})")
+            if amount <= 0:
+                raise ValueError(f"{share}: must be more than 0")
+        return value
 
     @model_validator(mode="after")
-    def _budgets_need_the_queue(self) -> Settings:
-        if self.has_budget and not self.jobs_queue_url:
-            raise ValueError("JOBS_QUEUE_URL is required when a concurrency budget is set")
+    def _scheduling_needs_the_queue(self) -> Settings:
+        if self.schedules and not self.jobs_queue_url:
+            raise ValueError("JOBS_QUEUE_URL is required when a budget or share limit is set")
         return self
 
     @property
-    def has_budget(self) -> bool:
-        return bool(self.concurrency_budget or self.instance_type_budgets)
+    def schedules(self) -> bool:
+        """Whether jobs may have to wait for capacity (any budget or share limit set)."""
+        return bool(
+            self.concurrency_budget
+            or self.instance_type_budgets
+            or self.instance_quotas_auto
+            or self.share_limits
+        )
 
     @field_validator("allowed_role_arns", mode="before")
     @classmethod
@@ -113,9 +144,37 @@ class Settings(BaseModel):
             return cls.model_validate(dict(environ))
         except ValidationError as exc:
             problems = ", ".join(
-                f"{'.'.join(str(p) for p in err['loc'])} ({err['msg']})" for err in exc.errors()
+                f"{'.'.join(str(p) for p in err['loc'])} ({err['msg']})"
+                if err["loc"]
+                else err["msg"].removeprefix("Value error, ")
+                for err in exc.errors()
             )
             raise SettingsError(f"jobctl is not configured: {problems}") from exc
+
+
+SHARE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _positive_number(text: str) -> float | None:
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _pairs(value: object, what: str, convert: Callable[[str], Any]) -> object:
+    """``"a=1,b=2"`` as a dict; an entry that is not ``name=<what>`` is an error naming it."""
+    if not isinstance(value, str):
+        return value
+    pairs = {}
+    for entry in filter(None, (part.strip() for part in value.split(","))):
+        name, separator, text = entry.partition("=")
+        amount = convert(text.strip()) if separator else None
+        if not name.strip() or amount is None:
+            raise ValueError(f"expected name={what}, got {entry!r}")
+        pairs[name.strip()] = amount
+    return pairs
 
 
 @cache

@@ -1,82 +1,84 @@
-"""Capacity-aware admission: over budget a request waits, and waiting never reaches the DLQ."""
+"""The waiting room on DynamoDB and SQS (moto), through the handlers: jobs wait in the
+ledger, a settled job's room goes to the next at once, and no two admissions share a slot."""
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 
-from jobctl.logic.admission import OVERALL, Budget
+from jobctl.errors import NoRoom
+from jobctl.logic.submission import REUSED_REQUEST_ID
+from jobctl.models.jobs import unpack_request
 from tests.support.environment import JOBS_TABLE, MAX_RECEIVE_COUNT, TOPIC_ARN
-from tests.support.requests import request_body
 from tests.support.stack import Stack
-
-if TYPE_CHECKING:
-    from mypy_boto3_sqs.literals import QueueAttributeNameType
-
-GPU = "ml.p4d.24xlarge"
+from tests.support.waiting import GPU, finish, job, wake_ups
 
 
 @pytest.fixture
 def budgeted(stack: Stack) -> tuple[Stack, str]:
-    """The stack with a budget of 2 jobs overall and 1 on GPU instances."""
+    """The stack with a budget of 2 jobs overall and 4 GPU instances."""
     queue_url = boto3.client("sqs").create_queue(QueueName="jobctl-jobs")["QueueUrl"]
     stack.reconfigure(
-        CONCURRENCY_BUDGET="2", INSTANCE_TYPE_BUDGETS=f"{GPU}=1", JOBS_QUEUE_URL=queue_url
+        CONCURRENCY_BUDGET="2", INSTANCE_TYPE_BUDGETS=f"{GPU}=4", JOBS_QUEUE_URL=queue_url
     )
     return stack, queue_url
 
 
-def job(name: str, instance_type: str = "ml.m5.xlarge") -> dict[str, Any]:
-    body = request_body(job_name=name, request_id=name)
-    body["spec"]["ResourceConfig"] = {
-        **body["spec"]["ResourceConfig"],
-        "InstanceType": instance_type,
-    }
-    return body
-
-
-def messages_sent_back(queue_url: str) -> int:
-    sqs = boto3.client("sqs")
-    names: list[QueueAttributeNameType] = [
-        "ApproximateNumberOfMessagesDelayed",
-        "ApproximateNumberOfMessages",
-    ]
-    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)
-    return sum(int(attributes["Attributes"][name]) for name in names)
-
-
-def test_over_the_overall_budget_a_request_waits_queued_with_its_reason(
+def test_over_the_overall_budget_a_job_waits_queued_with_its_reason(
     budgeted: tuple[Stack, str],
 ) -> None:
     stack, queue_url = budgeted
     assert stack.submit(job("a"), job("b"), job("c")) == {"batchItemFailures": []}
     assert stack.sagemaker.calls["CreateTrainingJob"] == 2
     waiting = stack.job("c")
-    assert waiting.status == "Queued"
-    assert waiting.waiting_for == "waiting for capacity (all jobs: 2 running)"
-    assert messages_sent_back(queue_url) == 1  # to come again later
+    assert (waiting.status, waiting.waiting_for) == (
+        "Queued",
+        "waiting for capacity (all jobs: 2 of 2 running)",
+    )
+    assert wake_ups(queue_url) == []  # it waits in the ledger, not on the queue
     assert stack.notices() == []
 
 
-def test_a_settled_job_frees_its_slot_for_a_waiting_request(budgeted: tuple[Stack, str]) -> None:
-    stack, _ = budgeted
+def test_a_settled_job_wakes_the_next_waiting_job_which_is_then_created(
+    budgeted: tuple[Stack, str],
+) -> None:
+    stack, queue_url = budgeted
     stack.submit(job("a"), job("b"), job("c"))
-    stack.sagemaker.complete("TrainingJob", "a")
-    stack.deliver(stack.sagemaker.training_event("a"))
-    stack.submit(job("c"))  # the re-sent message comes back
+    finish(stack, "a")
+    (body,) = wake_ups(queue_url)
+    assert json.loads(body)["job_name"] == "c"  # the very request, sent again
+    assert stack.submit(body) == {"batchItemFailures": []}  # not answered from idempotency
     assert stack.job("c").status == "InProgress"
-    assert stack.job("c").waiting_for is None
+    assert stack.job("c").request_body is None
 
 
-def test_an_instance_type_budget_holds_back_only_that_type(budgeted: tuple[Stack, str]) -> None:
+def test_the_waiting_request_is_kept_to_be_sent_again_and_never_announced(
+    budgeted: tuple[Stack, str],
+) -> None:
     stack, _ = budgeted
-    stack.submit(job("gpu-1", GPU), job("gpu-2", GPU), job("cpu-1"))
-    assert stack.job("gpu-1").status == "InProgress"
-    assert stack.job("gpu-2").waiting_for == f"waiting for capacity ({GPU}: 1 running)"
-    assert stack.job("cpu-1").status == "InProgress"
+    body = json.dumps(job("a")), json.dumps(job("b")), json.dumps(job("c"))
+    stack.submit(*body)
+    stored = stack.job("c").request_body
+    assert stored is not None
+    assert unpack_request(stored) == body[2]
+    assert all("request_body" not in n for n in stack.notices())
+
+
+def test_a_budget_of_instances_counts_each_jobs_instances(budgeted: tuple[Stack, str]) -> None:
+    stack, _ = budgeted
+    stack.sagemaker.set_quota(GPU, 8)  # an account granted GPUs (AWS's default is 0)
+    stack.reconfigure(INSTANCE_TYPE_BUDGETS=f"{GPU}=4", JOBS_QUEUE_URL=budgeted[1])
+    stack.submit(job("three", GPU, 3), job("two", GPU, 2), job("one", GPU, 1))
+    assert [stack.job(n).status for n in ("three", "two", "one")] == [
+        "InProgress",
+        "Queued",
+        "InProgress",
+    ]
+    assert stack.job("two").waiting_for == (
+        f"waiting for capacity ({GPU}: 3 of 4 instances in use, needs 2)"
+    )
 
 
 def test_waiting_any_number_of_times_never_sends_a_request_to_the_dlq(
@@ -84,14 +86,12 @@ def test_waiting_any_number_of_times_never_sends_a_request_to_the_dlq(
 ) -> None:
     stack, _ = budgeted
     stack.submit(job("a"), job("b"))
-    for _ in range(MAX_RECEIVE_COUNT * 3):  # each a fresh message: receive count 1
-        assert stack.submit(job("c")) == {"batchItemFailures": []}
-    record = stack.job("c")
-    assert record.status == "Queued"
-    assert record.deferrals == MAX_RECEIVE_COUNT * 3
+    for receive in range(1, MAX_RECEIVE_COUNT * 2):
+        assert stack.submit(job("c"), receive_count=receive) == {"batchItemFailures": []}
+    assert stack.job("c").status == "Queued"
 
 
-def test_a_job_that_does_not_start_gives_its_slot_back(budgeted: tuple[Stack, str]) -> None:
+def test_a_job_that_does_not_start_gives_its_room_back(budgeted: tuple[Stack, str]) -> None:
     stack, _ = budgeted
     stack.sagemaker.fail_next("CreateTrainingJob", "ValidationException", message="bad image")
     stack.submit(job("rejected"))
@@ -100,18 +100,48 @@ def test_a_job_that_does_not_start_gives_its_slot_back(budgeted: tuple[Stack, st
     assert [stack.job(n).status for n in ("a", "b")] == ["InProgress", "InProgress"]
 
 
-def test_the_sweep_repairs_a_slot_lost_by_a_crash(budgeted: tuple[Stack, str]) -> None:
-    stack, _ = budgeted
-    capacity = stack.controller.reconciler.capacity
-    assert capacity is not None
-    # A job took a slot and its function died before SageMaker ever heard of it.
-    capacity.acquire("TrainingJob/ghost", [Budget(OVERALL, 2)])
+def test_the_sweep_frees_room_held_by_a_job_that_is_gone(budgeted: tuple[Stack, str]) -> None:
+    stack, queue_url = budgeted
+    # A job took room and its record was deleted by hand (records are never deleted).
     stack.submit(job("a"), job("b"))
-    assert stack.job("b").status == "Queued"
-    report = stack.sweep()["sweep"]
-    assert report["slots_repaired"] == 1
-    stack.submit(job("b"))
-    assert stack.job("b").status == "InProgress"
+    boto3.client("dynamodb").delete_item(
+        TableName=JOBS_TABLE, Key={"job_name": {"S": "a"}, "job_type": {"S": "TrainingJob"}}
+    )
+    stack.submit(job("c"))
+    assert stack.job("c").status == "Queued"
+    assert stack.sweep()["sweep"]["slots_repaired"] == 1
+    (body,) = wake_ups(queue_url)
+    stack.submit(body)
+    assert stack.job("c").status == "InProgress"
+
+
+def test_two_admissions_racing_for_the_last_slot_take_it_once(
+    budgeted: tuple[Stack, str],
+) -> None:
+    stack, _ = budgeted
+    stack.submit(job("a"), job("b"), job("c"), job("d"))  # a and b run; c and d wait
+    finish(stack, "a")  # c is admitted into the freed slot...
+    admission = stack.controller.reconciler.admission
+    assert admission is not None
+    waiting = stack.job("d")
+    # ...and a second admission that planned d into the same slot finds it taken.
+    with pytest.raises(NoRoom):
+        admission.capacity.admit("TrainingJob/d", "default", {"all": 1}, {"all": 2}, waiting)
+    assert admission.capacity.usage(["all"])["all"].used == 2
+    assert stack.job("d").waiting == "1"
+
+
+def test_a_second_update_with_the_same_request_id_is_refused_not_ignored(
+    budgeted: tuple[Stack, str],
+) -> None:
+    stack, _ = budgeted
+    stack.submit(job("a"), job("b"), job("c"))
+    update = {"job_type": "TrainingJob", "action": "update", "job_name": "c", "request_id": "u1"}
+    stack.submit({**update, "priority": 5})
+    stack.submit({**update, "priority": 5})  # a duplicate: the same update
+    stack.submit({**update, "priority": 9}, message_ids=["m-9"])
+    assert stack.job("c").priority == 5
+    assert stack.job("rejected-m-9").failure_reason == REUSED_REQUEST_ID
 
 
 def test_list_of_queued_jobs_shows_why_each_waits(budgeted: tuple[Stack, str]) -> None:
@@ -127,5 +157,5 @@ def test_list_of_queued_jobs_shows_why_each_waits(budgeted: tuple[Stack, str]) -
     (waiting,) = json.loads(result.output)
     assert (waiting["job_name"], waiting["waiting_for"]) == (
         "c",
-        "waiting for capacity (all jobs: 2 running)",
+        "waiting for capacity (all jobs: 2 of 2 running)",
     )

@@ -5,12 +5,12 @@ so a rule that breaks with them breaks with DynamoDB too."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 
-from jobctl.errors import ConcurrentUpdate, UnreadableRecord
-from jobctl.logic.admission import Budget
-from jobctl.models.jobs import InFlight, JobRecord, Notice, utc_iso
+from jobctl.errors import ConcurrentUpdate, NoRoom, UnreadableRecord
+from jobctl.logic.scheduling import Usage
+from jobctl.models.jobs import InFlight, JobRecord, Notice, Waiting, utc_iso
 
 
 class InMemoryLedger:
@@ -18,6 +18,8 @@ class InMemoryLedger:
         self.records: dict[tuple[str, str], JobRecord] = {}
         self.damaged: set[tuple[str, str]] = set()
         self.writes = 0
+        # The waiting room's index is a moment behind the records: True shows it empty.
+        self.index_lags = False
 
     def get(self, job_name: str, job_type: str) -> JobRecord | None:
         if (job_name, job_type) in self.damaged:
@@ -54,6 +56,15 @@ class InMemoryLedger:
         flying.sort(key=lambda r: r.submitted_at or "")
         return [InFlight.model_validate(r.model_dump()) for r in flying]
 
+    def waiting(self) -> list[Waiting]:
+        if self.index_lags:
+            return []
+        return [
+            Waiting.model_validate(r.model_dump())
+            for key, r in self.records.items()
+            if r.waiting and key not in self.damaged
+        ]
+
     def _store(self, record: JobRecord) -> JobRecord:
         self.writes += 1
         self.records[record.key] = record
@@ -72,27 +83,63 @@ class InMemoryNotices:
 
 
 class InMemoryCapacity:
-    def __init__(self) -> None:
-        self.held: dict[str, set[str]] = {}
+    """Budgets' room; an admission writes the record to ``ledger`` in the same step."""
 
-    def acquire(self, holder: str, budgets: list[Budget]) -> list[Budget]:
-        full = [
-            b
-            for b in budgets
-            if holder not in self.held.get(b.key, set())
-            and len(self.held.get(b.key, set())) >= b.limit
-        ]
-        if not full:
-            for budget in budgets:
-                self.held.setdefault(budget.key, set()).add(holder)
-        return full
+    def __init__(self, ledger: InMemoryLedger) -> None:
+        self.ledger = ledger
+        self.held: dict[str, dict[str, tuple[int, str]]] = {}  # budget -> holder -> (units, share)
 
-    def release(self, holder: str, keys: Iterable[str]) -> None:
+    def usage(self, keys: Iterable[str]) -> dict[str, Usage]:
+        found = {}
         for key in keys:
-            self.held.get(key, set()).discard(holder)
+            holders = self.held.get(key, {})
+            by_share: dict[str, int] = {}
+            for units, share in holders.values():
+                by_share[share] = by_share.get(share, 0) + units
+            found[key] = Usage(sum(u for u, _ in holders.values()), by_share)
+        return found
 
-    def holders(self, keys: Iterable[str]) -> dict[str, set[str]]:
-        return {key: set(self.held.get(key, set())) for key in keys}
+    def admit(
+        self,
+        holder: str,
+        share: str,
+        needs: Mapping[str, int],
+        limits: Mapping[str, int],
+        record: JobRecord,
+    ) -> JobRecord:
+        if any(holder in self.held.get(key, {}) for key in needs):
+            raise ConcurrentUpdate(f"{holder} holds room already")
+        for key, units in needs.items():
+            if sum(u for u, _ in self.held.get(key, {}).values()) + units > limits[key]:
+                raise NoRoom(key)
+        written = self.ledger.update(record)
+        for key, units in needs.items():
+            self.held.setdefault(key, {})[holder] = (units, share)
+        return written
+
+    def release(self, holder: str, holds: Mapping[str, int]) -> None:
+        for key in holds:
+            self.held.get(key, {}).pop(holder, None)
+
+    def holders(self, keys: Iterable[str]) -> dict[str, dict[str, int]]:
+        return {key: {h: units for h, (units, _) in self.held.get(key, {}).items()} for key in keys}
+
+    def in_use(self, key: str) -> int:
+        return sum(units for units, _ in self.held.get(key, {}).values())
+
+
+class InMemoryWakeup:
+    """The jobs queue as far as wake-ups go: the bodies sent, in order."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def send(self, body: str) -> None:
+        self.sent.append(body)
+
+    def take(self) -> list[str]:
+        sent, self.sent = self.sent, []
+        return sent
 
 
 class InMemorySweepState:

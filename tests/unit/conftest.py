@@ -25,6 +25,7 @@ from tests.support.fakes import (
     InMemoryLedger,
     InMemoryNotices,
     InMemorySweepState,
+    InMemoryWakeup,
 )
 
 
@@ -36,12 +37,14 @@ class Logic:
     clock: ManualClock
     ledger: InMemoryLedger = field(default_factory=InMemoryLedger)
     notices: InMemoryNotices = field(default_factory=InMemoryNotices)
-    capacity: InMemoryCapacity = field(default_factory=InMemoryCapacity)
     sweep_state: InMemorySweepState = field(default_factory=InMemorySweepState)
+    wakeup: InMemoryWakeup = field(default_factory=InMemoryWakeup)
+    capacity: InMemoryCapacity = field(init=False)
     submitter: Submitter = field(init=False)
     reconciler: Reconciler = field(init=False)
 
     def __post_init__(self) -> None:
+        self.capacity = InMemoryCapacity(self.ledger)
         self.reconfigure()
 
     def reconfigure(self, **changes: str) -> None:
@@ -52,16 +55,29 @@ class Logic:
             ledger=self.ledger,
             publisher=self.notices,
             sweep_state=self.sweep_state,
-            capacity=self.capacity if settings.has_budget else None,
+            capacity=self.capacity,
+            wakeup=self.wakeup,
         )
         self.submitter, self.reconciler = assemble(settings, ports, self.clock)
 
     def handle(
         self, body: dict[str, Any], message_id: str | None = None, receive_count: int = 1
     ) -> Outcome:
-        request = parse_request(json.dumps(body))
-        delivery = Delivery(message_id or str(uuid.uuid4()), receive_count)
+        return self.handle_text(json.dumps(body), message_id, receive_count)
+
+    def handle_text(
+        self, body: str, message_id: str | None = None, receive_count: int = 1
+    ) -> Outcome:
+        request = parse_request(body)
+        delivery = Delivery(message_id or str(uuid.uuid4()), receive_count, body)
         return self.submitter.handle(request, delivery)
+
+    def deliver_wakeups(self) -> list[Outcome]:
+        """Hand the requests of admitted jobs back to the submitter, as the queue would."""
+        outcomes: list[Outcome] = []
+        while sent := self.wakeup.take():
+            outcomes.extend(self.handle_text(body) for body in sent)
+        return outcomes
 
     def record(self, job_name: str, job_type: str = "TrainingJob") -> JobRecord:
         found = self.ledger.get(job_name, job_type)

@@ -170,6 +170,19 @@ def test_no_function_may_reach_another_kind_of_sagemaker_resource(function: str)
         assert not function_may(deployment(), function, request)
 
 
+@pytest.mark.parametrize("function", FUNCTIONS)
+@pytest.mark.parametrize(
+    ("budgets", "reads"),
+    [("auto", True), ("auto,ml.p4d.24xlarge=4", True), ("ml.p4d.24xlarge=4", False), ("", False)],
+)
+def test_only_automatic_budgets_may_read_the_accounts_quotas(
+    function: str, budgets: str, reads: bool
+) -> None:
+    stack = deployment(InstanceTypeBudgets=budgets)
+    for action in ("servicequotas:ListServiceQuotas", "servicequotas:ListAWSDefaultServiceQuotas"):
+        assert function_may(stack, function, Request(action, "*")) is reads, action
+
+
 def _condition_values(value: Any, key: str) -> list[Any]:
     """Every value the template compares condition key ``key`` with."""
     found: list[Any] = []
@@ -240,13 +253,13 @@ def test_a_sender_not_named_is_denied_even_with_iam_permission() -> None:
     assert not allowed(send(stack, look_alike), iam_allows("sqs:*"), queue_policy(stack))
 
 
-def test_submit_function_may_still_re_send_waiting_requests_when_senders_are_named() -> None:
+@pytest.mark.parametrize("function", ["SubmitFunction", "ReconcileFunction"])
+def test_the_functions_may_still_send_admitted_jobs_requests_when_senders_are_named(
+    function: str,
+) -> None:
     stack = deployment(RequestSenderArns=ALICE)
-    request = send(stack, stack.role_arn("SubmitFunction"))
-    assert allowed(request, stack.role_statements("SubmitFunction"), queue_policy(stack))
-    # ...but not the reconciler, which never sends requests.
-    other = send(stack, stack.role_arn("ReconcileFunction"))
-    assert not allowed(other, iam_allows("sqs:SendMessage"), queue_policy(stack))
+    request = send(stack, stack.role_arn(function))
+    assert allowed(request, stack.role_statements(function), queue_policy(stack))
 
 
 def test_named_senders_must_still_use_tls() -> None:

@@ -15,6 +15,7 @@ from jobctl_tools.local.clocks import ManualClock
 from jobctl_tools.local.sagemaker import OUTCOME_TAG, PENDING_SHARE, SimulatedSageMaker
 from tests.support.environment import DEFAULT_ROLE
 from tests.support.requests import request_body
+from tests.support.shapes import output_problems
 
 
 @pytest.fixture
@@ -154,6 +155,25 @@ def test_a_training_summary_carries_what_the_real_shape_carries(
     assert summary["SecondaryStatus"] == "Completed"
     assert summary["WarmPoolStatus"] == {"Status": "Available"}
     assert {"CreationTime", "LastModifiedTime", "TrainingEndTime"} <= set(summary)
+
+
+def test_answers_fit_botocores_output_shapes(
+    client: Any, sagemaker: SimulatedSageMaker, clock: ManualClock
+) -> None:
+    create(client, clock, "sim-job-1")
+    sagemaker.complete("TrainingJob", "sim-job-1")
+    spec = request_body("automl.json")["spec"] | {"RoleArn": DEFAULT_ROLE}
+    client.create_auto_ml_job(AutoMLJobName="sim-automl", **spec)
+    sagemaker.complete("AutoMLJob", "sim-automl")
+    calls = [
+        ("DescribeTrainingJob", {"TrainingJobName": "sim-job-1"}),
+        ("ListTrainingJobs", {}),
+        ("DescribeAutoMLJob", {"AutoMLJobName": "sim-automl"}),
+        ("ListAutoMLJobs", {}),
+    ]
+    for operation, params in calls:
+        clock.advance(1)
+        assert output_problems("sagemaker", operation, sagemaker.handle(operation, params)) == ""
 
 
 # -- List: a page first, the filters after ---------------------------------------------------

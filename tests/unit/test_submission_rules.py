@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 
 from jobctl.errors import RetryableError, ServiceRefused
-from jobctl.logic.admission import OverBudget
 from jobctl.logic.requests import ownership_tags
 from jobctl.logic.submission.submit import FOREIGN_JOB, NAME_TAKEN, REUSED_REQUEST_ID
 from tests.support.environment import DEFAULT_ROLE, DEPLOYMENT_ID, MAX_RECEIVE_COUNT
@@ -122,18 +121,6 @@ def test_cancelling_never_stops_another_teams_job_of_the_same_name(logic: Logic)
 def test_a_stop_of_an_unknown_name_reserves_nothing(logic: Logic) -> None:
     assert logic.handle(request_body("stop.json")).status == "Rejected"
     assert logic.handle(request_body()).status == "InProgress"
-
-
-def test_over_budget_a_request_waits_queued_naming_the_budget(logic: Logic) -> None:
-    logic.reconfigure(CONCURRENCY_BUDGET="1", JOBS_QUEUE_URL="https://queue.example/jobs")
-    logic.handle(request_body(job_name="first", request_id="first"))
-    with pytest.raises(OverBudget):
-        logic.handle(request_body(job_name="second", request_id="second"))
-    waiting = logic.record("second")
-    assert (waiting.status, waiting.waiting_for) == (
-        "Queued",
-        "waiting for capacity (all jobs: 1 running)",
-    )
 
 
 def test_the_ownership_tags_name_this_deployment_and_request(logic: Logic) -> None:

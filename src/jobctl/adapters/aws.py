@@ -21,6 +21,7 @@ from botocore.config import Config
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sagemaker import SageMakerClient
+    from mypy_boto3_service_quotas import ServiceQuotasClient
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
 
@@ -29,6 +30,7 @@ _RETRIES: dict[str, dict[str, Any]] = {
     "dynamodb": {"mode": "standard", "max_attempts": 6},
     "sns": {"mode": "standard", "max_attempts": 5},
     "sqs": {"mode": "standard", "max_attempts": 5},
+    "service-quotas": {"mode": "standard", "max_attempts": 8},
 }
 # DynamoDB requests are built by the adapters, never from user input, so botocore's
 # per-call parameter validation only costs time (about a fifth of a handler's).
@@ -43,6 +45,8 @@ class Clients:
     dynamodb: DynamoDBClient
     sns: SNSClient
     sqs: SQSClient
+    # Only for INSTANCE_TYPE_BUDGETS=auto: a client costs cold-start time.
+    service_quotas: ServiceQuotasClient | None = None
 
 
 def client_config(service: str) -> Config:
@@ -55,12 +59,15 @@ def client_config(service: str) -> Config:
     )
 
 
-def clients(session: boto3.session.Session | None = None) -> Clients:
+def clients(session: boto3.session.Session | None = None, service_quotas: bool = False) -> Clients:
     """One client per service from one session (each new session loads botocore's data
     afresh)."""
     session = session or boto3.session.Session()
+    services = ["sagemaker", "dynamodb", "sns", "sqs"]
+    if service_quotas:
+        services.append("service-quotas")
     made: dict[str, Any] = {
-        service: session.client(service, config=client_config(service))  # type: ignore[call-overload]
-        for service in _RETRIES
+        service.replace("-", "_"): session.client(service, config=client_config(service))  # type: ignore[call-overload]
+        for service in services
     }
     return Clients(**made)

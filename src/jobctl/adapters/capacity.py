@@ -1,25 +1,42 @@
-"""Concurrency budgets in DynamoDB: one item per budget, holding the set of jobs in it.
+"""The budgets' room in DynamoDB (docs/contract.md §8): one item per budget, beside the
+idempotency records.
 
-Taking slots is one transaction over every budget a job needs, so a job never holds
-half of what it needs; a set (not a counter) makes taking and freeing idempotent and
-lets the sweep see, and repair, slots held by jobs that are done.
+An item holds ``used`` (jobs or instances taken) and ``holders``, a map from each job
+holding room to what it took and its share. An admission is one transaction over every
+budget the job needs *and* its ledger record: ``used`` grows only while it stays within
+the limit and the job is not in already, and the record is written only if nobody wrote
+it since it was read — so two admissions never take the same slot, and a job never holds
+half of what it needs. Freeing is idempotent per budget (only a holder can leave).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import TypeAdapter, ValidationError
 
 from jobctl.adapters.errors import describe, error_code, translated
-from jobctl.errors import RetryableError
-from jobctl.logic.admission import Budget
+from jobctl.adapters.ledger import item_of
+from jobctl.errors import ConcurrentUpdate, NoRoom, RetryableError, UnreadableBudget
+from jobctl.logic.scheduling import Budgets, Usage
+from jobctl.models.jobs import JobRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-_PREFIX = "jobctl#budget#"
+# Not "jobctl#budget#": those items held a set of jobs, before budgets counted instances
+# (README, "Upgrading").
+_PREFIX = "jobctl#capacity#"
+_BUDGETS_ID = "jobctl#budgets"
+_BUDGETS_KEY = {"id": {"S": _BUDGETS_ID}}
+_BATCH_GET_LIMIT = 100
+_deserializer = TypeDeserializer()
+_recorded = TypeAdapter(Budgets)
 
 
 def _key(budget_key: str) -> dict[str, Any]:
@@ -27,68 +44,190 @@ def _key(budget_key: str) -> dict[str, Any]:
 
 
 class DynamoDBCapacity:
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str, jobs_table: str) -> None:
         self._client = client
         self._table = table_name
+        self._jobs_table = jobs_table
+        self._existing: set[str] = set()  # budget items known to exist (never deleted)
 
-    def acquire(self, holder: str, budgets: list[Budget]) -> list[Budget]:
-        updates = [
+    def record_budgets(self, budgets: Budgets) -> None:
+        """Leave the budgets this deployment schedules under (quotas read, if ``auto``)
+        where ``jobctl queue`` reads them."""
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    **_BUDGETS_KEY,
+                    "budgets": {"S": json.dumps(asdict(budgets), sort_keys=True)},
+                },
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise translated(exc, "DynamoDB") from exc
+
+    def recorded_budgets(self) -> Budgets | None:
+        """The budgets the controller last recorded; None if it never did. Raises
+        UnreadableBudget if the item is damaged."""
+        try:
+            item = self._client.get_item(TableName=self._table, Key=_BUDGETS_KEY).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise translated(exc, "DynamoDB") from exc
+        if not item:
+            return None
+        try:
+            return _recorded.validate_json(item["budgets"]["S"])
+        except (KeyError, TypeError, ValidationError):
+            raise UnreadableBudget(_BUDGETS_ID) from None
+
+    def usage(self, keys: Iterable[str]) -> dict[str, Usage]:
+        """Each budget's room taken, in all and per share. Raises UnreadableBudget (naming
+        the first) if an item is damaged."""
+        return {key: _usage_of(key, item) for key, item in self._items(keys).items()}
+
+    def holders(self, keys: Iterable[str]) -> dict[str, dict[str, int]]:
+        return {
+            key: {holder: int(entry["units"]) for holder, entry in item.get("holders", {}).items()}
+            for key, item in self._items(keys).items()
+        }
+
+    def admit(
+        self,
+        holder: str,
+        share: str,
+        needs: Mapping[str, int],
+        limits: Mapping[str, int],
+        record: JobRecord,
+    ) -> JobRecord:
+        self._ensure(needs)
+        entry = {"M": {"units": {"N": "0"}, "share": {"S": share}}}
+        updates: list[dict[str, Any]] = []
+        for key, units in needs.items():
+            entry["M"]["units"] = {"N": str(units)}
+            updates.append(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": _key(key),
+                        "UpdateExpression": (
+                            "SET used = used + :units, holders.#holder = :entry, #limit = :limit"
+                        ),
+                        "ConditionExpression": (
+                            "used <= :room AND attribute_not_exists(holders.#holder)"
+                        ),
+                        "ExpressionAttributeNames": {"#holder": holder, "#limit": "limit"},
+                        "ExpressionAttributeValues": {
+                            ":units": {"N": str(units)},
+                            ":entry": {"M": dict(entry["M"])},
+                            ":limit": {"N": str(limits[key])},
+                            ":room": {"N": str(limits[key] - units)},
+                        },
+                    }
+                }
+            )
+        written = record.model_copy(update={"version": record.version + 1})
+        updates.append(
             {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": _key(budget.key),
-                    "UpdateExpression": "ADD holders :me",
-                    "ConditionExpression": (
-                        "attribute_not_exists(holders) OR size(holders) < :limit "
-                        "OR contains(holders, :holder)"
-                    ),
-                    "ExpressionAttributeValues": {
-                        ":me": {"SS": [holder]},
-                        ":holder": {"S": holder},
-                        ":limit": {"N": str(budget.limit)},
-                    },
+                "Put": {
+                    "TableName": self._jobs_table,
+                    "Item": item_of(written),
+                    "ConditionExpression": "version = :read",
+                    "ExpressionAttributeValues": {":read": {"N": str(record.version)}},
                 }
             }
-            for budget in budgets
-        ]
+        )
         try:
             self._client.transact_write_items(TransactItems=updates)  # type: ignore[arg-type]
         except ClientError as exc:
             if error_code(exc) != "TransactionCanceledException":
                 raise translated(exc, "DynamoDB") from exc
-            reasons: list[Any] = list(exc.response.get("CancellationReasons", []))
-            full = [
-                budget
-                for budget, reason in zip(budgets, reasons, strict=False)
-                if reason.get("Code") == "ConditionalCheckFailed"
-            ]
-            if not full:  # cancelled for another reason (a conflicting transaction)
-                raise RetryableError(f"DynamoDB: {describe(exc)}") from exc
-            return full
+            raise self._why_cancelled(exc, holder, list(needs)) from exc
         except BotoCoreError as exc:
             raise translated(exc, "DynamoDB") from exc
-        return []
+        return written
 
-    def release(self, holder: str, keys: Iterable[str]) -> None:
-        for budget_key in keys:
+    def release(self, holder: str, holds: Mapping[str, int]) -> None:
+        for key, units in holds.items():
             try:
                 self._client.update_item(
                     TableName=self._table,
-                    Key=_key(budget_key),
-                    UpdateExpression="DELETE holders :me",
-                    ExpressionAttributeValues={":me": {"SS": [holder]}},
+                    Key=_key(key),
+                    UpdateExpression="SET used = used - :units REMOVE holders.#holder",
+                    ConditionExpression="attribute_exists(holders.#holder)",
+                    ExpressionAttributeNames={"#holder": holder},
+                    ExpressionAttributeValues={":units": {"N": str(units)}},
                 )
-            except (ClientError, BotoCoreError) as exc:
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":  # not in: fine
+                    raise translated(exc, "DynamoDB") from exc
+            except BotoCoreError as exc:
                 raise translated(exc, "DynamoDB") from exc
 
-    def holders(self, keys: Iterable[str]) -> dict[str, set[str]]:
-        found: dict[str, set[str]] = {}
-        for budget_key in keys:
+    def _why_cancelled(self, exc: ClientError, holder: str, keys: list[str]) -> Exception:
+        reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+        if len(reasons) > len(keys) and reasons[len(keys)] == "ConditionalCheckFailed":
+            return ConcurrentUpdate("the record changed since it was read")
+        failed = [
+            k for k, code in zip(keys, reasons, strict=False) if code == "ConditionalCheckFailed"
+        ]
+        if any(holder in self.holders([key]).get(key, {}) for key in failed):
+            return ConcurrentUpdate("the job was admitted meanwhile")
+        if failed or "TransactionConflict" in reasons:
+            return NoRoom(f"no room left in {', '.join(failed) or 'a budget being written'}")
+        return RetryableError(f"DynamoDB: {describe(exc)}")
+
+    def _ensure(self, keys: Iterable[str]) -> None:
+        """Create the items of budgets never used before, empty (an update cannot create
+        the map it writes into)."""
+        for key in keys:
+            if key in self._existing:
+                continue
             try:
-                item = self._client.get_item(
-                    TableName=self._table, Key=_key(budget_key), ConsistentRead=True
-                ).get("Item", {})
-            except (ClientError, BotoCoreError) as exc:
+                self._client.put_item(
+                    TableName=self._table,
+                    Item={**_key(key), "used": {"N": "0"}, "holders": {"M": {}}},
+                    ConditionExpression="attribute_not_exists(id)",
+                )
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise translated(exc, "DynamoDB") from exc
+            except BotoCoreError as exc:
                 raise translated(exc, "DynamoDB") from exc
-            found[budget_key] = set(item.get("holders", {}).get("SS", []))
+            self._existing.add(key)
+
+    def _items(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The budgets' items (plain values), strongly consistent; a missing one is empty."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, dict[str, Any]] = {key: {} for key in wanted}
+        for start in range(0, len(wanted), _BATCH_GET_LIMIT):
+            request: dict[str, Any] = {
+                self._table: {
+                    "Keys": [_key(key) for key in wanted[start : start + _BATCH_GET_LIMIT]],
+                    "ConsistentRead": True,
+                }
+            }
+            while request:
+                try:
+                    answer = self._client.batch_get_item(RequestItems=request)
+                except (ClientError, BotoCoreError) as exc:
+                    raise translated(exc, "DynamoDB") from exc
+                for item in answer.get("Responses", {}).get(self._table, []):
+                    plain = {k: _deserializer.deserialize(v) for k, v in item.items()}
+                    key = str(plain.pop("id")).removeprefix(_PREFIX)
+                    found[key] = plain
+                    self._existing.add(key)
+                request = answer.get("UnprocessedKeys") or {}
         return found
+
+
+def _usage_of(key: str, item: Mapping[str, Any]) -> Usage:
+    try:
+        return Usage(used=int(item.get("used", 0)), by_share=_by_share(item.get("holders", {})))
+    except (TypeError, ValueError, AttributeError):
+        raise UnreadableBudget(_PREFIX + key, key) from None
+
+
+def _by_share(holders: Mapping[str, Any]) -> dict[str, int]:
+    shares: dict[str, int] = {}
+    for entry in holders.values():
+        share = str(entry.get("share", ""))
+        shares[share] = shares.get(share, 0) + int(entry.get("units", 0))
+    return shares

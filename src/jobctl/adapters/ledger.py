@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from jobctl.adapters.errors import describe, error_code, translated
 from jobctl.errors import ConcurrentUpdate, UnreadableRecord
-from jobctl.models.jobs import InFlight, JobRecord, utc_iso
+from jobctl.models.jobs import InFlight, JobRecord, Waiting, utc_iso
 from jobctl.observability import report_unreadable
 
 if TYPE_CHECKING:
@@ -24,13 +24,14 @@ if TYPE_CHECKING:
 PENDING_NOTICES_INDEX = "unnotified-index"
 STATUS_INDEX = "status-index"
 IN_FLIGHT_INDEX = "in-flight-index"
+WAITING_INDEX = "waiting-index"
 _BATCH_GET_LIMIT = 100
 Model = TypeVar("Model", bound=BaseModel)
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 
-def _to_item(record: JobRecord) -> dict[str, Any]:
+def item_of(record: JobRecord) -> dict[str, Any]:
     plain = json.loads(record.model_dump_json(), parse_float=Decimal)
     # Unset attributes are left out (a sparse index key must be absent, never NULL);
     # inside lists and maps, null stays null (history entries keep every field).
@@ -64,6 +65,11 @@ def _parsed(model: type[Model], item: dict[str, Any]) -> Model:
 
 def record_from_item(item: dict[str, Any]) -> JobRecord:
     return _parsed(JobRecord, item)
+
+
+def waiting_from_item(item: dict[str, Any]) -> Waiting:
+    """A waiting-index item; UnreadableRecord naming its key if it does not parse."""
+    return _parsed(Waiting, item)
 
 
 def _readable(model: type[Model], items: Iterable[dict[str, Any]]) -> Iterator[Model]:
@@ -155,6 +161,15 @@ class DynamoDBLedger:
         )
         return list(_readable(InFlight, items))
 
+    def waiting(self) -> list[Waiting]:
+        """Through the sparse waiting-index: only waiting jobs carry ``waiting``."""
+        items = self._query(
+            IndexName=WAITING_INDEX,
+            KeyConditionExpression="waiting = :waiting",
+            ExpressionAttributeValues={":waiting": {"S": "1"}},
+        )
+        return list(_readable(Waiting, items))
+
     def _query(self, **params: Any) -> list[dict[str, Any]]:
         """Every item a Query of the table (or one of its indexes) answers, all pages."""
         try:
@@ -167,7 +182,7 @@ class DynamoDBLedger:
         extra: dict[str, Any] = {"ExpressionAttributeValues": values} if values else {}
         try:
             self._client.put_item(
-                TableName=self._table, Item=_to_item(record), ConditionExpression=condition, **extra
+                TableName=self._table, Item=item_of(record), ConditionExpression=condition, **extra
             )
         except (ClientError, BotoCoreError) as exc:
             raise _failure(exc) from exc

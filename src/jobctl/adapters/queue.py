@@ -1,4 +1,4 @@
-"""The jobs queue, for requests that wait for capacity."""
+"""The jobs queue, for waking admitted jobs: their request goes on it again."""
 
 from __future__ import annotations
 
@@ -13,16 +13,13 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 
-class SqsRequeue:
+class SqsWakeup:
     def __init__(self, client: SQSClient, queue_url: str) -> None:
         self._client = client
         self._queue_url = queue_url
 
-    def send_later(self, body: str, delay_seconds: int) -> None:
+    def send(self, body: str) -> None:
         try:
-            self._client.send_message(
-                QueueUrl=self._queue_url, MessageBody=body, DelaySeconds=delay_seconds
-            )
+            self._client.send_message(QueueUrl=self._queue_url, MessageBody=body)
         except (ClientError, BotoCoreError) as exc:
-            # The original message is not deleted then: SQS delivers it again.
             raise RetryableError(f"SQS: {describe(exc)}") from exc

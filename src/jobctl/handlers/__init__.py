@@ -13,7 +13,8 @@ def controller() -> Controller:
     """This container's controller, built on first use from the environment's settings."""
     global _controller
     if _controller is None:
-        _controller = bootstrap(get_settings(), clients())
+        settings = get_settings()
+        _controller = bootstrap(settings, clients(service_quotas=settings.instance_quotas_auto))
     return _controller
 
 

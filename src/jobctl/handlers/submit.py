@@ -9,7 +9,6 @@ or failed — failing a record makes SQS deliver it again. Model: Powertools'
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import cache
@@ -39,7 +38,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from jobctl.bootstrap import Controller
 from jobctl.errors import RetryableError
 from jobctl.handlers import controller
-from jobctl.logic.admission import OverBudget, defer_delay
 from jobctl.logic.submission import REUSED_REQUEST_ID, Delivery, Outcome
 from jobctl.models.jobs import QUEUED, REJECTED
 from jobctl.models.requests import JobRequest, UnreadableRequest, parse_request
@@ -48,9 +46,10 @@ from jobctl.observability import logger, metrics
 # One action per (job_type, action, request_id), whatever the deliveries (docs/contract.md
 # §3): a stop never collides with the submit of the same job.
 IDEMPOTENCY_KEY = "[job_type, action, request_id]"
-# The same request_id with another body is an error, not a replay.
-IDEMPOTENT_PAYLOAD = "[job_name, spec]"
-_jitter = random.Random()  # noqa: S311 - spreads retries, no security role
+# The same request_id with another body is an error, not a replay: a submit's body is
+# its spec; an update's (it has no spec) is its priority, so a second update needs its own
+# request_id and a late duplicate of an old one cannot undo a newer one.
+IDEMPOTENT_PAYLOAD = "[job_name, spec || priority]"
 
 
 class NotRemembered(Exception):
@@ -73,9 +72,9 @@ def idempotent_submit(built: Controller) -> IdempotentSubmit:
     """``Submitter.handle`` behind Powertools idempotency, once per controller.
 
     Two outcomes escape the idempotent scope, so Powertools keeps no record of them:
-    - a request that must wait for capacity (``OverBudget``): stored, "Queued" would be
-      this request's outcome, and the copy re-sent to wait would be answered from that
-      record and never submitted;
+    - a job that waits for capacity (a submit answered "Queued"): stored, "Queued" would
+      be the request's outcome, and its wake-up — the same request sent again when room
+      frees — would be answered from that record and never created;
     - a rejection: it uses nothing up, so the corrected request may reuse the id.
     """
     config = IdempotencyConfig(
@@ -96,7 +95,7 @@ def idempotent_submit(built: Controller) -> IdempotentSubmit:
     )
     def act(request: JobRequest, delivery: Delivery) -> Outcome:
         outcome = built.submitter.handle(request, delivery)
-        if outcome.status == REJECTED:
+        if outcome.status == REJECTED or (request.action == "submit" and outcome.status == QUEUED):
             raise NotRemembered(outcome)
         return outcome
 
@@ -106,7 +105,9 @@ def idempotent_submit(built: Controller) -> IdempotentSubmit:
 def record_handler(record: SQSRecord) -> dict[str, Any]:
     """One message: act on its request once, or reject it. Raising fails just this record."""
     built = controller()
-    delivery = Delivery(record.message_id, int(record.attributes.approximate_receive_count))
+    delivery = Delivery(
+        record.message_id, int(record.attributes.approximate_receive_count), record.body
+    )
     logger.append_keys(message_id=record.message_id)
     try:
         request = parse_request(record.body)
@@ -121,13 +122,6 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
         outcome: Outcome = idempotent_submit(built).act(request=request, delivery=delivery)
     except NotRemembered as forgotten:
         outcome = forgotten.outcome
-    except OverBudget as waiting:
-        # A new message, not a retry of this one: waiting never counts toward the DLQ.
-        if built.requeue is None:
-            raise RetryableError("no jobs queue to wait on (JOBS_QUEUE_URL)") from waiting
-        delay = defer_delay(waiting.deferrals, built.settings.defer_base_seconds, _jitter)
-        built.requeue.send_later(record.body, delay)
-        outcome = Outcome(request.name, request.job_type, QUEUED)
     except IdempotencyValidationError:
         rejections = built.submitter.rejections
         outcome = rejections.reject(request, [REUSED_REQUEST_ID], delivery, own_key=False)

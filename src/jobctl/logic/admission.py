@@ -1,74 +1,186 @@
-"""Capacity-aware admission: how many jobs may run at once (no AWS calls here).
+"""The waiting room (docs/contract.md §8): a job that cannot start waits in the ledger,
+and is admitted the moment room frees, in the order ``logic.scheduling`` decides.
 
-SageMaker limits concurrent jobs per instance type. Without a budget, a flood of
-requests becomes a storm of ResourceLimitExceeded retries that burns through the
-queue's maxReceiveCount. With one, a request over budget waits in the queue instead,
-coming back after a capped exponential backoff with jitter.
+A waiting job is a ``Queued`` record marked ``waiting``, holding its request. Every
+*pass* reads the waiting jobs and the budgets, plans, and admits what may start now:
+each admission is one transaction that takes room in every budget the job needs and
+writes its record (conditional on the version read), so two passes racing for one slot
+never both take it. An admitted job's request goes back on the jobs queue (its *wake-up*),
+and the submitter creates it there. A pass runs wherever room may have freed or a job
+joined: when a job settles (in the same invocation), when a request arrives, when a
+priority changes, and on every sweep, which also repairs what a crash left.
 """
 
 from __future__ import annotations
 
-import math
-import random
-from collections.abc import Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime, timedelta
 
-OVERALL = "all"
-MAX_DELAY_SECONDS = 900  # SQS's longest message delay
+from jobctl.errors import ConcurrentUpdate, NoRoom, RetryableError
+from jobctl.logic import states
+from jobctl.logic.ports import CapacityLedger, Ledger, Wakeup
+from jobctl.logic.records import revise
+from jobctl.logic.scheduling import (
+    Budgets,
+    Candidate,
+    Place,
+    budgets_wanted,
+    holder_of,
+    job_of,
+    plan,
+)
+from jobctl.models.jobs import QUEUED, JobRecord, Waiting, unpack_request, utc_iso
+from jobctl.models.requests import DEFAULT_SHARE, MIN_PRIORITY
+from jobctl.observability import count, logger
+
+# Passes that lost a race for room plan again, this many times at most.
+_PASSES = 5
+# An admitted job whose create has not happened this long after its wake-up is woken
+# again (its message was lost, or the invocation crashed before sending it); one whose
+# create is being retried, only after its message's visibility timeout (12 min) could
+# have brought it back.
+WAKE_GRACE = timedelta(minutes=2)
+RETRY_GRACE = timedelta(minutes=15)
+
+
+def candidate_of(waiting: Waiting | JobRecord) -> Candidate:
+    return Candidate(
+        key=waiting.key,
+        priority=MIN_PRIORITY if waiting.priority is None else waiting.priority,
+        share=waiting.share or DEFAULT_SHARE,
+        instances=waiting.instances,
+        since=waiting.created_at,
+    )
 
 
 @dataclass(frozen=True)
-class Budget:
-    key: str
-    limit: int
+class PassReport:
+    admitted: list[tuple[str, str]]
+    places: list[Place]
+
+    def place_of(self, key: tuple[str, str]) -> Place | None:
+        return next((p for p in self.places if p.candidate.key == key), None)
 
 
-class OverBudget(Exception):
-    """The job must wait: every slot of ``budgets`` is taken. It has waited ``deferrals``
-    times so far (this one included)."""
+@dataclass(frozen=True)
+class Admission:
+    ledger: Ledger
+    capacity: CapacityLedger
+    wakeup: Wakeup
+    budgets: Budgets
+    now: Callable[[], datetime]
 
-    def __init__(self, budgets: list[Budget], deferrals: int) -> None:
-        self.budgets = budgets
-        self.deferrals = deferrals
-        super().__init__(waiting_reason(budgets))
+    def run(self, joining: JobRecord | None = None) -> PassReport:
+        """Admit every waiting job that may start now, and wake them, except ``joining``
+        (a job whose request is being handled now: its caller goes on to create it).
 
+        ``joining`` is planned even if the waiting room's index does not show it yet
+        (the index is eventually consistent)."""
+        report = PassReport([], [])
+        for _ in range(_PASSES):
+            waiting = {w.key: candidate_of(w) for w in self.ledger.waiting()}
+            if joining is not None and joining.waiting:
+                waiting[joining.key] = candidate_of(joining)
+            if not waiting:
+                break
+            usage = self.capacity.usage(budgets_wanted(waiting.values(), self.budgets))
+            places = plan(waiting.values(), usage, self.budgets)
+            report = PassReport(report.admitted, places)
+            lost_race = False
+            chosen = [place for place in places if place.admit]
+            records = self.ledger.get_many(place.candidate.key for place in chosen)
+            for place in chosen:
+                record = records.get(place.candidate.key)
+                if record is None or not record.waiting:
+                    continue  # admitted, cancelled or gone since the index was read
+                try:
+                    admitted = self.capacity.admit(
+                        holder_of(record.job_type, record.job_name),
+                        place.candidate.share,
+                        place.needs,
+                        {key: self.budgets.limit(key) for key in place.needs},
+                        states.admit(record, dict(place.needs), utc_iso(self.now())),
+                    )
+                except NoRoom:
+                    lost_race = True  # another pass or a new job took room first
+                    break
+                except ConcurrentUpdate:
+                    continue  # the record changed (a stop, an update): the next pass sees it
+                count("JobsAdmitted", job_type=record.job_type)
+                report.admitted.append(record.key)
+                if joining is None or record.key != joining.key:
+                    self.wake(admitted)
+            if not lost_race:
+                break
+        return report
 
-def holder_of(job_type: str, job_name: str) -> str:
-    """How a job is named in the budgets it holds a slot in."""
-    return f"{job_type}/{job_name}"
+    def wake(self, record: JobRecord) -> None:
+        """Send an admitted job's request to the jobs queue again: the submitter creates it.
+        A failure is left to the sweep (it wakes admitted jobs that never started)."""
+        if record.request_body is None:
+            logger.warning("an admitted job has no request to send again")
+            return
+        try:
+            self.wakeup.send(unpack_request(record.request_body))
+        except RetryableError as exc:  # never fail the caller: the sweep wakes it again
+            logger.warning(
+                "could not wake an admitted job: the sweep will", extra={"error": str(exc)}
+            )
+            count("WakeupsFailed")
 
+    def release(self, record: JobRecord) -> None:
+        """Give back the room a job held (it settled, or never started), and let the
+        waiting jobs have it at once."""
+        if record.holds:
+            self.capacity.release(holder_of(record.job_type, record.job_name), record.holds)
+        if self.budgets.active:
+            self.run()
 
-def job_of(holder: str) -> tuple[str, str]:
-    """The ledger key (job_name, job_type) of a holder."""
-    job_type, _, job_name = holder.partition("/")
-    return job_name, job_type
+    def repair(self) -> tuple[int, int]:
+        """What a crash left, for the sweep: room held by jobs that are done or gone is
+        freed, admitted jobs that never started are woken again; then a pass, which also
+        admits jobs nobody woke. Returns how many holds were repaired, and how many jobs
+        still wait."""
+        held = self.capacity.holders(self.budgets.budget_keys())
+        keys = {job_of(holder) for holders in held.values() for holder in holders}
+        records = self.ledger.get_many(keys)  # an unreadable one is reported and skipped
+        repaired, woken = 0, set()
+        for budget_key, holders in held.items():
+            for holder, units in holders.items():
+                record = records.get(job_of(holder))
+                if record is None or states.record_is_settled(record):
+                    self.capacity.release(holder, {budget_key: units})
+                    repaired += 1
+                elif self._never_started(record) and record.key not in woken:
+                    woken.add(record.key)
+                    self._wake_again(record)
+                    repaired += 1
+        report = self.run()
+        waiting = sum(1 for place in report.places if not place.admit)
+        count("JobsWaitingInSweep", waiting)
+        return repaired, waiting
 
+    def _never_started(self, record: JobRecord) -> bool:
+        """Admitted, and nothing has happened to it for longer than a wake-up takes."""
+        grace = RETRY_GRACE if record.last_error else WAKE_GRACE
+        stale = utc_iso(self.now() - grace)
+        return (
+            states.is_admitted(record)
+            and record.job_arn is None
+            and (record.admitted_at or "") < stale
+            and record.updated_at < stale
+        )
 
-def waiting_reason(budgets: list[Budget]) -> str:
-    full = ", ".join(
-        f"{'all jobs' if b.key == OVERALL else b.key}: {b.limit} running" for b in budgets
-    )
-    return f"waiting for capacity ({full})"
-
-
-def budgets_for(
-    params: Mapping[str, Any], overall: int, per_instance_type: Mapping[str, int]
-) -> list[Budget]:
-    """The budgets a job needs a slot in: the overall one and its instance types' ones.
-
-    AutoML jobs choose their own instance types, so only the overall budget applies.
-    """
-    budgets = [Budget(OVERALL, overall)] if overall else []
-    resources = params.get("ResourceConfig") or {}
-    groups = [resources, *(resources.get("InstanceGroups") or [])]
-    types = {str(g["InstanceType"]) for g in groups if g.get("InstanceType") in per_instance_type}
-    budgets.extend(Budget(t, per_instance_type[t]) for t in sorted(types))
-    return budgets
-
-
-def defer_delay(deferrals: int, base_seconds: int, rng: random.Random) -> int:
-    """Seconds before a waiting request is tried again: exponential in how often it has
-    waited, capped at SQS's limit, with jitter so waiting requests don't return together."""
-    ceiling = min(MAX_DELAY_SECONDS, base_seconds * 2 ** min(deferrals, 16))
-    return rng.randint(math.ceil(ceiling / 2), ceiling)
+    def _wake_again(self, record: JobRecord) -> None:
+        at = utc_iso(self.now())
+        current = revise(
+            self.ledger,
+            record.key,
+            lambda r: r.model_copy(update={"admitted_at": at}),
+            record,
+            only_from={QUEUED},
+        )
+        if current.status == QUEUED and current.job_arn is None:
+            logger.info("waking an admitted job that never started")
+            self.wake(current)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from jobctl.logic.admission import Budget
-from jobctl.models.jobs import InFlight, JobRecord, Notice, Observation
+from jobctl.logic.scheduling import Usage
+from jobctl.models.jobs import InFlight, JobRecord, Notice, Observation, Waiting
 from jobctl.models.kinds import JobType
 
 
@@ -71,14 +71,39 @@ class Ledger(Protocol):
     def in_flight(self, job_type: str) -> list[InFlight]:
         """Every job of this type SageMaker runs for us that has not settled, oldest first."""
 
+    def waiting(self) -> list[Waiting]:
+        """Every job in the waiting room (an index: a moment behind the records)."""
+
 
 class CapacityLedger(Protocol):
-    def acquire(self, holder: str, budgets: list[Budget]) -> list[Budget]:
-        """Take a slot in every budget, or in none; return the budgets that were full."""
+    """The budgets' room: per budget, how much is taken, and by which jobs (holders)."""
 
-    def release(self, holder: str, keys: Iterable[str]) -> None: ...
+    def usage(self, keys: Iterable[str]) -> dict[str, Usage]: ...
 
-    def holders(self, keys: Iterable[str]) -> dict[str, set[str]]: ...
+    def admit(
+        self,
+        holder: str,
+        share: str,
+        needs: Mapping[str, int],
+        limits: Mapping[str, int],
+        record: JobRecord,
+    ) -> JobRecord:
+        """Take ``needs`` in every budget (within ``limits``) and write ``record`` (if nobody
+        wrote it since it was read), all or nothing; return the record as written.
+
+        Raises NoRoom if a budget is too full, ConcurrentUpdate if the record changed or
+        the holder is in a budget already."""
+
+    def release(self, holder: str, holds: Mapping[str, int]) -> None:
+        """Give back what ``holder`` took in each budget; what it no longer holds is fine."""
+
+    def holders(self, keys: Iterable[str]) -> dict[str, dict[str, int]]:
+        """Per budget, each holder and the room it takes."""
+
+
+class Wakeup(Protocol):
+    def send(self, body: str) -> None:
+        """Put an admitted job's request on the jobs queue again. Raises RetryableError."""
 
 
 class NoticePublisher(Protocol):

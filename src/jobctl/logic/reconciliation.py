@@ -29,9 +29,8 @@ from typing import cast
 
 from jobctl.errors import ExpiredCursor, JobNotFound, RetryableError, UnreadableRecord
 from jobctl.logic import states
-from jobctl.logic.admission import holder_of, job_of
+from jobctl.logic.admission import Admission
 from jobctl.logic.ports import (
-    CapacityLedger,
     Clock,
     Ledger,
     NoticePublisher,
@@ -44,8 +43,6 @@ from jobctl.models.jobs import QUEUED, InFlight, JobRecord, Observation, utc_iso
 from jobctl.models.kinds import JOB_TYPES, JobType
 from jobctl.observability import count, logger, report_unreadable
 
-# How long a Queued job may hold a slot without SageMaker creating it.
-QUEUED_SLOT_GRACE = timedelta(minutes=15)
 # A record is written a moment before SageMaker creates its job (and clocks differ a
 # little): a scan looks this much further back than the oldest job in flight.
 SCAN_MARGIN = timedelta(minutes=5)
@@ -74,6 +71,7 @@ class SweepReport:
     updated: int = 0
     notices: int = 0
     slots_repaired: int = 0
+    waiting: int = 0
     unfinished_scans: list[str] = field(default_factory=list)
     stuck: list[str] = field(default_factory=list)
 
@@ -88,8 +86,8 @@ class Reconciler:
     notice_lease: timedelta
     deployment_id: str
     limits: SweepLimits = field(default_factory=SweepLimits)
-    capacity: CapacityLedger | None = None
-    budget_keys: tuple[str, ...] = ()
+    # The waiting room: a settled job's room goes to the next waiting jobs at once.
+    admission: Admission | None = None
     # How far past MaxRuntimeInSeconds a job counts as stuck.
     stuck_slack: timedelta = timedelta(minutes=30)
     # False in terminal-only tracking: the ledger shows a job's progress only once it settles.
@@ -171,13 +169,13 @@ class Reconciler:
 
         was_settled = record is not None and states.record_is_settled(record)
         updated = revise(self.ledger, (observation.job_name, observation.job_type), change, record)
-        if not was_settled and states.record_is_settled(updated):
+        settled_now = not was_settled and states.record_is_settled(updated)
+        if settled_now:
             count("JobsSettled", status=updated.status, job_type=updated.job_type)
-            if self.capacity is not None and updated.capacity_keys:
-                # A settled job gives its slots to the requests waiting for them.
-                holder = holder_of(updated.job_type, updated.job_name)
-                self.capacity.release(holder, updated.capacity_keys)
-        return self._announce_if_due(updated)
+        announced = self._announce_if_due(updated)
+        if settled_now and self.admission is not None:
+            self.admission.release(updated)  # its room goes to the waiting jobs now
+        return announced
 
     # -- the sweep --------------------------------------------------------------------------
 
@@ -200,7 +198,8 @@ class Reconciler:
                 self._scan(job_type, flights[job_type], share, deadline - TIME_RESERVE, report)
             self._check_old_jobs(flights, deadline - TIME_RESERVE, report)
             report.stuck = self._stuck_jobs(flights)
-            report.slots_repaired = self._repair_capacity()
+            if self.admission is not None:
+                report.slots_repaired, report.waiting = self.admission.repair()
             for pending in self.ledger.pending_notices():
                 if self.now() >= deadline - TIME_RESERVE / 2:
                     break  # the next sweep sends the rest
@@ -332,27 +331,6 @@ class Reconciler:
         if stuck:
             logger.warning("jobs past their maximum runtime", extra={"jobs": stuck[:50]})
         return stuck
-
-    def _repair_capacity(self) -> int:
-        """Free slots whose holder is done, gone, or never got going (a crash between
-        taking a slot and creating the job)."""
-        if self.capacity is None or not self.budget_keys:
-            return 0
-        held = self.capacity.holders(self.budget_keys)
-        records = self.ledger.get_many(job_of(h) for holders in held.values() for h in holders)
-        stale_before = utc_iso(self.now() - QUEUED_SLOT_GRACE)
-        repaired = 0
-        for budget_key, holders in held.items():
-            for holder in holders:
-                record = records.get(job_of(holder))
-                if (
-                    record is None
-                    or states.record_is_settled(record)
-                    or (record.status == QUEUED and record.updated_at < stale_before)
-                ):
-                    self.capacity.release(holder, [budget_key])
-                    repaired += 1
-        return repaired
 
     def _announce_if_due(self, record: JobRecord) -> JobRecord:
         return announce(self.ledger, self.publisher, record, self.now, self.notice_lease)

@@ -213,10 +213,36 @@ def settle_by_controller(
 
 
 def requeue(record: JobRecord, at: str) -> JobRecord:
-    """SubmitFailed → Queued: a redriven request tries again; its new outcome will be
-    announced in its turn."""
-    cleared = {"failure_reason": None, "notified_at": None, "notice_pending": None}
+    """SubmitFailed → Queued: a redriven request tries again (its room was given back: it
+    is admitted afresh); its new outcome will be announced in its turn."""
+    cleared: dict[str, Any] = {
+        "failure_reason": None,
+        "notified_at": None,
+        "notice_pending": None,
+        "holds": {},
+        "admitted_at": None,
+    }
     return transition(record, QUEUED, at, **cleared)
+
+
+def admit(record: JobRecord, holds: dict[str, int], at: str) -> JobRecord:
+    """A waiting job is admitted: it leaves the waiting room holding room in its budgets
+    (still Queued until SageMaker creates it)."""
+    changes = {"waiting": None, "waiting_for": None, "holds": holds, "admitted_at": at}
+    return record.model_copy(update={**changes, "updated_at": at})
+
+
+def is_admitted(record: JobRecord) -> bool:
+    """Queued and holding its room: the job may be created."""
+    return record.status == QUEUED and record.admitted_at is not None
+
+
+def reprioritize(record: JobRecord, priority: int, at: str) -> JobRecord | None:
+    """A waiting job's new priority; None if it is not waiting any more (docs/contract.md
+    §8: only a waiting job's priority changes)."""
+    if not record.waiting:
+        return None
+    return record.model_copy(update={"priority": priority, "updated_at": at})
 
 
 def take_over(rejected: JobRecord, fresh: JobRecord) -> JobRecord:
@@ -238,10 +264,16 @@ def was_cancelled(record: JobRecord) -> bool:
 
 
 def _tracked(record: JobRecord) -> JobRecord:
-    """The record with its entry in the sweep's in-flight index up to date: there while
-    SageMaker runs a job of this record that has not settled."""
+    """The record with its sparse index entries up to date: in the sweep's in-flight index
+    while SageMaker runs a job of this record that has not settled; in the waiting room
+    only while Queued. Its request is kept only until SageMaker has the job."""
     flying = record.job_arn is not None and not record_is_settled(record)
-    in_flight = record.job_type if flying else None
-    if in_flight == record.in_flight:
+    queued = record.status == QUEUED
+    kept = {
+        "in_flight": record.job_type if flying else None,
+        "waiting": record.waiting if queued else None,
+        "request_body": record.request_body if queued and record.job_arn is None else None,
+    }
+    if all(getattr(record, name) == value for name, value in kept.items()):
         return record
-    return record.model_copy(update={"in_flight": in_flight})
+    return record.model_copy(update=kept)

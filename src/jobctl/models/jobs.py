@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import zlib
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -18,6 +20,16 @@ FAILED = "Failed"
 STOPPED = "Stopped"
 REJECTED = "Rejected"
 SUBMIT_FAILED = "SubmitFailed"
+
+
+def pack_request(body: str) -> str:
+    """A request body as the ledger keeps it while the job waits: compressed (an item
+    holds 400 KB at most; a request's spec can be long), as base64 text."""
+    return base64.b64encode(zlib.compress(body.encode(), 6)).decode()
+
+
+def unpack_request(packed: str) -> str:
+    return zlib.decompress(base64.b64decode(packed)).decode()
 
 
 def utc_iso(moment: datetime) -> str:
@@ -87,10 +99,20 @@ class JobRecord(BaseModel):
     notice_claimed_at: str | None = None
     # The last transient error while submitting (why a job is still Queued).
     last_error: str | None = None
-    # Capacity-aware admission: why the job waits, how often it has, the slots it holds.
+    # How the job competes for capacity (docs/contract.md §8), and what it waits for.
+    priority: int | None = None
+    share: str | None = None
     waiting_for: str | None = None
-    deferrals: int = 0
-    capacity_keys: list[str] = Field(default_factory=list)
+    # Bookkeeping of the waiting room: set ("1") while the job waits to be admitted (a
+    # sparse index on it is the waiting room); what it runs on (instances per type); the
+    # room it holds in each budget once admitted, and since when; and the request itself
+    # (compressed), to send to the queue again when it is admitted. Once SageMaker has
+    # the job, the request is dropped.
+    waiting: Literal["1"] | None = None
+    instances: dict[str, int] = Field(default_factory=dict)
+    holds: dict[str, int] = Field(default_factory=dict)
+    admitted_at: str | None = None
+    request_body: str | None = None  # see pack_request
     # Powertools/SQS bookkeeping a user may want when looking at a rejection.
     message_id: str | None = None
     # A hash of the accepted request's job name and spec (JobRequest.body_hash).
@@ -125,6 +147,25 @@ class InFlight(BaseModel):
     sagemaker_modified_at: str | None = None
     max_runtime_seconds: int | None = None
     checked_at: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.job_name, self.job_type)
+
+
+class Waiting(BaseModel):
+    """What the waiting room's index holds of a job waiting for capacity: enough to plan
+    the order of admissions without reading the records."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    job_name: str
+    job_type: str
+    created_at: str
+    priority: int | None = None
+    share: str | None = None
+    instances: dict[str, int] = Field(default_factory=dict)
+    waiting_for: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:

@@ -5,16 +5,26 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 
 from jobctl.errors import InvalidRequest
 from jobctl.models.kinds import JOB_TYPES, KINDS, JobType
 
-__all__ = ["JOB_TYPES", "JobRequest", "JobType", "parse_request"]
+__all__ = ["JOB_TYPES", "JobRequest", "JobType", "Priority", "Share", "parse_request"]
 
-Action = Literal["submit", "stop"]
+Action = Literal["submit", "stop", "update"]
+# Scheduling (docs/contract.md §8): priorities 0-9999, higher first; the share a job
+# counts against.
+MIN_PRIORITY, MAX_PRIORITY = 0, 9999
+DEFAULT_SHARE = "default"
+# Strict: "5" or 5.0 or true is a mistake to name, not a priority to guess. The CLI
+# checks its --priority and --share with these same types.
+Priority = Annotated[StrictInt, Field(ge=MIN_PRIORITY, le=MAX_PRIORITY)]
+Share = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+# What an update may change (docs/contract.md §8): a waiting job's priority.
+_UPDATE_FIELDS = frozenset({"job_type", "job_name", "request_id", "action", "priority"})
 
 # SageMaker's own name rule; the length limit depends on the job type.
 JOB_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
@@ -44,6 +54,19 @@ class JobRequest(BaseModel):
     request_id: str | None = Field(default=None, min_length=1, max_length=128)
     action: Action = "submit"
     spec: dict[str, Any] | None = None
+    # How the job competes for capacity (docs/contract.md §8).
+    priority: Priority | None = None
+    share: Share | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_null_scheduling_fields(cls, data: Any) -> Any:
+        # Left out, a field takes its default; given as null, it is a mistake to name.
+        if isinstance(data, dict):
+            nulls = [name for name in ("priority", "share") if name in data and data[name] is None]
+            if nulls:
+                raise ValueError("; ".join(f"{name}: must not be null" for name in nulls))
+        return data
 
     @model_validator(mode="after")
     def _fill_identity(self) -> JobRequest:
@@ -58,8 +81,15 @@ class JobRequest(BaseModel):
                 )
         if self.action == "submit" and self.spec is None:
             problems.append("spec: required when action is submit")
-        if self.action == "stop" and self.job_name is None:
-            problems.append("job_name: required when action is stop")
+        if self.action in ("stop", "update") and self.job_name is None:
+            problems.append(f"job_name: required when action is {self.action}")
+        if self.action == "update":
+            if self.priority is None:
+                problems.append("priority: required when action is update")
+            problems.extend(
+                f"{name}: only priority can be updated (action update)"
+                for name in sorted(self.model_fields_set - _UPDATE_FIELDS)
+            )
         if problems:
             raise ValueError("; ".join(problems))
         request_id = self.request_id if self.request_id is not None else self.job_name
@@ -68,6 +98,14 @@ class JobRequest(BaseModel):
             object.__setattr__(self, "job_name", derive_job_name(self.job_type, request_id))
         object.__setattr__(self, "request_id", request_id)
         return self
+
+    @property
+    def job_priority(self) -> int:
+        return MIN_PRIORITY if self.priority is None else self.priority
+
+    @property
+    def job_share(self) -> str:
+        return self.share or DEFAULT_SHARE
 
     @property
     def name_given(self) -> bool:

@@ -11,6 +11,8 @@ and benchmark shares, so it is unkind where SageMaker is:
   pages through an account's whole history, and ``seed_history`` gives the account one.
 - Request rates are limited per account, one token bucket per operation on the
   simulator's clock, answered with ``ThrottlingException: Rate exceeded``.
+- Training instances are limited per account and instance type, as SageMaker's quotas
+  count them (``sagemaker_quotas``): a create beyond them is ``ResourceLimitExceeded``.
 - Jobs take today's paths: ``Pending`` before ``Starting`` for some, spot interruptions
   (``Interrupted`` → ``Restarting``), stops by SageMaker at ``MaxRuntimeExceeded`` or
   ``MaxWaitTimeExceeded``, AutoML's insights and deployment steps.
@@ -32,18 +34,25 @@ import random
 import threading
 import zlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from botocore import parsers
-from botocore.awsrequest import AWSResponse
-from botocore.compat import HTTPHeaders
-from botocore.model import OperationModel
+from botocore.model import ServiceModel
 
 from jobctl.logic.spec_validation import spec_problems
 from jobctl.models.kinds import KINDS, JobKind, JobType
+from jobctl_tools.local import json_api
+from jobctl_tools.local.json_api import ServiceError
+from jobctl_tools.local.rate_limits import AccountRateLimits, RateLimit
+from jobctl_tools.local.sagemaker_quotas import (
+    ACCOUNT_TRAINING_QUOTAS,
+    AccountQuotas,
+    limit_exceeded,
+    training_instances,
+    training_quota_name,
+)
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -61,13 +70,6 @@ CREATE_ERRORS_TAG = "jobctl-sim:create-errors"
 
 # -- account-wide rate limits ---------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class RateLimit:
-    per_second: float
-    burst: float
-
-
 # SageMaker documents few of its API rates; these are what users report, or assumptions
 # (README, "Rate limits"). Every user of the account shares them. SageMaker publishes no
 # bucket sizes either: a bucket holds two calls (a burst of 2, then the rate), so two
@@ -83,29 +85,6 @@ RATE_LIMITS: dict[str, RateLimit] = {
     "StopAutoMLJob": RateLimit(1, 2),
 }
 DEFAULT_RATE_LIMIT = RateLimit(5, 5)  # assumed: Describe*, ListTags
-
-
-class _TokenBucket:
-    """An account's request budget for one operation, on the simulator's clock.
-
-    botocore has a token bucket (``botocore.retries.bucket``), but it is a client's: it
-    starts empty and waits on the wall clock. A service's bucket starts full, lives on
-    the simulator's clock, and answers at once whether a call may pass.
-    """
-
-    def __init__(self, limit: RateLimit, now: datetime) -> None:
-        self.limit = limit
-        self._tokens = limit.burst
-        self._at = now
-
-    def take(self, now: datetime) -> bool:
-        elapsed = max(0.0, (now - self._at).total_seconds())
-        self._tokens = min(self.limit.burst, self._tokens + elapsed * self.limit.per_second)
-        self._at = max(self._at, now)
-        if self._tokens < 1:
-            return False
-        self._tokens -= 1
-        return True
 
 
 # -- what a job does ------------------------------------------------------------------------
@@ -187,14 +166,11 @@ def _automl_plan(outcome: str, request: dict[str, Any]) -> list[Step]:
     return [*work, *reports, ("Completed", final)]
 
 
-class SageMakerError(Exception):
+class SageMakerError(ServiceError):
     """An error answer, as SageMaker gives it: a code, a message and an HTTP status."""
 
     def __init__(self, code: str, message: str, status: int | None = None) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.status = status or _STATUS.get(code, 400)
+        super().__init__(code, message, status or _STATUS.get(code, 400))
 
 
 @dataclass
@@ -258,6 +234,10 @@ class SimulatedSageMaker:
     the simulator (the local stack queues the event and delivers it from another thread).
     ``rate_limits=None`` turns the account's rate limits off: only for a test that needs
     that, and says so.
+
+    ``training_quotas`` and ``spot_training_quotas`` (instance type: instances) are the
+    account's training quotas; a type they do not name has AWS's default (0 on-demand).
+    By default the account holds ``ACCOUNT_TRAINING_QUOTAS``; ``set_quota`` grants more.
     """
 
     def __init__(
@@ -266,22 +246,25 @@ class SimulatedSageMaker:
         step: timedelta | None = None,
         on_change: Callable[[SimulatedJob], None] | None = None,
         rate_limits: dict[str, RateLimit] | None = RATE_LIMITS,
+        training_quotas: Mapping[str, int] = ACCOUNT_TRAINING_QUOTAS,
+        spot_training_quotas: Mapping[str, int] | None = None,
     ) -> None:
         self.clock = clock or _WallClock()
         self.step = step
         self.on_change = on_change
         self.rate_limits = rate_limits
+        self._limits = AccountRateLimits(rate_limits, DEFAULT_RATE_LIMIT)
+        self.quotas = AccountQuotas(training_quotas, spot_training_quotas or {})
         self.jobs: dict[tuple[str, str], SimulatedJob] = {}
         self.calls: Counter[str] = Counter()
         # Calls by (operation, whole second of the clock): peak request rates.
         self.calls_by_second: Counter[tuple[str, int]] = Counter()
         self.error_answers: Counter[str] = Counter()
         # Calls the account's rate limits refused, by operation (injected faults aside).
-        self.throttled: Counter[str] = Counter()
+        self.throttled = self._limits.throttled
         # Per operation, what the next calls raise, and whether the call takes effect first.
         self._faults: dict[str, list[tuple[BaseException, bool]]] = {}
         self._create_attempts: Counter[tuple[str, str]] = Counter()
-        self._buckets: dict[str, _TokenBucket] = {}
         self._by_arn: dict[str, SimulatedJob] = {}
         # Jobs that may still move on their own (an account's history never does).
         self._active: set[tuple[str, str]] = set()
@@ -289,6 +272,10 @@ class SimulatedSageMaker:
         self._ordered: dict[tuple[str, str], list[SimulatedJob]] = {}
         self._lock = threading.RLock()
         self._handlers = self._operations()
+
+    @property
+    def service_model(self) -> ServiceModel:
+        return json_api.service_model("sagemaker")
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -325,7 +312,7 @@ class SimulatedSageMaker:
             return False
         stopping = job.request.get("StoppingCondition") or {}
         ran = (now - job.created).total_seconds()
-        spot = bool(job.request.get("EnableManagedSpotTraining"))
+        spot = _spot(job.request)
         limits = [("MaxRuntimeExceeded", stopping.get("MaxRuntimeInSeconds"))]
         if spot:
             limits.insert(0, ("MaxWaitTimeExceeded", stopping.get("MaxWaitTimeInSeconds")))
@@ -361,6 +348,22 @@ class SimulatedSageMaker:
         """Make the next call of ``operation`` raise ``exception`` in the caller's process:
         a read timeout, or a crash (an exception the handler does not catch)."""
         self._faults.setdefault(operation, []).append((exception, after_effect))
+
+    def set_quota(self, instance_type: str, instances: int, spot: bool = False) -> None:
+        """Grant the account ``instances`` of ``instance_type`` for training jobs (spot ones
+        with ``spot``), as a quota increase would."""
+        with self._lock:
+            self.quotas.grant(training_quota_name(instance_type, spot), instances)
+
+    def training_instances_in_use(self, spot: bool = False) -> Counter[str]:
+        """Instances held by training jobs (``InProgress`` or ``Stopping``), by type: the
+        managed spot ones with ``spot``, the on-demand ones without."""
+        in_use: Counter[str] = Counter()
+        with self._lock:
+            for job in (self.jobs[key] for key in self._active):
+                if _holds_instances(job) and _spot(job.request) == spot:
+                    in_use.update(training_instances(job.request))
+        return in_use
 
     def set_state(
         self,
@@ -479,14 +482,7 @@ class SimulatedSageMaker:
             return answer
 
     def _throttle(self, operation: str, now: datetime) -> None:
-        if self.rate_limits is None:
-            return
-        bucket = self._buckets.get(operation)
-        if bucket is None:
-            limit = self.rate_limits.get(operation, DEFAULT_RATE_LIMIT)
-            bucket = self._buckets[operation] = _TokenBucket(limit, now)
-        if not bucket.take(now):
-            self.throttled[operation] += 1
+        if not self._limits.allow(operation, now):
             raise SageMakerError("ThrottlingException", "Rate exceeded")
 
     def peak_rate(self, *operations: str) -> int:
@@ -499,20 +495,7 @@ class SimulatedSageMaker:
 
     def attach(self, client: Any) -> Any:
         """Answer this boto3 SageMaker client's calls in-process."""
-        client.meta.events.register("before-call.sagemaker", self._answer_botocore_call)
-        return client
-
-    def _answer_botocore_call(
-        self, model: OperationModel, params: dict[str, Any], **_: Any
-    ) -> tuple[AWSResponse, dict[str, Any]]:
-        request = decode_request(model, params["body"])
-        try:
-            answer, status = self.handle(model.name, request), 200
-        except SageMakerError as exc:
-            answer = {"Error": {"Code": exc.code, "Message": exc.message}}
-            status = exc.status
-        answer["ResponseMetadata"] = {"HTTPStatusCode": status, "RequestId": "simulated"}
-        return AWSResponse("https://sagemaker.simulated", status, HTTPHeaders(), None), answer
+        return json_api.attach(self, client)
 
     def _operations(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
         """Each kind's create, describe, stop and list, from the kinds' table."""
@@ -551,6 +534,8 @@ class SimulatedSageMaker:
             raise SageMakerError(code, f"simulated {code} ({CREATE_ERRORS_TAG})")
         if (job_type, name) in self.jobs:
             raise SageMakerError("ResourceInUse", SIMULATED[job_type].name_in_use)
+        if SIMULATED[job_type].limited_by_instance_quotas:
+            self._check_instance_quotas(params)
         job = self._new_job(job_type, name, params, self.now())
         outcome = job.tags.get(OUTCOME_TAG, "Completed")
         job.plan = planned_path(job_type, outcome if outcome in OUTCOMES else "Completed", params)
@@ -562,6 +547,18 @@ class SimulatedSageMaker:
         if self.on_change is not None:
             self.on_change(job)
         return job
+
+    def _check_instance_quotas(self, params: dict[str, Any]) -> None:
+        """ResourceLimitExceeded if the account's instances of a type the request asks for,
+        with the request's own, would exceed that type's quota."""
+        spot = _spot(params)
+        in_use = self.training_instances_in_use(spot)
+        for instance_type, delta in training_instances(params).items():
+            name = training_quota_name(instance_type, spot)
+            limit = self.quotas.value(name)
+            if in_use[instance_type] + delta > limit:
+                message = limit_exceeded(name, limit, in_use[instance_type], delta)
+                raise SageMakerError("ResourceLimitExceeded", message)
 
     def _new_job(
         self, job_type: JobType, name: str, request: dict[str, Any], created: datetime
@@ -669,6 +666,16 @@ def _reason(secondary: str) -> str | None:
     return None
 
 
+def _spot(request: dict[str, Any]) -> bool:
+    return bool(request.get("EnableManagedSpotTraining"))
+
+
+def _holds_instances(job: SimulatedJob) -> bool:
+    """A running or stopping job holds its instances; a finished one holds none."""
+    counted = SIMULATED[job.job_type].limited_by_instance_quotas
+    return counted and job.status in ("InProgress", "Stopping")
+
+
 def _waits_for_capacity(name: str, params: dict[str, Any]) -> bool:
     if (params.get("ResourceConfig") or {}).get("TrainingPlanArn"):
         return True
@@ -760,6 +767,7 @@ class SimulatedKind:
     summary_has_reason: bool  # whether its List summary carries FailureReason
     may_wait_for_capacity: bool  # some of its jobs wait in Pending before they start
     runtime_limited: bool  # SageMaker stops it at MaxRuntimeInSeconds
+    limited_by_instance_quotas: bool  # its instances count against the account's quotas
 
 
 SIMULATED: dict[str, SimulatedKind] = {
@@ -787,6 +795,7 @@ SIMULATED: dict[str, SimulatedKind] = {
         summary_has_reason=False,
         may_wait_for_capacity=True,
         runtime_limited=True,
+        limited_by_instance_quotas=True,
     ),
     "AutoMLJob": SimulatedKind(
         documented_path=AUTOML_PATH,
@@ -806,6 +815,9 @@ SIMULATED: dict[str, SimulatedKind] = {
         summary_has_reason=True,
         may_wait_for_capacity=False,
         runtime_limited=False,
+        # AutoML picks its own instances; SageMaker's AutoML quota counts jobs (listed in
+        # sagemaker_quotas, not simulated), so no AutoML job is refused for instances.
+        limited_by_instance_quotas=False,
     ),
 }
 
@@ -847,19 +859,6 @@ def _read_token(token: str | None, sort_by: str, descending: bool) -> tuple[Any,
             "ValidationException", "The pagination token does not match the request."
         )
     return tuple(last_key)
-
-
-def decode_request(model: OperationModel, body: bytes | None) -> dict[str, Any]:
-    """A JSON 1.1 request body as API parameters (timestamps as datetimes), using botocore's
-    own parser on the operation's input shape."""
-    shape = model.input_shape
-    if shape is None:
-        return {}
-    request: dict[str, Any] = parsers.create_parser("json").parse(
-        {"body": body or b"{}", "headers": {}, "status_code": 200}, shape
-    )
-    request.pop("ResponseMetadata", None)
-    return request
 
 
 def _epoch_millis(value: Any) -> Any:

@@ -1,14 +1,18 @@
-"""`make soak`: many requests through the local stack, with faults, duplicates and lost events.
+"""`make soak`: many requests through the local stack, with faults, duplicates and lost events,
+competing for budgets small enough that most of them wait (docs/contract.md §8).
 
 Fails unless every request ends in exactly one terminal ledger state, every job has
-exactly one notice, no job was created twice in SageMaker, and every message left in the
-dead-letter queue belongs to a job the ledger shows as SubmitFailed.
+exactly one notice, no job was created twice in SageMaker, every message left in the
+dead-letter queue belongs to a job the ledger shows as SubmitFailed, SageMaker never ran
+more jobs or instances at once than the budgets allow, and the budgets are all free again
+once everything settled.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import tempfile
@@ -20,6 +24,9 @@ from typing import Any
 
 import boto3
 
+from jobctl.adapters.capacity import DynamoDBCapacity
+from jobctl.config import Settings
+from jobctl.logic.scheduling import OVERALL, instances_of
 from jobctl.logic.states import record_is_settled
 from jobctl_tools.client import NoticeCollector
 from jobctl_tools.local.sagemaker import CREATE_ERRORS_TAG, OUTCOME_TAG
@@ -28,6 +35,17 @@ from jobctl_tools.local.template import EVENTS
 
 REQUESTS = EVENTS / "requests"
 FAULTS = ["ResourceLimitExceeded*2", "ThrottlingException*1", "InternalFailure*1"]
+# Budgets small enough that the waiting room, shares and priorities are exercised: the
+# controller could otherwise create about one job per second (CreateTrainingJob's limit).
+INSTANCE_TYPE = "ml.m5.xlarge"
+SCHEDULING = {
+    "ConcurrencyBudget": "12",
+    "InstanceTypeBudgets": f"{INSTANCE_TYPE}=16",
+    "ShareWeights": "research=2,prod=3",
+    "ShareLimits": "research=5",
+}
+SHARES = ["default", "research", "prod"]
+PRIORITIES = [0, 50, 100]
 PEAKS = [
     ("CreateTrainingJob", "CreateAutoMLJob"),
     ("ListTrainingJobs", "ListAutoMLJobs"),
@@ -65,6 +83,11 @@ def plan(requests: int, seed: int) -> Plan:
             kind += "+fault"
         if kind.startswith("training") and rng.random() < 0.05:
             tags.append({"Key": OUTCOME_TAG, "Value": "Failed"})
+        if kind.startswith("training"):
+            body["spec"]["ResourceConfig"]["InstanceCount"] = rng.choice([1, 1, 2, 3])
+        if kind != "invalid":
+            body["share"] = rng.choice(SHARES)
+            body["priority"] = rng.choice(PRIORITIES)
         result.kinds[kind] += 1
         result.bodies.append(body)
     return result
@@ -80,6 +103,10 @@ def run(requests: int, seed: int, timeout: float, history: int, speed: float) ->
         drop_event_ratio=0.01,
         speed=speed,
         history=history,
+        parameters=dict(SCHEDULING),
+        # The soak's account was granted an instance for every request: the quota is not
+        # what it tests, the budgets are (its ResourceLimitExceeded faults are injected).
+        quotas={INSTANCE_TYPE: requests},
     )
     started = time.monotonic()
     with LocalStack(options) as stack:
@@ -137,10 +164,55 @@ def run(requests: int, seed: int, timeout: float, history: int, speed: float) ->
             "seconds (enqueue took)": f"{elapsed:.1f} ({enqueued - started:.1f})",
             "simulated seconds (speed)": f"{elapsed * speed:.0f} ({speed:g}x)",
             "local stack errors": stack.errors.total,
+            "of which the first (kinds)": sorted(
+                {e.split(":", 2)[-1][:90] for e in stack.errors[:20]}
+            ),
         }
+        peak_jobs, peak_instances = peaks(list(ours.values()))
+        report["budgets (peak in SageMaker)"] = (
+            f"{SCHEDULING['ConcurrencyBudget']} jobs ({peak_jobs}), "
+            f"{SCHEDULING['InstanceTypeBudgets']} ({peak_instances})"
+        )
         failures = check(mix, records, notices, ours, sagemaker.error_answers, letters)
+        failures += check_budgets(peak_jobs, peak_instances, still_held())
     print_report(report, failures)
     return 1 if failures else 0
+
+
+def peaks(jobs: list[Any]) -> tuple[int, int]:
+    """The most jobs, and the most instances of the budgeted type, SageMaker ran at once."""
+    moments = []
+    for job in jobs:
+        instances = instances_of(job.request).get(INSTANCE_TYPE, 0)
+        moments.append((job.created, 1, instances))
+        moments.append((job.ended or job.modified, -1, -instances))
+    running = instances = peak_jobs = peak_instances = 0
+    for _, jobs_delta, instances_delta in sorted(moments, key=lambda m: (m[0], m[1])):
+        running += jobs_delta
+        instances += instances_delta
+        peak_jobs, peak_instances = max(peak_jobs, running), max(peak_instances, instances)
+    return peak_jobs, peak_instances
+
+
+def still_held() -> dict[str, dict[str, int]]:
+    """What the budgets' items still count as running, by budget key."""
+    settings = Settings.from_environ(os.environ)  # as the local stack set it
+    capacity = DynamoDBCapacity(
+        boto3.client("dynamodb"), settings.idempotency_table, settings.jobs_table
+    )
+    keys = [OVERALL, INSTANCE_TYPE, *(f"share:{share}" for share in SHARES)]
+    return {key: holders for key, holders in capacity.holders(keys).items() if holders}
+
+
+def check_budgets(peak_jobs: int, peak_instances: int, held: dict[str, Any]) -> list[str]:
+    failures = []
+    if peak_jobs > int(SCHEDULING["ConcurrencyBudget"]):
+        failures.append(f"SageMaker ran {peak_jobs} jobs at once, over the budget")
+    if peak_instances > int(SCHEDULING["InstanceTypeBudgets"].split("=")[1]):
+        failures.append(f"SageMaker ran {peak_instances} {INSTANCE_TYPE} at once, over budget")
+    if held:
+        failures.append(f"budgets still held after everything settled: {held}")
+    return failures
 
 
 def check(
@@ -190,7 +262,7 @@ def print_report(report: dict[str, Any], failures: list[str]) -> None:
 
     table = Table("measure", "value", title="jobctl soak")
     for key, value in report.items():
-        table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
+        table.add_row(key, json.dumps(value) if isinstance(value, dict | list) else str(value))
     console.print(table)
     for failure in failures:
         console.print(f"[red]FAILED[/] {failure}")
@@ -209,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         "--history", type=int, default=20_000, help="other teams' finished jobs in the account"
     )
     parser.add_argument(
-        "--speed", type=float, default=20.0, help="simulated seconds per wall second"
+        "--speed", type=float, default=40.0, help="simulated seconds per wall second"
     )
     args = parser.parse_args(argv)
     return run(args.requests, args.seed, args.timeout, args.history, args.speed)

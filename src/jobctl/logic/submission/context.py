@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import cast
 
 from jobctl.logic import states
+from jobctl.logic.admission import Admission
 from jobctl.logic.ports import Ledger, NoticePublisher, SageMakerGateway
 from jobctl.logic.records import announce, revise
 from jobctl.logic.requests import is_ours
@@ -30,10 +31,12 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Delivery:
-    """The SQS facts about the message a request came in."""
+    """The SQS facts about the message a request came in, and its body (kept while the job
+    waits, to be sent again when it is admitted)."""
 
     message_id: str
     receive_count: int
+    body: str
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class Context:
     now: Callable[[], datetime]
     notice_lease: timedelta
     deployment_id: str
+    admission: Admission | None = None
 
     def announce(self, record: JobRecord) -> JobRecord:
         return announce(self.ledger, self.publisher, record, self.now, self.notice_lease)
@@ -60,11 +64,14 @@ class Context:
     def settle(self, record: JobRecord, status: str, reason: str) -> JobRecord:
         """A Queued record settled by the controller itself: Rejected, SubmitFailed, or
         Stopped before it was submitted."""
-        return self.revise(
+        settled = self.revise(
             record,
             lambda current: states.settle_by_controller(current, status, reason, self.now()),
             only_from={QUEUED},
         )
+        if self.admission is not None and states.record_is_settled(settled):
+            self.admission.release(settled)  # its room, or its place in the waiting room
+        return settled
 
     def created_by_us(self, job_arn: str, record: JobRecord) -> bool:
         """Whether the job's tags say this deployment created it for the record's request."""

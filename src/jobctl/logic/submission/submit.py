@@ -1,26 +1,24 @@
-"""Submitting a job (docs/contract.md §3): the request's record is made Queued, its job is
-admitted to the capacity budgets, created in SageMaker, and the record takes it — or the
-request waits for capacity, is retried, given up, or rejected."""
+"""Submitting a job (docs/contract.md §3, §8): the request's record is made Queued, its job
+is admitted to the capacity budgets, created in SageMaker, and the record takes it — or
+the job waits in the waiting room for room to free, is retried, given up, or rejected."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from jobctl.errors import (
     ConcurrentUpdate,
     InvalidRequest,
     JobAlreadyExists,
+    RecordMissing,
     RetryableError,
     ServiceRefused,
     UnreadableRecord,
 )
 from jobctl.logic import states
-from jobctl.logic.admission import OverBudget, budgets_for, holder_of, waiting_reason
-from jobctl.logic.ports import CapacityLedger
 from jobctl.logic.requests import create_params, max_runtime_seconds
+from jobctl.logic.scheduling import Budgets, instances_of
 from jobctl.logic.submission.context import Context, Delivery, Outcome, job_type
 from jobctl.logic.submission.reject import Rejections
 from jobctl.logic.submission.stop import stop_untracked
@@ -30,6 +28,7 @@ from jobctl.models.jobs import (
     SUBMIT_FAILED,
     HistoryEntry,
     JobRecord,
+    pack_request,
     utc_iso,
 )
 from jobctl.models.requests import JobRequest
@@ -39,6 +38,12 @@ REUSED_REQUEST_ID = "request_id: already used for a different request"
 NAME_TAKEN = "job_name: already used by another request"
 FOREIGN_JOB = "job_name: a SageMaker job of this name exists and is not jobctl's (not this stack's)"
 UNREADABLE = "job_name: its ledger record cannot be read (an operator must repair it)"
+# A waiting job's record keeps its request, compressed; an item holds 400 KB at most.
+MAX_KEPT_REQUEST = 300_000
+TOO_LARGE_TO_WAIT = (
+    "body: too large to wait for capacity (the ledger keeps a waiting request, compressed, "
+    "up to 300 KB)"
+)
 
 
 @dataclass(frozen=True)
@@ -48,9 +53,7 @@ class Submit:
     default_role_arn: str
     permitted_roles: frozenset[str]
     max_receive_count: int
-    capacity: CapacityLedger | None = None
-    overall_budget: int = 0
-    instance_type_budgets: Mapping[str, int] = field(default_factory=dict)
+    budgets: Budgets = field(default_factory=Budgets)
 
     def __call__(self, request: JobRequest, delivery: Delivery) -> Outcome:
         try:
@@ -59,8 +62,16 @@ class Submit:
             )
         except InvalidRequest as exc:
             return self.rejections.reject(request, exc.problems, delivery)
+        instances = instances_of(params)
+        never = self.budgets.never_fits(instances, request.job_share)
+        if never:
+            return self.rejections.reject(request, never, delivery)
+        # A job a budget applies to may wait: its record keeps the request meanwhile.
+        kept = pack_request(delivery.body) if self._may_wait(instances, request.job_share) else None
+        if kept is not None and len(kept) > MAX_KEPT_REQUEST:
+            return self.rejections.reject(request, [TOO_LARGE_TO_WAIT], delivery)
         try:
-            record = self._queued_record(request, delivery)
+            record = self._queued_record(request, delivery, instances, kept)
         except UnreadableRecord as unreadable:
             report_unreadable(unreadable)
             return self.rejections.reject(request, [UNREADABLE], delivery, own_key=False)
@@ -72,24 +83,30 @@ class Submit:
                 stop_untracked(self.context, record)
             logger.info("request already acted on", extra={"status": record.status})
             return Outcome.of(record)
-        record = self._admit(record, params)
+        if kept is not None and not states.is_admitted(record):
+            record = self._admitted_or_waiting(record, instances, kept)
+            if not states.is_admitted(record):
+                return Outcome.of(record)  # it waits; a pass wakes it when room frees
         try:
             job_arn = self.context.sagemaker.create_job(request.job_type, params)
         except JobAlreadyExists:
             adopted = self._adoptable_arn(record)
             if adopted is None:
-                self._free(record)
                 return self.rejections.reject_own(record, [FOREIGN_JOB])
             job_arn = adopted
         except InvalidRequest as exc:
-            self._free(record)
             return self.rejections.reject_own(record, exc.problems)
         except (RetryableError, ServiceRefused) as exc:
-            self._free(record)
             return self._failed(record, exc, delivery)
         return Outcome.of(self._created(record, job_arn))
 
-    def _queued_record(self, request: JobRequest, delivery: Delivery) -> JobRecord | str:
+    def _queued_record(
+        self,
+        request: JobRequest,
+        delivery: Delivery,
+        instances: dict[str, int],
+        kept: str | None,
+    ) -> JobRecord | str:
         """The request's record: new, from an earlier delivery, or taking over a rejection
         (which uses nothing up); else the problem that keeps the request from it."""
         at = utc_iso(self.context.now())
@@ -104,6 +121,13 @@ class Submit:
             history=[HistoryEntry(status=QUEUED, at=at)],
             message_id=delivery.message_id,
             max_runtime_seconds=max_runtime_seconds(request.spec),
+            priority=request.job_priority,
+            share=request.job_share,
+            instances=instances,
+            # A job that may wait joins the waiting room at once (a pass may admit it
+            # straight away), with its request, to be sent again when it is admitted.
+            waiting="1" if kept is not None else None,
+            request_body=kept,
         )
         ledger = self.context.ledger
         try:
@@ -129,40 +153,47 @@ class Submit:
             )
         return existing
 
-    def _admit(self, record: JobRecord, params: dict[str, Any]) -> JobRecord:
-        """Take the job's slots in the concurrency budgets, or raise OverBudget."""
-        budgets = budgets_for(params, self.overall_budget, self.instance_type_budgets)
-        if self.capacity is None or not budgets:
-            return record
-        full = self.capacity.acquire(holder_of(record.job_type, record.job_name), budgets)
-        now = utc_iso(self.context.now())
-        if full:
-            reason = waiting_reason(full)
-            waiting = self.context.revise(
+    def _may_wait(self, instances: dict[str, int], share: str) -> bool:
+        """Whether a budget applies to the job, so it is admitted before it is created."""
+        return self.context.admission is not None and bool(self.budgets.needs(instances, share))
+
+    def _admitted_or_waiting(
+        self, record: JobRecord, instances: dict[str, int], kept: str
+    ) -> JobRecord:
+        """The job joins the waiting room (if it is not there yet) and a pass runs: it is
+        admitted now if it may start, else it waits, saying what for."""
+        admission = self.context.admission
+        assert admission is not None  # noqa: S101 - checked by _needs_room
+        at = utc_iso(self.context.now())
+        if not record.waiting:
+            record = self.context.revise(
                 record,
                 lambda current: current.model_copy(
                     update={
-                        "waiting_for": reason,
-                        "deferrals": current.deferrals + 1,
-                        "updated_at": now,
+                        "waiting": "1",
+                        "request_body": kept,
+                        "instances": instances,
+                        "updated_at": at,
                     }
                 ),
                 only_from={QUEUED},
             )
-            count("SubmitDeferred", job_type=record.job_type)
-            raise OverBudget(full, deferrals=waiting.deferrals)
-        keys = [budget.key for budget in budgets]
-        return self.context.revise(
-            record,
-            lambda current: current.model_copy(update={"capacity_keys": keys, "waiting_for": None}),
-            only_from={QUEUED},
-        )
-
-    def _free(self, record: JobRecord) -> None:
-        """Give back the slots of a job that did not start."""
-        if self.capacity is not None and record.capacity_keys:
-            holder = holder_of(record.job_type, record.job_name)
-            self.capacity.release(holder, record.capacity_keys)
+        report = admission.run(joining=record)
+        current = self.context.ledger.get(*record.key)
+        if current is None:
+            raise RecordMissing(*record.key)
+        place = report.place_of(record.key)
+        if current.waiting and place is not None and place.waits_for != current.waiting_for:
+            reason = place.waits_for
+            current = self.context.revise(
+                current,
+                lambda r: r.model_copy(update={"waiting_for": reason}) if r.waiting else None,
+                only_from={QUEUED},
+            )
+        if current.waiting:
+            count("JobsWaiting", job_type=record.job_type)
+            logger.info("waiting for capacity", extra={"waiting_for": current.waiting_for})
+        return current
 
     def _adoptable_arn(self, record: JobRecord) -> str | None:
         """The ARN of the existing job of this name if this deployment created it for this

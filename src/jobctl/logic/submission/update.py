@@ -1,0 +1,51 @@
+"""Changing a waiting job's priority (docs/contract.md §8): ``{"action": "update",
+"priority": N}``. Only a job still in the waiting room can change; for any other the
+update is rejected, saying why, and the job is left as it is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jobctl.errors import UnreadableRecord
+from jobctl.logic import states
+from jobctl.logic.submission.context import Context, Delivery, Outcome
+from jobctl.logic.submission.reject import Rejections
+from jobctl.models.jobs import QUEUED, REJECTED, utc_iso
+from jobctl.models.requests import JobRequest
+from jobctl.observability import count, logger, report_unreadable
+
+UNKNOWN_JOB = "job_name: no job of this name and type in the ledger"
+UNREADABLE = "job_name: its ledger record cannot be read (an operator must repair it)"
+
+
+def not_waiting(status: str) -> str:
+    started = "admitted and about to start" if status == QUEUED else status
+    return f"priority: only a waiting job's priority can change; this job is {started}"
+
+
+@dataclass(frozen=True)
+class Update:
+    context: Context
+    rejections: Rejections
+
+    def __call__(self, request: JobRequest, delivery: Delivery) -> Outcome:
+        try:
+            record = self.context.ledger.get(request.name, request.job_type)
+        except UnreadableRecord as unreadable:
+            report_unreadable(unreadable)
+            return self.rejections.reject(request, [UNREADABLE], delivery, own_key=False)
+        if record is None or record.status == REJECTED:
+            return self.rejections.reject(request, [UNKNOWN_JOB], delivery)
+        priority, at = request.job_priority, utc_iso(self.context.now())
+        updated = self.context.revise(
+            record,
+            lambda current: states.reprioritize(current, priority, at),
+            only_from={QUEUED},
+        )
+        if not updated.waiting or updated.priority != priority:
+            return self.rejections.reject(request, [not_waiting(updated.status)], delivery)
+        count("PrioritiesChanged", job_type=updated.job_type)
+        logger.info("priority changed", extra={"priority": priority})
+        if self.context.admission is not None:
+            self.context.admission.run()  # a higher priority may start now
+        return Outcome.of(self.context.ledger.get(*updated.key) or updated)

@@ -1,0 +1,359 @@
+"""The waiting room (docs/contract.md §8) on in-memory fakes: jobs wait in the ledger, and a
+freed slot goes to the next waiting job in the same invocation that freed it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from jobctl.adapters.sagemaker import training_observation
+from jobctl.errors import RetryableError
+from jobctl.logic.admission import Admission
+from jobctl.logic.scheduling import Usage
+from jobctl.logic.submission import submit
+from jobctl.logic.submission.update import UNKNOWN_JOB, not_waiting
+from jobctl.models.jobs import Waiting
+from tests.support.environment import MAX_RECEIVE_COUNT
+from tests.support.requests import request_body
+from tests.unit.conftest import Logic
+
+GPU = "ml.p4d.24xlarge"
+QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/jobctl-jobs"
+
+
+def gpu_job(name: str, gpus: int = 1, priority: int | None = None, **fields: Any) -> dict[str, Any]:
+    body = request_body(job_name=name, request_id=name, **fields)
+    body["spec"]["ResourceConfig"] = {
+        **body["spec"]["ResourceConfig"],
+        "InstanceType": GPU,
+        "InstanceCount": gpus,
+    }
+    if priority is not None:
+        body["priority"] = priority
+    return body
+
+
+def update(name: str, priority: int, request_id: str | None = None) -> dict[str, Any]:
+    return {
+        "job_type": "TrainingJob",
+        "action": "update",
+        "job_name": name,
+        "request_id": request_id or f"{name}-priority-{priority}",
+        "priority": priority,
+    }
+
+
+@pytest.fixture(autouse=True)
+def gpus_granted(logic: Logic) -> None:
+    """The account was granted GPUs (AWS's default is 0), more than any budget here: the
+    budgets hold jobs back, not the quota."""
+    logic.sagemaker.set_quota(GPU, 8)
+
+
+@pytest.fixture
+def budgeted(logic: Logic) -> Logic:
+    """A budget of 4 GPU instances."""
+    logic.reconfigure(INSTANCE_TYPE_BUDGETS=f"{GPU}=4", JOBS_QUEUE_URL=QUEUE)
+    return logic
+
+
+def finish(logic: Logic, name: str) -> None:
+    """The job completes in SageMaker and its event reaches the reconciler."""
+    logic.sagemaker.complete("TrainingJob", name)
+    event = logic.sagemaker.training_event(name)
+    logic.reconciler.on_state_change("TrainingJob", training_observation(event["detail"]))
+
+
+def statuses(logic: Logic, names: Iterable[str]) -> dict[str, str]:
+    return {name: logic.record(name).status for name in names}
+
+
+def test_a_job_over_budget_waits_queued_naming_the_full_budget(budgeted: Logic) -> None:
+    assert budgeted.handle(gpu_job("big", gpus=4)).status == "InProgress"
+    assert budgeted.handle(gpu_job("next")).status == "Queued"
+    waiting = budgeted.record("next")
+    assert waiting.waiting_for == f"waiting for capacity ({GPU}: 4 of 4 instances in use, needs 1)"
+    assert budgeted.sagemaker.calls["CreateTrainingJob"] == 1
+    assert budgeted.notices.published == []
+
+
+def test_a_settled_job_admits_the_next_waiting_job_in_the_same_invocation(
+    budgeted: Logic,
+) -> None:
+    budgeted.handle(gpu_job("big", gpus=4))
+    budgeted.handle(gpu_job("next"))
+    finish(budgeted, "big")
+    record = budgeted.record("next")
+    assert (record.waiting, record.holds) == (None, {GPU: 1})
+    assert len(budgeted.wakeup.sent) == 1  # its request goes back on the queue, at once
+    assert [o.status for o in budgeted.deliver_wakeups()] == ["InProgress"]
+    assert budgeted.record("next").request_body is None  # kept no longer than needed
+
+
+def test_instances_are_counted_not_jobs(budgeted: Logic) -> None:
+    outcomes = [
+        budgeted.handle(gpu_job(name, gpus)).status
+        for name, gpus in [("three", 3), ("two", 2), ("one", 1)]
+    ]
+    assert outcomes == ["InProgress", "Queued", "InProgress"]
+    assert budgeted.capacity.in_use(GPU) == 4
+
+
+def test_waiting_jobs_start_by_priority_then_age(budgeted: Logic) -> None:
+    budgeted.handle(gpu_job("running", gpus=4))
+    waiting = {"low": 0, "high": 100, "mid": 50, "high-later": 100}
+    for name, priority in waiting.items():
+        budgeted.clock.advance(1)
+        budgeted.handle(gpu_job(name, gpus=4, priority=priority))
+    started, last = [], "running"
+    for _ in waiting:
+        finish(budgeted, last)
+        budgeted.deliver_wakeups()
+        (last,) = [
+            n for n in waiting if n not in started and statuses(budgeted, [n])[n] != "Queued"
+        ]
+        started.append(last)
+    assert started == ["high", "high-later", "mid", "low"]
+
+
+def test_among_equal_priorities_the_share_using_least_for_its_weight_starts_first(
+    logic: Logic,
+) -> None:
+    logic.reconfigure(
+        INSTANCE_TYPE_BUDGETS=f"{GPU}=6", SHARE_WEIGHTS="research=3", JOBS_QUEUE_URL=QUEUE
+    )
+    for name, share in [("research-1", "research"), ("prod-1", "prod"), ("prod-x", "prod")]:
+        logic.handle(gpu_job(name, gpus=2, share=share))
+    logic.handle(gpu_job("prod-2", gpus=2, share="prod"))
+    logic.clock.advance(1)
+    logic.handle(gpu_job("research-2", gpus=2, share="research"))
+    finish(logic, "prod-x")
+    logic.deliver_wakeups()
+    # Each now uses 2 of 6; research weighs 3, so its use for its weight is the lower,
+    # and its job starts though prod's waited longer.
+    assert statuses(logic, ["research-2", "prod-2"]) == {
+        "research-2": "InProgress",
+        "prod-2": "Queued",
+    }
+
+
+def test_a_job_at_its_shares_limit_does_not_hold_back_other_shares(logic: Logic) -> None:
+    logic.reconfigure(
+        INSTANCE_TYPE_BUDGETS=f"{GPU}=8", SHARE_LIMITS="research=1", JOBS_QUEUE_URL=QUEUE
+    )
+    logic.handle(gpu_job("research-1", share="research"))
+    assert logic.handle(gpu_job("research-2", priority=100, share="research")).status == "Queued"
+    assert logic.handle(gpu_job("prod-1", share="prod")).status == "InProgress"
+    assert logic.record("research-2").waiting_for == (
+        "waiting for capacity (share research: 1 of its limit of 1 running)"
+    )
+
+
+def test_a_new_lower_priority_job_does_not_overtake_a_waiting_higher_one(budgeted: Logic) -> None:
+    budgeted.handle(gpu_job("running", gpus=2))
+    budgeted.handle(gpu_job("urgent-big", gpus=4, priority=100))
+    assert budgeted.handle(gpu_job("small", gpus=1)).status == "Queued"
+    assert "held for jobs of higher priority" in (budgeted.record("small").waiting_for or "")
+    assert budgeted.handle(gpu_job("urgent-small", gpus=1, priority=100)).status == "InProgress"
+
+
+def test_a_job_larger_than_its_budget_is_rejected_not_left_waiting(budgeted: Logic) -> None:
+    assert budgeted.handle(gpu_job("huge", gpus=5)).status == "Rejected"
+    assert budgeted.record("huge").failure_reason == (
+        f"spec.ResourceConfig: needs 5 {GPU} instances; its budget allows 4 at once"
+    )
+
+
+def test_waiting_never_fails_a_delivery_so_never_reaches_the_dlq(budgeted: Logic) -> None:
+    budgeted.handle(gpu_job("big", gpus=4))
+    for receive in range(1, MAX_RECEIVE_COUNT * 2):
+        assert budgeted.handle(gpu_job("next"), receive_count=receive).status == "Queued"
+    assert budgeted.record("next").status == "Queued"
+    assert budgeted.wakeup.sent == []
+
+
+def test_an_update_changes_a_waiting_jobs_priority_and_it_starts_first(budgeted: Logic) -> None:
+    budgeted.handle(gpu_job("running", gpus=4))
+    budgeted.handle(gpu_job("first", gpus=4))
+    budgeted.clock.advance(1)
+    budgeted.handle(gpu_job("second", gpus=4))
+    assert budgeted.handle(update("second", 10)).status == "Queued"
+    assert budgeted.record("second").priority == 10
+    finish(budgeted, "running")
+    budgeted.deliver_wakeups()
+    assert statuses(budgeted, ["first", "second"]) == {"first": "Queued", "second": "InProgress"}
+
+
+def test_an_update_of_a_running_job_is_rejected_and_changes_nothing(budgeted: Logic) -> None:
+    budgeted.handle(gpu_job("running"))
+    outcome = budgeted.handle(update("running", 99), message_id="m-9")
+    assert (outcome.job_name, outcome.status) == ("rejected-m-9", "Rejected")
+    assert budgeted.record("rejected-m-9").failure_reason == not_waiting("InProgress")
+    assert budgeted.record("running").priority == 0
+    assert budgeted.notices.statuses("rejected-m-9") == ["Rejected"]
+
+
+def test_an_update_of_an_unknown_job_is_rejected(budgeted: Logic) -> None:
+    assert budgeted.handle(update("nobody", 5)).status == "Rejected"
+    assert budgeted.record("nobody").failure_reason == UNKNOWN_JOB
+
+
+def test_a_stopped_waiting_job_leaves_the_waiting_room_and_is_never_created(
+    budgeted: Logic,
+) -> None:
+    budgeted.handle(gpu_job("big", gpus=4))
+    budgeted.handle(gpu_job("next"))
+    stop = {"job_type": "TrainingJob", "action": "stop", "job_name": "next"}
+    assert budgeted.handle(stop).status == "Stopped"
+    finish(budgeted, "big")
+    assert budgeted.deliver_wakeups() == []
+    assert ("TrainingJob", "next") not in budgeted.sagemaker.jobs
+    assert budgeted.notices.statuses("next") == ["Stopped"]
+
+
+def test_a_job_stopped_after_admission_gives_its_room_to_the_next(budgeted: Logic) -> None:
+    budgeted.handle(gpu_job("big", gpus=4))
+    budgeted.handle(gpu_job("admitted", gpus=4))
+    budgeted.clock.advance(1)
+    budgeted.handle(gpu_job("after", gpus=4))
+    finish(budgeted, "big")  # "admitted" holds the room; its wake-up is on the queue
+    budgeted.handle({"job_type": "TrainingJob", "action": "stop", "job_name": "admitted"})
+    budgeted.deliver_wakeups()
+    assert statuses(budgeted, ["admitted", "after"]) == {
+        "admitted": "Stopped",
+        "after": "InProgress",
+    }
+    assert budgeted.capacity.in_use(GPU) == 4
+
+
+def test_a_transient_create_failure_keeps_the_jobs_room_for_its_retry(budgeted: Logic) -> None:
+    budgeted.sagemaker.fail_next("CreateTrainingJob", "ThrottlingException")
+    with pytest.raises(RetryableError):
+        budgeted.handle(gpu_job("big", gpus=4))
+    assert budgeted.handle(gpu_job("other")).status == "Queued"
+    assert budgeted.handle(gpu_job("big", gpus=4), receive_count=2).status == "InProgress"
+
+
+def test_a_job_sagemaker_refuses_gives_its_room_to_the_next(budgeted: Logic) -> None:
+    budgeted.handle(gpu_job("big", gpus=4))
+    budgeted.handle(gpu_job("bad", gpus=4))
+    budgeted.sagemaker.fail_next("CreateTrainingJob", "ValidationException", message="bad image")
+    budgeted.clock.advance(1)
+    budgeted.handle(gpu_job("good", gpus=4))
+    finish(budgeted, "big")
+    budgeted.deliver_wakeups()  # "bad" is refused; "good" is woken and starts
+    budgeted.deliver_wakeups()
+    assert statuses(budgeted, ["bad", "good"]) == {"bad": "Rejected", "good": "InProgress"}
+
+
+def test_the_submitter_admits_its_own_job_though_the_index_does_not_show_it_yet(
+    budgeted: Logic,
+) -> None:
+    budgeted.ledger.index_lags = True
+    assert budgeted.handle(gpu_job("first")).status == "InProgress"
+
+
+# -- crash repair, and races -----------------------------------------------------------------
+
+
+def sweep(logic: Logic) -> dict[str, Any]:
+    return logic.reconciler.sweep("a-sweep", timedelta(minutes=5)).__dict__
+
+
+def test_the_sweep_wakes_an_admitted_job_whose_wake_up_was_lost(budgeted: Logic) -> None:
+    budgeted.handle(gpu_job("big", gpus=4))
+    budgeted.handle(gpu_job("next"))
+    finish(budgeted, "big")
+    budgeted.wakeup.take()  # the message was lost (or the invocation died before sending)
+    assert sweep(budgeted)["slots_repaired"] == 0  # too soon: the wake-up may be in flight
+    budgeted.clock.advance(180)
+    assert sweep(budgeted)["slots_repaired"] == 1
+    assert [o.status for o in budgeted.deliver_wakeups()] == ["InProgress"]
+
+
+def test_the_sweep_frees_room_a_settled_job_still_holds_and_admits_the_next(
+    budgeted: Logic,
+) -> None:
+    budgeted.handle(gpu_job("big", gpus=4))
+    budgeted.handle(gpu_job("next"))
+    # The reconciler died between recording the outcome and freeing the room.
+    budgeted.reconciler.admission = None
+    finish(budgeted, "big")
+    budgeted.reconfigure(INSTANCE_TYPE_BUDGETS=f"{GPU}=4", JOBS_QUEUE_URL=QUEUE)
+    assert budgeted.capacity.in_use(GPU) == 4
+    assert sweep(budgeted)["slots_repaired"] == 1
+    assert [o.status for o in budgeted.deliver_wakeups()] == ["InProgress"]
+
+
+def test_the_sweep_admits_a_waiting_job_nobody_woke(budgeted: Logic) -> None:
+    budgeted.handle(gpu_job("big", gpus=4))
+    budgeted.handle(gpu_job("next"))
+    budgeted.capacity.release("TrainingJob/big", {GPU: 4})  # freed, then the pass died
+    sweep(budgeted)
+    assert [o.status for o in budgeted.deliver_wakeups()] == ["InProgress"]
+
+
+class RacingCapacity:
+    """The budgets, where a rival pass runs between this pass's reading and its writing."""
+
+    def __init__(self, logic: Logic, rival: Admission) -> None:
+        self.inner = logic.capacity
+        self.rival: Admission | None = rival
+
+    def usage(self, keys: Iterable[str]) -> dict[str, Usage]:
+        seen = self.inner.usage(keys)
+        if self.rival is not None:
+            rival, self.rival = self.rival, None
+            rival.run()
+        return seen
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class LaggingIndex:
+    """The ledger as a pass sees it whose read of the waiting room missed some jobs."""
+
+    def __init__(self, logic: Logic, hidden: set[str]) -> None:
+        self.inner = logic.ledger
+        self.hidden = hidden
+
+    def waiting(self) -> list[Waiting]:
+        return [w for w in self.inner.waiting() if w.job_name not in self.hidden]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_two_passes_racing_for_one_slot_admit_one_job(budgeted: Logic) -> None:
+    budgeted.handle(gpu_job("big", gpus=4))
+    budgeted.handle(gpu_job("a", gpus=4))
+    budgeted.clock.advance(1)
+    budgeted.handle(gpu_job("b", gpus=4))
+    budgeted.capacity.release("TrainingJob/big", {GPU: 4})  # room frees for one of them
+    rival = budgeted.reconciler.admission
+    assert rival is not None
+    # This pass read the budgets before the rival admitted "a", and the waiting room
+    # without "a": it plans to admit "b" into the room the rival has just taken.
+    late = Admission(
+        LaggingIndex(budgeted, {"a"}),
+        RacingCapacity(budgeted, rival),
+        budgeted.wakeup,
+        rival.budgets,
+        budgeted.clock.now,
+    )
+    assert late.run().admitted == []
+    assert budgeted.capacity.in_use(GPU) == 4
+    assert (budgeted.record("a").holds, budgeted.record("b").waiting) == ({GPU: 4}, "1")
+
+
+def test_a_request_too_large_to_keep_while_waiting_is_rejected_not_lost(
+    budgeted: Logic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(submit, "MAX_KEPT_REQUEST", 100)
+    assert budgeted.handle(gpu_job("long")).status == "Rejected"
+    assert budgeted.record("long").failure_reason == submit.TOO_LARGE_TO_WAIT
+    assert budgeted.notices.statuses("long") == ["Rejected"]
