@@ -57,7 +57,8 @@ def test_a_retried_job_runs_its_second_try_and_announces_what_both_used(
 
     record = stack.job(NAME)
     assert (record.status, record.attempt, len(record.attempts)) == ("Completed", 2, 2)
-    assert record.usage is not None and record.usage.billable_instance_seconds == 3600
+    assert record.usage is not None
+    assert record.usage.billable_instance_seconds == 3600
     assert record.estimated_cost_usd == pytest.approx(0.23)
     item = boto3.client("dynamodb").get_item(
         TableName=JOBS_TABLE, Key={"job_name": {"S": NAME}, "job_type": {"S": "TrainingJob"}}

@@ -63,7 +63,7 @@ RECORDS = [
 
 def test_totals_per_share_sum_the_jobs_usage_and_cost() -> None:
     result = report(RECORDS, by="share").as_dict()
-    groups = {g["group"]: g for g in result["groups"]}  # type: ignore[index, union-attr]
+    groups = {g["group"]: g for g in result["groups"]}
     assert groups["research"] == {
         "group": "research",
         "jobs": 2,
@@ -77,9 +77,9 @@ def test_totals_per_share_sum_the_jobs_usage_and_cost() -> None:
     assert (groups["prod"]["jobs"], groups["prod"]["estimated_cost_usd"]) == (3, 1.0)
     assert (groups["default"]["unpriced_jobs"], groups["default"]["estimated_cost_usd"]) == (1, 0)
     total = result["total"]
-    assert total["jobs"] == 6  # type: ignore[index]
-    assert total["billable_instance_seconds"] == 9000 + 7200 + 3600  # type: ignore[index]
-    assert total["estimated_cost_usd"] == pytest.approx(1.575)  # type: ignore[index]
+    assert total["jobs"] == 6
+    assert total["billable_instance_seconds"] == 9000 + 7200 + 3600
+    assert total["estimated_cost_usd"] == pytest.approx(1.575)
 
 
 def test_groups_are_ordered_by_cost_then_use() -> None:

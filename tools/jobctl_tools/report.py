@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from jobctl.models.jobs import JobRecord
 from jobctl.models.requests import DEFAULT_SHARE
@@ -53,7 +53,7 @@ class Totals:
         else:
             self.estimated_cost_usd += record.estimated_cost_usd
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "group": self.group,
             "jobs": self.jobs,
@@ -72,7 +72,7 @@ class Report:
     groups: list[Totals] = field(default_factory=list)
     total: Totals = field(default_factory=lambda: Totals("all"))
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "by": self.by,
             "groups": [group.as_dict() for group in self.groups],
