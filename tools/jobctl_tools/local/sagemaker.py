@@ -20,6 +20,9 @@ and benchmark shares, so it is unkind where SageMaker is:
   answer) — the things moto's SageMaker cannot do — and a job's tags choose its
   outcome: failing the first tries of a request with a chosen ``FailureReason``
   (``FAILED_TRIES_TAG``, ``FAILURE_REASON_TAG``), as a retrying controller meets them.
+- An ended training job reports what it is billed for, TrainingTimeInSeconds and
+  BillableTimeInSeconds (less on managed spot), and ``billed`` / ``billed_total`` give
+  the same numbers to a benchmark that checks a report against them.
 - Tags follow SageMaker's rules (botocore's pattern, checked here since Python's ``re``
   cannot compile it).
 
@@ -101,6 +104,50 @@ INTERNAL_SERVER_ERROR = "InternalServerError: We encountered an internal error. 
 ALGORITHM_ERROR = "AlgorithmError: ExecuteUserScriptError: ExitCode 1"
 # Reasons of failures that come before the instances are provisioned (no training time).
 _FAILS_WHILE_STARTING = ("CapacityError",)
+
+
+# -- what a training job is billed for ------------------------------------------------------
+
+# DescribeTrainingJob of an ended training job reports TrainingTimeInSeconds and
+# BillableTimeInSeconds. Training time runs from TrainingStartTime, when the job starts
+# on its instances (botocore: "You are billed for the time interval between this time
+# and the value of TrainingEndTime"), to TrainingEndTime: here from the first of these
+# secondary statuses (Pending and Starting, while instances are found and provisioned,
+# come before it) to the end, in whole seconds rounded down, at least 1 (botocore's
+# minimum). A job that ended before reaching one of them never trained: like SageMaker
+# for a job that failed while starting ("attributes like TrainingStartTime,
+# TrainingTimeInSeconds, TrainingEndTime, and BillableTimeInSeconds may not be
+# present"), its Describe omits TrainingStartTime and both times.
+ON_INSTANCES = frozenset({"Downloading", "Training", "Interrupted", "Restarting", "Uploading"})
+# On-demand, billable time is the training time. Managed spot training bills less: the
+# saving, (1 - BillableTimeInSeconds / TrainingTimeInSeconds) * 100 as botocore defines
+# it, is this tag's percent (0 to 90: AWS advertises savings of up to 90 %), or by default
+# 70, an assumption. Billable time is rounded to the nearest second (halves up), at least
+# 1 and never above the training time.
+SPOT_SAVINGS_TAG = "jobctl-sim:spot-savings"
+DEFAULT_SPOT_SAVINGS_PERCENT = 70
+MAX_SPOT_SAVINGS_PERCENT = 90
+# What Describe reports that SageMaker's state-change events and List summaries do not
+# (AWS's documented sample event; botocore's TrainingJobSummary).
+_DESCRIBE_ONLY = ("TrainingTimeInSeconds", "BillableTimeInSeconds")
+
+
+@dataclass(frozen=True)
+class Billed:
+    """What SageMaker bills a training job (or, summed, jobs) for: DescribeTrainingJob's
+    TrainingTimeInSeconds and BillableTimeInSeconds, and BillableTimeInSeconds times the
+    job's instances (botocore: "BillableTimeInSeconds * InstanceCount")."""
+
+    training_seconds: int = 0
+    billable_seconds: int = 0
+    billable_instance_seconds: int = 0
+
+    def __add__(self, other: Billed) -> Billed:
+        return Billed(
+            self.training_seconds + other.training_seconds,
+            self.billable_seconds + other.billable_seconds,
+            self.billable_instance_seconds + other.billable_instance_seconds,
+        )
 
 
 # -- account-wide rate limits ---------------------------------------------------------------
@@ -412,6 +459,23 @@ class SimulatedSageMaker:
                     in_use.update(training_instances(job.request))
         return in_use
 
+    def billed(self, job_type: str, name: str) -> Billed | None:
+        """What the job is billed for, computed as DescribeTrainingJob reports it; None
+        while it runs, if it never trained, and for AutoML jobs (whose Describe reports
+        no times: their compute is their candidates' training jobs, not simulated)."""
+        with self._lock:
+            return SIMULATED[job_type].billed(self._job(job_type, name))
+
+    def billed_total(self, select: Callable[[SimulatedJob], bool] | None = None) -> Billed:
+        """The sum of ``billed`` over the account's jobs (those ``select`` keeps)."""
+        total = Billed()
+        with self._lock:
+            for job in self.jobs.values():
+                billed = SIMULATED[job.job_type].billed(job)
+                if billed is not None and (select is None or select(job)):
+                    total += billed
+        return total
+
     def set_state(
         self,
         job_type: str,
@@ -455,6 +519,8 @@ class SimulatedSageMaker:
         AWS's documented sample: times as epoch-millisecond strings, ``Tags`` as a map."""
         job = self._job("TrainingJob", name)
         detail = _epoch_millis(self._describe(job))
+        for member in _DESCRIBE_ONLY:
+            detail.pop(member, None)
         detail["Tags"] = job.tags
         return {
             "version": "0",
@@ -756,6 +822,10 @@ def _check_simulation_tags(tags: dict[str, str]) -> None:
     rules = {
         FAILED_TRIES_TAG: ("[0-9]+", "a number of jobs (0, 1, 2...)"),
         CREATE_ERRORS_TAG: ("[A-Za-z]+(:[0-9]+)?", "an error code and a number of creates"),
+        SPOT_SAVINGS_TAG: (
+            "[0-9]|[1-8][0-9]|90",
+            f"a whole percent from 0 to {MAX_SPOT_SAVINGS_PERCENT}",
+        ),
     }
     for key, (pattern, meaning) in rules.items():
         value = tags.get(key)
@@ -825,9 +895,37 @@ def _summary(job: SimulatedJob) -> dict[str, Any]:
     return summary
 
 
+def _training_started(job: SimulatedJob) -> datetime | None:
+    """TrainingStartTime: when the job first went on its instances, if it has."""
+    for transition in job.transitions:
+        if transition["Status"] in ON_INSTANCES:
+            return transition["StartTime"]  # type: ignore[no-any-return]
+    return None
+
+
+def _training_billed(job: SimulatedJob) -> Billed | None:
+    started = _training_started(job)
+    if job.ended is None or started is None:
+        return None
+    training = max(1, int((job.ended - started).total_seconds()))
+    billable = training
+    if _spot(job.request):
+        saving = int(job.tags.get(SPOT_SAVINGS_TAG, DEFAULT_SPOT_SAVINGS_PERCENT))
+        billable = max(1, (training * (100 - saving) + 50) // 100)
+    instances = sum(training_instances(job.request).values())
+    return Billed(training, billable, billable * instances)
+
+
 def _training_details(job: SimulatedJob) -> dict[str, Any]:
     details: dict[str, Any] = {"SecondaryStatusTransitions": list(job.transitions)}
     details.update(_training_summary_details(job))
+    started = _training_started(job)
+    if started is not None:
+        details["TrainingStartTime"] = started
+    billed = _training_billed(job)
+    if billed is not None:
+        details["TrainingTimeInSeconds"] = billed.training_seconds
+        details["BillableTimeInSeconds"] = billed.billable_seconds
     if job.status == "Completed":
         output = job.request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
         details["ModelArtifacts"] = {"S3ModelArtifacts": f"{output}/{job.name}/output/model.tar.gz"}
@@ -878,6 +976,7 @@ class SimulatedKind:
     may_wait_for_capacity: bool  # some of its jobs wait in Pending before they start
     runtime_limited: bool  # SageMaker stops it at MaxRuntimeInSeconds
     limited_by_instance_quotas: bool  # its instances count against the account's quotas
+    billed: Callable[[SimulatedJob], Billed | None]  # what its Describe reports it billed
 
 
 SIMULATED: dict[str, SimulatedKind] = {
@@ -906,6 +1005,7 @@ SIMULATED: dict[str, SimulatedKind] = {
         may_wait_for_capacity=True,
         runtime_limited=True,
         limited_by_instance_quotas=True,
+        billed=_training_billed,
     ),
     "AutoMLJob": SimulatedKind(
         documented_path=AUTOML_PATH,
@@ -928,6 +1028,7 @@ SIMULATED: dict[str, SimulatedKind] = {
         # AutoML picks its own instances; SageMaker's AutoML quota counts jobs (listed in
         # sagemaker_quotas, not simulated), so no AutoML job is refused for instances.
         limited_by_instance_quotas=False,
+        billed=lambda job: None,  # DescribeAutoMLJob reports no times
     ),
 }
 
