@@ -198,12 +198,12 @@ def _step(sim: Any, job: Any) -> None:
 class Poller:
     """The baseline: create each job, then describe every in-flight job every ``interval``."""
 
-    def __init__(self, clock: FakeClock, interval: int) -> None:
+    def __init__(self, clock: FakeClock, interval: int, quotas: dict[str, int]) -> None:
         from jobctl_tools.local.sagemaker import SimulatedSageMaker
 
         self.interval = interval
         # Counted, not throttled: a real account would refuse most of these calls.
-        self.sim = SimulatedSageMaker(clock=clock, rate_limits=None)
+        self.sim = SimulatedSageMaker(clock=clock, rate_limits=None, training_quotas=quotas)
         self.in_flight: set[tuple[str, str]] = set()
 
     def create(self, jobs: Iterable[PlannedJob]) -> None:
@@ -462,7 +462,10 @@ def run(
 
     clock = FakeClock(BENCH_EPOCH)
     timeline = Timeline(by_key)
-    pollers = [Poller(clock, interval) for interval in POLL_INTERVALS]
+    # The fleet's account was granted an instance for each of its training jobs: how many
+    # run at once is the arrivals' and the dwell times' doing, not a quota's.
+    quotas = {"ml.m5.xlarge": training}
+    pollers = [Poller(clock, interval, quotas) for interval in POLL_INTERVALS]
 
     with mock_aws(), quiet():
         deploy_in_moto()
@@ -473,7 +476,9 @@ def run(
         dynamodb.watch(made.dynamodb)
         sns.watch(made.sns)
         controller = Controller(clock, None, dynamodb, sns, rng, rule_patterns(tracking))
-        sim = SimulatedSageMaker(clock=clock, on_change=controller.on_change)
+        sim = SimulatedSageMaker(
+            clock=clock, on_change=controller.on_change, training_quotas=quotas
+        )
         controller.sim = sim
         sim.attach(made.sagemaker)
         made.sns.meta.events.register("before-parameter-build.sns.Publish", controller.count_notice)

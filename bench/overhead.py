@@ -63,6 +63,7 @@ SWEEP_BATCH = 10
 TOP = 10
 SCALING_SIZES = (100, 1000)
 MAX_RUNTIME = 7 * 86_400
+RIG_QUOTAS = {"ml.m5.xlarge": 10_000}
 
 
 class Rig:
@@ -79,7 +80,9 @@ class Rig:
         from jobctl_tools.local.template import table_create_kwargs
 
         self.clock = FakeClock(BENCH_EPOCH)
-        self.sim = SimulatedSageMaker(clock=self.clock)
+        # The rig's jobs never finish: its account was granted more instances than the
+        # rig ever starts, so no create is refused for its quota.
+        self.sim = SimulatedSageMaker(clock=self.clock, training_quotas=RIG_QUOTAS)
         schemas = {
             name: [k["AttributeName"] for k in table_create_kwargs(logical, name)["KeySchema"]]
             for logical, name in (

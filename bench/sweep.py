@@ -47,6 +47,8 @@ from jobctl_tools.local.lambda_events import LambdaContext, scheduled_event, sqs
 
 HISTORY = 50_000
 IN_FLIGHT = 200
+# Both accounts were granted an instance for every job of ours in flight.
+QUOTAS = {"ml.m5.xlarge": IN_FLIGHT}
 SWEEP_EVERY = 300  # the template's rate(5 minutes)
 LISTS = ("ListTrainingJobs", "ListAutoMLJobs")
 DESCRIBES = ("DescribeTrainingJob", "DescribeAutoMLJob")
@@ -138,13 +140,14 @@ def run() -> dict[str, Any]:
     clock = FakeClock(BENCH_EPOCH)
     # The second account, seeded identically: every job of ours the controller creates in
     # the first is created in it at the same moment of the same clock.
-    replay = SimulatedSageMaker(clock=clock, rate_limits=None)
+    replay = SimulatedSageMaker(clock=clock, rate_limits=None, training_quotas=QUOTAS)
 
     def mirror(job: SimulatedJob) -> None:
         if (job.job_type, job.name) not in replay.jobs:
             replay.handle(f"Create{job.job_type}", job.request)
 
-    sim = SimulatedSageMaker(clock=clock, on_change=mirror)  # the account's rate limits on
+    # The account's rate limits on.
+    sim = SimulatedSageMaker(clock=clock, on_change=mirror, training_quotas=QUOTAS)
     seeding = time.perf_counter()
     for account in (sim, replay):
         account.seed_history(HISTORY)

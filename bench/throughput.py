@@ -57,6 +57,7 @@ def run() -> dict[str, Any]:
         sweep_seconds=300,
         visibility_timeout=5,
         speed=SPEED,
+        quotas={"ml.m5.xlarge": REQUESTS},  # granted an instance for every job it runs
     )
     with LocalStack(options) as stack:
         published: dict[str, float] = {}

@@ -101,6 +101,7 @@ def test_the_waiting_request_is_kept_to_be_sent_again_and_never_announced(
 
 def test_a_budget_of_instances_counts_each_jobs_instances(budgeted: tuple[Stack, str]) -> None:
     stack, _ = budgeted
+    stack.sagemaker.set_quota(GPU, 8)  # an account granted GPUs (AWS's default is 0)
     stack.reconfigure(INSTANCE_TYPE_BUDGETS=f"{GPU}=4", JOBS_QUEUE_URL=budgeted[1])
     stack.submit(job("three", GPU, 3), job("two", GPU, 2), job("one", GPU, 1))
     assert [stack.job(n).status for n in ("three", "two", "one")] == [

@@ -1,5 +1,6 @@
 """INSTANCE_TYPE_BUDGETS=auto: the account's training instance quotas, read through Service
-Quotas, shared between containers for an hour, and lowered by types the setting names."""
+Quotas, shared between containers for an hour, and lowered by types the setting names; and,
+against the simulated account, a job beyond its quota waits instead of being refused."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from jobctl.adapters.capacity import DynamoDBCapacity
 from jobctl.adapters.quotas import (
     CACHE_FOR,
     CachedQuotas,
@@ -18,7 +20,9 @@ from jobctl.adapters.quotas import (
 )
 from jobctl.bootstrap import budgets
 from jobctl.config import Settings
-from tests.support.environment import ENVIRONMENT, IDEMPOTENCY_TABLE
+from jobctl.logic.scheduling import Budgets
+from tests.support.environment import ENVIRONMENT, IDEMPOTENCY_TABLE, JOBS_TABLE
+from tests.support.requests import request_body
 from tests.support.stack import Stack
 
 GPU = "ml.p4d.24xlarge"
@@ -121,3 +125,87 @@ def test_types_named_beside_auto_only_lower_their_quota() -> None:
         "ml.m5.xlarge": 20,
         "ml.c5.xlarge": 3,
     }
+
+
+# -- against the simulated account: the quotas SageMaker enforces are the budgets ------------
+
+
+@pytest.fixture
+def granted(stack: Stack) -> tuple[Stack, str]:
+    """The stack with a jobs queue, its account granted 4 GPU instances for training."""
+    queue_url = boto3.client("sqs").create_queue(QueueName="jobctl-jobs")["QueueUrl"]
+    stack.sagemaker.set_quota(GPU, 4)
+    return stack, queue_url
+
+
+def gpu_job(name: str, gpus: int) -> dict[str, Any]:
+    body = request_body(job_name=name, request_id=name)
+    body["spec"]["ResourceConfig"] |= {"InstanceType": GPU, "InstanceCount": gpus}
+    return body
+
+
+def recorded(stack: Stack) -> Budgets:
+    """The budgets the controller schedules under, as ``jobctl queue`` reads them."""
+    budgets = DynamoDBCapacity(stack.clients.dynamodb, IDEMPOTENCY_TABLE, JOBS_TABLE)
+    found = budgets.recorded_budgets()
+    assert found is not None
+    return found
+
+
+def woken(queue_url: str) -> list[str]:
+    sqs = boto3.client("sqs")
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    for message in messages:
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return [message["Body"] for message in messages]
+
+
+def test_auto_budgets_are_the_quotas_granted_to_the_account(granted: tuple[Stack, str]) -> None:
+    stack, queue_url = granted
+    stack.reconfigure(INSTANCE_TYPE_BUDGETS="auto", JOBS_QUEUE_URL=queue_url)
+    per_type = recorded(stack).instance_types
+    assert (per_type[GPU], per_type["ml.m5.xlarge"], per_type["ml.g5.xlarge"]) == (4, 30, 0)
+    calls = stack.service_quotas.calls
+    assert calls["ListServiceQuotas"] >= 1
+    assert calls["ListAWSDefaultServiceQuotas"] >= 1
+
+
+def test_a_type_named_beside_auto_lowers_the_granted_quota(granted: tuple[Stack, str]) -> None:
+    stack, queue_url = granted
+    stack.reconfigure(INSTANCE_TYPE_BUDGETS=f"auto,{GPU}=2", JOBS_QUEUE_URL=queue_url)
+    assert recorded(stack).instance_types[GPU] == 2
+    stack.submit(gpu_job("two", 2), gpu_job("one-more", 1))
+    assert stack.job("one-more").waiting_for == (
+        f"waiting for capacity ({GPU}: 2 of 2 instances in use, needs 1)"
+    )
+
+
+def test_with_auto_a_job_beyond_the_quota_waits_queued_and_starts_when_room_frees(
+    granted: tuple[Stack, str],
+) -> None:
+    stack, queue_url = granted
+    stack.reconfigure(INSTANCE_TYPE_BUDGETS="auto", JOBS_QUEUE_URL=queue_url)
+    assert stack.submit(gpu_job("four", 4), gpu_job("one-more", 1)) == {"batchItemFailures": []}
+    waiting = stack.job("one-more")
+    assert (waiting.status, waiting.waiting_for) == (
+        "Queued",
+        f"waiting for capacity ({GPU}: 4 of 4 instances in use, needs 1)",
+    )
+    assert stack.sagemaker.calls["CreateTrainingJob"] == 1  # never sent to be refused
+    stack.sagemaker.complete("TrainingJob", "four")
+    stack.deliver(stack.sagemaker.training_event("four"))
+    (body,) = woken(queue_url)
+    assert stack.submit(body) == {"batchItemFailures": []}
+    assert stack.job("one-more").status == "InProgress"
+    assert stack.sagemaker.error_answers["ResourceLimitExceeded"] == 0
+
+
+def test_without_a_budget_sagemaker_refuses_the_job_beyond_the_quota(
+    granted: tuple[Stack, str],
+) -> None:
+    stack, queue_url = granted
+    stack.reconfigure(JOBS_QUEUE_URL=queue_url)
+    outcome = stack.submit(gpu_job("four", 4), gpu_job("one-more", 1))
+    assert len(outcome["batchItemFailures"]) == 1  # delivered again, and again...
+    assert stack.sagemaker.error_answers["ResourceLimitExceeded"] == 1
+    assert "ResourceLimitExceeded" in (stack.job("one-more").last_error or "")

@@ -36,6 +36,13 @@ def sweep_counting(stack: Stack) -> tuple[dict[str, Any], int, int]:
     return report, calls(stack, LISTS) - lists, calls(stack, DESCRIBES) - describes
 
 
+@pytest.fixture(autouse=True)
+def fleet_account(stack: Stack) -> None:
+    """These tests model an account that runs hundreds of jobs at once: it was granted
+    the instances for them (the simulated account's default is 30 ml.m5.xlarge)."""
+    stack.sagemaker.set_quota("ml.m5.xlarge", 500)
+
+
 @pytest.fixture
 def settings(stack: Stack) -> Any:
     """Change the functions' settings for one test."""

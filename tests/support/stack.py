@@ -18,6 +18,7 @@ from jobctl.models.jobs import JobRecord
 from jobctl_tools.local.clocks import ManualClock
 from jobctl_tools.local.lambda_events import LambdaContext, scheduled_event, sqs_event
 from jobctl_tools.local.sagemaker import SimulatedSageMaker
+from jobctl_tools.local.service_quotas import SimulatedServiceQuotas
 from tests.support.environment import ENVIRONMENT, IDEMPOTENCY_TABLE, JOBS_TABLE, TOPIC_NAME
 from tests.support.template import table_create_kwargs
 
@@ -35,13 +36,16 @@ class Stack:
 
     The handlers run on a controller built for the test (``bootstrap`` with the test's
     settings, clients and clock); ``reconfigure`` rebuilds it with settings changed, as
-    a template parameter would."""
+    a template parameter would. ``service_quotas`` lists the quotas the simulated
+    SageMaker enforces (the clients' Service Quotas client is attached to it), for
+    INSTANCE_TYPE_BUDGETS=auto."""
 
     sagemaker: SimulatedSageMaker
     context: LambdaContext
     _notice_queue: str
     clock: ManualClock
     clients: Clients
+    service_quotas: SimulatedServiceQuotas
     _received: list[dict[str, Any]] = field(default_factory=list)
     settings: Settings = field(init=False)
     controller: Controller = field(init=False)
@@ -147,8 +151,15 @@ def deploy(sagemaker: SimulatedSageMaker, context: LambdaContext, clock: ManualC
         "Attributes"
     ]["QueueArn"]
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
-    made = clients()
+    made = clients(service_quotas=True)
     sagemaker.attach(made.sagemaker)
+    service_quotas = SimulatedServiceQuotas(sagemaker.quotas, clock=clock)
+    service_quotas.attach(made.service_quotas)
     return Stack(
-        sagemaker=sagemaker, context=context, _notice_queue=queue_url, clock=clock, clients=made
+        sagemaker=sagemaker,
+        context=context,
+        _notice_queue=queue_url,
+        clock=clock,
+        clients=made,
+        service_quotas=service_quotas,
     )

@@ -3,6 +3,7 @@ without starting the stack."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from click.testing import CliRunner
 
 from jobctl_tools import cli
+from jobctl_tools.client import UserError
 from jobctl_tools.local import stack as local_stack
 from jobctl_tools.local.stack import ERRORS_KEPT, ErrorLog, LocalStackOptions
 
@@ -138,3 +140,25 @@ def test_errors_that_may_mean_moto_lost_its_state_are_checked_with_moto(
 )
 def test_other_errors_are_only_recorded(error: BaseException) -> None:
     assert not local_stack._may_mean_moto_is_gone(error)
+
+
+def test_quota_grants_read_as_instance_type_and_instances() -> None:
+    grants = ["ml.p4d.24xlarge=8", "ml.g5.xlarge=2", "ml.p4d.24xlarge=16"]
+    assert local_stack.parse_quotas(grants) == {"ml.p4d.24xlarge": 16, "ml.g5.xlarge": 2}
+
+
+@pytest.mark.parametrize(
+    ("grant", "says"),
+    [
+        ("ml.p4d.24xlarg=8", "'ml.p4d.24xlarg' is no SageMaker training type"),
+        ("ml.t2.medium=1", "'ml.t2.medium' is no SageMaker training type"),
+        ("ml.p4d.24xlarge", "give TYPE=N"),
+        ("ml.p4d.24xlarge=-1", "give TYPE=N"),
+        ("ml.p4d.24xlarge=2.5", "give TYPE=N"),
+    ],
+)
+def test_a_quota_grant_that_is_not_type_equals_instances_is_one_clear_error(
+    grant: str, says: str
+) -> None:
+    with pytest.raises(UserError, match=f"--quota {re.escape(grant)}: .*{re.escape(says)}"):
+        local_stack.parse_quotas([grant])

@@ -57,6 +57,7 @@ def test_a_sweep_with_nothing_in_flight_lists_nothing(logic: Logic) -> None:
 
 def test_a_sweep_over_a_long_history_reads_only_the_pages_in_flight(logic: Logic) -> None:
     logic.sagemaker.seed_history(3_000)
+    logic.sagemaker.set_quota("ml.m5.xlarge", 120)  # an account that runs 120 at once
     submitted(logic, 120)
     first = logic.sweep()
     assert (first["list_calls"], first["updated"]) == (2, 120)
@@ -92,6 +93,7 @@ def test_a_job_older_than_the_list_window_is_described_instead(logic: Logic) -> 
 def test_a_sweep_short_of_time_leaves_the_rest_of_its_catch_up_to_the_next(
     logic: Logic,
 ) -> None:
+    logic.sagemaker.set_quota("ml.m5.xlarge", 150)  # an account that runs 150 at once
     names = submitted(logic, 150)
     for name in names:  # every job settled, and every event was lost
         logic.sagemaker.complete("TrainingJob", name)

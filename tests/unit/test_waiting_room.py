@@ -45,6 +45,13 @@ def update(name: str, priority: int, request_id: str | None = None) -> dict[str,
     }
 
 
+@pytest.fixture(autouse=True)
+def gpus_granted(logic: Logic) -> None:
+    """The account was granted GPUs (AWS's default is 0), more than any budget here: the
+    budgets hold jobs back, not the quota."""
+    logic.sagemaker.set_quota(GPU, 8)
+
+
 @pytest.fixture
 def budgeted(logic: Logic) -> Logic:
     """A budget of 4 GPU instances."""

@@ -11,11 +11,20 @@ and benchmark shares, so it is unkind where SageMaker is:
   pages through an account's whole history, and ``seed_history`` gives the account one.
 - Request rates are limited per account, one token bucket per operation on the
   simulator's clock, answered with ``ThrottlingException: Rate exceeded``.
+- Training instances are limited per account and instance type, as SageMaker's quotas
+  count them (``sagemaker_quotas``): a create beyond them is ``ResourceLimitExceeded``.
 - Jobs take today's paths: ``Pending`` before ``Starting`` for some, spot interruptions
   (``Interrupted`` → ``Restarting``), stops by SageMaker at ``MaxRuntimeExceeded`` or
   ``MaxWaitTimeExceeded``, AutoML's insights and deployment steps.
 - Any operation can be made to fail on demand (throttling, capacity, 5xx, a lost
-  answer) — the things moto's SageMaker cannot do.
+  answer) — the things moto's SageMaker cannot do — and a job's tags choose its
+  outcome: failing the first tries of a request with a chosen ``FailureReason``
+  (``FAILED_TRIES_TAG``, ``FAILURE_REASON_TAG``), as a retrying controller meets them.
+- An ended training job reports what it is billed for, TrainingTimeInSeconds and
+  BillableTimeInSeconds (less on managed spot), and ``billed`` / ``billed_total`` give
+  the same numbers to a benchmark that checks a report against them.
+- Tags follow SageMaker's rules (botocore's pattern, checked here since Python's ``re``
+  cannot compile it).
 
 ``attach(client)`` serves a real boto3 client in-process: botocore builds and checks
 the request as usual, and this simulator answers instead of the network.
@@ -29,21 +38,30 @@ import bisect
 import functools
 import json
 import random
+import re
 import threading
+import unicodedata
 import zlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from botocore import parsers
-from botocore.awsrequest import AWSResponse
-from botocore.compat import HTTPHeaders
-from botocore.model import OperationModel
+from botocore.model import ServiceModel
 
 from jobctl.logic.spec_validation import spec_problems
 from jobctl.models.kinds import KINDS, JobKind, JobType
+from jobctl_tools.local import json_api
+from jobctl_tools.local.json_api import ServiceError
+from jobctl_tools.local.rate_limits import AccountRateLimits, RateLimit
+from jobctl_tools.local.sagemaker_quotas import (
+    ACCOUNT_TRAINING_QUOTAS,
+    AccountQuotas,
+    limit_exceeded,
+    training_instances,
+    training_quota_name,
+)
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -55,18 +73,84 @@ OUTCOME_TAG = "jobctl-sim:outcome"
 # "Hang" keeps a job training until it is stopped (by a user, or at MaxRuntimeInSeconds).
 OUTCOMES = ("Completed", "Failed", "ExplainabilityError", "Hang")
 # And make its create fail first, e.g. {"Key": "jobctl-sim:create-errors",
-# "Value": "ResourceLimitExceeded*5"}: the first five creates of that name answer so.
+# "Value": "ResourceLimitExceeded:5"}: the first five creates of that name answer so.
+# (A tag value cannot hold "*", the separator this tag once took: SageMaker refuses it.)
 CREATE_ERRORS_TAG = "jobctl-sim:create-errors"
+# The FailureReason a job the tags make fail reports, e.g. {"Key":
+# "jobctl-sim:failure-reason", "Value": CAPACITY_ERROR}; without it, DEFAULT_FAILURE_REASON.
+FAILURE_REASON_TAG = "jobctl-sim:failure-reason"
+DEFAULT_FAILURE_REASON = f"AlgorithmError: simulated failure ({OUTCOME_TAG}=Failed)"
+# The first N jobs of one request fail, e.g. {"Key": "jobctl-sim:failed-tries", "Value":
+# "1"}; later ones take the outcome OUTCOME_TAG gives them (Completed without it). One
+# request is the jobs of one kind that share the value of REQUEST_TAG, which the
+# controller puts on every try of a request (its job_name); a job without it is a request
+# of its own, known by its own name.
+FAILED_TRIES_TAG = "jobctl-sim:failed-tries"
+REQUEST_TAG = "jobctl:job"
+# FailureReasons in SageMaker's words, as users report them. A tag value holds only
+# letters, digits, spaces and "_ . : / = + - @" (no newline), which these fit.
+# DIAGNijmegen/rse-grand-challenge#2631; the SageMaker Python SDK raises its CapacityError
+# when "CapacityError" is in the reason. SageMaker fails such a job while Starting: it
+# never trains.
+CAPACITY_ERROR = (
+    "CapacityError: Unable to provision requested ML compute capacity. "
+    "Please retry using a different ML instance type."
+)
+# aws/sagemaker-python-sdk#70 and #2496, aws/sagemaker-spark#76.
+INTERNAL_SERVER_ERROR = "InternalServerError: We encountered an internal error. Please try again."
+# huggingface/notebooks#136 and aws/sagemaker-python-sdk#1422: SageMaker's reads
+# "AlgorithmError: ExecuteUserScriptError:\nExitCode 1\nErrorMessage ..."; a tag cannot
+# hold the newlines, so spaces stand for them.
+ALGORITHM_ERROR = "AlgorithmError: ExecuteUserScriptError: ExitCode 1"
+# Reasons of failures that come before the instances are provisioned (no training time).
+_FAILS_WHILE_STARTING = ("CapacityError",)
 
 
-# -- account-wide rate limits ---------------------------------------------------------------
+# -- what a training job is billed for ------------------------------------------------------
+
+# DescribeTrainingJob of an ended training job reports TrainingTimeInSeconds and
+# BillableTimeInSeconds. Training time runs from TrainingStartTime, when the job starts
+# on its instances (botocore: "You are billed for the time interval between this time
+# and the value of TrainingEndTime"), to TrainingEndTime: here from the first of these
+# secondary statuses (Pending and Starting, while instances are found and provisioned,
+# come before it) to the end, in whole seconds rounded down, at least 1 (botocore's
+# minimum). A job that ended before reaching one of them never trained: like SageMaker
+# for a job that failed while starting ("attributes like TrainingStartTime,
+# TrainingTimeInSeconds, TrainingEndTime, and BillableTimeInSeconds may not be
+# present"), its Describe omits TrainingStartTime and both times.
+ON_INSTANCES = frozenset({"Downloading", "Training", "Interrupted", "Restarting", "Uploading"})
+# On-demand, billable time is the training time. Managed spot training bills less: the
+# saving, (1 - BillableTimeInSeconds / TrainingTimeInSeconds) * 100 as botocore defines
+# it, is this tag's percent (0 to 90: AWS advertises savings of up to 90 %), or by default
+# 70, an assumption. Billable time is rounded to the nearest second (halves up), at least
+# 1 and never above the training time.
+SPOT_SAVINGS_TAG = "jobctl-sim:spot-savings"
+DEFAULT_SPOT_SAVINGS_PERCENT = 70
+MAX_SPOT_SAVINGS_PERCENT = 90
+# What Describe reports that SageMaker's state-change events and List summaries do not
+# (AWS's documented sample event; botocore's TrainingJobSummary).
+_DESCRIBE_ONLY = ("TrainingTimeInSeconds", "BillableTimeInSeconds")
 
 
 @dataclass(frozen=True)
-class RateLimit:
-    per_second: float
-    burst: float
+class Billed:
+    """What SageMaker bills a training job (or, summed, jobs) for: DescribeTrainingJob's
+    TrainingTimeInSeconds and BillableTimeInSeconds, and BillableTimeInSeconds times the
+    job's instances (botocore: "BillableTimeInSeconds * InstanceCount")."""
 
+    training_seconds: int = 0
+    billable_seconds: int = 0
+    billable_instance_seconds: int = 0
+
+    def __add__(self, other: Billed) -> Billed:
+        return Billed(
+            self.training_seconds + other.training_seconds,
+            self.billable_seconds + other.billable_seconds,
+            self.billable_instance_seconds + other.billable_instance_seconds,
+        )
+
+
+# -- account-wide rate limits ---------------------------------------------------------------
 
 # SageMaker documents few of its API rates; these are what users report, or assumptions
 # (README, "Rate limits"). Every user of the account shares them. SageMaker publishes no
@@ -83,29 +167,6 @@ RATE_LIMITS: dict[str, RateLimit] = {
     "StopAutoMLJob": RateLimit(1, 2),
 }
 DEFAULT_RATE_LIMIT = RateLimit(5, 5)  # assumed: Describe*, ListTags
-
-
-class _TokenBucket:
-    """An account's request budget for one operation, on the simulator's clock.
-
-    botocore has a token bucket (``botocore.retries.bucket``), but it is a client's: it
-    starts empty and waits on the wall clock. A service's bucket starts full, lives on
-    the simulator's clock, and answers at once whether a call may pass.
-    """
-
-    def __init__(self, limit: RateLimit, now: datetime) -> None:
-        self.limit = limit
-        self._tokens = limit.burst
-        self._at = now
-
-    def take(self, now: datetime) -> bool:
-        elapsed = max(0.0, (now - self._at).total_seconds())
-        self._tokens = min(self.limit.burst, self._tokens + elapsed * self.limit.per_second)
-        self._at = max(self._at, now)
-        if self._tokens < 1:
-            return False
-        self._tokens -= 1
-        return True
 
 
 # -- what a job does ------------------------------------------------------------------------
@@ -140,6 +201,8 @@ def planned_path(job_type: str, outcome: str, request: dict[str, Any] | None = N
 
 
 def _training_plan(outcome: str, request: dict[str, Any]) -> list[Step]:
+    if outcome == "Failed" and _failure_reason(request).startswith(_FAILS_WHILE_STARTING):
+        return [("Failed", "Failed")]
     work = [("InProgress", "Downloading"), ("InProgress", "Training")]
     if request.get("EnableManagedSpotTraining"):
         # Spot capacity is reclaimed once, and the job resumes from its checkpoint.
@@ -187,14 +250,11 @@ def _automl_plan(outcome: str, request: dict[str, Any]) -> list[Step]:
     return [*work, *reports, ("Completed", final)]
 
 
-class SageMakerError(Exception):
+class SageMakerError(ServiceError):
     """An error answer, as SageMaker gives it: a code, a message and an HTTP status."""
 
     def __init__(self, code: str, message: str, status: int | None = None) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.status = status or _STATUS.get(code, 400)
+        super().__init__(code, message, status or _STATUS.get(code, 400))
 
 
 @dataclass
@@ -217,7 +277,7 @@ class SimulatedJob:
 
     @property
     def tags(self) -> dict[str, str]:
-        return {t["Key"]: t.get("Value", "") for t in self.request.get("Tags", [])}
+        return _tag_map(self.request)
 
     @property
     def kind(self) -> JobKind:
@@ -258,6 +318,10 @@ class SimulatedSageMaker:
     the simulator (the local stack queues the event and delivers it from another thread).
     ``rate_limits=None`` turns the account's rate limits off: only for a test that needs
     that, and says so.
+
+    ``training_quotas`` and ``spot_training_quotas`` (instance type: instances) are the
+    account's training quotas; a type they do not name has AWS's default (0 on-demand).
+    By default the account holds ``ACCOUNT_TRAINING_QUOTAS``; ``set_quota`` grants more.
     """
 
     def __init__(
@@ -266,22 +330,27 @@ class SimulatedSageMaker:
         step: timedelta | None = None,
         on_change: Callable[[SimulatedJob], None] | None = None,
         rate_limits: dict[str, RateLimit] | None = RATE_LIMITS,
+        training_quotas: Mapping[str, int] = ACCOUNT_TRAINING_QUOTAS,
+        spot_training_quotas: Mapping[str, int] | None = None,
     ) -> None:
         self.clock = clock or _WallClock()
         self.step = step
         self.on_change = on_change
         self.rate_limits = rate_limits
+        self._limits = AccountRateLimits(rate_limits, DEFAULT_RATE_LIMIT)
+        self.quotas = AccountQuotas(training_quotas, spot_training_quotas or {})
         self.jobs: dict[tuple[str, str], SimulatedJob] = {}
         self.calls: Counter[str] = Counter()
         # Calls by (operation, whole second of the clock): peak request rates.
         self.calls_by_second: Counter[tuple[str, int]] = Counter()
         self.error_answers: Counter[str] = Counter()
         # Calls the account's rate limits refused, by operation (injected faults aside).
-        self.throttled: Counter[str] = Counter()
+        self.throttled = self._limits.throttled
         # Per operation, what the next calls raise, and whether the call takes effect first.
         self._faults: dict[str, list[tuple[BaseException, bool]]] = {}
         self._create_attempts: Counter[tuple[str, str]] = Counter()
-        self._buckets: dict[str, _TokenBucket] = {}
+        # Jobs created per request (job type, REQUEST_TAG's value or the job's name).
+        self._tries: Counter[tuple[str, str]] = Counter()
         self._by_arn: dict[str, SimulatedJob] = {}
         # Jobs that may still move on their own (an account's history never does).
         self._active: set[tuple[str, str]] = set()
@@ -289,6 +358,10 @@ class SimulatedSageMaker:
         self._ordered: dict[tuple[str, str], list[SimulatedJob]] = {}
         self._lock = threading.RLock()
         self._handlers = self._operations()
+
+    @property
+    def service_model(self) -> ServiceModel:
+        return json_api.service_model("sagemaker")
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -307,16 +380,24 @@ class SimulatedSageMaker:
                     continue
                 if now - job.modified < self.step:
                     continue
-                if job.status == "Stopping":
-                    final = job.stop_reason or "Stopped"
-                    self.set_state(job.job_type, job.name, "Stopped", final)
-                elif job.plan:
-                    status, secondary = job.plan.pop(0)
-                    self.set_state(job.job_type, job.name, status, secondary, _reason(secondary))
-                else:
-                    continue
-                moved += 1
+                if self.take_step(job.job_type, job.name):
+                    moved += 1
         return moved
+
+    def take_step(self, job_type: str, name: str) -> bool:
+        """Move the job one status along its path now (what ``advance`` does once its step
+        has elapsed): a stopping job to Stopped, a job with a plan to its next step.
+        Returns whether it moved."""
+        with self._lock:
+            job = self._job(job_type, name)
+            if job.status == "Stopping":
+                self.set_state(job_type, name, "Stopped", job.stop_reason or "Stopped")
+            elif job.plan:
+                status, secondary = job.plan.pop(0)
+                self.set_state(job_type, name, status, secondary, _reason(job, secondary))
+            else:
+                return False
+            return True
 
     def _stopped_by_limit(self, job: SimulatedJob, now: datetime) -> bool:
         """SageMaker stops a training job at its MaxRuntimeInSeconds (and a spot job at its
@@ -325,7 +406,7 @@ class SimulatedSageMaker:
             return False
         stopping = job.request.get("StoppingCondition") or {}
         ran = (now - job.created).total_seconds()
-        spot = bool(job.request.get("EnableManagedSpotTraining"))
+        spot = _spot(job.request)
         limits = [("MaxRuntimeExceeded", stopping.get("MaxRuntimeInSeconds"))]
         if spot:
             limits.insert(0, ("MaxWaitTimeExceeded", stopping.get("MaxWaitTimeInSeconds")))
@@ -361,6 +442,39 @@ class SimulatedSageMaker:
         """Make the next call of ``operation`` raise ``exception`` in the caller's process:
         a read timeout, or a crash (an exception the handler does not catch)."""
         self._faults.setdefault(operation, []).append((exception, after_effect))
+
+    def set_quota(self, instance_type: str, instances: int, spot: bool = False) -> None:
+        """Grant the account ``instances`` of ``instance_type`` for training jobs (spot ones
+        with ``spot``), as a quota increase would."""
+        with self._lock:
+            self.quotas.grant(training_quota_name(instance_type, spot), instances)
+
+    def training_instances_in_use(self, spot: bool = False) -> Counter[str]:
+        """Instances held by training jobs (``InProgress`` or ``Stopping``), by type: the
+        managed spot ones with ``spot``, the on-demand ones without."""
+        in_use: Counter[str] = Counter()
+        with self._lock:
+            for job in (self.jobs[key] for key in self._active):
+                if _holds_instances(job) and _spot(job.request) == spot:
+                    in_use.update(training_instances(job.request))
+        return in_use
+
+    def billed(self, job_type: str, name: str) -> Billed | None:
+        """What the job is billed for, computed as DescribeTrainingJob reports it; None
+        while it runs, if it never trained, and for AutoML jobs (whose Describe reports
+        no times: their compute is their candidates' training jobs, not simulated)."""
+        with self._lock:
+            return SIMULATED[job_type].billed(self._job(job_type, name))
+
+    def billed_total(self, select: Callable[[SimulatedJob], bool] | None = None) -> Billed:
+        """The sum of ``billed`` over the account's jobs (those ``select`` keeps)."""
+        total = Billed()
+        with self._lock:
+            for job in self.jobs.values():
+                billed = SIMULATED[job.job_type].billed(job)
+                if billed is not None and (select is None or select(job)):
+                    total += billed
+        return total
 
     def set_state(
         self,
@@ -405,6 +519,8 @@ class SimulatedSageMaker:
         AWS's documented sample: times as epoch-millisecond strings, ``Tags`` as a map."""
         job = self._job("TrainingJob", name)
         detail = _epoch_millis(self._describe(job))
+        for member in _DESCRIBE_ONLY:
+            detail.pop(member, None)
         detail["Tags"] = job.tags
         return {
             "version": "0",
@@ -470,7 +586,7 @@ class SimulatedSageMaker:
             handler = self._handlers.get(operation)
             if handler is None:
                 raise SageMakerError("UnknownOperationException", f"{operation} is not simulated")
-            problems = spec_problems(operation, params, prefix="")
+            problems = spec_problems(operation, params, prefix="") + _tag_problems(params)
             if problems:
                 raise SageMakerError("ValidationException", "; ".join(problems))
             answer: dict[str, Any] = handler(params)
@@ -479,14 +595,7 @@ class SimulatedSageMaker:
             return answer
 
     def _throttle(self, operation: str, now: datetime) -> None:
-        if self.rate_limits is None:
-            return
-        bucket = self._buckets.get(operation)
-        if bucket is None:
-            limit = self.rate_limits.get(operation, DEFAULT_RATE_LIMIT)
-            bucket = self._buckets[operation] = _TokenBucket(limit, now)
-        if not bucket.take(now):
-            self.throttled[operation] += 1
+        if not self._limits.allow(operation, now):
             raise SageMakerError("ThrottlingException", "Rate exceeded")
 
     def peak_rate(self, *operations: str) -> int:
@@ -499,20 +608,7 @@ class SimulatedSageMaker:
 
     def attach(self, client: Any) -> Any:
         """Answer this boto3 SageMaker client's calls in-process."""
-        client.meta.events.register("before-call.sagemaker", self._answer_botocore_call)
-        return client
-
-    def _answer_botocore_call(
-        self, model: OperationModel, params: dict[str, Any], **_: Any
-    ) -> tuple[AWSResponse, dict[str, Any]]:
-        request = decode_request(model, params["body"])
-        try:
-            answer, status = self.handle(model.name, request), 200
-        except SageMakerError as exc:
-            answer = {"Error": {"Code": exc.code, "Message": exc.message}}
-            status = exc.status
-        answer["ResponseMetadata"] = {"HTTPStatusCode": status, "RequestId": "simulated"}
-        return AWSResponse("https://sagemaker.simulated", status, HTTPHeaders(), None), answer
+        return json_api.attach(self, client)
 
     def _operations(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
         """Each kind's create, describe, stop and list, from the kinds' table."""
@@ -544,16 +640,18 @@ class SimulatedSageMaker:
     def _create(self, job_type: JobType, params: dict[str, Any]) -> SimulatedJob:
         kind = KINDS[job_type]
         name = params[kind.name_member]
-        tags = {t["Key"]: t.get("Value", "") for t in params.get("Tags", [])}
-        code, _, times = tags.get(CREATE_ERRORS_TAG, "").partition("*")
+        tags = _tag_map(params)
+        _check_simulation_tags(tags)
+        code, _, times = tags.get(CREATE_ERRORS_TAG, "").partition(":")
         self._create_attempts[(job_type, name)] += 1
         if code and self._create_attempts[(job_type, name)] <= int(times or 1):
             raise SageMakerError(code, f"simulated {code} ({CREATE_ERRORS_TAG})")
         if (job_type, name) in self.jobs:
             raise SageMakerError("ResourceInUse", SIMULATED[job_type].name_in_use)
+        if SIMULATED[job_type].limited_by_instance_quotas:
+            self._check_instance_quotas(params)
         job = self._new_job(job_type, name, params, self.now())
-        outcome = job.tags.get(OUTCOME_TAG, "Completed")
-        job.plan = planned_path(job_type, outcome if outcome in OUTCOMES else "Completed", params)
+        job.plan = planned_path(job_type, self._outcome(job), params)
         if SIMULATED[job_type].may_wait_for_capacity and _waits_for_capacity(name, params):
             job.secondary = "Pending"
             job.plan.insert(0, ("InProgress", "Starting"))
@@ -562,6 +660,29 @@ class SimulatedSageMaker:
         if self.on_change is not None:
             self.on_change(job)
         return job
+
+    def _outcome(self, job: SimulatedJob) -> str:
+        """What the job's tags make of it: the first FAILED_TRIES_TAG jobs of its request
+        fail, the others take OUTCOME_TAG's outcome (Completed without one)."""
+        tags = job.tags
+        request = (job.job_type, tags.get(REQUEST_TAG) or job.name)
+        self._tries[request] += 1
+        if self._tries[request] <= int(tags.get(FAILED_TRIES_TAG, 0)):
+            return "Failed"
+        outcome = tags.get(OUTCOME_TAG, "Completed")
+        return outcome if outcome in OUTCOMES else "Completed"
+
+    def _check_instance_quotas(self, params: dict[str, Any]) -> None:
+        """ResourceLimitExceeded if the account's instances of a type the request asks for,
+        with the request's own, would exceed that type's quota."""
+        spot = _spot(params)
+        in_use = self.training_instances_in_use(spot)
+        for instance_type, delta in training_instances(params).items():
+            name = training_quota_name(instance_type, spot)
+            limit = self.quotas.value(name)
+            if in_use[instance_type] + delta > limit:
+                message = limit_exceeded(name, limit, in_use[instance_type], delta)
+                raise SageMakerError("ResourceLimitExceeded", message)
 
     def _new_job(
         self, job_type: JobType, name: str, request: dict[str, Any], created: datetime
@@ -661,12 +782,78 @@ _HISTORY_REQUEST: dict[str, Any] = {
 }
 
 
-def _reason(secondary: str) -> str | None:
+# SageMaker's tag rules (botocore's TagKey and TagValue): letters, digits, spaces and
+# "_ . : / = + - @". The model spells them with Java's \p{L}, \p{Z} and \p{N}, which
+# Python's re cannot compile (so spec_problems leaves them out); they are checked here
+# by Unicode category, as the classes mean.
+_TAG_PUNCTUATION = frozenset("_.:/=+-@")
+
+
+def _tag_text_allowed(text: str) -> bool:
+    return all(ch in _TAG_PUNCTUATION or unicodedata.category(ch)[0] in "LZN" for ch in text)
+
+
+def _tag_problems(params: dict[str, Any]) -> list[str]:
+    """Each tag key or value off SageMaker's tag pattern, named by field path (no values)."""
+    tags = params.get("Tags")
+    if not isinstance(tags, list):
+        return []
+    problems = []
+    for index, tag in enumerate(tags):
+        for member in ("Key", "Value"):
+            text = tag.get(member) if isinstance(tag, dict) else None
+            if isinstance(text, str) and not _tag_text_allowed(text):
+                pattern = json_api.service_model("sagemaker").shape_for(f"Tag{member}")
+                problems.append(
+                    f"Tags[{index}].{member}: does not match the pattern "
+                    f"{pattern.metadata['pattern']}"
+                )
+    return problems
+
+
+def _tag_map(request: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t.get("Value", "") for t in request.get("Tags", [])}
+
+
+def _check_simulation_tags(tags: dict[str, str]) -> None:
+    """The simulator's own tags must say something it understands: a misspelt control
+    would quietly run a test or benchmark on other outcomes than it asked for. (Real
+    SageMaker keeps any tag; this ValidationException is the simulator's.)"""
+    rules = {
+        FAILED_TRIES_TAG: ("[0-9]+", "a number of jobs (0, 1, 2...)"),
+        CREATE_ERRORS_TAG: ("[A-Za-z]+(:[0-9]+)?", "an error code and a number of creates"),
+        SPOT_SAVINGS_TAG: (
+            "[0-9]|[1-8][0-9]|90",
+            f"a whole percent from 0 to {MAX_SPOT_SAVINGS_PERCENT}",
+        ),
+    }
+    for key, (pattern, meaning) in rules.items():
+        value = tags.get(key)
+        if value is not None and not re.fullmatch(pattern, value, re.ASCII):
+            raise SageMakerError("ValidationException", f"{key} must be {meaning}")
+
+
+def _failure_reason(request: dict[str, Any]) -> str:
+    return _tag_map(request).get(FAILURE_REASON_TAG) or DEFAULT_FAILURE_REASON
+
+
+def _reason(job: SimulatedJob, secondary: str) -> str | None:
+    """The FailureReason of a job that reaches ``secondary`` along its planned path."""
     if secondary == "Failed":
-        return f"AlgorithmError: simulated failure ({OUTCOME_TAG}=Failed)"
+        return _failure_reason(job.request)
     if secondary == "ExplainabilityError":
         return "simulated explainability failure"
     return None
+
+
+def _spot(request: dict[str, Any]) -> bool:
+    return bool(request.get("EnableManagedSpotTraining"))
+
+
+def _holds_instances(job: SimulatedJob) -> bool:
+    """A running or stopping job holds its instances; a finished one holds none."""
+    counted = SIMULATED[job.job_type].limited_by_instance_quotas
+    return counted and job.status in ("InProgress", "Stopping")
 
 
 def _waits_for_capacity(name: str, params: dict[str, Any]) -> bool:
@@ -708,9 +895,37 @@ def _summary(job: SimulatedJob) -> dict[str, Any]:
     return summary
 
 
+def _training_started(job: SimulatedJob) -> datetime | None:
+    """TrainingStartTime: when the job first went on its instances, if it has."""
+    for transition in job.transitions:
+        if transition["Status"] in ON_INSTANCES:
+            return transition["StartTime"]  # type: ignore[no-any-return]
+    return None
+
+
+def _training_billed(job: SimulatedJob) -> Billed | None:
+    started = _training_started(job)
+    if job.ended is None or started is None:
+        return None
+    training = max(1, int((job.ended - started).total_seconds()))
+    billable = training
+    if _spot(job.request):
+        saving = int(job.tags.get(SPOT_SAVINGS_TAG, DEFAULT_SPOT_SAVINGS_PERCENT))
+        billable = max(1, (training * (100 - saving) + 50) // 100)
+    instances = sum(training_instances(job.request).values())
+    return Billed(training, billable, billable * instances)
+
+
 def _training_details(job: SimulatedJob) -> dict[str, Any]:
     details: dict[str, Any] = {"SecondaryStatusTransitions": list(job.transitions)}
     details.update(_training_summary_details(job))
+    started = _training_started(job)
+    if started is not None:
+        details["TrainingStartTime"] = started
+    billed = _training_billed(job)
+    if billed is not None:
+        details["TrainingTimeInSeconds"] = billed.training_seconds
+        details["BillableTimeInSeconds"] = billed.billable_seconds
     if job.status == "Completed":
         output = job.request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
         details["ModelArtifacts"] = {"S3ModelArtifacts": f"{output}/{job.name}/output/model.tar.gz"}
@@ -760,6 +975,8 @@ class SimulatedKind:
     summary_has_reason: bool  # whether its List summary carries FailureReason
     may_wait_for_capacity: bool  # some of its jobs wait in Pending before they start
     runtime_limited: bool  # SageMaker stops it at MaxRuntimeInSeconds
+    limited_by_instance_quotas: bool  # its instances count against the account's quotas
+    billed: Callable[[SimulatedJob], Billed | None]  # what its Describe reports it billed
 
 
 SIMULATED: dict[str, SimulatedKind] = {
@@ -787,6 +1004,8 @@ SIMULATED: dict[str, SimulatedKind] = {
         summary_has_reason=False,
         may_wait_for_capacity=True,
         runtime_limited=True,
+        limited_by_instance_quotas=True,
+        billed=_training_billed,
     ),
     "AutoMLJob": SimulatedKind(
         documented_path=AUTOML_PATH,
@@ -806,6 +1025,10 @@ SIMULATED: dict[str, SimulatedKind] = {
         summary_has_reason=True,
         may_wait_for_capacity=False,
         runtime_limited=False,
+        # AutoML picks its own instances; SageMaker's AutoML quota counts jobs (listed in
+        # sagemaker_quotas, not simulated), so no AutoML job is refused for instances.
+        limited_by_instance_quotas=False,
+        billed=lambda job: None,  # DescribeAutoMLJob reports no times
     ),
 }
 
@@ -847,19 +1070,6 @@ def _read_token(token: str | None, sort_by: str, descending: bool) -> tuple[Any,
             "ValidationException", "The pagination token does not match the request."
         )
     return tuple(last_key)
-
-
-def decode_request(model: OperationModel, body: bytes | None) -> dict[str, Any]:
-    """A JSON 1.1 request body as API parameters (timestamps as datetimes), using botocore's
-    own parser on the operation's input shape."""
-    shape = model.input_shape
-    if shape is None:
-        return {}
-    request: dict[str, Any] = parsers.create_parser("json").parse(
-        {"body": body or b"{}", "headers": {}, "status_code": 200}, shape
-    )
-    request.pop("ResponseMetadata", None)
-    return request
 
 
 def _epoch_millis(value: Any) -> Any:

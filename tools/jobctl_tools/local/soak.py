@@ -104,6 +104,9 @@ def run(requests: int, seed: int, timeout: float, history: int, speed: float) ->
         speed=speed,
         history=history,
         parameters=dict(SCHEDULING),
+        # The soak's account was granted an instance for every request: the quota is not
+        # what it tests, the budgets are (its ResourceLimitExceeded faults are injected).
+        quotas={INSTANCE_TYPE: requests},
     )
     started = time.monotonic()
     with LocalStack(options) as stack:

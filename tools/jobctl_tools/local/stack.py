@@ -3,9 +3,11 @@
 - moto server on 127.0.0.1 plays SQS, DynamoDB, SNS and CloudFormation. The stack's
   queues, tables and topic are deployed *from template.yaml* through moto's
   CloudFormation, so template and local stack cannot drift.
-- The simulated SageMaker is served over HTTP on SageMaker's own protocol.
-- boto3's own endpoint settings (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_SAGEMAKER``)
-  point the unchanged handlers at both.
+- The simulated SageMaker, and a simulated Service Quotas listing the quotas it
+  enforces, are served over HTTP on their own protocol.
+- boto3's own endpoint settings (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_SAGEMAKER``,
+  ``AWS_ENDPOINT_URL_SERVICE_QUOTAS``) point the unchanged handlers at them all, so
+  ``INSTANCE_TYPE_BUDGETS=auto`` reads the simulated account's quotas.
 - An SQS event source feeds SubmitFunction's handler as Lambda does; SageMaker's
   state-change events (each delivered twice, as SageMaker does) are matched against the
   template's own EventBridge patterns and handed to ReconcileFunction, and the schedule
@@ -54,11 +56,14 @@ from jobctl.adapters.aws import clients
 from jobctl.bootstrap import bootstrap
 from jobctl.config import Settings
 from jobctl_tools.client import JobctlClient, Resources, UserError
+from jobctl_tools.local.api_server import ApiServer
 from jobctl_tools.local.clocks import ScaledClock
 from jobctl_tools.local.lambda_events import scheduled_event, sqs_event_from
 from jobctl_tools.local.runtime import LocalFunctions
 from jobctl_tools.local.sagemaker import ACCOUNT, REGION, SimulatedJob, SimulatedSageMaker
-from jobctl_tools.local.sagemaker_server import SageMakerServer
+from jobctl_tools.local.sagemaker_quotas import BY_NAME as QUOTAS_BY_NAME
+from jobctl_tools.local.sagemaker_quotas import training_quota_name
+from jobctl_tools.local.service_quotas import SimulatedServiceQuotas
 from jobctl_tools.local.template import (
     event_patterns,
     function_events,
@@ -175,6 +180,26 @@ class LocalStackOptions:
     speed: float = 1.0
     # Finished jobs of other teams the simulated account already holds.
     history: int = 0
+    # Training quotas granted to the simulated account, beyond its defaults (instance
+    # type: instances), on-demand and spot (``parse_quotas`` reads ``TYPE=N``).
+    quotas: dict[str, int] = field(default_factory=dict)
+    spot_quotas: dict[str, int] = field(default_factory=dict)
+
+
+def parse_quotas(grants: Sequence[str]) -> dict[str, int]:
+    """``TYPE=N`` grants (``jobctl local up --quota``) as instance type: instances; an
+    instance type SageMaker does not train on, or a count that is not a whole number of
+    instances, is a UserError naming the grant."""
+    granted: dict[str, int] = {}
+    for grant in grants:
+        instance_type, _, count = grant.partition("=")
+        instance_type = instance_type.strip()
+        if training_quota_name(instance_type) not in QUOTAS_BY_NAME:
+            raise UserError(f"--quota {grant}: {instance_type!r} is no SageMaker training type")
+        if not count.strip().isdigit():
+            raise UserError(f"--quota {grant}: give TYPE=N, N a whole number of instances")
+        granted[instance_type] = int(count)
+    return granted
 
 
 class ErrorLog(Sequence[str]):
@@ -230,6 +255,9 @@ class LocalStack:
             step=timedelta(seconds=options.step_seconds),
             on_change=self._on_change,
         )
+        for spot, granted in ((False, options.quotas), (True, options.spot_quotas)):
+            for instance_type, instances in granted.items():
+                self.sagemaker.set_quota(instance_type, instances, spot=spot)
         self._patterns = [
             EventPattern.load(json.dumps(p)) for p in event_patterns(parameters=options.parameters)
         ]
@@ -237,7 +265,9 @@ class LocalStack:
         self.events_sent = 0
         self.events_dropped = 0
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._sagemaker_server = SageMakerServer(self.sagemaker)
+        self.service_quotas = SimulatedServiceQuotas(self.sagemaker.quotas, clock=self.clock)
+        self._sagemaker_server = ApiServer(self.sagemaker)
+        self._service_quotas_server = ApiServer(self.service_quotas)
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.outputs: dict[str, str] = {}
@@ -264,11 +294,13 @@ class LocalStack:
         self._quiet_logs()
         self._moto.start()
         self._sagemaker_server.start()
+        self._service_quotas_server.start()
         host, port = self._moto.get_host_and_port()
         self.environ = {
             **CREDENTIALS,
             "AWS_ENDPOINT_URL": f"http://{host}:{port}",
             "AWS_ENDPOINT_URL_SAGEMAKER": self._sagemaker_server.url,
+            "AWS_ENDPOINT_URL_SERVICE_QUOTAS": self._service_quotas_server.url,
         }
         os.environ.update(self.environ)
         parameters = {"DefaultRoleArn": LOCAL_ROLE, **self.options.parameters}
@@ -281,7 +313,9 @@ class LocalStack:
         # The functions run in this process, on the simulator's time: their controller is
         # built here, once (two invocations must share one pacer), from the settings the
         # template gives them.
-        self.controller = bootstrap(Settings.from_environ(os.environ), clients(), self.clock)
+        settings = Settings.from_environ(os.environ)
+        made = clients(service_quotas=settings.instance_quotas_auto)
+        self.controller = bootstrap(settings, made, self.clock)
         handlers.use(self.controller)
         if self.options.history:
             self.sagemaker.seed_history(self.options.history)
@@ -300,6 +334,7 @@ class LocalStack:
         for thread in self._threads:
             thread.join(timeout=25)
         self._sagemaker_server.stop()
+        self._service_quotas_server.stop()
         self._moto.stop()
         handlers.use(None)
         self._lock.release()

@@ -1,8 +1,10 @@
-"""The simulated SageMaker served over HTTP on SageMaker's own wire protocol.
+"""A simulated AWS service served over HTTP on its own wire protocol, JSON 1.1.
 
-SageMaker speaks JSON 1.1: ``POST /`` with ``X-Amz-Target: SageMaker.<Operation>``.
-Requests are decoded with botocore's own parser for the operation's input shape, so
-any boto3 client pointed here (``AWS_ENDPOINT_URL_SAGEMAKER``) takes its real code path.
+JSON 1.1 is ``POST /`` with ``X-Amz-Target: <targetPrefix>.<Operation>``: the prefix is
+the service model's (``SageMaker``, ``ServiceQuotasV20190624``). Requests are decoded with
+botocore's own parser for the operation's input shape, so any boto3 client pointed here
+(``AWS_ENDPOINT_URL_SAGEMAKER``, ``AWS_ENDPOINT_URL_SERVICE_QUOTAS``) takes its real code
+path.
 """
 
 from __future__ import annotations
@@ -15,10 +17,7 @@ from typing import Any
 
 from botocore.model import OperationNotFoundError
 
-from jobctl.logic.spec_validation import sagemaker_operation
-from jobctl_tools.local.sagemaker import SageMakerError, SimulatedSageMaker, decode_request
-
-_TARGET_PREFIX = "SageMaker."
+from jobctl_tools.local.json_api import ServiceError, SimulatedService, decode_request
 
 
 def _wire(value: Any) -> Any:
@@ -32,11 +31,11 @@ def _wire(value: Any) -> Any:
     return value
 
 
-class SageMakerServer:
-    """Serves a ``SimulatedSageMaker`` on 127.0.0.1 until ``stop()``."""
+class ApiServer:
+    """Serves a simulated service on 127.0.0.1 until ``stop()``."""
 
-    def __init__(self, simulator: SimulatedSageMaker, port: int = 0) -> None:
-        self.simulator = simulator
+    def __init__(self, service: SimulatedService, port: int = 0) -> None:
+        self.service = service
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
@@ -45,7 +44,7 @@ class SageMakerServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def start(self) -> SageMakerServer:
+    def start(self) -> ApiServer:
         self._thread.start()
         return self
 
@@ -54,21 +53,23 @@ class SageMakerServer:
         self._httpd.server_close()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        simulator = self.simulator
+        service = self.service
+        model = service.service_model
+        prefix = f"{model.metadata['targetPrefix']}."
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 target = self.headers.get("X-Amz-Target", "")
-                operation = target.removeprefix(_TARGET_PREFIX)
+                operation = target.removeprefix(prefix)
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 try:
-                    request = decode_request(sagemaker_operation(operation), body)
+                    request = decode_request(model.operation_model(operation), body)
                 except OperationNotFoundError:
                     self._answer(400, {"__type": "UnknownOperationException", "message": target})
                     return
                 try:
-                    self._answer(200, simulator.handle(operation, request))
-                except SageMakerError as exc:
+                    self._answer(200, service.handle(operation, request))
+                except ServiceError as exc:
                     self._answer(exc.status, {"__type": exc.code, "message": exc.message})
 
             def _answer(self, status: int, payload: dict[str, Any]) -> None:
