@@ -86,3 +86,13 @@ class ServiceRefused(JobctlError):
     """AWS refused a call for a reason that trying again will not cure by itself (a
     permission, a misconfiguration): a submission is retried its bounded number of times,
     then given up (SubmitFailed, one notice), so an operator can fix the cause and redrive."""
+
+
+class UnreadableBudget(JobctlError):
+    """A budget's item in the state table that does not parse (damaged by hand, or by a
+    bug), named by its id (and ``budget``, the budget's key, when it is a budget's room)."""
+
+    def __init__(self, item_id: str, budget: str | None = None) -> None:
+        self.item_id = item_id
+        self.budget = budget
+        super().__init__(f"budget item {item_id} in the state table cannot be read")

@@ -4,7 +4,6 @@ ledger, a settled job's room goes to the next at once, and no two admissions sha
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import boto3
 import pytest
@@ -13,10 +12,8 @@ from jobctl.errors import NoRoom
 from jobctl.logic.submission import REUSED_REQUEST_ID
 from jobctl.models.jobs import unpack_request
 from tests.support.environment import JOBS_TABLE, MAX_RECEIVE_COUNT, TOPIC_ARN
-from tests.support.requests import request_body
 from tests.support.stack import Stack
-
-GPU = "ml.p4d.24xlarge"
+from tests.support.waiting import GPU, finish, job, wake_ups
 
 
 @pytest.fixture
@@ -27,36 +24,6 @@ def budgeted(stack: Stack) -> tuple[Stack, str]:
         CONCURRENCY_BUDGET="2", INSTANCE_TYPE_BUDGETS=f"{GPU}=4", JOBS_QUEUE_URL=queue_url
     )
     return stack, queue_url
-
-
-def job(
-    name: str, instance_type: str = "ml.m5.xlarge", count: int = 1, **fields: Any
-) -> dict[str, Any]:
-    body = request_body(job_name=name, request_id=name, **fields)
-    body["spec"]["ResourceConfig"] = {
-        **body["spec"]["ResourceConfig"],
-        "InstanceType": instance_type,
-        "InstanceCount": count,
-    }
-    return body
-
-
-def wake_ups(queue_url: str) -> list[str]:
-    """The requests sent back to the jobs queue (admitted jobs), taken off it."""
-    sqs = boto3.client("sqs")
-    bodies = []
-    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
-        "Messages", []
-    ):
-        for message in messages:
-            bodies.append(message["Body"])
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-    return bodies
-
-
-def finish(stack: Stack, name: str) -> None:
-    stack.sagemaker.complete("TrainingJob", name)
-    stack.deliver(stack.sagemaker.training_event(name))
 
 
 def test_over_the_overall_budget_a_job_waits_queued_with_its_reason(

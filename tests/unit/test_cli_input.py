@@ -20,6 +20,8 @@ from jobctl_tools.client import (
     parse_time,
     resolve_message_ids,
     split_arns,
+    update_request,
+    with_scheduling,
 )
 from jobctl_tools.local import stack as local_stack
 from tests.support.template import load_event
@@ -96,6 +98,65 @@ def test_an_empty_job_name_is_one_line_of_error_not_dynamodbs(args: tuple[str, .
     assert result.output.splitlines() == [
         "Error: a job name cannot be empty: give the name `jobctl list` shows"
     ]
+
+
+# -- priorities and shares (docs/contract.md §8) --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("update", "a-job", "--priority", "10000"), "'10000': Input should be less than or equal"),
+        (("update", "a-job", "--priority", "-1"), "'-1': Input should be greater than or equal"),
+        (("update", "a-job", "--priority", "high"), "'high' is not a valid integer"),
+        (("update", "a-job", "--priority", "5.0"), "'5.0' is not a valid integer"),
+        (("update", "a-job"), "Missing option '--priority'"),
+        (("submit", "--priority", "10000", "-"), "Input should be less than or equal to 9999"),
+        (("submit", "--share", "a b", "-"), "'a b': String should match pattern"),
+        (("submit", "--share", "x" * 65, "-"), "String should match pattern"),
+        (("queue", "--share", "a/b"), "'a/b': String should match pattern"),
+        (("queue", "--job-type", "Training"), "'Training' is not one of"),
+    ],
+)
+def test_a_priority_or_share_the_controller_would_reject_is_refused_before_aws(
+    args: tuple[str, ...], said: str
+) -> None:
+    # RESOURCES name nothing reachable: a call to AWS would fail otherwise, not exit 2.
+    result = jobctl(*args, stdin=json.dumps(training()))
+    assert result.exit_code == 2, result.output
+    assert said in result.output
+
+
+def test_submit_sets_priority_and_share_on_its_submit_requests_only() -> None:
+    stop = {"job_type": "TrainingJob", "action": "stop", "job_name": "old"}
+    changed = with_scheduling([training(), stop], priority=40, share="research")
+    assert (changed[0]["priority"], changed[0]["share"]) == (40, "research")
+    assert changed[1] == stop
+    assert with_scheduling([training()]) == [training()]
+
+
+def test_submit_keeps_a_request_that_names_the_same_priority() -> None:
+    body = {**training(), "priority": 40}
+    assert with_scheduling([body], priority=40) == [body]
+
+
+@pytest.mark.parametrize(
+    ("field", "given", "option"),
+    [("priority", 3, {"priority": 40}), ("share", "prod", {"share": "research"})],
+)
+def test_submit_refuses_an_option_that_contradicts_a_request(
+    field: str, given: Any, option: dict[str, Any]
+) -> None:
+    with pytest.raises(UserError, match=f"request 2 names {field} .*: give one of them"):
+        with_scheduling([training(), {**training(), field: given}], **option)
+
+
+def test_each_update_has_a_request_id_of_its_own_and_passes_the_controllers_checks() -> None:
+    first, second = (update_request("llm-sweep-17", "TrainingJob", 100) for _ in range(2))
+    assert first["request_id"] != second["request_id"]
+    request = check_request(first)
+    assert (request.action, request.name, request.priority) == ("update", "llm-sweep-17", 100)
+    assert request.rid == first["request_id"]
 
 
 # -- jobctl local up -----------------------------------------------------------------------

@@ -9,14 +9,19 @@ from typing import Any
 import pytest
 from rich.console import Console, RenderableType
 
+from jobctl.logic.scheduling import OVERALL, Budgets, Usage
 from jobctl.models.jobs import JobRecord
-from jobctl_tools.client import DeadLetter
+from jobctl_tools.client import DeadLetter, QueueEntry
 from jobctl_tools.render import (
+    budgets_line,
     dead_letters_view,
+    instances_text,
     ledger_view,
     notice_line,
     notices_view,
+    queue_view,
     record_view,
+    short_age,
     short_time,
 )
 
@@ -249,3 +254,198 @@ def test_a_notice_line_keeps_the_brackets_of_its_reason() -> None:
 )
 def test_times_are_shown_as_utc_to_the_second(given: str | None, shown: str) -> None:
     assert short_time(given) == shown
+
+
+# -- the queue and the scheduling fields (docs/contract.md §8) --------------------------------
+
+GPU = "ml.p4d.24xlarge"
+
+
+def cells_of(table: str, name: str) -> dict[str, str]:
+    """The cells of the table row of job ``name``, by their column's header."""
+    lines = table.splitlines()
+    headers = next(line for line in lines if line.startswith("┃"))
+    row = next(line for line in lines if line.startswith("│") and f" {name} " in line)
+    return dict(
+        zip(
+            (h.strip() for h in headers.strip("┃").split("┃")),
+            (c.strip() for c in row.strip("│").split("│")),
+            strict=True,
+        )
+    )
+
+
+GPU_FULL = f"waiting for capacity ({GPU}: 8 of 8 instances in use, needs 4)"
+
+
+def entry(position: int, name: str, **fields: Any) -> QueueEntry:
+    values: dict[str, Any] = {
+        "job_type": "TrainingJob",
+        "priority": 0,
+        "share": "default",
+        "instances": {GPU: 4},
+        "since": "2026-12-01T16:00:00.000Z",
+        "age_seconds": 754.0,
+        "waiting_for": GPU_FULL,
+        "ahead": position - 1,
+        "starts_next": False,
+        **fields,
+    }
+    return QueueEntry(position=position, job_name=name, **values)
+
+
+def queue_entries() -> list[QueueEntry]:
+    return [
+        entry(1, "llm-sweep-17", priority=100, share="research", instances={GPU: 2}),
+        entry(2, "prod-retrain", priority=50, share="prod"),
+        entry(
+            3,
+            "nightly-churn-retrain-with-a-rather-long-name-2026-12-01",
+            job_type="AutoMLJob",
+            instances={},
+            waiting_for="waiting for capacity (all jobs: 20 of 20 running)",
+            age_seconds=3 * 86400 + 7200,
+        ),
+    ]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_queue_never_cuts_a_name_or_type(width: int) -> None:
+    text = rendered(queue_view(queue_entries()), width)
+    assert_fits(text, width)
+    for job in queue_entries():
+        assert_uncut(text, job.job_name, job.job_type)
+    assert "…" not in text
+
+
+@pytest.mark.parametrize(
+    ("width", "columns"),
+    [
+        (
+            150,
+            ["#", "job", "type", "priority", "share", "instances", "age", "ahead", "waiting for"],
+        ),
+        # The instances give way first, and what each waits for goes beneath the table.
+        (80, ["#", "job", "type", "priority", "share", "age", "ahead"]),
+    ],
+)
+def test_the_queue_shows_each_jobs_position_priority_share_and_the_jobs_ahead(
+    width: int, columns: list[str]
+) -> None:
+    text = rendered(queue_view(queue_entries()[:2]), width)
+    assert_fits(text, width)
+    cells = cells_of(text, "llm-sweep-17")
+    assert list(cells) == columns
+    expected = {"#": "1", "job": "llm-sweep-17", "type": "TrainingJob", "priority": "100"}
+    expected |= {"share": "research", "instances": f"2 {GPU}", "age": "12m", "ahead": "0"}
+    assert {column: cells[column] for column in columns if column in expected} == {
+        column: expected[column] for column in columns if column in expected
+    }
+    assert cells_of(text, "prod-retrain")["ahead"] == "1"
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_queue_keeps_what_each_job_waits_for_whole(width: int) -> None:
+    text = rendered(queue_view(queue_entries()), width)
+    words = " ".join(text.replace("│", " ").split())
+    for word in GPU_FULL.split():
+        assert word in words
+    assert "all jobs: 20 of 20 running)" in words
+
+
+@pytest.mark.parametrize("width", [40, 60])
+def test_a_narrow_terminal_gets_one_line_per_waiting_job(width: int) -> None:
+    text = rendered(queue_view(queue_entries()), width)
+    assert "┃" not in text
+    assert_fits(text, width)
+    flat = text.replace("\n", "")
+    for job in queue_entries():
+        assert job.job_name in flat
+
+
+def test_an_empty_queue_says_so() -> None:
+    assert rendered(queue_view([]), 80).strip() == "queue: no jobs waiting"
+
+
+def test_a_job_whose_place_is_not_known_shows_a_question_mark() -> None:
+    text = rendered(queue_view([entry(1, "a", ahead=None, age_seconds=None)]), 120)
+    cells = cells_of(text, "a")
+    assert (cells["age"], cells["ahead"]) == ("?", "?")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (0, "0s"),
+        (59.9, "59s"),
+        (60, "1m"),
+        (3599, "59m"),
+        (3600, "1h00m"),
+        (3 * 3600 + 300, "3h05m"),
+        (86400, "1d00h"),
+        (2 * 86400 + 4 * 3600 + 59, "2d04h"),
+        (None, "?"),
+    ],
+)
+def test_an_age_is_shown_in_at_most_two_units(seconds: float | None, shown: str) -> None:
+    assert short_age(seconds) == shown
+
+
+def test_instances_are_shown_as_the_budgets_count_them() -> None:
+    assert instances_text({GPU: 4, "ml.g5.xlarge": 1}) == f"1 ml.g5.xlarge, 4 {GPU}"
+    assert instances_text({}) == "-"
+
+
+def test_the_budgets_line_names_the_room_in_use_in_each_budget_wanted() -> None:
+    budgets = Budgets(overall=20, instance_types={GPU: 8, "ml.g5.xlarge": 4})
+    usage = {OVERALL: Usage(20), GPU: Usage(8)}
+    assert (
+        budgets_line(budgets, usage).plain == f"in use: all jobs 20 of 20; {GPU} 8 of 8 instances"
+    )
+
+
+def scheduled_records() -> list[JobRecord]:
+    return [
+        record("llm-sweep-17", "Queued", priority=100, share="research", waiting_for=GPU_FULL),
+        record("prod-retrain", "InProgress", secondary_status="Training", priority=0, share="prod"),
+        *demo_records(),
+    ]
+
+
+def test_the_ledger_shows_priority_and_share_when_a_job_has_its_own() -> None:
+    text = rendered(ledger_view(scheduled_records()), 250)
+    header = text.splitlines()[2]
+    for name in ("job", "type", "status", "secondary", "priority", "share", "updated", "detail"):
+        assert name in header
+    cells = cells_of(text, "llm-sweep-17")
+    assert (cells["priority"], cells["share"]) == ("100", "research")
+    assert GPU_FULL in text
+
+
+def test_the_ledger_spends_no_columns_on_priorities_nobody_set() -> None:
+    defaults = [record("a", "Queued", priority=0, share="default"), *demo_records()]
+    header = rendered(ledger_view(defaults), 250).splitlines()[2]
+    assert "priority" not in header
+    assert "share" not in header
+
+
+@pytest.mark.parametrize("width", [40, 60, *WIDTHS])
+def test_the_ledger_with_priorities_never_cuts_a_name_type_or_status(width: int) -> None:
+    records = scheduled_records()
+    text = rendered(ledger_view(records), width)
+    assert_fits(text, width)
+    flat = text.replace("\n", "")
+    for job in records:
+        assert job.job_name in flat
+        assert_uncut(text, job.job_type, job.status)
+
+
+def test_a_record_shows_its_priority_even_the_default_and_its_share() -> None:
+    job = record("a", "Queued", priority=0, share="default", waiting_for=GPU_FULL)
+    text = "".join(rendered(part, 250) for part in record_view(job))
+    rows = {
+        cells[0]: cells[1]
+        for line in text.splitlines()
+        if len(cells := [c.strip() for c in line.strip("│ ").split("│")]) == 2
+    }
+    assert (rows["priority"], rows["share"], rows["waiting_for"]) == ("0", "default", GPU_FULL)

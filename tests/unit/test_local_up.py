@@ -162,3 +162,37 @@ def test_a_quota_grant_that_is_not_type_equals_instances_is_one_clear_error(
 ) -> None:
     with pytest.raises(UserError, match=f"--quota {re.escape(grant)}: .*{re.escape(says)}"):
         local_stack.parse_quotas([grant])
+
+
+def test_local_up_grants_quotas_and_sets_template_parameters(
+    fake_stack: type[FakeStack], tmp_path: Path
+) -> None:
+    up(
+        tmp_path,
+        *("--quota", "ml.p4d.24xlarge=8", "--quota", "ml.g5.xlarge=2"),
+        *("--parameter", "InstanceTypeBudgets=ml.p4d.24xlarge=4", "--parameter", "ShareLimits="),
+    )
+    assert fake_stack.options is not None
+    assert fake_stack.options.quotas == {"ml.p4d.24xlarge": 8, "ml.g5.xlarge": 2}
+    assert fake_stack.options.parameters == {
+        "InstanceTypeBudgets": "ml.p4d.24xlarge=4",
+        "ShareLimits": "",
+    }
+
+
+@pytest.mark.parametrize(
+    ("given", "problem"),
+    [
+        (("--quota", "ml.p4d.24xlarge=many"), "give TYPE=N"),
+        (("--quota", "m5.large=2"), "is no SageMaker training type"),
+        (("--parameter", "NoSuchParameter=1"), "NAME one of"),
+        (("--parameter", "ShareLimits"), "give NAME=VALUE"),
+    ],
+)
+def test_local_up_refuses_a_bad_quota_or_parameter_naming_it(
+    fake_stack: type[FakeStack], tmp_path: Path, given: tuple[str, ...], problem: str
+) -> None:
+    result = up(tmp_path, *given)
+    assert result.exit_code != 0
+    assert problem in result.output
+    assert fake_stack.options is None  # nothing started

@@ -11,6 +11,7 @@ from jobctl.logic.scheduling import (
     Candidate,
     Place,
     Usage,
+    admission_order,
     instances_of,
     plan,
     share_key,
@@ -190,3 +191,50 @@ def test_the_queue_counts_the_jobs_ahead_that_want_the_same_budget() -> None:
 def test_with_no_budget_that_applies_every_job_is_admitted() -> None:
     places = plan([waiting(f"job-{n}") for n in range(5)], {}, Budgets(overall=0))
     assert len(admitted(places)) == 5
+
+
+# -- the order of admission as room frees (jobctl queue) ----------------------------------
+
+
+def fair_share_queue() -> list[Candidate]:
+    """Six 1-GPU jobs waiting: research's two oldest, prod's three, and a research job of
+    higher priority, the newest."""
+    return [
+        waiting("r1", share="research", since=at(1)),
+        waiting("r2", share="research", since=at(2)),
+        waiting("p1", share="prod", since=at(3)),
+        waiting("p2", share="prod", since=at(4)),
+        waiting("p3", share="prod", since=at(5)),
+        waiting("urgent", 5, share="research", since=at(6)),
+    ]
+
+
+def test_the_order_of_admission_counts_each_job_before_it_in_its_shares_use() -> None:
+    # 6 GPUs, all taken by a share with nothing waiting; prod weighs 3. Once urgent
+    # (research) runs, research uses 1/6: prod's jobs go first until prod's use for its
+    # weight (3/6 / 3) equals research's, then the oldest, r1.
+    budgets = gpu_budget(6, prod=3)
+    usage = in_use(6, {"batch": 6})
+    expected = ["urgent", "p1", "p2", "p3", "r1", "r2"]
+    assert order(admission_order(fair_share_queue(), usage, budgets)) == expected
+    # One plan alone does not see its own admissions' use: it ranks by the use of now.
+    assert order(plan(fair_share_queue(), usage, budgets)) != expected
+
+
+def test_the_order_of_admission_starts_with_the_jobs_there_is_room_for_now() -> None:
+    places = admission_order(
+        [waiting("big-urgent", 100, gpus=4, since=at(1)), waiting("small", 100, since=at(2))],
+        in_use(6),
+        gpu_budget(8),
+    )
+    assert [(p.candidate.key[0], p.admit, p.ahead) for p in places] == [
+        ("small", True, 0),
+        ("big-urgent", False, 0),
+    ]
+    assert places[1].waits_for == f"waiting for capacity ({GPU}: 6 of 8 instances in use, needs 4)"
+
+
+def test_the_order_of_admission_counts_the_jobs_ahead_in_that_order() -> None:
+    budgets = gpu_budget(6, prod=3)
+    places = admission_order(fair_share_queue(), in_use(6, {"batch": 6}), budgets)
+    assert [p.ahead for p in places] == [0, 1, 2, 3, 4, 5]

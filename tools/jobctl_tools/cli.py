@@ -6,13 +6,15 @@ import json
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 import click
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import TypeAdapter, ValidationError
 from rich.console import Group, RenderableType
 from rich.text import Text
 
@@ -28,27 +30,36 @@ from jobctl.models.jobs import (
     SUBMIT_FAILED,
     JobRecord,
 )
+from jobctl.models.requests import Priority, Share
 from jobctl_tools.client import (
     JobctlClient,
+    Queue,
+    QueueEntry,
     Resources,
     UserError,
     default_stack_name,
     names_a_role,
     parse_time,
     read_requests,
+    update_request,
+    with_scheduling,
 )
 from jobctl_tools.render import (
     Follow,
+    budgets_line,
     console,
     dead_letters_view,
     ledger_view,
     notice_line,
     output_width,
+    queue_view,
     record_view,
     styled,
 )
 
 __all__ = ["STATUSES", "console", "main"]
+
+T = TypeVar("T")
 
 # The ledger's statuses (docs/contract.md §4), in the order a job meets them.
 STATUSES = (QUEUED, IN_PROGRESS, STOPPING, COMPLETED, FAILED, STOPPED, REJECTED, SUBMIT_FAILED)
@@ -83,6 +94,25 @@ class Moment(click.ParamType[datetime]):
             self.fail(str(exc), param, ctx)
 
 
+class Checked(click.ParamType[T]):
+    """A value checked by the type the controller's request model gives that field
+    (``jobctl.models.requests``): the CLI refuses what the controller would reject, in
+    the same words. ``read`` first turns the text into the field's kind (an integer)."""
+
+    def __init__(self, name: str, rule: Any, read: click.ParamType[Any] = click.STRING) -> None:
+        self.name = name
+        self._rule: TypeAdapter[T] = TypeAdapter(rule)
+        self._read = read
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> T:
+        read = self._read.convert(value, param, ctx)
+        try:
+            return self._rule.validate_python(read)
+        except ValidationError as exc:
+            problems = "; ".join(e["msg"] for e in exc.errors(include_url=False))
+            self.fail(f"{value!r}: {problems}", param, ctx)
+
+
 @click.group(cls=JobctlGroup)
 @click.option(
     "--stack", envvar="JOBCTL_STACK", help="CloudFormation stack [samconfig.toml, else jobctl]"
@@ -98,6 +128,11 @@ class Moment(click.ParamType[datetime]):
 )
 @click.option(
     "--dlq-url", envvar="JOBCTL_DLQ_URL", help="dead-letter queue [stack output DeadLetterQueueUrl]"
+)
+@click.option(
+    "--state-table",
+    envvar="JOBCTL_STATE_TABLE",
+    help="the controller's state table, for queue [stack output IdempotencyTableName]",
 )
 @click.option(
     "--default-role-arn",
@@ -145,25 +180,37 @@ def _job_name(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 
 job_type_option = click.option(
     "--type",
+    "--job-type",
     "job_type",
     type=click.Choice(JOB_TYPES),
     help="job type",
 )
+PRIORITY: Checked[int] = Checked("PRIORITY", Priority, click.INT)
+SHARE: Checked[str] = Checked("SHARE", Share)
 
 
 @main.command()
 @click.argument("source", type=click.File("r"), default="-")
+@click.option(
+    "--priority",
+    type=PRIORITY,
+    help="the priority of every job submitted, 0-9999 (higher is admitted first) [0]",
+)
+@click.option("--share", type=SHARE, help="the share every job submitted counts against [default]")
 @click.option("--no-check", is_flag=True, help="send even what fails the local checks")
 @click.pass_context
-def submit(ctx: click.Context, source: Any, no_check: bool) -> None:
+def submit(
+    ctx: click.Context, source: Any, priority: int | None, share: str | None, no_check: bool
+) -> None:
     """Enqueue requests from FILE (or -): one JSON request, a JSON list, or JSON Lines.
 
     Each is checked locally with the controller's own rules first (the role allow-list
     too, when the stack's parameters or --default-role-arn and --allowed-role-arns say
-    it); nothing is sent if one fails, unless --no-check.
+    it); nothing is sent if one fails, unless --no-check. --priority and --share are set
+    on every submit request; one that names another value already is refused.
     """
+    bodies = with_scheduling(read_requests(source.read()), priority, share)
     client = _client(ctx)
-    bodies = read_requests(source.read())
     requests = client.send(bodies, check=not no_check)
     if not client.resources.roles_known:
         for index, body in enumerate(bodies, start=1):
@@ -230,6 +277,122 @@ def stop(ctx: click.Context, job_name: str, job_type: str | None, no_check: bool
 def _status_of(record: JobRecord) -> Text:
     secondary = f"/{record.secondary_status}" if record.secondary_status else ""
     return Text.assemble(styled(record.status), secondary)
+
+
+@main.command()
+@click.argument("job_name", callback=_job_name)
+@job_type_option
+@click.option(
+    "--priority",
+    type=PRIORITY,
+    required=True,
+    help="the new priority, 0-9999 (higher is admitted first)",
+)
+@click.option(
+    "--no-check",
+    is_flag=True,
+    help="send the update even if the ledger holds no such job, or it is not waiting",
+)
+@click.pass_context
+def update(
+    ctx: click.Context, job_name: str, job_type: str | None, priority: int, no_check: bool
+) -> None:
+    """Change the priority of a job waiting for capacity (`jobctl queue` shows them).
+
+    Each update is sent under a request id of its own. Only a waiting job's priority
+    can change: a job the ledger does not hold, or one not waiting any more (admitted,
+    running, settled), is refused here, and nothing is sent, unless --no-check.
+    """
+    client = _client(ctx)
+    records = client.get(job_name, job_type)
+    if len(records) > 1:
+        raise UserError(f"{len(records)} jobs named {job_name}: give --type")
+    record = records[0] if records else None
+    if not no_check:
+        if record is None:
+            raise UserError(
+                f"no job named {job_name} in the ledger: nothing to update (just submitted? "
+                "`jobctl update --no-check --type T` sends the update anyway)"
+            )
+        if record.waiting is None:
+            raise UserError(
+                f"{record.job_type} {job_name} is not waiting ({record.status}): only a "
+                "waiting job's priority can change; no request sent"
+            )
+    job_type = job_type or (record.job_type if record else None)
+    if job_type is None:
+        raise UserError(f"the ledger holds no job named {job_name}: give --type")
+    body = update_request(job_name, job_type, priority)
+    client.send([body], check=True)
+    was = f" (was {record.priority})" if record is not None and record.priority is not None else ""
+    console.print(
+        Text.assemble(
+            f"{job_type} ",
+            (job_name, "bold"),
+            f": priority {priority}{was} sent, request id {body['request_id']}",
+        )
+    )
+
+
+@main.command()
+@job_type_option
+@click.option("--share", type=SHARE, help="only jobs of this share")
+@click.option("--json", "as_json", is_flag=True, help="print JSON for scripts")
+@click.pass_context
+def queue(ctx: click.Context, job_type: str | None, share: str | None, as_json: bool) -> None:
+    """List the jobs waiting for capacity, in the order they will be admitted.
+
+    The order is the controller's own plan (docs/contract.md §8), under the budgets it
+    recorded and the room taken now: higher priority first; among equal priorities, the
+    share using least of the budget for its weight; then the oldest. Each job shows what
+    it waits for, and how many waiting jobs before it want one of its budgets (ahead).
+    --type and --share pick jobs out of that one order: their positions stay.
+    """
+    client = _client(ctx)
+    waiting = client.queue()
+    _warn_unreadable(client)
+    _warn_unplanned(waiting)
+    entries = [
+        entry
+        for entry in waiting.entries
+        if (job_type is None or entry.job_type == job_type)
+        and (share is None or entry.share == share)
+    ]
+    if as_json:
+        click.echo(json.dumps([asdict(entry) for entry in entries], indent=2))
+        return
+    console.print(queue_view(entries, *_queue_title(waiting.entries, entries, job_type, share)))
+    if entries and waiting.budgets is not None:
+        console.print(budgets_line(waiting.budgets, waiting.usage))
+
+
+def _queue_title(
+    everyone: list[QueueEntry], shown: list[QueueEntry], job_type: str | None, share: str | None
+) -> tuple[str, str]:
+    """The listing's title, and the line it is when empty."""
+    picked = " ".join(part for part in (job_type, f"share {share}" if share else None) if part)
+    if not shown:
+        others = f"; {len(everyone)} other jobs are" if everyone else ""
+        return "queue", f"no jobs waiting ({picked}{others})" if picked else "no jobs waiting"
+    if not picked:
+        return f"queue: {len(shown)} waiting", ""
+    return f"queue: {len(shown)} of {len(everyone)} waiting ({picked})", ""
+
+
+def _warn_unplanned(waiting: Queue) -> None:
+    for item in waiting.unreadable_budgets:
+        click.echo(
+            f"warning: item {item} of the state table cannot be read (an operator must "
+            "repair it): the plan goes without it (a budget's room in use taken as none)",
+            err=True,
+        )
+    if waiting.budgets is None and waiting.entries:
+        click.echo(
+            "warning: the controller's budgets are not known (not recorded, or unreadable): "
+            "the order is by priority and age alone, and each job shows what it waited for "
+            "when it last tried to start",
+            err=True,
+        )
 
 
 @main.command()
@@ -462,6 +625,21 @@ def local() -> None:
     help="finished jobs of other teams the simulated account already holds",
 )
 @click.option(
+    "--quota",
+    "quotas",
+    multiple=True,
+    metavar="TYPE=N",
+    help="grant the simulated account N training instances of TYPE (repeatable; "
+    "AWS's defaults are 0 for most types)",
+)
+@click.option(
+    "--parameter",
+    "parameters",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="a template parameter, e.g. InstanceTypeBudgets=ml.p4d.24xlarge=8 (repeatable)",
+)
+@click.option(
     "--log-level",
     default="WARNING",
     show_default=True,
@@ -475,6 +653,8 @@ def up(
     visibility_timeout: int,
     speed: float,
     history: int,
+    quotas: tuple[str, ...],
+    parameters: tuple[str, ...],
     log_level: str,
 ) -> None:
     """Start moto, the simulated SageMaker and the functions; Ctrl-C stops everything.
@@ -482,10 +662,10 @@ def up(
     Exits non-zero, with one line saying why, if moto loses its state (restarted, reset
     or stopped): the stack cannot go on without its queues and tables.
     """
-    from jobctl_tools.local.stack import LocalStack, LocalStackOptions
+    from jobctl_tools.local import stack as local_stack
 
     directory = state_dir or Path(tempfile.mkdtemp(prefix="jobctl-local-"))
-    options = LocalStackOptions(
+    options = local_stack.LocalStackOptions(
         state_dir=directory,
         step_seconds=step_seconds,
         sweep_seconds=sweep_seconds,
@@ -493,8 +673,10 @@ def up(
         speed=speed,
         history=history,
         log_level=log_level,
+        quotas=local_stack.parse_quotas(quotas),
+        parameters=local_stack.parse_parameters(parameters),
     )
-    stack = LocalStack(options).start()
+    stack = local_stack.LocalStack(options).start()
     console.print(Text.assemble(("jobctl local stack is up", "green"), f" (state in {directory})"))
     console.print("In another terminal:\n")
     console.print(Text(f"  source {directory / 'env.sh'}"))

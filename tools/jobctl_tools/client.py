@@ -19,10 +19,13 @@ import boto3
 from botocore.exceptions import BotoCoreError
 from botocore.exceptions import ClientError as BotoClientError
 
-from jobctl.adapters.ledger import record_from_item
-from jobctl.errors import InvalidRequest, UnreadableRecord
+from jobctl.adapters.capacity import DynamoDBCapacity
+from jobctl.adapters.ledger import WAITING_INDEX, record_from_item, waiting_from_item
+from jobctl.errors import InvalidRequest, UnreadableBudget, UnreadableRecord
+from jobctl.logic.admission import candidate_of
 from jobctl.logic.requests import create_params
-from jobctl.models.jobs import JobRecord, utc_iso
+from jobctl.logic.scheduling import Budgets, Usage, admission_order, budgets_wanted
+from jobctl.models.jobs import JobRecord, Waiting, utc_iso
 from jobctl.models.requests import JobRequest, parse_request
 
 OUTPUT_KEYS = {
@@ -30,8 +33,11 @@ OUTPUT_KEYS = {
     "table": "JobsTableName",
     "topic_arn": "NoticesTopicArn",
     "dlq_url": "DeadLetterQueueUrl",
+    "state_table": "IdempotencyTableName",
 }
-OPTIONAL_OUTPUTS = {"dlq_url"}
+# Only `dlq` needs the dead-letter queue, and only `queue` the state table (where the
+# controller keeps the budgets' room beside the idempotency records).
+OPTIONAL_OUTPUTS = {"dlq_url", "state_table"}
 # The template parameters that say which roles a request may name (the functions'
 # DEFAULT_ROLE_ARN and ALLOWED_ROLE_ARNS).
 ROLE_PARAMETERS = {"default_role_arn": "DefaultRoleArn", "allowed_role_arns": "AllowedRoleArns"}
@@ -64,6 +70,7 @@ class Resources:
     table: str
     topic_arn: str
     dlq_url: str | None = None
+    state_table: str | None = None
     # The roles a request may name, when known (from options or the stack's Parameters):
     # None means unknown, and only the controller can check a request's RoleArn.
     default_role_arn: str | None = None
@@ -253,6 +260,101 @@ def names_a_role(body: dict[str, Any]) -> bool:
     return body.get("action", "submit") == "submit" and isinstance(spec, dict) and "RoleArn" in spec
 
 
+def with_scheduling(
+    bodies: list[dict[str, Any]], priority: int | None = None, share: str | None = None
+) -> list[dict[str, Any]]:
+    """The requests with ``priority`` and ``share`` (``submit --priority/--share``) set on
+    each submit request; one that names another value already is refused, not changed."""
+    given = {
+        name: value
+        for name, value in (("priority", priority), ("share", share))
+        if value is not None
+    }
+    changed = []
+    for index, body in enumerate(bodies, start=1):
+        if not given or body.get("action", "submit") != "submit":
+            changed.append(body)
+            continue
+        for name, value in given.items():
+            if name in body and body[name] != value:
+                raise UserError(
+                    f"request {index} names {name} {json.dumps(body[name])}, "
+                    f"--{name} says {value}: give one of them"
+                )
+        changed.append({**body, **given})
+    return changed
+
+
+def update_request(job_name: str, job_type: str, priority: int) -> dict[str, Any]:
+    """A waiting job's new priority (docs/contract.md §8), under a request id of its own:
+    the controller takes one update per request id (the same id with another priority
+    is refused as reused), so each call gets a new one."""
+    return {
+        "job_type": job_type,
+        "action": "update",
+        "job_name": job_name,
+        "request_id": f"{job_name}-priority-{uuid.uuid4().hex[:8]}",
+        "priority": priority,
+    }
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """A waiting job's place in the order of admission (``jobctl queue``)."""
+
+    position: int  # 1 is admitted first
+    job_name: str
+    job_type: str
+    priority: int
+    share: str
+    instances: dict[str, int]
+    since: str  # when its request arrived
+    age_seconds: float | None  # None if ``since`` is not a time
+    # What it waits for now (the plan's ``waiting_text``); with the budgets unknown,
+    # what it waited for when it last tried to start.
+    waiting_for: str
+    # Waiting jobs before it that want one of its budgets; None with the budgets unknown.
+    ahead: int | None
+    starts_next: bool  # there is room for it now: the controller's next pass admits it
+
+
+@dataclass(frozen=True)
+class Queue:
+    """The waiting room as ``jobctl queue`` shows it: every waiting job in the order the
+    controller will admit it, and the budgets that order was planned under."""
+
+    entries: list[QueueEntry]
+    # As the controller recorded them; None if it never did, or the item is damaged.
+    budgets: Budgets | None
+    usage: dict[str, Usage]
+    # Ids of the state table's items that could not be read (their room taken as 0).
+    unreadable_budgets: list[str]
+
+
+def _wanted_usage(
+    capacity: DynamoDBCapacity, keys: Iterable[str], unreadable: list[str]
+) -> dict[str, Usage]:
+    """The budgets' usage; a damaged item is reported in ``unreadable`` and left out."""
+    wanted = set(keys)
+    while True:
+        try:
+            return capacity.usage(sorted(wanted))
+        except UnreadableBudget as damaged:
+            unreadable.append(damaged.item_id)
+            if damaged.budget not in wanted:
+                raise
+            wanted.discard(damaged.budget)
+
+
+def _seconds_since(moment: str, now: datetime) -> float | None:
+    try:
+        then = datetime.fromisoformat(moment)
+    except ValueError:
+        return None
+    then = then if then.tzinfo else then.replace(tzinfo=UTC)
+    return max(0.0, (now - then).total_seconds())
+
+
 _AGE = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 _AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -309,6 +411,74 @@ class JobctlClient:
         for body in bodies:
             self._sqs.send_message(QueueUrl=self.resources.queue_url, MessageBody=json.dumps(body))
         return checked
+
+    @property
+    def _state_table(self) -> str:
+        if not self.resources.state_table:
+            raise UserError(
+                "no state table known: pass --state-table or use a stack (its output "
+                "IdempotencyTableName)"
+            )
+        return self.resources.state_table
+
+    def waiting(self) -> list[Waiting]:
+        """The waiting room, through the sparse waiting-index (never a scan); an item that
+        cannot be read is left out and its key kept in ``unreadable``."""
+        pages = self._dynamodb.get_paginator("query").paginate(
+            TableName=self.resources.table,
+            IndexName=WAITING_INDEX,
+            KeyConditionExpression="waiting = :waiting",
+            ExpressionAttributeValues={":waiting": {"S": "1"}},
+        )
+        found = []
+        for item in (item for page in pages for item in page["Items"]):
+            try:
+                found.append(waiting_from_item(item))
+            except UnreadableRecord as unreadable:
+                self.unreadable.append(unreadable.key)
+        return found
+
+    def queue(self, now: datetime | None = None) -> Queue:
+        """Every waiting job in the order of admission, by the controller's own plan and
+        ranking (``logic.scheduling.admission_order``) under the budgets it recorded and
+        the room taken in them now."""
+        capacity = DynamoDBCapacity(self._dynamodb, self._state_table, self.resources.table)
+        unreadable: list[str] = []
+        try:
+            budgets = capacity.recorded_budgets()
+        except UnreadableBudget as damaged:
+            unreadable.append(damaged.item_id)
+            budgets = None
+        waiting = {w.key: w for w in self.waiting()}
+        candidates = [candidate_of(w) for w in waiting.values()]
+        scheduled = budgets or Budgets()
+        usage = _wanted_usage(capacity, budgets_wanted(candidates, scheduled), unreadable)
+        moment = now or datetime.now(UTC)
+        entries = []
+        for position, place in enumerate(admission_order(candidates, usage, scheduled), start=1):
+            job = place.candidate
+            if budgets is None:
+                waits_for, ahead = waiting[job.key].waiting_for or "", None
+            elif place.admit:
+                waits_for, ahead = "nothing: there is room now", 0
+            else:
+                waits_for, ahead = place.waits_for or "", place.ahead
+            entries.append(
+                QueueEntry(
+                    position=position,
+                    job_name=job.key[0],
+                    job_type=job.key[1],
+                    priority=job.priority,
+                    share=job.share,
+                    instances=dict(job.instances),
+                    since=job.since,
+                    age_seconds=_seconds_since(job.since, moment),
+                    waiting_for=waits_for,
+                    ahead=ahead,
+                    starts_next=budgets is not None and place.admit,
+                )
+            )
+        return Queue(entries, budgets, usage, unreadable)
 
     def get(self, job_name: str, job_type: str | None = None) -> list[JobRecord]:
         """The job's records (one per job type, unless ``job_type`` is given)."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,8 +27,10 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from jobctl.logic.scheduling import OVERALL, Budgets, Usage, describe_key, is_share_key
 from jobctl.models.jobs import JobRecord
-from jobctl_tools.client import DeadLetter
+from jobctl.models.requests import DEFAULT_SHARE, MIN_PRIORITY
+from jobctl_tools.client import DeadLetter, QueueEntry
 
 STATUS_STYLE = {
     "Completed": "green",
@@ -101,6 +103,20 @@ def short_time(value: str | None) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def short_age(seconds: float | None) -> str:
+    """How long ago, in at most two units: ``45s``, ``12m``, ``3h05m``, ``2d04h``."""
+    if seconds is None:
+        return "?"
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m"
+    if whole < 86400:
+        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
 
 
 def clipped(text: str, limit: int = DETAIL_CHARS) -> str:
@@ -229,25 +245,101 @@ def record_detail(record: JobRecord) -> str:
     )
 
 
+def scheduled(records: Sequence[JobRecord]) -> bool:
+    """Whether any of the jobs was given a priority or share of its own (docs/contract.md
+    §8): only then does a listing spend columns on them."""
+    return any(
+        (record.priority or MIN_PRIORITY) != MIN_PRIORITY
+        or (record.share or DEFAULT_SHARE) != DEFAULT_SHARE
+        for record in records
+    )
+
+
 def ledger_view(records: Sequence[JobRecord], title: str = "jobs") -> Listing:
-    """Ledger records: job, type, status, secondary status, last update, and why."""
+    """Ledger records: job, type, status, secondary status, last update, and why (a
+    reason, or what a Queued job waits for); priority and share too when any job has its
+    own."""
+    if not scheduled(records):
+        return Listing(
+            title=title,
+            headers=("job", "type", "status", "secondary", "updated"),
+            rows=[(*_identity(record), Text(short_time(record.updated_at))) for record in records],
+            details=[record_detail(record) for record in records],
+            optional=(4, 3),
+            empty="no jobs",
+        )
     return Listing(
         title=title,
-        headers=("job", "type", "status", "secondary", "updated"),
+        headers=("job", "type", "status", "secondary", "priority", "share", "updated"),
         rows=[
             (
-                Text(record.job_name, style="bold"),
-                Text(record.job_type),
-                styled(record.status),
-                Text(record.secondary_status or ""),
+                *_identity(record),
+                Text("" if record.priority is None else str(record.priority)),
+                Text(record.share or ""),
                 Text(short_time(record.updated_at)),
             )
             for record in records
         ],
         details=[record_detail(record) for record in records],
-        optional=(4, 3),
+        # As without priorities: the update time goes first, then the secondary status.
+        optional=(6, 3, 5, 4),
         empty="no jobs",
     )
+
+
+def _identity(record: JobRecord) -> tuple[Text, Text, Text, Text]:
+    return (
+        Text(record.job_name, style="bold"),
+        Text(record.job_type),
+        styled(record.status),
+        Text(record.secondary_status or ""),
+    )
+
+
+def instances_text(instances: Mapping[str, int]) -> str:
+    """The instances a job runs on, as its budgets count them (``4 ml.p4d.24xlarge``); an
+    AutoML job names none."""
+    return ", ".join(f"{count} {kind}" for kind, count in sorted(instances.items())) or "-"
+
+
+def queue_view(
+    entries: Sequence[QueueEntry], title: str = "queue", empty: str = "no jobs waiting"
+) -> Listing:
+    """Waiting jobs in the order of admission (``jobctl queue``): position, job, type,
+    priority, share, instances, age, the waiting jobs ahead, and what it waits for."""
+    return Listing(
+        title=title,
+        headers=("#", "job", "type", "priority", "share", "instances", "age", "ahead"),
+        rows=[
+            (
+                Text(str(entry.position)),
+                Text(entry.job_name, style="bold"),
+                Text(entry.job_type),
+                Text(str(entry.priority)),
+                Text(entry.share),
+                Text(instances_text(entry.instances)),
+                Text(short_age(entry.age_seconds)),
+                Text("?" if entry.ahead is None else str(entry.ahead)),
+            )
+            for entry in entries
+        ],
+        details=[entry.waiting_for for entry in entries],
+        detail_header="waiting for",
+        key=1,
+        optional=(5, 6),
+        empty=empty,
+    )
+
+
+def budgets_line(budgets: Budgets, usage: Mapping[str, Usage]) -> Text:
+    """The room in use in each budget the waiting jobs want."""
+    parts = []
+    for key in budgets.budget_keys():
+        if key not in usage:
+            continue
+        unit = "" if key == OVERALL or is_share_key(key) else " instances"
+        parts.append(f"{describe_key(key)} {usage[key].used} of {budgets.limit(key)}{unit}")
+    return Text("in use: " + "; ".join(parts) if parts else "", style="dim", overflow="fold")
 
 
 def notices_view(notices: Sequence[dict[str, Any]], title: str = "notices") -> Listing:
@@ -321,6 +413,8 @@ def record_view(record: JobRecord) -> list[Table]:
         "status",
         "secondary_status",
         "failure_reason",
+        "priority",
+        "share",
         "waiting_for",
         "last_error",
         "warnings",
@@ -331,7 +425,7 @@ def record_view(record: JobRecord) -> list[Table]:
         "notified_at",
     ):
         value = getattr(record, name)
-        if not value:
+        if value is None or value in ("", []):  # a priority of 0 is shown
             continue
         if name == "status":
             fields.add_row(name, styled(value))

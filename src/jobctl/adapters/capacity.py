@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import TypeAdapter, ValidationError
 
 from jobctl.adapters.errors import describe, error_code, translated
 from jobctl.adapters.ledger import item_of
-from jobctl.errors import ConcurrentUpdate, NoRoom, RetryableError
+from jobctl.errors import ConcurrentUpdate, NoRoom, RetryableError, UnreadableBudget
 from jobctl.logic.scheduling import Budgets, Usage
 from jobctl.models.jobs import JobRecord
 
@@ -31,9 +32,11 @@ if TYPE_CHECKING:
 # Not "jobctl#budget#": those items held a set of jobs, before budgets counted instances
 # (README, "Upgrading").
 _PREFIX = "jobctl#capacity#"
-_BUDGETS_KEY = {"id": {"S": "jobctl#budgets"}}
+_BUDGETS_ID = "jobctl#budgets"
+_BUDGETS_KEY = {"id": {"S": _BUDGETS_ID}}
 _BATCH_GET_LIMIT = 100
 _deserializer = TypeDeserializer()
+_recorded = TypeAdapter(Budgets)
 
 
 def _key(budget_key: str) -> dict[str, Any]:
@@ -62,24 +65,23 @@ class DynamoDBCapacity:
             raise translated(exc, "DynamoDB") from exc
 
     def recorded_budgets(self) -> Budgets | None:
-        """The budgets the controller last recorded; None if it never did."""
+        """The budgets the controller last recorded; None if it never did. Raises
+        UnreadableBudget if the item is damaged."""
         try:
             item = self._client.get_item(TableName=self._table, Key=_BUDGETS_KEY).get("Item")
         except (ClientError, BotoCoreError) as exc:
             raise translated(exc, "DynamoDB") from exc
         if not item:
             return None
-        return Budgets(**json.loads(item["budgets"]["S"]))
+        try:
+            return _recorded.validate_json(item["budgets"]["S"])
+        except (KeyError, TypeError, ValidationError):
+            raise UnreadableBudget(_BUDGETS_ID) from None
 
     def usage(self, keys: Iterable[str]) -> dict[str, Usage]:
-        items = self._items(keys)
-        return {
-            key: Usage(
-                used=int(item.get("used", 0)),
-                by_share=_by_share(item.get("holders", {})),
-            )
-            for key, item in items.items()
-        }
+        """Each budget's room taken, in all and per share. Raises UnreadableBudget (naming
+        the first) if an item is damaged."""
+        return {key: _usage_of(key, item) for key, item in self._items(keys).items()}
 
     def holders(self, keys: Iterable[str]) -> dict[str, dict[str, int]]:
         return {
@@ -214,6 +216,13 @@ class DynamoDBCapacity:
                     self._existing.add(key)
                 request = answer.get("UnprocessedKeys") or {}
         return found
+
+
+def _usage_of(key: str, item: Mapping[str, Any]) -> Usage:
+    try:
+        return Usage(used=int(item.get("used", 0)), by_share=_by_share(item.get("holders", {})))
+    except (TypeError, ValueError, AttributeError):
+        raise UnreadableBudget(_PREFIX + key, key) from None
 
 
 def _by_share(holders: Mapping[str, Any]) -> dict[str, int]:

@@ -67,6 +67,11 @@ def record_from_item(item: dict[str, Any]) -> JobRecord:
     return _parsed(JobRecord, item)
 
 
+def waiting_from_item(item: dict[str, Any]) -> Waiting:
+    """A waiting-index item; UnreadableRecord naming its key if it does not parse."""
+    return _parsed(Waiting, item)
+
+
 def _readable(model: type[Model], items: Iterable[dict[str, Any]]) -> Iterator[Model]:
     """The items that parse; one that does not is logged by its key, counted, and skipped,
     so it never stops the sweep or delays other jobs (docs/contract.md §6)."""

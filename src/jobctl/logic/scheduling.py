@@ -1,7 +1,8 @@
 """Who runs next (docs/contract.md §8): budgets, and the order waiting jobs are admitted in.
 
 No AWS calls here; ``logic.admission`` applies these rules to the ledger and the
-budgets' items, and ``jobctl queue`` uses the same ``plan`` to show the order.
+budgets' items, and ``jobctl queue`` shows the order from the same ``plan`` and ranking
+(``admission_order``).
 
 A job needs room in every budget that applies to it: the overall one (jobs), one per
 instance type it runs on (instances, as SageMaker's quotas count them), and its share's
@@ -167,18 +168,63 @@ def waiting_text(
     return "waiting for capacity (" + "; ".join(full) + ")"
 
 
+class _Ranking:
+    """Waiting jobs, taken one at a time in the order of admission: higher priority first;
+    among equal priorities, the share whose use of the budgets (read from ``by_share`` at
+    each take: the caller counts what it admits there) is lowest for its weight; then the
+    oldest. Within a group of the same priority, share and budgets the order is by age
+    alone, so only the groups' heads compete: taking every job costs (jobs x groups), not
+    jobs²."""
+
+    def __init__(
+        self,
+        jobs: Iterable[tuple[Candidate, tuple[str, ...]]],
+        budgets: Budgets,
+        by_share: Mapping[str, Mapping[str, int]],
+    ) -> None:
+        self._budgets = budgets
+        self._by_share = by_share
+        self._groups: dict[
+            tuple[int, str, tuple[str, ...]], list[tuple[str, tuple[str, str], Candidate]]
+        ] = {}
+        for candidate, keys in jobs:
+            group = (candidate.priority, candidate.share, keys)
+            self._groups.setdefault(group, []).append((candidate.since, candidate.key, candidate))
+        for members in self._groups.values():
+            heapq.heapify(members)
+
+    def __bool__(self) -> bool:
+        return bool(self._groups)
+
+    def take(self) -> Candidate:
+        groups = self._groups
+        group = min(
+            groups, key=lambda g: (-g[0], self._load(g[1], g[2]), groups[g][0][0], groups[g][0][1])
+        )
+        _, _, candidate = heapq.heappop(groups[group])
+        if not groups[group]:
+            del groups[group]
+        return candidate
+
+    def _load(self, share: str, keys: tuple[str, ...]) -> float:
+        """The share's use of the budgets (the fullest one), for its weight."""
+        taken = [
+            self._by_share[key].get(share, 0) / self._budgets.limit(key)
+            for key in keys
+            if not is_share_key(key)
+        ]
+        return max(taken, default=0.0) / self._budgets.weight(share)
+
+
 def plan(
     candidates: Iterable[Candidate], usage: Mapping[str, Usage], budgets: Budgets
 ) -> list[Place]:
-    """Every waiting job in the order it is admitted in, and which of them start now.
+    """Every waiting job in the order it is considered in, and which of them start now.
     ``usage`` needs only the budgets the candidates need (``budgets_wanted``)."""
     used: dict[str, int] = {}
     by_share: dict[str, dict[str, int]] = {}
-    # Within a group of the same priority, share and budgets, the order is by age alone,
-    # so only the groups' heads compete: the plan costs (jobs x groups), not jobs².
-    groups: dict[tuple[int, str, tuple[str, ...]], list[tuple[str, tuple[str, str], Candidate]]]
-    groups = {}
     needs_of: dict[tuple[str, str], dict[str, int]] = {}
+    jobs = []
     for candidate in candidates:
         needs = budgets.needs(candidate.instances, candidate.share)
         needs_of[candidate.key] = needs
@@ -186,29 +232,12 @@ def plan(
             if key not in used:
                 used[key] = usage.get(key, Usage()).used
                 by_share[key] = dict(usage.get(key, Usage()).by_share)
-        group = (candidate.priority, candidate.share, tuple(needs))
-        groups.setdefault(group, []).append((candidate.since, candidate.key, candidate))
-    for members in groups.values():
-        heapq.heapify(members)
-
-    def load(share: str, keys: tuple[str, ...]) -> float:
-        """The share's use of the budgets (the fullest one), for its weight."""
-        taken = [
-            by_share[key].get(share, 0) / budgets.limit(key)
-            for key in keys
-            if not is_share_key(key)
-        ]
-        return max(taken, default=0.0) / budgets.weight(share)
-
+        jobs.append((candidate, tuple(needs)))
+    ranking = _Ranking(jobs, budgets, by_share)
     held: dict[str, int] = {}  # budget -> the highest priority waiting for room in it
     placed: list[Place] = []
-    while groups:
-        group = min(
-            groups, key=lambda g: (-g[0], load(g[1], g[2]), groups[g][0][0], groups[g][0][1])
-        )
-        _, _, candidate = heapq.heappop(groups[group])
-        if not groups[group]:
-            del groups[group]
+    while ranking:
+        candidate = ranking.take()
         needs = needs_of[candidate.key]
         full = [key for key, units in needs.items() if used[key] + units > budgets.limit(key)]
         blocked = [
@@ -227,6 +256,39 @@ def plan(
         text = waiting_text(needs, used, budgets, [k for k in blocked if k not in full])
         placed.append(Place(candidate, needs, admit=False, waits_for=text))
     return _count_ahead(placed)
+
+
+def admission_order(
+    candidates: Iterable[Candidate], usage: Mapping[str, Usage], budgets: Budgets
+) -> list[Place]:
+    """Every waiting job in the order it will be admitted (``jobctl queue``): first those
+    ``plan`` admits now, then the others as room frees, each taken by the same ranking
+    with the jobs before it counted in their shares' use, as the controller counts them
+    once it has admitted them. Each keeps what ``plan`` says it waits for now.
+
+    A forecast: it counts the jobs running now as running on. Room freed by a share with
+    jobs waiting lowers that share's use, and a smaller job of the same priority may start
+    first in room the one before it cannot use (backfill)."""
+    places = plan(candidates, usage, budgets)
+    by_share = {
+        key: dict(usage.get(key, Usage()).by_share) for place in places for key in place.needs
+    }
+
+    def count(place: Place) -> Place:
+        for key, units in place.needs.items():
+            share = place.candidate.share
+            by_share[key][share] = by_share[key].get(share, 0) + units
+        return place
+
+    starting = [count(place) for place in places if place.admit]
+    waiting = {place.candidate.key: place for place in places if not place.admit}
+    ranking = _Ranking(
+        ((place.candidate, tuple(place.needs)) for place in waiting.values()), budgets, by_share
+    )
+    order = []
+    while ranking:
+        order.append(count(waiting[ranking.take().key]))
+    return _count_ahead(starting + order)
 
 
 def _count_ahead(placed: list[Place]) -> list[Place]:

@@ -20,13 +20,17 @@ from pydantic import (
 from jobctl.errors import InvalidRequest
 from jobctl.models.kinds import JOB_TYPES, KINDS, JobType
 
-__all__ = ["JOB_TYPES", "JobRequest", "JobType", "parse_request"]
+__all__ = ["JOB_TYPES", "JobRequest", "JobType", "Priority", "Share", "parse_request"]
 
 Action = Literal["submit", "stop", "update"]
 # Scheduling (docs/contract.md §8): priorities 0-9999, higher first; the share a job
 # counts against.
 MIN_PRIORITY, MAX_PRIORITY = 0, 9999
 DEFAULT_SHARE = "default"
+# Strict: "5" or 5.0 or true is a mistake to name, not a priority to guess. The CLI
+# checks its --priority and --share with these same types.
+Priority = Annotated[StrictInt, Field(ge=MIN_PRIORITY, le=MAX_PRIORITY)]
+Share = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 # What an update may change (docs/contract.md §8): a waiting job's priority.
 _UPDATE_FIELDS = frozenset({"job_type", "job_name", "request_id", "action", "priority"})
 
@@ -77,10 +81,9 @@ class JobRequest(BaseModel):
     request_id: str | None = Field(default=None, min_length=1, max_length=128)
     action: Action = "submit"
     spec: dict[str, Any] | None = None
-    # How the job competes for capacity (docs/contract.md §8). Strict: "5" or 5.0 or true
-    # is a mistake to name, not a priority to guess.
-    priority: StrictInt | None = Field(default=None, ge=MIN_PRIORITY, le=MAX_PRIORITY)
-    share: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    # How the job competes for capacity (docs/contract.md §8).
+    priority: Priority | None = None
+    share: Share | None = None
     # Tries of a failed job (docs/contract.md §9); None: the stack's DEFAULT_RETRY.
     retry: RetryPolicy | None = None
     # Set by the controller, never trusted: the try a retry's wake-up is for. The record

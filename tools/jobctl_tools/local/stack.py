@@ -186,6 +186,20 @@ class LocalStackOptions:
     spot_quotas: dict[str, int] = field(default_factory=dict)
 
 
+def parse_parameters(given: Sequence[str]) -> dict[str, str]:
+    """``NAME=VALUE`` template parameters (``jobctl local up --parameter``); a name the
+    template does not declare is a UserError naming it and the ones it does."""
+    declared = load_template().get("Parameters", {})
+    parameters: dict[str, str] = {}
+    for entry in given:
+        name, separator, value = entry.partition("=")
+        if not separator or name.strip() not in declared:
+            known = ", ".join(sorted(declared))
+            raise UserError(f"--parameter {entry}: give NAME=VALUE, NAME one of {known}")
+        parameters[name.strip()] = value.strip()
+    return parameters
+
+
 def parse_quotas(grants: Sequence[str]) -> dict[str, int]:
     """``TYPE=N`` grants (``jobctl local up --quota``) as instance type: instances; an
     instance type SageMaker does not train on, or a count that is not a whole number of
