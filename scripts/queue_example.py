@@ -70,6 +70,7 @@ def main() -> int:
         step_seconds=3600,  # the running jobs keep their instances while this runs
         log_level="WARNING",
         parameters=PARAMETERS,
+        quotas={GPU: 8},  # an account granted 8 GPUs (AWS's default quota is 0)
     )
     with LocalStack(options) as stack:
         client = stack.client()

@@ -38,6 +38,12 @@ def clock() -> ManualClock:
     return ManualClock(datetime.now(UTC) - timedelta(hours=3))
 
 
+@pytest.fixture(autouse=True)
+def gpus(stack: Stack) -> None:
+    """An account granted GPUs (AWS's default quota is 0): the budgets decide here."""
+    stack.sagemaker.set_quota(GPU, 64)
+
+
 @pytest.fixture
 def jobs_queue(stack: Stack) -> str:
     return boto3.client("sqs").create_queue(QueueName="jobctl-jobs")["QueueUrl"]

@@ -195,6 +195,9 @@ def run(requests: int, seed: int, timeout: float, history: int, speed: float) ->
             "seconds (enqueue took)": f"{elapsed:.1f} ({enqueued - started:.1f})",
             "simulated seconds (speed)": f"{elapsed * speed:.0f} ({speed:g}x)",
             "local stack errors": stack.errors.total,
+            "of which the first (kinds)": sorted(
+                {e.split(":", 2)[-1][:90] for e in stack.errors[:20]}
+            ),
         }
         peak_jobs, peak_instances = peaks(list(ours.values()))
         report["budgets (peak in SageMaker)"] = (
@@ -317,7 +320,7 @@ def print_report(report: dict[str, Any], failures: list[str]) -> None:
 
     table = Table("measure", "value", title="jobctl soak")
     for key, value in report.items():
-        table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
+        table.add_row(key, json.dumps(value) if isinstance(value, dict | list) else str(value))
     console.print(table)
     for failure in failures:
         console.print(f"[red]FAILED[/] {failure}")

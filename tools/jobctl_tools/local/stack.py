@@ -49,7 +49,13 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
 from moto.cloudformation.parsing import get_model_map
 from moto.events.models import EventPattern
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
 from moto.server import ThreadedMotoServer
+from werkzeug.serving import make_server
 
 from jobctl import handlers
 from jobctl.adapters.aws import clients
@@ -186,6 +192,35 @@ class LocalStackOptions:
     spot_quotas: dict[str, int] = field(default_factory=dict)
 
 
+class SerialDynamoDB:
+    """A WSGI app that hands moto one DynamoDB request at a time, and the others as they
+    come: moto's DynamoDB is not thread-safe (TransactWriteItems deep-copies tables that
+    concurrent requests change, and answers a 500 "dictionary changed size during
+    iteration"), where the real service applies each request atomically."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            return self._app(environ, start_response)
+        with self._lock:
+            return list(self._app(environ, start_response))  # the whole answer, under the lock
+
+
+class MotoServer(ThreadedMotoServer):
+    """moto's threaded server, with its DynamoDB requests one at a time (SerialDynamoDB)."""
+
+    def _server_entry(self) -> None:  # moto's own, with the app wrapped
+        app = SerialDynamoDB(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(
+            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
 def parse_parameters(given: Sequence[str]) -> dict[str, str]:
     """``NAME=VALUE`` template parameters (``jobctl local up --parameter``); a name the
     template does not declare is a UserError naming it and the ones it does."""
@@ -278,7 +313,7 @@ class LocalStack:
         self._random = random.Random(7)  # noqa: S311 - simulation, not security
         self.events_sent = 0
         self.events_dropped = 0
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto = MotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.service_quotas = SimulatedServiceQuotas(self.sagemaker.quotas, clock=self.clock)
         self._sagemaker_server = ApiServer(self.sagemaker)
         self._service_quotas_server = ApiServer(self.service_quotas)
