@@ -165,8 +165,8 @@ def first_call_rig(function: str, again: bool = False) -> tuple[dict[str, Any], 
         dynamodb = FakeDynamoDB({JOBS_TABLE: ["job_name", "job_type"], IDEMPOTENCY_TABLE: ["id"]})
         sns = FakeSNS()
 
-        def clients() -> aws.Clients:
-            made = aws.clients()
+        def clients(service_quotas: bool = False) -> aws.Clients:
+            made = aws.clients(service_quotas=service_quotas)
             sim.attach(made.sagemaker)
             dynamodb.attach(made.dynamodb)
             sns.attach(made.sns)

@@ -1,4 +1,4 @@
-"""In-process DynamoDB and SNS that answer boto3 clients on botocore's ``before-call`` event.
+"""In-process DynamoDB, SNS and SQS that answer boto3 clients on botocore's ``before-call`` event.
 
 They exist so handler overhead can be measured without moto's server-side work (moto's
 DynamoDB spends ~10 ms serializing each answer, which would swamp the handlers' own
@@ -7,24 +7,44 @@ network, SigV4 signing and response parsing are what these fakes leave out. The 
 read the call's parameters as given (``before-parameter-build``) and answer on
 ``before-call`` with an already-parsed response.
 
-The DynamoDB fake holds items in dicts and evaluates the condition expressions jobctl
-and Powertools use (``attribute_(not_)exists``, ``=``, ``<``, joined by AND/OR with
-parentheses); ``SET`` and ``REMOVE`` update expressions (one action each); equality key
-conditions on tables and indexes.
-It is enough for the paths the benchmarks drive, not a general DynamoDB.
+The DynamoDB fake holds items in dicts and evaluates DynamoDB's expressions
+(``bench.expressions``: conditions, updates, key conditions, filters, projections) in
+GetItem, BatchGetItem, PutItem, UpdateItem, DeleteItem, TransactWriteItems (all or
+nothing, with cancellation reasons) and Query, on tables and on their global secondary
+indexes (sparse, projected as the table defines them). Reads are always consistent. It is
+enough for the paths the benchmarks drive, not a general DynamoDB: no Scan, no size
+limits, no capacity.
+
+The SQS fake is a queue on a simulated clock: messages sent with ``DelaySeconds`` become
+visible that much later, a received message stays invisible until it is deleted or its
+visibility timeout passes, and each receive counts (``ApproximateReceiveCount``). The
+driver plays the Lambda event source that receives from it.
 """
 
 from __future__ import annotations
 
-import re
+import copy
+import itertools
 import time
 import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 
-_CLAUSE = re.compile(r"^(attribute_not_exists|attribute_exists)\((\S+)\)$|^(\S+)\s*(=|<)\s*(:\w+)$")
+from bench.expressions import (
+    ExpressionError,
+    Scope,
+    condition_holds,
+    holds,
+    parse_condition,
+    parse_projection,
+    project,
+    sort_key,
+    updated,
+)
 
 
 def _answer(body: dict[str, Any], status: int = 200) -> tuple[AWSResponse, dict[str, Any]]:
@@ -36,18 +56,56 @@ def _error(code: str, message: str, **extra: Any) -> tuple[AWSResponse, dict[str
     return _answer({"Error": {"Code": code, "Message": message}, **extra}, 400)
 
 
-def _scalar(value: dict[str, Any]) -> Any:
-    if "N" in value:
-        return float(value["N"])
-    return next(iter(value.values()))
+@dataclass(frozen=True)
+class Index:
+    keys: tuple[str, ...]  # partition key, and sort key if any
+    projection: str  # ALL, KEYS_ONLY or INCLUDE
+    include: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Table:
+    keys: tuple[str, ...]
+    indexes: dict[str, Index] = field(default_factory=dict)
+
+    @classmethod
+    def from_create_kwargs(cls, kwargs: dict[str, Any]) -> Table:
+        """A table as boto3's ``create_table`` arguments describe it."""
+
+        def keys(schema: list[dict[str, str]]) -> tuple[str, ...]:
+            return tuple(k["AttributeName"] for k in sorted(schema, key=lambda k: k["KeyType"]))
+
+        indexes = {
+            index["IndexName"]: Index(
+                keys(index["KeySchema"]),
+                index["Projection"]["ProjectionType"],
+                tuple(index["Projection"].get("NonKeyAttributes", ())),
+            )
+            for index in kwargs.get("GlobalSecondaryIndexes", [])
+        }
+        return cls(keys(kwargs["KeySchema"]), indexes)
+
+
+def _conditional_failure(old: dict[str, Any] | None, request: dict[str, Any]) -> Any:
+    extra = (
+        {"Item": old}
+        if old and request.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
+        else {}
+    )
+    return _error("ConditionalCheckFailedException", "The conditional request failed", **extra)
 
 
 class FakeDynamoDB:
-    def __init__(self, key_schemas: dict[str, list[str]]) -> None:
-        """``key_schemas``: table name → its key attribute names."""
-        self.key_schemas = key_schemas
+    """Tables of items in their wire form, keyed by their key attributes' values."""
+
+    def __init__(self, tables: dict[str, Table | list[str]]) -> None:
+        """``tables``: table name → its definition (or just its key attribute names)."""
+        self.schemas = {
+            name: table if isinstance(table, Table) else Table(tuple(table))
+            for name, table in tables.items()
+        }
         self.tables: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {
-            name: {} for name in key_schemas
+            name: {} for name in tables
         }
         self._request: dict[str, Any] = {}
 
@@ -60,18 +118,34 @@ class FakeDynamoDB:
         self._request = params
 
     def _call(self, model: Any, **_: Any) -> Any:
-        return getattr(self, f"_op_{model.name}")(self._request)
+        operation = getattr(self, f"_op_{model.name}", None)
+        if operation is None:
+            raise NotImplementedError(f"fake DynamoDB: {model.name}")
+        try:
+            return operation(self._request)
+        except ExpressionError as exc:
+            return _error("ValidationException", str(exc))
 
     def _key(self, table: str, item: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(_scalar(item[name]) for name in self.key_schemas[table])
+        return tuple(sort_key(item[name]) for name in self.schemas[table].keys)
+
+    @staticmethod
+    def _scope(request: dict[str, Any]) -> Scope:
+        return Scope(
+            request.get("ExpressionAttributeNames"), request.get("ExpressionAttributeValues")
+        )
 
     # -- operations ------------------------------------------------------------------------
 
     def _op_GetItem(self, request: dict[str, Any]) -> Any:
-        item = self.tables[request["TableName"]].get(
-            self._key(request["TableName"], request["Key"])
-        )
-        return _answer({"Item": dict(item)} if item else {})
+        table = request["TableName"]
+        item = self.tables[table].get(self._key(table, request["Key"]))
+        if item is None:
+            return _answer({})
+        projection = request.get("ProjectionExpression")
+        if projection:
+            item = project(item, parse_projection(projection), self._scope(request))
+        return _answer({"Item": dict(item)})
 
     def _op_BatchGetItem(self, request: dict[str, Any]) -> Any:
         responses = {}
@@ -82,119 +156,126 @@ class FakeDynamoDB:
         return _answer({"Responses": responses, "UnprocessedKeys": {}})
 
     def _op_PutItem(self, request: dict[str, Any]) -> Any:
+        problem = self._put(request)
+        return problem or _answer({})
+
+    def _put(self, request: dict[str, Any]) -> Any:
         table, item = request["TableName"], request["Item"]
         key = self._key(table, item)
         old = self.tables[table].get(key)
-        if not _holds(request.get("ConditionExpression"), old, request):
-            extra = (
-                {"Item": old}
-                if old and request.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
-                else {}
-            )
-            return _error(
-                "ConditionalCheckFailedException", "The conditional request failed", **extra
-            )
-        self.tables[table][key] = dict(item)
-        return _answer({})
+        if not condition_holds(request.get("ConditionExpression"), old, self._scope(request)):
+            return _conditional_failure(old, request)
+        self.tables[table][key] = copy.deepcopy(item)
+        return None
 
     def _op_UpdateItem(self, request: dict[str, Any]) -> Any:
         table = request["TableName"]
+        old = self.tables[table].get(self._key(table, request["Key"]))
+        problem = self._update(request)
+        if problem:
+            return problem
+        new = self.tables[table][self._key(table, request["Key"])]
+        returned = {"ALL_NEW": new, "ALL_OLD": old}.get(request.get("ReturnValues", "NONE"))
+        return _answer({"Attributes": dict(returned)} if returned else {})
+
+    def _update(self, request: dict[str, Any]) -> Any:
+        table = request["TableName"]
         key = self._key(table, request["Key"])
         old = self.tables[table].get(key)
-        if not _holds(request.get("ConditionExpression"), old, request):
-            return _error("ConditionalCheckFailedException", "The conditional request failed")
-        item = dict(old or request["Key"])
-        names = request.get("ExpressionAttributeNames", {})
-        values = request.get("ExpressionAttributeValues", {})
-        expression = request["UpdateExpression"].strip()
-        action, _, clauses = expression.partition(" ")
-        if action.upper() == "SET":
-            for assignment in clauses.split(","):
-                name, value = (part.strip() for part in assignment.split("="))
-                item[names.get(name, name)] = values[value]
-        elif action.upper() == "REMOVE":
-            for name in (part.strip() for part in clauses.split(",")):
-                item.pop(names.get(name, name), None)
-        else:
-            raise NotImplementedError(f"fake UpdateItem: {expression}")
-        self.tables[table][key] = item
-        return _answer({})
+        scope = self._scope(request)
+        if not condition_holds(request.get("ConditionExpression"), old, scope):
+            return _conditional_failure(old, request)
+        start = old if old is not None else copy.deepcopy(request["Key"])
+        self.tables[table][key] = updated(request["UpdateExpression"], start, scope)
+        return None
 
     def _op_DeleteItem(self, request: dict[str, Any]) -> Any:
-        self.tables[request["TableName"]].pop(self._key(request["TableName"], request["Key"]), None)
+        problem = self._delete(request)
+        return problem or _answer({})
+
+    def _delete(self, request: dict[str, Any]) -> Any:
+        table = request["TableName"]
+        key = self._key(table, request["Key"])
+        old = self.tables[table].get(key)
+        if not condition_holds(request.get("ConditionExpression"), old, self._scope(request)):
+            return _conditional_failure(old, request)
+        self.tables[table].pop(key, None)
+        return None
+
+    def _check(self, request: dict[str, Any]) -> Any:
+        table = request["TableName"]
+        old = self.tables[table].get(self._key(table, request["Key"]))
+        if not condition_holds(request["ConditionExpression"], old, self._scope(request)):
+            return _conditional_failure(old, request)
+        return None
+
+    def _op_TransactWriteItems(self, request: dict[str, Any]) -> Any:
+        """All or nothing: every condition is checked before anything is written."""
+        actions = {"Put": self._put, "Update": self._update, "Delete": self._delete}
+        saved = {name: dict(rows) for name, rows in self.tables.items()}
+        reasons, failed = [], False
+        for entry in request["TransactItems"]:
+            (kind, part), *_ = entry.items()
+            problem = self._check(part) if kind == "ConditionCheck" else actions[kind](part)
+            failed = failed or problem is not None
+            reasons.append(
+                {"Code": "ConditionalCheckFailed", "Message": "The conditional request failed"}
+                if problem is not None
+                else {"Code": "None"}
+            )
+        if failed:
+            self.tables = saved
+            return _error(
+                "TransactionCanceledException",
+                "Transaction cancelled, please refer cancellation reasons for specific reasons "
+                f"[{', '.join(r['Code'] for r in reasons)}]",
+                CancellationReasons=reasons,
+            )
         return _answer({})
 
     def _op_Query(self, request: dict[str, Any]) -> Any:
-        names = request.get("ExpressionAttributeNames", {})
-        values = request["ExpressionAttributeValues"]
-        wanted = {}
-        for clause in request["KeyConditionExpression"].split(" AND "):
-            name, value = (part.strip() for part in clause.split("="))
-            wanted[names.get(name, name)] = values[value]
+        table = self.schemas[request["TableName"]]
+        scope = self._scope(request)
+        index = table.indexes.get(request.get("IndexName", ""))
+        keys = index.keys if index else table.keys
+        key_condition = parse_condition(request["KeyConditionExpression"])
+        filtered = request.get("FilterExpression")
         items = [
             item
             for item in self.tables[request["TableName"]].values()
-            if all(item.get(name) == value for name, value in wanted.items())
+            if all(name in item for name in keys)  # an index holds only items with its keys
+            and holds(key_condition, item, scope)
+            and (filtered is None or holds(parse_condition(filtered), item, scope))
         ]
+        if len(keys) > 1:
+            items.sort(
+                key=lambda item: sort_key(item[keys[1]]),
+                reverse=not request.get("ScanIndexForward", True),
+            )
+        start = request.get("ExclusiveStartKey")
+        if start:
+            marker = [name for name in (*table.keys, *keys) if name in start]
+            after = next(
+                (i for i, item in enumerate(items) if all(item[n] == start[n] for n in marker)),
+                None,
+            )
+            items = items[after + 1 :] if after is not None else items
+        answer: dict[str, Any] = {}
+        limit = request.get("Limit")
+        if limit is not None and len(items) > limit:
+            items = items[:limit]
+            answer["LastEvaluatedKey"] = {
+                name: items[-1][name] for name in dict.fromkeys((*table.keys, *keys))
+            }
+        if index and index.projection != "ALL":
+            kept = {*table.keys, *index.keys, *index.include}
+            items = [{k: v for k, v in item.items() if k in kept} for item in items]
         projection = request.get("ProjectionExpression")
         if projection:
-            keep = [names.get(p.strip(), p.strip()) for p in projection.split(",")]
-            items = [{k: item[k] for k in keep if k in item} for item in items]
-        return _answer({"Items": items, "Count": len(items), "ScannedCount": len(items)})
-
-
-def _holds(condition: str | None, item: dict[str, Any] | None, request: dict[str, Any]) -> bool:
-    if not condition:
-        return True
-    names = request.get("ExpressionAttributeNames", {})
-    values = request.get("ExpressionAttributeValues", {})
-    return _any(condition, item or {}, names, values)
-
-
-def _split(text: str, word: str) -> list[str]:
-    """Split on `` word `` outside parentheses."""
-    parts, depth, start, token = [], 0, 0, f" {word} "
-    index = 0
-    while index < len(text):
-        char = text[index]
-        depth += char == "("
-        depth -= char == ")"
-        if depth == 0 and text.startswith(token, index):
-            parts.append(text[start:index])
-            index += len(token)
-            start = index
-            continue
-        index += 1
-    parts.append(text[start:])
-    return [p.strip() for p in parts]
-
-
-def _any(text: str, item: dict[str, Any], names: dict[str, str], values: dict[str, Any]) -> bool:
-    return any(_all(part, item, names, values) for part in _split(text, "OR"))
-
-
-def _all(text: str, item: dict[str, Any], names: dict[str, str], values: dict[str, Any]) -> bool:
-    for part in _split(text, "AND"):
-        if part.startswith("(") and part.endswith(")"):
-            if not _any(part[1:-1], item, names, values):
-                return False
-            continue
-        match = _CLAUSE.match(part)
-        if match is None:
-            raise NotImplementedError(f"fake condition: {part}")
-        function, argument, attribute, operator, value = match.groups()
-        if function:
-            present = names.get(argument, argument) in item
-            if present != (function == "attribute_exists"):
-                return False
-            continue
-        current = item.get(names.get(attribute, attribute))
-        if current is None:
-            return False
-        left, right = _scalar(current), _scalar(values[value])
-        if not (left == right if operator == "=" else left < right):
-            return False
-    return True
+            items = [project(item, parse_projection(projection), scope) for item in items]
+        answer.update(Items=[dict(item) for item in items], Count=len(items))
+        answer["ScannedCount"] = len(items)
+        return _answer(answer)
 
 
 class FakeSNS:
@@ -229,3 +310,77 @@ class FakeTime:
 
     def _stop(self, **_: Any) -> None:
         self.total += time.perf_counter() - self._started
+
+
+@dataclass
+class Message:
+    message_id: str
+    body: str
+    visible_at: float  # simulated seconds
+    receive_count: int = 0
+    in_flight: bool = False
+
+
+class FakeSQS:
+    """One queue (whichever ``QueueUrl`` is named) on the clock ``now`` (simulated seconds):
+    ``SendMessage`` from the client it is attached to, and ``send`` from the driver."""
+
+    def __init__(self, now: Callable[[], float]) -> None:
+        self.now = now
+        self.messages: dict[str, Message] = {}
+        self.sent = 0
+        self.dead_letters: list[Message] = []
+        self._ids = itertools.count()
+        self._request: dict[str, Any] = {}
+
+    def attach(self, client: Any) -> Any:
+        client.meta.events.register("before-parameter-build.sqs", self._read)
+        client.meta.events.register("before-call.sqs", self._call)
+        return client
+
+    def _read(self, params: dict[str, Any], **_: Any) -> None:
+        self._request = params
+
+    def _call(self, model: Any, **_: Any) -> Any:
+        if model.name != "SendMessage":
+            raise NotImplementedError(f"fake SQS: {model.name}")
+        sent = self.send(self._request["MessageBody"], self._request.get("DelaySeconds", 0))
+        return _answer({"MessageId": sent.message_id})
+
+    def send(self, body: str, delay_seconds: float = 0) -> Message:
+        message = Message(f"msg-{next(self._ids):06d}", body, self.now() + delay_seconds)
+        self.messages[message.message_id] = message
+        self.sent += 1
+        return message
+
+    def visible(self) -> list[float]:
+        """When each message not received now is (or becomes) visible, soonest first."""
+        return sorted(m.visible_at for m in self.messages.values() if not m.in_flight)
+
+    def receive(self, most: int) -> list[Message]:
+        """Up to ``most`` visible messages, oldest first; each receive is counted."""
+        now = self.now()
+        ready = sorted(
+            (m for m in self.messages.values() if not m.in_flight and m.visible_at <= now),
+            key=lambda m: (m.visible_at, m.message_id),
+        )[:most]
+        for message in ready:
+            message.in_flight = True
+            message.receive_count += 1
+        return ready
+
+    def delete(self, message: Message) -> None:
+        self.messages.pop(message.message_id, None)
+
+    def fail(
+        self, messages: Iterable[Message], received_at: float, visibility: float, most: int
+    ) -> None:
+        """Messages whose processing failed: visible again after the visibility timeout,
+        or moved to the dead-letter queue after ``most`` receives."""
+        for message in messages:
+            if message.receive_count >= most:
+                self.delete(message)
+                self.dead_letters.append(message)
+                continue
+            message.in_flight = False
+            message.visible_at = received_at + visibility

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
 import random
 import statistics
@@ -58,6 +57,7 @@ from bench.harness import (
     job_request,
     lambda_environment,
     quiet,
+    rule_patterns,
     write_result,
 )
 from jobctl_tools.local.lambda_events import LambdaContext, scheduled_event, sqs_event
@@ -369,17 +369,6 @@ class Controller:
     def count_notice(self, params: dict[str, Any], **_: Any) -> None:
         attributes = params.get("MessageAttributes") or {}
         self.notice_ids[attributes.get("notice_id", {}).get("StringValue", "?")] += 1
-
-
-def rule_patterns(tracking: str) -> list[Any]:
-    """The template's own EventBridge patterns for ReconcileFunction with its TrackingMode
-    parameter set to ``tracking`` (as the local stack matches them)."""
-    from moto.events.models import EventPattern
-
-    from jobctl_tools.local.template import event_patterns
-
-    patterns = event_patterns(parameters={"TrackingMode": tracking})
-    return [EventPattern.load(json.dumps(p)) for p in patterns]
 
 
 def rate_limits_text(limits: dict[str, Any] | None) -> dict[str, str] | None:

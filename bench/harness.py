@@ -56,16 +56,19 @@ ENVIRONMENT = {
 }
 
 
-def install_controller(clock: Any) -> tuple[Any, Any]:
+def install_controller(clock: Any, prepare: Callable[[Any], None] | None = None) -> tuple[Any, Any]:
     """Build the functions' controller from this interpreter's (Lambda-like) environment,
     on ``clock``, and run the handlers on it; returns it and its clients. Call it where
-    the clients should be made (inside moto's mock, say)."""
+    the clients should be made (inside moto's mock, say); ``prepare`` gets the clients
+    before the controller is built on them (to attach fakes: building may call AWS)."""
     from jobctl import handlers
     from jobctl.adapters.aws import clients
     from jobctl.bootstrap import bootstrap
     from jobctl.config import Settings
 
     made = clients()
+    if prepare is not None:
+        prepare(made)
     built = bootstrap(Settings.from_environ(os.environ), made, clock)
     handlers.use(built)
     return built, made
@@ -181,6 +184,17 @@ def deploy_in_moto() -> None:
     setup.create_table(**table_create_kwargs("JobsTable", JOBS_TABLE))
     setup.create_table(**table_create_kwargs("IdempotencyTable", IDEMPOTENCY_TABLE))
     boto3.client("sns").create_topic(Name=TOPIC_NAME)
+
+
+def rule_patterns(tracking: str) -> list[Any]:
+    """The template's own EventBridge patterns for ReconcileFunction with its TrackingMode
+    parameter set to ``tracking`` (as the local stack matches them)."""
+    from moto.events.models import EventPattern
+
+    from jobctl_tools.local.template import event_patterns
+
+    patterns = event_patterns(parameters={"TrackingMode": tracking})
+    return [EventPattern.load(json.dumps(p)) for p in patterns]
 
 
 def percentile(values: list[float], fraction: float) -> float:

@@ -71,7 +71,7 @@ class Rig:
 
     def __init__(self) -> None:
         lambda_environment()
-        from bench.fakes import FakeDynamoDB, FakeSNS, FakeTime
+        from bench.fakes import FakeDynamoDB, FakeSNS, FakeTime, Table
         from jobctl import handlers
         from jobctl.adapters.aws import clients
         from jobctl.bootstrap import bootstrap
@@ -83,8 +83,8 @@ class Rig:
         # The rig's jobs never finish: its account was granted more instances than the
         # rig ever starts, so no create is refused for its quota.
         self.sim = SimulatedSageMaker(clock=self.clock, training_quotas=RIG_QUOTAS)
-        schemas = {
-            name: [k["AttributeName"] for k in table_create_kwargs(logical, name)["KeySchema"]]
+        tables: dict[str, Table | list[str]] = {
+            name: Table.from_create_kwargs(table_create_kwargs(logical, name))
             for logical, name in (
                 ("JobsTable", JOBS_TABLE),
                 ("IdempotencyTable", IDEMPOTENCY_TABLE),
@@ -92,7 +92,7 @@ class Rig:
         }
         made = clients()
         self.sim.attach(made.sagemaker)
-        FakeDynamoDB(schemas).attach(made.dynamodb)
+        FakeDynamoDB(tables).attach(made.dynamodb)
         self.sns = FakeSNS()
         self.sns.attach(made.sns)
         self.fake_time = FakeTime()

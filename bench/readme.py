@@ -514,6 +514,128 @@ def _burst_rows(results: dict[str, Any]) -> list[Row]:
     ]
 
 
+def _parts(usage: dict[str, Any]) -> str:
+    shares = usage["shares"]
+    return (
+        " / ".join(f"{name} {share['part']:.2f}" for name, share in shares.items())
+        + " against "
+        + " / ".join(f"{share['fair_part']:.2f}" for share in shares.values())
+    )
+
+
+def _waits(figures: dict[str, Any]) -> str:
+    waits = figures["wait_to_create_minutes_by_priority"]
+    return ", ".join(
+        f"{priority}: {_n(w['p50'] / 60 if w['p50'] is not None else None, 1)} h"
+        for priority, w in waits.items()
+    )
+
+
+def _scheduling_rows(results: dict[str, Any]) -> list[Row]:
+    part = results.get("scheduling")
+    if not part:
+        return []
+    if _failed(part):
+        return [("Scheduling under contention", _failed(part) or "", "")]
+    w, after, before = part["workload"], part["after"], part["before"]
+    measured_before = _failed(before) is None
+    idle, causes = after["slot_idle_seconds"], after["slot_idle_causes"]
+    within = causes.get("within_10_s", 0)
+    scaled = " (**scaled down**)" if w["scaled_down"] else ""
+    weights = " / ".join(f"{name} {weight}" for name, weight in w["share_weights"].items())
+    if measured_before:
+        b_idle = before["slot_idle_seconds"]
+        idle_before = (
+            f" · before scheduling: {_n(b_idle['p50'], 1)} / {_n(b_idle['p95'], 1)} s (job "
+            f"slots); its submit function handled "
+            f"{before['calls']['submit_records_handled']:,} records, waiting requests sent "
+            f"back after their backoff ({after['calls']['submit_records_handled']:,} here)"
+        )
+        inversions_before = (
+            f" (before scheduling: {before['priority_inversions']}, against the priorities "
+            f"it could not see)"
+        )
+        share_before = (
+            f" (before scheduling, which had no shares: "
+            f"{_n(before['share_deviation_percent'], 1)} %)"
+        )
+        use_before = (
+            f" (before scheduling: {_n(before['utilisation_percent'], 1)} % of 8 job slots, up "
+            f"to {before['peak_instances_running']} instances at once)"
+        )
+        checks_before = _scheduling_checks(before)
+    else:
+        idle_before = f" · before scheduling: {_failed(before)}"
+        inversions_before = share_before = use_before = ""
+        checks_before = _failed(before) or ""
+    usage = after["share_usage"]
+    return [
+        (
+            "Workload",
+            f"{w['requests']} training requests{scaled} on `{w['instance_type_budget']}` "
+            f"(instances), {w['requests_per_share']} from each of three shares weighted "
+            f"{weights}, priorities {'/'.join(map(str, w['priorities']))}, "
+            f"{w['instance_counts'][0]} to {w['instance_counts'][1]} instances and "
+            f"{w['job_minutes'][0]} to {w['job_minutes'][1]} min each, queued over the first "
+            f"{w['arrival_window_minutes']} min; SQS batches of {w['batch_size']} gathered for "
+            f"{_n(w['batch_window_seconds'])} s, EventBridge events "
+            f"{w['event_delay_seconds'][0]} to {w['event_delay_seconds'][1]} s after each change, "
+            f"a sweep every {_n(w['sweep_every_seconds'] / 60)} min; the handlers on "
+            f"in-process DynamoDB, SNS and SQS and the simulated SageMaker. Before "
+            f"scheduling: {part['before_note']}",
+            "",
+        ),
+        (
+            "Slot freed → next waiting job's create, p50 / p95",
+            f"{_n(idle['p50'], 1)} / {_n(idle['p95'], 1)} s ({within} of {idle['count']} "
+            f"freed slots taken within 10 s; "
+            f"{causes['held_for_larger_jobs_of_the_top_priority']} kept free for waiting jobs "
+            f"of the top priority that each need more instances than were free; "
+            f"{causes['other']} for another reason){idle_before}",
+            _target(
+                results,
+                "Scheduling: seconds from a slot freeing to the next waiting job's create, p95",
+            ),
+        ),
+        (
+            "Priority inversions",
+            f"{after['priority_inversions']}{inversions_before}; wait to create, p50 by "
+            f"priority: {_waits(after)}",
+            _target(results, "Scheduling: priority inversions"),
+        ),
+        (
+            "Share deviation while all shares wait at the top priority",
+            f"{_n(after['share_deviation_percent'], 1)} % over {_n(usage['backlogged_hours'], 1)} "
+            f"h: parts of the instance-hours {_parts(usage)}{share_before}",
+            _target(
+                results,
+                "Scheduling: share's instance-hours off its weight's part, all shares "
+                "backlogged (%)",
+            ),
+        ),
+        (
+            "Budget in use while work waits",
+            f"{_n(after['utilisation_percent'], 1)} % of {w['instance_type_budget'].split('=')[1]} "
+            f"instances over {_n(after['hours_with_work_waiting'], 1)} h{use_before}",
+            _target(results, "Scheduling: budget in use while work waits (%)"),
+        ),
+        (
+            "Checks (ledger and simulator at the end of each run)",
+            f"{_scheduling_checks(after)} · before scheduling: {checks_before}",
+            "",
+        ),
+    ]
+
+
+def _scheduling_checks(run: dict[str, Any]) -> str:
+    checks = run["checks"]
+    return (
+        f"{checks['created']}/{checks['jobs']} created, {checks['settled_in_ledger']} settled, "
+        f"peak {run['peak_instances_running']} instances, {checks['dead_letters']} dead "
+        f"letters, {checks['error_count']} handler errors"
+    )
+
+
 def render_table(results: dict[str, Any]) -> str:
     m, run = results["machine"], results["run"]
     lines = [
@@ -532,6 +654,7 @@ def render_table(results: dict[str, Any]) -> str:
         ("Sweep over an account's history (`bench/sweep.py`, fake clock)", _sweep_rows),
         ("Local stack (`jobctl_tools.local.stack`, in-process)", _stack_rows),
         ("Burst of requests (`bench/burst.py`, local stack)", _burst_rows),
+        ("Scheduling under contention (`bench/scheduling.py`, fake clock)", _scheduling_rows),
     ]
     for title, rows in sections:
         body = rows(results)

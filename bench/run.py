@@ -40,6 +40,9 @@ PARTS: list[tuple[str, str, list[str], int]] = [
     ("local_stack", "bench.throughput", [], 300),
     # 1,000 requests at once through the local stack, at SageMaker's create rate.
     ("burst", "bench.burst", [], 600),
+    # A contended p4d budget: priorities, shares, a freed slot's reuse; and the same on
+    # the controller before scheduling (its run is a subprocess of this part).
+    ("scheduling", "bench.scheduling", [], 600),
 ]
 
 
@@ -210,6 +213,21 @@ def headline(parts: dict[str, Any]) -> dict[str, Any]:
             burst_seconds_per_job=burst["burst_seconds_per_job"],
             burst_submit_failed=burst["burst_submit_failed"],
         )
+    scheduling = parts.get("scheduling", {})
+    if _measured(scheduling):
+        figures.update(
+            {
+                key: scheduling[key]
+                for key in (
+                    "slot_idle_seconds_p50",
+                    "slot_idle_seconds_p95",
+                    "slot_idle_seconds_p95_before",
+                    "priority_inversions",
+                    "share_deviation_percent",
+                    "utilisation_percent",
+                )
+            }
+        )
     package = cold.get("package", {}) if _measured(cold) else {}
     if package.get("measured"):
         # What each function's deployment package weighs, zipped (sam build).
@@ -263,6 +281,12 @@ def headline(parts: dict[str, Any]) -> dict[str, Any]:
         "sweep_describes_quiet_50k",
         "burst_seconds_per_job",
         "burst_submit_failed",
+        "slot_idle_seconds_p50",
+        "slot_idle_seconds_p95",
+        "slot_idle_seconds_p95_before",
+        "priority_inversions",
+        "share_deviation_percent",
+        "utilisation_percent",
     ):
         figures.setdefault(key, None)
     return figures
@@ -341,6 +365,30 @@ TARGETS: list[tuple[str, str, tuple[str, ...], Any]] = [
         "0",
         ("burst_submit_failed",),
         lambda v: v == 0,
+    ),
+    (
+        "Scheduling: seconds from a slot freeing to the next waiting job's create, p95",
+        "<= 10",
+        ("slot_idle_seconds_p95",),
+        lambda v: v <= 10,
+    ),
+    (
+        "Scheduling: priority inversions",
+        "0",
+        ("priority_inversions",),
+        lambda v: v == 0,
+    ),
+    (
+        "Scheduling: share's instance-hours off its weight's part, all shares backlogged (%)",
+        "<= 10",
+        ("share_deviation_percent",),
+        lambda v: v <= 10,
+    ),
+    (
+        "Scheduling: budget in use while work waits (%)",
+        ">= 95",
+        ("utilisation_percent",),
+        lambda v: v >= 95,
     ),
     (
         "Handler import time / boto3's",

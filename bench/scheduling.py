@@ -1,0 +1,826 @@
+"""Scheduling under contention (docs/contract.md §8): a freed slot's reuse, priority order,
+fair shares and the budget's use, on the simulated clock.
+
+300 training requests on ``ml.p4d.24xlarge`` (``INSTANCE_TYPE_BUDGETS=ml.p4d.24xlarge=8``:
+8 instances at once), from three shares weighted 1:2:3 (``SHARE_WEIGHTS``; 100 requests
+each), priorities 0, 50 and 100 and ``InstanceCount`` 1 to 4 drawn at random, each job
+running 10 to 60 simulated minutes (seeded: every run is the same). The requests reach the
+jobs queue over the first 30 minutes, far more than the budget runs at once.
+
+The handlers run in-process on the simulated clock (``bench.harness``), as in
+``bench.fleet``, but on ``bench.fakes``' in-process DynamoDB and SNS rather than moto: a
+pass over the waiting room reads every waiting job, and moto's answers to those reads
+would make the run last minutes (the two give the same timeline, checked at 30 and 300
+requests). SQS is modelled (``bench.fakes.FakeSQS``): the controller's own sends (a
+waiting job's wake-up) land in it, and the driver plays the Lambda event source: a batch
+of up to 10 messages is gathered for up to the template's 5-second batch window, one
+invocation at a time (``SUBMIT_MAX_CONCURRENCY=1``), a failed record comes back after the
+queue's 720-second visibility timeout. SageMaker is the simulator with its rate limits on;
+its state changes reach the reconciler as EventBridge events 0.5 to 2 s later (the
+template's rule decides which), and the sweep runs every 5 minutes.
+
+Measured, from the ledger's and the simulator's times:
+
+- ``slot_idle_seconds``: for every instance (a slot of the budget) that frees while a job
+  waits, the simulated seconds until a waiting job's CreateTrainingJob takes it (the slot
+  free longest is taken first; a slot still free when no job waits any more is not
+  counted);
+- ``priority_inversions``: admissions of a job while a waiting job of higher priority, for
+  the same budget, would have fitted in the room left;
+- ``share_deviation_percent``: while all three shares have jobs waiting at the priority
+  being admitted (the top waiting one: shares compete within a priority, priority comes
+  first), the largest gap between a share's part of the instance-hours run and its
+  weight's fair part, relative to that fair part;
+- ``utilisation_percent``: the budget's instances running while some job waits.
+
+The same scenario also runs on the controller before scheduling (commit ``BEFORE``, whose
+``src`` is exported with ``git archive`` and run in a subprocess): it had no priorities
+and no shares (the requests carry neither), it waited by sending a request back to the
+queue after a random backoff of 30 s to 15 minutes (``DEFER_BASE_SECONDS``), and its
+``INSTANCE_TYPE_BUDGETS`` counted jobs, not instances (8 jobs, of 1 to 4 instances each).
+Its figures are taken in its own unit (a job's slot) and against the scenario's
+priorities and shares, which that controller could not see. Its backoff's random delays
+are seeded, so both runs repeat exactly.
+
+Slots that stay free longer than the target are told apart by cause
+(``slot_idle_causes``): room held, by design, for waiting jobs of the top priority that
+all need more instances than are free (lower priorities may not take it), or anything
+else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import heapq
+import io
+import itertools
+import json
+import math
+import os
+import random
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bench.fakes import FakeDynamoDB, FakeSNS, FakeSQS, Message, Table
+from bench.harness import (
+    BENCH_EPOCH,
+    IDEMPOTENCY_TABLE,
+    JOBS_TABLE,
+    ROOT,
+    FakeClock,
+    install_controller,
+    job_request,
+    lambda_environment,
+    percentile,
+    quiet,
+    rule_patterns,
+    write_result,
+)
+
+SEED = 20251211
+REQUESTS = 300
+INSTANCE_TYPE = "ml.p4d.24xlarge"
+BUDGET = 8  # instances of INSTANCE_TYPE at once
+SHARE_WEIGHTS = {"vision": 1, "nlp": 2, "prod": 3}
+PRIORITIES = (0, 50, 100)
+INSTANCE_COUNTS = (1, 4)
+JOB_SECONDS = (10 * 60, 60 * 60)
+ARRIVAL_WINDOW = 30 * 60
+# The template's event source and queue: BatchSize, BatchWindowSeconds, VisibilityTimeout.
+BATCH_SIZE = 10
+BATCH_WINDOW = 5.0
+VISIBILITY_TIMEOUT = 720.0
+MAX_RECEIVES = 5  # the queue's redrive policy (MAX_RECEIVE_COUNT)
+EVENT_DELAY = (0.5, 2.0)  # seconds from a state change to its EventBridge delivery
+EVENT_RETRIES = 2  # Lambda's asynchronous invocation retries a failed event twice
+EVENT_RETRY_SECONDS = 60.0
+SWEEP_EVERY = 300.0  # the template's rate(5 minutes)
+IDLE_TARGET = 10.0  # the issue's: a freed slot reused within 10 s (p95)
+REACTION = 30.0  # seconds by which the controller has acted on a freed slot
+HORIZON = 120 * 3600.0  # a run that has not finished by then stops (and says so)
+QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/jobctl-jobs"
+# The controller before scheduling: the merge of issue 10, the last commit before it.
+BEFORE = "0f0c928"
+BEFORE_TIMEOUT = 600
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    name: str
+    share: str
+    priority: int
+    instances: int
+    seconds: int  # how long SageMaker runs it
+    arrival: float  # when its request reaches the queue (simulated seconds)
+
+    def request(self, scheduling: bool) -> dict[str, Any]:
+        body = job_request("TrainingJob", self.name)
+        body["spec"]["ResourceConfig"] = {
+            "InstanceType": INSTANCE_TYPE,
+            "InstanceCount": self.instances,
+            "VolumeSizeInGB": 50,
+        }
+        if scheduling:
+            body.update(priority=self.priority, share=self.share)
+        return body
+
+
+def plan_requests(count: int, rng: random.Random) -> list[PlannedJob]:
+    shares = list(SHARE_WEIGHTS)
+    return [
+        PlannedJob(
+            name=f"bench-sched-{index:04d}",
+            share=shares[index % len(shares)],
+            priority=rng.choice(PRIORITIES),
+            instances=rng.randint(*INSTANCE_COUNTS),
+            seconds=rng.randint(*JOB_SECONDS),
+            arrival=round(rng.uniform(0, ARRIVAL_WINDOW), 3),
+        )
+        for index in range(count)
+    ]
+
+
+# -- the measures, on a timeline of jobs ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Span:
+    """One job's life as the measures see it, in simulated seconds from the start."""
+
+    name: str
+    priority: int
+    share: str
+    units: int  # what it takes of the budget: instances (before scheduling: 1 job)
+    instances: int
+    arrived: float  # the controller recorded its request
+    admitted: float | None  # it took its room (before scheduling: its create)
+    created: float | None  # CreateTrainingJob
+    ended: float | None  # SageMaker ended it: its room is free
+
+    def waits(self, at: float) -> bool:
+        """Waiting for room at ``at``: recorded before it, not admitted yet."""
+        return self.arrived < at and (self.admitted is None or self.admitted > at)
+
+    def holds(self, at: float) -> bool:
+        """Holding room at ``at``: admitted by then, its job not ended."""
+        return self.admitted is not None and self.admitted <= at and not self.ended_by(at)
+
+    def ended_by(self, at: float) -> bool:
+        return self.ended is not None and self.ended <= at
+
+
+@dataclass(frozen=True)
+class Idle:
+    freed_at: float
+    seconds: float
+
+
+def slot_idle(spans: Iterable[Span], budget: int) -> list[Idle]:
+    """For each slot (unit of the budget) that frees while a job waits to be created: the
+    seconds until a create takes it. Creates take the slots free longest first; slots
+    still free when no job waits any more are not counted (no waiting job wanted them)."""
+    events: list[tuple[float, int, Span]] = []
+    for span in spans:
+        events.append((span.arrived, 1, span))
+        if span.created is not None:
+            events.append((span.created, 2, span))
+        if span.ended is not None:
+            events.append((span.ended, 0, span))
+    events.sort(key=lambda e: (e[0], e[1], e[2].name))
+    free: deque[tuple[float, bool]] = deque([(0.0, False)] * budget)  # (since, counted)
+    waiting = 0  # recorded, not created yet
+    idle: list[Idle] = []
+    for at, kind, span in events:
+        if kind == 0:  # its job ended: its slots free
+            free.extend([(at, waiting > 0)] * span.units)
+        elif kind == 1:
+            waiting += 1
+        else:
+            waiting -= 1
+            for _ in range(min(span.units, len(free))):
+                since, counted = free.popleft()
+                if counted:
+                    idle.append(Idle(since, at - since))
+            if not waiting:
+                free = deque((since, False) for since, _ in free)
+    return idle
+
+
+def held_for_larger(spans: list[Span], budget: int, at: float) -> bool:
+    """Whether, at ``at``, every waiting job of the top waiting priority needs more room
+    than is left: the room is kept for them, so no job may take it (by design)."""
+    waiting = [s for s in spans if s.waits(at)]
+    if not waiting:
+        return False
+    room = budget - sum(s.units for s in spans if s.holds(at))
+    top = max(s.priority for s in waiting)
+    return min(s.units for s in waiting if s.priority == top) > room
+
+
+def idle_causes(spans: list[Span], budget: int, idle: list[Idle]) -> dict[str, Any]:
+    """Why slots stayed free longer than the target: ``REACTION`` seconds after each one
+    freed (the controller has acted by then; or just before it was taken, if sooner), was
+    the room held for waiting jobs of the top priority that all need more than it?"""
+    slow = [i for i in idle if i.seconds > IDLE_TARGET]
+    held = [
+        i
+        for i in slow
+        if held_for_larger(spans, budget, i.freed_at + min(REACTION, i.seconds - 0.001))
+    ]
+    other = [i.seconds for i in slow if i not in held]
+    return {
+        f"within_{IDLE_TARGET:g}_s": len(idle) - len(slow),
+        "held_for_larger_jobs_of_the_top_priority": len(held),
+        "other": len(other),
+        "other_seconds": _quantiles(other),
+    }
+
+
+@dataclass(frozen=True)
+class Inversion:
+    at: float
+    admitted: str
+    priority: int
+    waiting: str
+    waiting_priority: int
+
+
+def priority_inversions(spans: Iterable[Span], budget: int) -> list[Inversion]:
+    """Admissions of a job while a waiting job of higher priority would have fitted in the
+    room left without it (every job here needs the same budget)."""
+    spans = list(spans)
+    found = []
+    for span in sorted((s for s in spans if s.admitted is not None), key=lambda s: s.admitted or 0):
+        at = span.admitted
+        assert at is not None  # noqa: S101 - filtered above
+        room = budget - sum(s.units for s in spans if s is not span and s.holds(at))
+        passed_over = [
+            s
+            for s in spans
+            if s.priority > span.priority and s.waits(at) and s.units <= room and s is not span
+        ]
+        if passed_over:
+            first = max(passed_over, key=lambda s: (s.priority, -s.arrived))
+            found.append(Inversion(at, span.name, span.priority, first.name, first.priority))
+    return found
+
+
+@dataclass
+class _State:
+    """What holds between two moments of the timeline."""
+
+    waiting: Counter[tuple[str, int]] = field(default_factory=Counter)  # (share, priority)
+    uncreated: int = 0  # recorded, not created yet
+    running_units: int = 0
+    running_instances: Counter[str] = field(default_factory=Counter)  # by share
+
+
+def _intervals(spans: Iterable[Span]) -> Iterable[tuple[float, _State]]:
+    """(length, state) for each stretch of time between two changes."""
+    changes: list[tuple[float, int, Span]] = []
+    for span in spans:
+        for kind, moment in enumerate((span.arrived, span.admitted, span.created, span.ended)):
+            if moment is not None:
+                changes.append((moment, kind, span))
+    changes.sort(key=lambda change: (change[0], change[1]))
+    state, last = _State(), None
+    for moment, kind, span in changes:
+        if last is not None and moment > last:
+            yield moment - last, state
+        _apply(state, kind, span)
+        last = moment
+
+
+def _apply(state: _State, kind: int, span: Span) -> None:
+    if kind == 0:  # recorded
+        state.waiting[(span.share, span.priority)] += 1
+        state.uncreated += 1
+    elif kind == 1:  # admitted
+        state.waiting[(span.share, span.priority)] -= 1
+    elif kind == 2:  # created
+        state.uncreated -= 1
+        state.running_units += span.units
+        state.running_instances[span.share] += span.instances
+    else:  # ended
+        state.running_units -= span.units
+        state.running_instances[span.share] -= span.instances
+
+
+def _top_priority_backlogged(state: _State, shares: Iterable[str]) -> bool:
+    waiting = [key for key, n in state.waiting.items() if n > 0]
+    if not waiting:
+        return False
+    top = max(priority for _, priority in waiting)
+    return all(state.waiting[(share, top)] > 0 for share in shares)
+
+
+def _any_priority_backlogged(state: _State, shares: Iterable[str]) -> bool:
+    backlogged = {share for (share, _), n in state.waiting.items() if n > 0}
+    return backlogged >= set(shares)
+
+
+def share_usage(
+    spans: Iterable[Span], weights: dict[str, float], at_top_priority: bool = True
+) -> dict[str, Any]:
+    """Instance-hours by share while every share is backlogged (``at_top_priority``: has
+    jobs waiting at the top waiting priority; else at any), against the weights' parts."""
+    backlogged = _top_priority_backlogged if at_top_priority else _any_priority_backlogged
+    used: dict[str, float] = dict.fromkeys(weights, 0.0)
+    window = 0.0
+    for length, state in _intervals(spans):
+        if backlogged(state, weights):
+            window += length
+            for share in weights:
+                used[share] += state.running_instances[share] * length
+    total, weights_total = sum(used.values()), sum(weights.values())
+    shares = {}
+    for share, weight in weights.items():
+        fair = weight / weights_total
+        part = used[share] / total if total else 0.0
+        shares[share] = {
+            "weight": weight,
+            "instance_hours": round(used[share] / 3600, 1),
+            "part": round(part, 4),
+            "fair_part": round(fair, 4),
+            "deviation_percent": round(abs(part - fair) / fair * 100, 1),
+        }
+    return {
+        "backlogged_hours": round(window / 3600, 2),
+        "deviation_percent": max(s["deviation_percent"] for s in shares.values())
+        if total
+        else None,
+        "shares": shares,
+    }
+
+
+def utilisation_percent(spans: Iterable[Span], budget: int) -> tuple[float | None, float]:
+    """The budget's use (running units ÷ budget) while some job waits to be created, and
+    how long jobs waited (hours)."""
+    busy = waited = 0.0
+    for length, state in _intervals(spans):
+        if state.uncreated > 0:
+            waited += length
+            busy += length * state.running_units
+    if not waited:
+        return None, 0.0
+    return round(busy / (budget * waited) * 100, 1), round(waited / 3600, 2)
+
+
+def peak_in_use(spans: Iterable[Span]) -> tuple[int, int]:
+    """The most budget units and instances running at once."""
+    units = instances = peak_units = peak_instances = 0
+    for _, state in _intervals(spans):
+        units = state.running_units
+        instances = sum(state.running_instances.values())
+        peak_units, peak_instances = max(peak_units, units), max(peak_instances, instances)
+    return peak_units, peak_instances
+
+
+def _quantiles(values: list[float]) -> dict[str, float | int | None]:
+    if not values:
+        return {"count": 0, "p50": None, "p95": None, "max": None, "mean": None}
+    return {
+        "count": len(values),
+        "p50": round(percentile(values, 0.5), 1),
+        "p95": round(percentile(values, 0.95), 1),
+        "max": round(max(values), 1),
+        "mean": round(sum(values) / len(values), 1),
+    }
+
+
+def measure(spans: list[Span], budget: int, scheduling: bool = True) -> dict[str, Any]:
+    """Every figure of a run's timeline (``scheduling``: the controller kept room for
+    waiting jobs by priority, so a slot may be free by design)."""
+    idle = slot_idle(spans, budget)
+    inversions = priority_inversions(spans, budget)
+    fair = share_usage(spans, dict(SHARE_WEIGHTS))
+    anywhere = share_usage(spans, dict(SHARE_WEIGHTS), at_top_priority=False)
+    utilisation, waited_hours = utilisation_percent(spans, budget)
+    peak_units, peak_instances = peak_in_use(spans)
+    waits: dict[int, list[float]] = defaultdict(list)
+    for span in spans:
+        if span.created is not None:
+            waits[span.priority].append(span.created - span.arrived)
+    return {
+        "slot_idle_seconds": _quantiles([i.seconds for i in idle]),
+        "slot_idle_causes": idle_causes(spans, budget, idle) if scheduling else None,
+        "priority_inversions": len(inversions),
+        "priority_inversion_examples": [vars(i) for i in inversions[:5]],
+        "share_deviation_percent": fair["deviation_percent"],
+        "share_usage": fair,
+        # Backlogged at any priority: priority comes first, so this is not fairness alone.
+        "share_usage_any_priority": anywhere,
+        "utilisation_percent": utilisation,
+        "hours_with_work_waiting": waited_hours,
+        "peak_budget_units_running": peak_units,
+        "peak_instances_running": peak_instances,
+        "wait_to_create_minutes_by_priority": {
+            str(priority): {
+                k: v if v is None or k == "count" else round(v / 60, 1)
+                for k, v in _quantiles(w).items()
+            }
+            for priority, w in sorted(waits.items(), reverse=True)
+        },
+    }
+
+
+# -- the driver -------------------------------------------------------------------------
+
+
+class Contention:
+    """The fleet on the simulated clock: requests reach the queue, the event source invokes
+    the submit function with batches, SageMaker runs the jobs and its state changes invoke
+    the reconcile function, the sweep runs on its schedule."""
+
+    def __init__(
+        self,
+        jobs: list[PlannedJob],
+        clock: FakeClock,
+        scheduling: bool,
+        rng: random.Random,
+    ) -> None:
+        from jobctl_tools.local.sagemaker import SimulatedSageMaker
+
+        self.jobs = {job.name: job for job in jobs}
+        self.clock = clock
+        self.scheduling = scheduling
+        self.rng = rng
+        self.queue = FakeSQS(lambda: clock.elapsed)
+        # An account granted the budget's instances (AWS's default quota is 0): the
+        # budget, not the quota, decides here.
+        self.sim = SimulatedSageMaker(
+            clock=clock, on_change=self._changed, training_quotas={INSTANCE_TYPE: BUDGET}
+        )
+        self.patterns = rule_patterns("progress")  # the template's default TrackingMode
+        self._due: list[tuple[float, int, Callable[[], None]]] = []
+        self._order = itertools.count()
+        self.started: set[str] = set()
+        self.ended: set[str] = set()
+        self.invocations: Counter[str] = Counter()
+        self.records_handled = 0
+        self.errors: list[str] = []
+
+    def at(self, seconds: float, action: Callable[[], None]) -> None:
+        heapq.heappush(self._due, (seconds, next(self._order), action))
+
+    def run(self) -> None:
+        for job in self.jobs.values():
+            body = json.dumps(job.request(self.scheduling))
+            self.at(job.arrival, functools.partial(self._arrive, body))
+        self.at(SWEEP_EVERY, self.sweep)
+        finished_at = None
+        while self._due:
+            if finished_at is None and len(self.ended) == len(self.jobs):
+                finished_at = self.clock.elapsed  # then two more sweeps, and stop
+            due, batch = self._due[0][0], self._batch_at()
+            end = HORIZON if finished_at is None else finished_at + 2 * SWEEP_EVERY
+            if min(due, batch) > end:
+                break
+            if batch <= due:
+                self.clock.set(batch)
+                self.submit(self.queue.receive(BATCH_SIZE))
+            else:
+                _, _, action = heapq.heappop(self._due)
+                self.clock.set(due)
+                action()
+
+    def _arrive(self, body: str) -> None:
+        self.queue.send(body)
+
+    def _batch_at(self) -> float:
+        """When the event source invokes the function next: when a batch is full, or the
+        batch window has passed since its first message became visible."""
+        visible = self.queue.visible()
+        if not visible:
+            return math.inf
+        ready = visible[0] + BATCH_WINDOW
+        if len(visible) >= BATCH_SIZE:
+            ready = min(ready, visible[BATCH_SIZE - 1])
+        return ready
+
+    # -- SageMaker ------------------------------------------------------------------------
+
+    def _changed(self, job: Any) -> None:
+        """The simulator's state change (it must not be called back from here)."""
+        now = self.clock.elapsed
+        planned = self.jobs.get(job.name)
+        if planned is not None and job.name not in self.started:
+            self.started.add(job.name)
+            self.at(now + planned.seconds, functools.partial(self._finish, job.name))
+        self.at(now + self.rng.uniform(*EVENT_DELAY), functools.partial(self.deliver, job.name))
+
+    def _finish(self, name: str) -> None:
+        self.ended.add(name)
+        self.sim.set_state("TrainingJob", name, "Completed", "Completed")
+
+    # -- the functions --------------------------------------------------------------------
+
+    def submit(self, batch: list[Message]) -> None:
+        from jobctl.handlers import submit
+        from jobctl_tools.local.lambda_events import LambdaContext, sqs_event
+
+        received_at = self.clock.elapsed
+        event = sqs_event(
+            [m.body for m in batch],
+            receive_count=[m.receive_count for m in batch],
+            message_ids=[m.message_id for m in batch],
+        )
+        self.invocations["submit"] += 1
+        self.records_handled += len(batch)
+        try:
+            answer = submit.handler(event, LambdaContext("SubmitFunction", 120))
+            failed = {f["itemIdentifier"] for f in answer.get("batchItemFailures", [])}
+        except Exception as exc:  # noqa: BLE001 - as Lambda: every record comes back
+            self.errors.append(f"submit: {exc!r}")
+            failed = {m.message_id for m in batch}
+        for message in batch:
+            if message.message_id not in failed:
+                self.queue.delete(message)
+        again = [m for m in batch if m.message_id in failed]
+        self.queue.fail(again, received_at, VISIBILITY_TIMEOUT, MAX_RECEIVES)
+
+    def deliver(self, name: str, attempt: int = 0) -> None:
+        event = self.sim.training_event(name)
+        if any(pattern.matches_event(event) for pattern in self.patterns):
+            self._reconcile(event, attempt, functools.partial(self.deliver, name, attempt + 1))
+
+    def sweep(self) -> None:
+        from jobctl_tools.local.lambda_events import scheduled_event
+
+        self._reconcile(scheduled_event(self.clock.now()), EVENT_RETRIES, lambda: None)
+        self.at(self.clock.elapsed + SWEEP_EVERY, self.sweep)
+
+    def _reconcile(self, event: dict[str, Any], attempt: int, again: Callable[[], None]) -> None:
+        from jobctl.handlers import reconcile
+        from jobctl_tools.local.lambda_events import LambdaContext
+
+        kind = "sweep" if event.get("source") == "aws.events" else "event"
+        self.invocations[f"reconcile_{kind}"] += 1
+        try:
+            reconcile.handler(event, LambdaContext("ReconcileFunction", 300))
+        except Exception as exc:  # noqa: BLE001 - as Lambda: retried a minute later
+            self.errors.append(f"reconcile ({kind}): {exc!r}")
+            if attempt < EVENT_RETRIES:
+                self.at(self.clock.elapsed + EVENT_RETRY_SECONDS, again)
+
+
+def _seconds(at: str | datetime | None) -> float | None:
+    if at is None:
+        return None
+    moment = datetime.fromisoformat(at) if isinstance(at, str) else at
+    return (moment - BENCH_EPOCH).total_seconds()
+
+
+def timeline(driver: Contention, records: dict[tuple[str, str], Any]) -> list[Span]:
+    """Each job's span, from its ledger record (when the controller recorded and admitted
+    it) and the simulator (when SageMaker created and ended it)."""
+    spans = []
+    for job in driver.jobs.values():
+        record = records.get((job.name, "TrainingJob"))
+        if record is None:
+            continue  # never recorded (still in the queue, or lost): reported in the checks
+        simulated = driver.sim.jobs.get(("TrainingJob", job.name))
+        created = _seconds(simulated.created) if simulated else None
+        admitted = _seconds(getattr(record, "admitted_at", None)) if driver.scheduling else created
+        spans.append(
+            Span(
+                name=job.name,
+                priority=job.priority,
+                share=job.share,
+                units=job.instances if driver.scheduling else 1,
+                instances=job.instances,
+                arrived=_seconds(record.created_at) or 0.0,
+                admitted=admitted,
+                created=created,
+                ended=_seconds(simulated.ended) if simulated and simulated.ended else None,
+            )
+        )
+    return spans
+
+
+def run(requests: int = REQUESTS, before: bool = False) -> dict[str, Any]:
+    """The scenario on the controller importable here (``before``: the one before
+    scheduling, whose requests carry no priority or share)."""
+    lambda_environment()
+    os.environ.update(
+        INSTANCE_TYPE_BUDGETS=f"{INSTANCE_TYPE}={BUDGET}",
+        JOBS_QUEUE_URL=QUEUE_URL,
+        TRACKING_MODE="progress",
+    )
+    if not before:
+        os.environ["SHARE_WEIGHTS"] = ",".join(f"{s}={w}" for s, w in SHARE_WEIGHTS.items())
+    from jobctl.logic.states import record_is_settled
+    from jobctl_tools.local.template import table_create_kwargs
+
+    scheduling = _has_scheduling()
+    if scheduling == before:
+        raise SystemExit(
+            "bench.scheduling: the controller on PYTHONPATH "
+            + ("schedules (run --before on the export)" if before else "does not schedule")
+        )
+    started = time.perf_counter()
+    rng = random.Random(SEED)  # noqa: S311 - a reproducible workload, not cryptography
+    jobs = plan_requests(requests, rng)
+    clock = FakeClock(BENCH_EPOCH)
+    driver = Contention(jobs, clock, scheduling, rng)
+
+    def fakes(made: Any) -> None:
+        tables: dict[str, Table | list[str]] = {
+            name: Table.from_create_kwargs(table_create_kwargs(logical, name))
+            for logical, name in (
+                ("JobsTable", JOBS_TABLE),
+                ("IdempotencyTable", IDEMPOTENCY_TABLE),
+            )
+        }
+        FakeDynamoDB(tables).attach(made.dynamodb)
+        FakeSNS().attach(made.sns)
+        driver.sim.attach(made.sagemaker)
+        driver.queue.attach(made.sqs)
+
+    with quiet():
+        built, _ = install_controller(clock, fakes)
+        if before:
+            _seed_backoff()
+        driver.run()
+        records = built.reconciler.ledger.get_many((job.name, "TrainingJob") for job in jobs)
+    spans = timeline(driver, records)
+    sim = driver.sim
+    statuses = Counter(r.status for r in records.values())
+    figures = measure(spans, BUDGET, scheduling)
+    return {
+        "controller": f"{BEFORE} (before scheduling)" if before else "this commit",
+        "budget": f"{INSTANCE_TYPE}={BUDGET} ({'jobs' if before else 'instances'})",
+        "requests_carry_priority_and_share": scheduling,
+        **figures,
+        "simulated_hours_to_last_end": round(
+            max((s.ended or 0 for s in spans), default=0) / 3600, 2
+        ),
+        "checks": {
+            "jobs": len(jobs),
+            "recorded": len(records),
+            "created": sum(1 for j in jobs if ("TrainingJob", j.name) in sim.jobs),
+            "ended": len(driver.ended),
+            "finished_within_horizon": len(driver.ended) == len(jobs),
+            "settled_in_ledger": sum(1 for r in records.values() if record_is_settled(r)),
+            "ledger_statuses": dict(statuses),
+            "dead_letters": len(driver.queue.dead_letters),
+            "errors": driver.errors[:10],
+            "error_count": len(driver.errors),
+        },
+        "calls": {
+            "create_training_job": sim.calls["CreateTrainingJob"],
+            "sagemaker_throttled": dict(sim.throttled),
+            "queue_messages_sent": driver.queue.sent,
+            "submit_records_handled": driver.records_handled,
+            "lambda_invocations": dict(driver.invocations),
+        },
+        "wall_seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def _seed_backoff() -> None:
+    """The controller before scheduling drew its backoff delays from an unseeded
+    ``random.Random`` in its submit handler: seeded here, so its run repeats too."""
+    from jobctl.handlers import submit
+
+    jitter = getattr(submit, "_jitter", None)
+    if isinstance(jitter, random.Random):
+        jitter.seed(SEED)
+
+
+def _has_scheduling() -> bool:
+    try:
+        import jobctl.logic.scheduling  # noqa: F401 - present since CONTRACT §8 was built
+    except ImportError:
+        return False
+    return True
+
+
+class BeforeRun:
+    """The same scenario on the controller before scheduling, in a subprocess started at
+    once (it runs beside this one): commit ``BEFORE``'s ``src``, exported with
+    ``git archive`` into a temporary directory, beside this tree's simulator and
+    benchmarks."""
+
+    def __init__(self, requests: int) -> None:
+        self.failure: str | None = None
+        self.process: subprocess.Popen[str] | None = None
+        self.scratch = tempfile.TemporaryDirectory(prefix="jobctl-bench-before-")
+        self.out = Path(self.scratch.name) / "before.json"
+        exported = subprocess.run(  # noqa: S603 - fixed git arguments
+            ["git", "archive", "--format=tar", BEFORE, "src"],  # noqa: S607 - git from PATH
+            cwd=ROOT,
+            capture_output=True,
+            check=False,
+        )
+        if exported.returncode != 0:
+            self.failure = f"git archive {BEFORE}: {exported.stderr.decode().strip()}"
+            return
+        with tarfile.open(fileobj=io.BytesIO(exported.stdout)) as archive:
+            archive.extractall(self.scratch.name, filter="data")
+        path = [str(Path(self.scratch.name) / "src"), str(ROOT / "tools"), str(ROOT)]
+        command = [sys.executable, "-m", "bench.scheduling", str(self.out), "--before"]
+        self.process = subprocess.Popen(  # noqa: S603 - our interpreter, our module
+            [*command, "--requests", str(requests)],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(path)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def result(self) -> dict[str, Any]:
+        try:
+            if self.process is None:
+                return {"failed": self.failure or "not started"}
+            try:
+                log, _ = self.process.communicate(timeout=BEFORE_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.communicate()
+                return {"failed": f"timed out after {BEFORE_TIMEOUT} s"}
+            if self.process.returncode != 0 or not self.out.exists():
+                tail = log.strip().splitlines()[-10:]
+                return {"failed": f"exit status {self.process.returncode}", "log_tail": tail}
+            result: dict[str, Any] = json.loads(self.out.read_text())
+            return result
+        finally:
+            self.scratch.cleanup()
+
+
+def scenario(requests: int = REQUESTS, with_before: bool = True) -> dict[str, Any]:
+    """Both runs, and the issue's figures from them."""
+    started = time.perf_counter()
+    before_run = BeforeRun(requests) if with_before else None
+    after = run(requests)
+    before: dict[str, Any] = (
+        before_run.result() if before_run else {"failed": "not run (--no-before)"}
+    )
+    measured_before = "failed" not in before
+    return {
+        "workload": {
+            "requests": requests,
+            "scaled_down": requests != REQUESTS,
+            "instance_type_budget": f"{INSTANCE_TYPE}={BUDGET}",
+            "share_weights": SHARE_WEIGHTS,
+            "requests_per_share": requests // len(SHARE_WEIGHTS),
+            "priorities": list(PRIORITIES),
+            "instance_counts": list(INSTANCE_COUNTS),
+            "job_minutes": [JOB_SECONDS[0] // 60, JOB_SECONDS[1] // 60],
+            "arrival_window_minutes": ARRIVAL_WINDOW // 60,
+            "batch_size": BATCH_SIZE,
+            "batch_window_seconds": BATCH_WINDOW,
+            "visibility_timeout_seconds": VISIBILITY_TIMEOUT,
+            "event_delay_seconds": list(EVENT_DELAY),
+            "sweep_every_seconds": SWEEP_EVERY,
+            "seed": SEED,
+        },
+        "slot_idle_seconds_p50": after["slot_idle_seconds"]["p50"],
+        "slot_idle_seconds_p95": after["slot_idle_seconds"]["p95"],
+        "slot_idle_seconds_p95_before": (
+            before.get("slot_idle_seconds", {}).get("p95") if measured_before else None
+        ),
+        "priority_inversions": after["priority_inversions"],
+        "share_deviation_percent": after["share_deviation_percent"],
+        "utilisation_percent": after["utilisation_percent"],
+        "after": after,
+        "before": before,
+        "before_note": (
+            f"commit {BEFORE}: no priorities or shares (its requests carry neither; its "
+            "inversions and share figures are taken against the scenario's), waiting by "
+            "random backoff re-sends of 30 s to 15 min (DEFER_BASE_SECONDS=30), and "
+            "INSTANCE_TYPE_BUDGETS counting jobs: 8 jobs of 1 to 4 instances may run at "
+            "once, so its slots, idle times and utilisation are in jobs, not instances"
+        ),
+        "wall_seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("out", nargs="?", help="where to write the result (JSON)")
+    parser.add_argument("--requests", type=int, default=REQUESTS)
+    parser.add_argument(
+        "--before", action="store_true", help="one run, on the controller before scheduling"
+    )
+    parser.add_argument("--no-before", action="store_true", help="skip the run before scheduling")
+    args = parser.parse_args()
+    if args.before:
+        result = run(args.requests, before=True)
+    else:
+        result = scenario(args.requests, with_before=not args.no_before)
+    write_result(result, args.out)
+
+
+if __name__ == "__main__":
+    main()
