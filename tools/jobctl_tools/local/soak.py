@@ -47,10 +47,10 @@ FAULTS = ["ResourceLimitExceeded:2", "ThrottlingException:1", "InternalFailure:1
 # controller could otherwise create about one job per second (CreateTrainingJob's limit).
 INSTANCE_TYPE = "ml.m5.xlarge"
 SCHEDULING = {
-    "ConcurrencyBudget": "6",
-    "InstanceTypeBudgets": f"{INSTANCE_TYPE}=8",
+    "ConcurrencyBudget": "12",
+    "InstanceTypeBudgets": f"{INSTANCE_TYPE}=16",
     "ShareWeights": "research=2,prod=3",
-    "ShareLimits": "research=3",
+    "ShareLimits": "research=5",
     "InstancePrices": f"{INSTANCE_TYPE}=0.23",
 }
 # Requests that may be tried again (docs/contract.md §9): a capacity failure is retried, an
