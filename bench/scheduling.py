@@ -438,8 +438,10 @@ class Contention(SimulatedDeployment):
         rng: random.Random,
     ) -> None:
         # An account granted the budget's instances (AWS's default quota is 0): the
-        # budget, not the quota, decides here.
-        super().__init__(clock, rng, training_quotas={INSTANCE_TYPE: BUDGET})
+        # budget, not the quota, decides here. Before scheduling the budget counted jobs,
+        # so up to BUDGET jobs of the most instances each may run.
+        granted = BUDGET if scheduling else BUDGET * INSTANCE_COUNTS[1]
+        super().__init__(clock, rng, training_quotas={INSTANCE_TYPE: granted})
         self.jobs = {job.name: job for job in jobs}
         self.scheduling = scheduling
         self.started: set[str] = set()
