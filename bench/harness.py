@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import random
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -91,18 +92,25 @@ def lambda_environment() -> None:
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
     """Send the handlers' logs and EMF metrics to /dev/null: they are still produced
-    (that is part of the handlers' cost), just not shown."""
+    (that is part of the handlers' cost), just not shown. Afterwards every handler writes
+    where it wrote before, or to stdout if it was made inside (its stream, /dev/null, is
+    closed then: a second ``quiet`` would fail flushing it)."""
+    shown = sys.stdout
+    logger = logging.getLogger("jobctl")
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
-        handlers = [
-            h for h in logging.getLogger("jobctl").handlers if isinstance(h, logging.StreamHandler)
-        ]
-        streams = [h.setStream(sink) for h in handlers]
+        handlers = [h for h in logger.handlers if isinstance(h, logging.StreamHandler)]
+        streams = dict(zip(handlers, [h.setStream(sink) for h in handlers], strict=True))
         try:
             yield
         finally:
-            for handler, stream in zip(handlers, streams, strict=True):
+            for handler in logger.handlers:
+                if not isinstance(handler, logging.StreamHandler):
+                    continue
+                stream = streams.get(handler)
                 if stream is not None:
                     handler.setStream(stream)
+                elif handler.stream is sink:
+                    handler.setStream(shown)
 
 
 class FakeClock:
@@ -270,13 +278,14 @@ class SimulatedDeployment:
         self.rng = rng
         self.queue = FakeSQS(lambda: clock.elapsed)
         self.sim = SimulatedSageMaker(clock=clock, on_change=self._changed, **simulator)
-        self.sns = FakeSNS()
+        self.sns = FakeSNS(keep=True)  # the notices published
         self.patterns = rule_patterns(tracking)
         self._due: list[tuple[float, int, Callable[[], None]]] = []
         self._order = itertools.count()
         self.invocations: Counter[str] = Counter()
         self.records_handled = 0
         self.errors: list[str] = []
+        self.arrivals_due = 0  # requests that have not reached the queue yet
 
     # -- what a scenario says ---------------------------------------------------------------
 
@@ -287,6 +296,10 @@ class SimulatedDeployment:
         """Whether the scenario's work is done (by default never: the run goes on to its
         horizon)."""
         return False
+
+    def attached(self, made: Any) -> None:
+        """The fakes are attached to the functions' clients ``made``: a scenario may watch
+        them too."""
 
     # -- the run ----------------------------------------------------------------------------
 
@@ -307,6 +320,7 @@ class SimulatedDeployment:
             self.sns.attach(made.sns)
             self.sim.attach(made.sagemaker)
             self.queue.attach(made.sqs)
+            self.attached(made)
 
         built, _ = install_controller(self.clock, fakes)
         return built
@@ -316,9 +330,11 @@ class SimulatedDeployment:
 
     def arrive(self, seconds: float, body: str) -> None:
         """A request reaches the jobs queue at ``seconds``."""
+        self.arrivals_due += 1
         self.at(seconds, functools.partial(self._send, body))
 
     def _send(self, body: str) -> None:
+        self.arrivals_due -= 1
         self.queue.send(body)
 
     def run(self, horizon: float) -> None:
