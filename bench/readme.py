@@ -720,7 +720,12 @@ def _retries_rows(results: dict[str, Any]) -> list[Row]:
             "Checks (ledger and simulator at the end of the run)",
             f"{checks['settled_in_ledger']}/{checks['jobs']} settled ({statuses}), "
             f"{checks['tries_usage_matching_the_simulator']}/{run['tries']} tries' usage as "
-            f"the simulator billed them, {checks['dead_letters']} dead letters, "
+            f"the simulator billed them, peak instances running "
+            + ", ".join(
+                f"{t} {n} (budget {w['instance_type_budgets'].get(t, '—')})"
+                for t, n in checks["peak_instances_running"].items()
+            )
+            + f", {checks['dead_letters']} dead letters, "
             f"{checks['error_count']} handler errors; {run['simulated_hours']} simulated h "
             f"(baseline {base['simulated_hours']})",
             "",

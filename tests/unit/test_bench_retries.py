@@ -115,6 +115,8 @@ def test_the_tiny_fleet_retries_its_capacity_failures_only_and_notifies_each_job
     assert checks["finished_within_horizon"]
     assert checks["error_count"] == checks["dead_letters"] == 0
     assert result["baseline"]["retried_jobs"] == 0
+    for instance_type, peak in checks["peak_instances_running"].items():
+        assert 0 < peak <= retries.BUDGETS[instance_type]
 
 
 def test_a_retry_costs_its_own_create_and_describe(result: dict[str, Any]) -> None:
