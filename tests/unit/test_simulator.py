@@ -491,6 +491,12 @@ def test_the_first_tries_of_a_request_fail_with_the_chosen_reason_then_one_compl
     assert "FailureReason" not in second
 
 
+def test_the_request_tag_is_the_one_the_controller_puts_on_every_try() -> None:
+    from jobctl.logic.requests import JOB_TAG_KEY
+
+    assert REQUEST_TAG == JOB_TAG_KEY
+
+
 def test_each_request_counts_its_own_tries(clock: ManualClock) -> None:
     sim = stepping(clock)
     creates = [("a-1", "a"), ("b-1", "b"), ("a-2", "a"), ("b-2", "b"), ("a-3", "a")]

@@ -50,7 +50,6 @@ from typing import Any, Protocol
 
 from botocore.model import ServiceModel
 
-from jobctl.logic.requests import JOB_TAG_KEY
 from jobctl.logic.spec_validation import spec_problems
 from jobctl.models.kinds import KINDS, JobKind, JobType
 from jobctl_tools.local import json_api
@@ -87,7 +86,9 @@ DEFAULT_FAILURE_REASON = f"AlgorithmError: simulated failure ({OUTCOME_TAG}=Fail
 # controller puts on every try of a request (its job_name); a job without it is a request
 # of its own, known by its own name.
 FAILED_TRIES_TAG = "jobctl-sim:failed-tries"
-REQUEST_TAG = JOB_TAG_KEY  # the controller's own tag (jobctl.logic.requests)
+# The controller's own tag (jobctl.logic.requests.JOB_TAG_KEY), spelt out rather than
+# imported: bench.scheduling runs this simulator beside a controller from before retries.
+REQUEST_TAG = "jobctl:job"
 # FailureReasons in SageMaker's words, as users report them. A tag value holds only
 # letters, digits, spaces and "_ . : / = + - @" (no newline), which these fit.
 # DIAGNijmegen/rse-grand-challenge#2631; the SageMaker Python SDK raises its CapacityError
