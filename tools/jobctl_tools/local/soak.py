@@ -240,13 +240,13 @@ def check_retries(mix: Plan, records: list[Any]) -> list[str]:
     not; every completed training job says what it used and cost."""
     kinds = {body["job_name"]: kind for body, kind in zip(mix.bodies, mix.kind_of, strict=True)}
     failures = []
-    by_name = {r.job_name: r for r in records}
+    outcome = {r.job_name: (r.status, r.attempt) for r in records}
     retried = [n for n, kind in kinds.items() if kind.endswith("+retried")]
-    wrong = [n for n in retried if (by_name[n].status, by_name[n].attempt) != ("Completed", 2)]
+    wrong = [n for n in retried if outcome.get(n) != ("Completed", 2)]
     if wrong:
         failures.append(f"{len(wrong)} capacity failures not completed on try 2: {wrong[:5]}")
     failing = [n for n, kind in kinds.items() if kind.endswith("+failing")]
-    wrong = [n for n in failing if (by_name[n].status, by_name[n].attempt) != ("Failed", 1)]
+    wrong = [n for n in failing if outcome.get(n) != ("Failed", 1)]
     if wrong:
         failures.append(f"{len(wrong)} algorithm errors not failed on try 1: {wrong[:5]}")
     unpriced = [
@@ -334,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for settling")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for settling")
     parser.add_argument(
         "--history", type=int, default=20_000, help="other teams' finished jobs in the account"
     )
