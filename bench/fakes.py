@@ -279,15 +279,29 @@ class FakeDynamoDB:
 
 
 class FakeSNS:
-    def __init__(self) -> None:
+    """A topic that answers ``Publish``; with ``keep``, it also keeps each ``Message`` as
+    sent (a notice's JSON) in ``messages`` (off where handler overhead is measured: reading
+    the parameters is a handler more on every call)."""
+
+    def __init__(self, keep: bool = False) -> None:
         self.published = 0
+        self.keep = keep
+        self.messages: list[str] = []
+        self._request: dict[str, Any] = {}
 
     def attach(self, client: Any) -> Any:
+        if self.keep:
+            client.meta.events.register("before-parameter-build.sns.Publish", self._read)
         client.meta.events.register("before-call.sns.Publish", self._publish)
         return client
 
+    def _read(self, params: dict[str, Any], **_: Any) -> None:
+        self._request = params
+
     def _publish(self, **_: Any) -> Any:
         self.published += 1
+        if self.keep:
+            self.messages.append(self._request.get("Message", ""))
         return _answer({"MessageId": str(uuid.uuid4())})
 
 

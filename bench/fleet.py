@@ -179,20 +179,7 @@ class Timeline:
             for key, moments in due.items():
                 while moments and moments[0] <= now:
                     moments.pop(0)
-                    _step(sim, sim.jobs[key])
-
-
-def _step(sim: Any, job: Any) -> None:
-    """One step along the job's planned path (what the simulator's ``advance`` does)."""
-    status, secondary = job.plan.pop(0)
-    reason = (
-        "AlgorithmError: simulated failure"
-        if status == "Failed"
-        else "simulated explainability failure"
-        if secondary == "ExplainabilityError"
-        else None
-    )
-    sim.set_state(job.job_type, job.name, status, secondary, reason)
+                    sim.take_step(*key)  # one step along the job's planned path
 
 
 class Poller:

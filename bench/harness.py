@@ -1,4 +1,6 @@
-"""Shared pieces: the Lambda-like environment, clocks, call counters and sample requests.
+"""Shared pieces: the Lambda-like environment, clocks, call counters and sample requests,
+and the deployment on the simulated clock that the fleet scenarios drive
+(``SimulatedDeployment``: SQS batching, EventBridge-driven reconciles, the sweep).
 
 Every measurement runs in its own interpreter (see ``bench.run``), so setting
 ``os.environ`` here never leaks into another measurement.
@@ -10,15 +12,21 @@ import argparse
 import contextlib
 import copy
 import functools
+import heapq
+import itertools
 import json
 import logging
 import math
 import os
+import random
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from bench.fakes import FakeDynamoDB, FakeSNS, FakeSQS, Message, Table
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
@@ -84,18 +92,25 @@ def lambda_environment() -> None:
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
     """Send the handlers' logs and EMF metrics to /dev/null: they are still produced
-    (that is part of the handlers' cost), just not shown."""
+    (that is part of the handlers' cost), just not shown. Afterwards every handler writes
+    where it wrote before, or to stdout if it was made inside (its stream, /dev/null, is
+    closed then: a second ``quiet`` would fail flushing it)."""
+    shown = sys.stdout
+    logger = logging.getLogger("jobctl")
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
-        handlers = [
-            h for h in logging.getLogger("jobctl").handlers if isinstance(h, logging.StreamHandler)
-        ]
-        streams = [h.setStream(sink) for h in handlers]
+        handlers = [h for h in logger.handlers if isinstance(h, logging.StreamHandler)]
+        streams = dict(zip(handlers, [h.setStream(sink) for h in handlers], strict=True))
         try:
             yield
         finally:
-            for handler, stream in zip(handlers, streams, strict=True):
+            for handler in logger.handlers:
+                if not isinstance(handler, logging.StreamHandler):
+                    continue
+                stream = streams.get(handler)
                 if stream is not None:
                     handler.setStream(stream)
+                elif handler.stream is sink:
+                    handler.setStream(shown)
 
 
 class FakeClock:
@@ -219,3 +234,200 @@ def measure_main(run: Callable[[], dict[str, Any]], doc: str | None) -> None:
     parser.add_argument("out", nargs="?", help="where to write the result (JSON)")
     out = parser.parse_args().out  # before running: --help must not run the measurement
     write_result(run(), out)
+
+
+# -- a deployment on the simulated clock ------------------------------------------------
+
+# The template's jobs queue and its event source: BatchSize, BatchWindowSeconds,
+# VisibilityTimeout, and the redrive policy's maxReceiveCount (MAX_RECEIVE_COUNT).
+QUEUE_URL = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/jobctl-jobs"
+BATCH_SIZE = 10
+BATCH_WINDOW = 5.0
+VISIBILITY_TIMEOUT = 720.0
+MAX_RECEIVES = 5
+EVENT_DELAY = (0.5, 2.0)  # seconds from a state change to its EventBridge delivery
+EVENT_RETRIES = 2  # Lambda's asynchronous invocation retries a failed event twice
+EVENT_RETRY_SECONDS = 60.0
+SWEEP_EVERY = 300.0  # the template's rate(5 minutes)
+
+
+class SimulatedDeployment:
+    """The stack on the simulated clock, as its event sources drive it: requests reach the
+    jobs queue (``bench.fakes.FakeSQS``, where the controller's own sends land too), the
+    event source invokes the submit function with batches of up to ``BATCH_SIZE`` gathered
+    for up to ``BATCH_WINDOW`` seconds, one invocation at a time, and a failed record
+    comes back after the visibility timeout (to the dead-letter queue after
+    ``MAX_RECEIVES``); SageMaker is the simulator, rate limits on, whose state changes
+    reach the reconcile function as EventBridge events ``EVENT_DELAY`` seconds later (if
+    the template's rule matches them), and the sweep runs every ``SWEEP_EVERY`` seconds.
+
+    A scenario says what SageMaker's jobs do (``job_changed``: called on every state
+    change, a new job's first) and when its work is done (``finished``); ``run`` goes on
+    until then and two sweeps more, or until ``horizon``."""
+
+    def __init__(
+        self,
+        clock: FakeClock,
+        rng: random.Random,
+        tracking: str = "progress",
+        **simulator: Any,
+    ) -> None:
+        from jobctl_tools.local.sagemaker import SimulatedSageMaker
+
+        self.clock = clock
+        self.rng = rng
+        self.queue = FakeSQS(lambda: clock.elapsed)
+        self.sim = SimulatedSageMaker(clock=clock, on_change=self._changed, **simulator)
+        self.sns = FakeSNS(keep=True)  # the notices published
+        self.patterns = rule_patterns(tracking)
+        self._due: list[tuple[float, int, Callable[[], None]]] = []
+        self._order = itertools.count()
+        self.invocations: Counter[str] = Counter()
+        self.records_handled = 0
+        self.errors: list[str] = []
+        self.arrivals_due = 0  # requests that have not reached the queue yet
+
+    # -- what a scenario says ---------------------------------------------------------------
+
+    def job_changed(self, job: Any) -> None:
+        """A SageMaker job changed state (it must not call back into the simulator here)."""
+
+    def finished(self) -> bool:
+        """Whether the scenario's work is done (by default never: the run goes on to its
+        horizon)."""
+        return False
+
+    def attached(self, made: Any) -> None:
+        """The fakes are attached to the functions' clients ``made``: a scenario may watch
+        them too."""
+
+    # -- the run ----------------------------------------------------------------------------
+
+    def install(self) -> Any:
+        """The controller on in-process DynamoDB (its tables as template.yaml defines
+        them), SNS, SQS and this simulator; returns it (``install_controller``)."""
+        from jobctl_tools.local.template import table_create_kwargs
+
+        def fakes(made: Any) -> None:
+            tables: dict[str, Table | list[str]] = {
+                name: Table.from_create_kwargs(table_create_kwargs(logical, name))
+                for logical, name in (
+                    ("JobsTable", JOBS_TABLE),
+                    ("IdempotencyTable", IDEMPOTENCY_TABLE),
+                )
+            }
+            FakeDynamoDB(tables).attach(made.dynamodb)
+            self.sns.attach(made.sns)
+            self.sim.attach(made.sagemaker)
+            self.queue.attach(made.sqs)
+            self.attached(made)
+
+        built, _ = install_controller(self.clock, fakes)
+        return built
+
+    def at(self, seconds: float, action: Callable[[], None]) -> None:
+        heapq.heappush(self._due, (seconds, next(self._order), action))
+
+    def arrive(self, seconds: float, body: str) -> None:
+        """A request reaches the jobs queue at ``seconds``."""
+        self.arrivals_due += 1
+        self.at(seconds, functools.partial(self._send, body))
+
+    def _send(self, body: str) -> None:
+        self.arrivals_due -= 1
+        self.queue.send(body)
+
+    def run(self, horizon: float) -> None:
+        self.at(SWEEP_EVERY, self.sweep)
+        finished_at = None
+        while self._due:
+            if not self.finished():
+                finished_at = None
+            elif finished_at is None:
+                finished_at = self.clock.elapsed  # then two more sweeps, and stop
+            due, batch = self._due[0][0], self._batch_at()
+            end = horizon if finished_at is None else finished_at + 2 * SWEEP_EVERY
+            if min(due, batch) > end:
+                break
+            if batch <= due:
+                self.clock.set(batch)
+                self.submit(self.queue.receive(BATCH_SIZE))
+            else:
+                _, _, action = heapq.heappop(self._due)
+                self.clock.set(due)
+                action()
+
+    def _batch_at(self) -> float:
+        """When the event source invokes the function next: when a batch is full, or the
+        batch window has passed since its first message became visible."""
+        visible = self.queue.visible()
+        if not visible:
+            return math.inf
+        ready = visible[0] + BATCH_WINDOW
+        if len(visible) >= BATCH_SIZE:
+            ready = min(ready, visible[BATCH_SIZE - 1])
+        return ready
+
+    def _changed(self, job: Any) -> None:
+        """The simulator's state change (it must not be called back from here)."""
+        now = self.clock.elapsed
+        self.job_changed(job)
+        self.at(now + self.rng.uniform(*EVENT_DELAY), functools.partial(self.deliver, job.name))
+
+    # -- the functions ----------------------------------------------------------------------
+
+    def submit(self, batch: list[Message]) -> None:
+        from jobctl.handlers import submit
+        from jobctl_tools.local.lambda_events import LambdaContext, sqs_event
+
+        received_at = self.clock.elapsed
+        event = sqs_event(
+            [m.body for m in batch],
+            receive_count=[m.receive_count for m in batch],
+            message_ids=[m.message_id for m in batch],
+        )
+        self.invocations["submit"] += 1
+        self.records_handled += len(batch)
+        try:
+            answer = submit.handler(event, LambdaContext("SubmitFunction", 120))
+            failed = {f["itemIdentifier"] for f in answer.get("batchItemFailures", [])}
+        except Exception as exc:  # noqa: BLE001 - as Lambda: every record comes back
+            self.errors.append(f"submit: {exc!r}")
+            failed = {m.message_id for m in batch}
+        for message in batch:
+            if message.message_id not in failed:
+                self.queue.delete(message)
+        again = [m for m in batch if m.message_id in failed]
+        self.queue.fail(again, received_at, VISIBILITY_TIMEOUT, MAX_RECEIVES)
+
+    def deliver(self, name: str, attempt: int = 0) -> None:
+        event = self.sim.training_event(name)
+        if any(pattern.matches_event(event) for pattern in self.patterns):
+            self._reconcile(event, attempt, functools.partial(self.deliver, name, attempt + 1))
+
+    def sweep(self) -> None:
+        from jobctl_tools.local.lambda_events import scheduled_event
+
+        self._reconcile(scheduled_event(self.clock.now()), EVENT_RETRIES, lambda: None)
+        self.at(self.clock.elapsed + SWEEP_EVERY, self.sweep)
+
+    def _reconcile(self, event: dict[str, Any], attempt: int, again: Callable[[], None]) -> None:
+        from jobctl.handlers import reconcile
+        from jobctl_tools.local.lambda_events import LambdaContext
+
+        kind = "sweep" if event.get("source") == "aws.events" else "event"
+        self.invocations[f"reconcile_{kind}"] += 1
+        try:
+            reconcile.handler(event, LambdaContext("ReconcileFunction", 300))
+        except Exception as exc:  # noqa: BLE001 - as Lambda: retried a minute later
+            self.errors.append(f"reconcile ({kind}): {exc!r}")
+            if attempt < EVENT_RETRIES:
+                self.at(self.clock.elapsed + EVENT_RETRY_SECONDS, again)
+
+
+def simulated_seconds(at: str | datetime | None) -> float | None:
+    """A ledger or simulator time (ISO-8601 or datetime), in seconds from ``BENCH_EPOCH``."""
+    if at is None:
+        return None
+    moment = datetime.fromisoformat(at) if isinstance(at, str) else at
+    return (moment - BENCH_EPOCH).total_seconds()

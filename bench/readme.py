@@ -636,6 +636,103 @@ def _scheduling_checks(run: dict[str, Any]) -> str:
     )
 
 
+def _compared(figures: dict[str, Any], digits: int = 0) -> str:
+    return (
+        f"{_n(figures['jobctl'], digits)} / {_n(figures['simulator'], digits)} (difference "
+        f"{_n(figures['difference'], digits)})"
+    )
+
+
+def _retries_rows(results: dict[str, Any]) -> list[Row]:
+    part = results.get("retries")
+    if not part:
+        return []
+    if _failed(part):
+        return [("Retries by failure cause", _failed(part) or "", "")]
+    w, run, base = part["workload"], part["run"], part["baseline"]
+    extra, accounts = part["extra_sagemaker_calls"], part["report_vs_simulator"]
+    scaled = " (**scaled down**)" if w["scaled_down"] else ""
+    budgets = ", ".join(f"{t}={n}" for t, n in w["instance_type_budgets"].items())
+    prices = ", ".join(f"{t} ${p}" for t, p in w["instance_prices"].items())
+    by_operation = ", ".join(
+        f"{op.removesuffix('TrainingJob').removesuffix('TrainingJobs')} {n}"
+        for op, n in extra["per_retry_by_operation"].items()
+    )
+    cost = accounts["estimated_cost_usd"]
+    checks = run["checks"]
+    statuses = ", ".join(f"{n} {s}" for s, n in sorted(checks["ledger_statuses"].items()))
+    return [
+        (
+            "Workload",
+            f'{w["jobs"]} training requests{scaled}, each `"retry": {{"attempts": '
+            f"{w['retry']['attempts']}}}`, queued over the first {w['arrival_window_minutes']} "
+            f"min: {w['capacity_failures']} fail their first try with `CapacityError` "
+            f"(while Starting), {w['algorithm_errors']} with `AlgorithmError`, "
+            f"{w['spot_jobs']} run on managed spot ({w['spot_and_capacity_failure']} of "
+            f"them among the capacity failures); budgets `{budgets}` instances, prices "
+            f"{prices} an instance-hour; the handlers on in-process DynamoDB, SNS and SQS "
+            f"and the simulated SageMaker, as for scheduling. Baseline: the same fleet "
+            f"without its capacity failures",
+            "",
+        ),
+        (
+            "Jobs retried",
+            f"{part['retried_jobs']} (the fleet's capacity failures: "
+            f"{part['retried_jobs_expected']}; algorithm errors retried: "
+            f"{part['retried_algorithm_errors']} of {w['algorithm_errors']}, failed at once); "
+            f"{run['tries']} tries for {checks['jobs']} jobs",
+            _target(
+                results,
+                "Retries: jobs retried / capacity failures given / algorithm errors retried",
+            ),
+        ),
+        (
+            "Notices per job",
+            f"{part['notices_per_job']}: {run['notices_published']} published, "
+            f"{run['jobs_notified_exactly_once']} jobs notified exactly once, "
+            f"{run['notices_giving_the_tries']} giving the record's number of tries",
+            _target(results, "Retries: notices per job / jobs notified exactly once / jobs"),
+        ),
+        (
+            "SageMaker calls a retry adds",
+            f"{_n(extra['per_retry'], 3)} per retry ({by_operation}): the run's "
+            f"{run['sagemaker_calls']:,} calls minus the baseline's {base['sagemaker_calls']:,}, "
+            f"over {extra['retries']} retries; {_n(extra['naming_later_tries_per_retry'], 1)} "
+            f"of them name the retry's own job (its create, and its Describe once it "
+            f"settled)",
+            "",
+        ),
+        (
+            "`jobctl report` against the simulator's own accounting",
+            f"billable instance-seconds {_compared(accounts['billable_instance_seconds'])}; "
+            f"training seconds (the ledger's usage) "
+            f"{_compared(accounts['training_seconds'])}; training instance-seconds "
+            f"(billable + spot saved) {_compared(accounts['training_instance_seconds'])}; "
+            f"estimated cost ${_n(cost['jobctl'], 2)} / ${_n(cost['simulator'], 2)} (each try "
+            f"rounded to 4 decimals)",
+            _target(
+                results,
+                "Retries: billable instance-seconds / training seconds off the simulator's "
+                "accounting; all of jobctl report's totals agree",
+            ),
+        ),
+        (
+            "Checks (ledger and simulator at the end of the run)",
+            f"{checks['settled_in_ledger']}/{checks['jobs']} settled ({statuses}), "
+            f"{checks['tries_usage_matching_the_simulator']}/{run['tries']} tries' usage as "
+            f"the simulator billed them, peak instances running "
+            + ", ".join(
+                f"{t} {n} (budget {w['instance_type_budgets'].get(t, '—')})"
+                for t, n in checks["peak_instances_running"].items()
+            )
+            + f", {checks['dead_letters']} dead letters, "
+            f"{checks['error_count']} handler errors; {run['simulated_hours']} simulated h "
+            f"(baseline {base['simulated_hours']})",
+            "",
+        ),
+    ]
+
+
 def render_table(results: dict[str, Any]) -> str:
     m, run = results["machine"], results["run"]
     lines = [
@@ -655,6 +752,7 @@ def render_table(results: dict[str, Any]) -> str:
         ("Local stack (`jobctl_tools.local.stack`, in-process)", _stack_rows),
         ("Burst of requests (`bench/burst.py`, local stack)", _burst_rows),
         ("Scheduling under contention (`bench/scheduling.py`, fake clock)", _scheduling_rows),
+        ("Retries by failure cause, and cost (`bench/retries.py`, fake clock)", _retries_rows),
     ]
     for title, rows in sections:
         body = rows(results)

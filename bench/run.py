@@ -43,6 +43,9 @@ PARTS: list[tuple[str, str, list[str], int]] = [
     # A contended p4d budget: priorities, shares, a freed slot's reuse; and the same on
     # the controller before scheduling (its run is a subprocess of this part).
     ("scheduling", "bench.scheduling", [], 600),
+    # 300 requests retried by failure cause (10 % CapacityError, 3 % AlgorithmError, 20 %
+    # spot), and the same fleet without its capacity failures, for the calls retries add.
+    ("retries", "bench.retries", [], 300),
 ]
 
 
@@ -228,6 +231,28 @@ def headline(parts: dict[str, Any]) -> dict[str, Any]:
                 )
             }
         )
+    retries = parts.get("retries", {})
+    if _measured(retries):
+        accounts = retries["report_vs_simulator"]
+        figures.update(
+            {
+                key: retries[key]
+                for key in (
+                    "retried_jobs",
+                    "retried_jobs_expected",
+                    "retried_algorithm_errors",
+                    "notices_per_job",
+                    "jobs_notified_exactly_once",
+                    "extra_sagemaker_calls_per_retry",
+                    "report_matches_simulator",
+                )
+            },
+            retries_jobs=retries["workload"]["jobs"],
+            report_billable_instance_seconds_difference=accounts["billable_instance_seconds"][
+                "difference"
+            ],
+            report_training_seconds_difference=accounts["training_seconds"]["difference"],
+        )
     package = cold.get("package", {}) if _measured(cold) else {}
     if package.get("measured"):
         # What each function's deployment package weighs, zipped (sam build).
@@ -287,6 +312,16 @@ def headline(parts: dict[str, Any]) -> dict[str, Any]:
         "priority_inversions",
         "share_deviation_percent",
         "utilisation_percent",
+        "retried_jobs",
+        "retried_jobs_expected",
+        "retried_algorithm_errors",
+        "notices_per_job",
+        "jobs_notified_exactly_once",
+        "retries_jobs",
+        "extra_sagemaker_calls_per_retry",
+        "report_matches_simulator",
+        "report_billable_instance_seconds_difference",
+        "report_training_seconds_difference",
     ):
         figures.setdefault(key, None)
     return figures
@@ -389,6 +424,29 @@ TARGETS: list[tuple[str, str, tuple[str, ...], Any]] = [
         ">= 95",
         ("utilisation_percent",),
         lambda v: v >= 95,
+    ),
+    (
+        "Retries: jobs retried / capacity failures given / algorithm errors retried",
+        "all of them, none of the algorithm errors",
+        ("retried_jobs", "retried_jobs_expected", "retried_algorithm_errors"),
+        lambda retried, expected, algorithm: retried == expected and algorithm == 0,
+    ),
+    (
+        "Retries: notices per job / jobs notified exactly once / jobs",
+        "exactly 1.0 / every job",
+        ("notices_per_job", "jobs_notified_exactly_once", "retries_jobs"),
+        lambda per_job, once, jobs: per_job == 1.0 and once == jobs,
+    ),
+    (
+        "Retries: billable instance-seconds / training seconds off the simulator's "
+        "accounting; all of jobctl report's totals agree",
+        "0 / 0 / True (to the second)",
+        (
+            "report_billable_instance_seconds_difference",
+            "report_training_seconds_difference",
+            "report_matches_simulator",
+        ),
+        lambda billable, training, agree: billable == 0 and training == 0 and agree is True,
     ),
     (
         "Handler import time / boto3's",

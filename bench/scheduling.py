@@ -52,11 +52,8 @@ from __future__ import annotations
 
 import argparse
 import functools
-import heapq
 import io
-import itertools
 import json
-import math
 import os
 import random
 import subprocess
@@ -65,25 +62,27 @@ import tarfile
 import tempfile
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.fakes import FakeDynamoDB, FakeSNS, FakeSQS, Message, Table
 from bench.harness import (
+    BATCH_SIZE,
+    BATCH_WINDOW,
     BENCH_EPOCH,
-    IDEMPOTENCY_TABLE,
-    JOBS_TABLE,
+    EVENT_DELAY,
+    QUEUE_URL,
     ROOT,
+    SWEEP_EVERY,
+    VISIBILITY_TIMEOUT,
     FakeClock,
-    install_controller,
+    SimulatedDeployment,
     job_request,
     lambda_environment,
     percentile,
     quiet,
-    rule_patterns,
+    simulated_seconds,
     write_result,
 )
 
@@ -96,19 +95,9 @@ PRIORITIES = (0, 50, 100)
 INSTANCE_COUNTS = (1, 4)
 JOB_SECONDS = (10 * 60, 60 * 60)
 ARRIVAL_WINDOW = 30 * 60
-# The template's event source and queue: BatchSize, BatchWindowSeconds, VisibilityTimeout.
-BATCH_SIZE = 10
-BATCH_WINDOW = 5.0
-VISIBILITY_TIMEOUT = 720.0
-MAX_RECEIVES = 5  # the queue's redrive policy (MAX_RECEIVE_COUNT)
-EVENT_DELAY = (0.5, 2.0)  # seconds from a state change to its EventBridge delivery
-EVENT_RETRIES = 2  # Lambda's asynchronous invocation retries a failed event twice
-EVENT_RETRY_SECONDS = 60.0
-SWEEP_EVERY = 300.0  # the template's rate(5 minutes)
 IDLE_TARGET = 10.0  # the issue's: a freed slot reused within 10 s (p95)
 REACTION = 30.0  # seconds by which the controller has acted on a freed slot
 HORIZON = 120 * 3600.0  # a run that has not finished by then stops (and says so)
-QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/jobctl-jobs"
 # The controller before scheduling: the merge of issue 10, the last commit before it.
 BEFORE = "0f0c928"
 BEFORE_TIMEOUT = 600
@@ -437,10 +426,9 @@ def measure(spans: list[Span], budget: int, scheduling: bool = True) -> dict[str
 # -- the driver -------------------------------------------------------------------------
 
 
-class Contention:
-    """The fleet on the simulated clock: requests reach the queue, the event source invokes
-    the submit function with batches, SageMaker runs the jobs and its state changes invoke
-    the reconcile function, the sweep runs on its schedule."""
+class Contention(SimulatedDeployment):
+    """The fleet on the simulated clock (``bench.harness.SimulatedDeployment``): requests
+    reach the queue, SageMaker runs each job for its planned time once it is created."""
 
     def __init__(
         self,
@@ -449,136 +437,33 @@ class Contention:
         scheduling: bool,
         rng: random.Random,
     ) -> None:
-        from jobctl_tools.local.sagemaker import SimulatedSageMaker
-
-        self.jobs = {job.name: job for job in jobs}
-        self.clock = clock
-        self.scheduling = scheduling
-        self.rng = rng
-        self.queue = FakeSQS(lambda: clock.elapsed)
         # An account granted the budget's instances (AWS's default quota is 0): the
-        # budget, not the quota, decides here.
-        self.sim = SimulatedSageMaker(
-            clock=clock, on_change=self._changed, training_quotas={INSTANCE_TYPE: BUDGET}
-        )
-        self.patterns = rule_patterns("progress")  # the template's default TrackingMode
-        self._due: list[tuple[float, int, Callable[[], None]]] = []
-        self._order = itertools.count()
+        # budget, not the quota, decides here. Before scheduling the budget counted jobs,
+        # so up to BUDGET jobs of the most instances each may run.
+        granted = BUDGET if scheduling else BUDGET * INSTANCE_COUNTS[1]
+        super().__init__(clock, rng, training_quotas={INSTANCE_TYPE: granted})
+        self.jobs = {job.name: job for job in jobs}
+        self.scheduling = scheduling
         self.started: set[str] = set()
         self.ended: set[str] = set()
-        self.invocations: Counter[str] = Counter()
-        self.records_handled = 0
-        self.errors: list[str] = []
 
-    def at(self, seconds: float, action: Callable[[], None]) -> None:
-        heapq.heappush(self._due, (seconds, next(self._order), action))
-
-    def run(self) -> None:
+    def run(self, horizon: float = HORIZON) -> None:
         for job in self.jobs.values():
-            body = json.dumps(job.request(self.scheduling))
-            self.at(job.arrival, functools.partial(self._arrive, body))
-        self.at(SWEEP_EVERY, self.sweep)
-        finished_at = None
-        while self._due:
-            if finished_at is None and len(self.ended) == len(self.jobs):
-                finished_at = self.clock.elapsed  # then two more sweeps, and stop
-            due, batch = self._due[0][0], self._batch_at()
-            end = HORIZON if finished_at is None else finished_at + 2 * SWEEP_EVERY
-            if min(due, batch) > end:
-                break
-            if batch <= due:
-                self.clock.set(batch)
-                self.submit(self.queue.receive(BATCH_SIZE))
-            else:
-                _, _, action = heapq.heappop(self._due)
-                self.clock.set(due)
-                action()
+            self.arrive(job.arrival, json.dumps(job.request(self.scheduling)))
+        super().run(horizon)
 
-    def _arrive(self, body: str) -> None:
-        self.queue.send(body)
+    def finished(self) -> bool:
+        return len(self.ended) == len(self.jobs)
 
-    def _batch_at(self) -> float:
-        """When the event source invokes the function next: when a batch is full, or the
-        batch window has passed since its first message became visible."""
-        visible = self.queue.visible()
-        if not visible:
-            return math.inf
-        ready = visible[0] + BATCH_WINDOW
-        if len(visible) >= BATCH_SIZE:
-            ready = min(ready, visible[BATCH_SIZE - 1])
-        return ready
-
-    # -- SageMaker ------------------------------------------------------------------------
-
-    def _changed(self, job: Any) -> None:
-        """The simulator's state change (it must not be called back from here)."""
-        now = self.clock.elapsed
+    def job_changed(self, job: Any) -> None:
         planned = self.jobs.get(job.name)
         if planned is not None and job.name not in self.started:
             self.started.add(job.name)
-            self.at(now + planned.seconds, functools.partial(self._finish, job.name))
-        self.at(now + self.rng.uniform(*EVENT_DELAY), functools.partial(self.deliver, job.name))
+            self.at(self.clock.elapsed + planned.seconds, functools.partial(self._finish, job.name))
 
     def _finish(self, name: str) -> None:
         self.ended.add(name)
         self.sim.set_state("TrainingJob", name, "Completed", "Completed")
-
-    # -- the functions --------------------------------------------------------------------
-
-    def submit(self, batch: list[Message]) -> None:
-        from jobctl.handlers import submit
-        from jobctl_tools.local.lambda_events import LambdaContext, sqs_event
-
-        received_at = self.clock.elapsed
-        event = sqs_event(
-            [m.body for m in batch],
-            receive_count=[m.receive_count for m in batch],
-            message_ids=[m.message_id for m in batch],
-        )
-        self.invocations["submit"] += 1
-        self.records_handled += len(batch)
-        try:
-            answer = submit.handler(event, LambdaContext("SubmitFunction", 120))
-            failed = {f["itemIdentifier"] for f in answer.get("batchItemFailures", [])}
-        except Exception as exc:  # noqa: BLE001 - as Lambda: every record comes back
-            self.errors.append(f"submit: {exc!r}")
-            failed = {m.message_id for m in batch}
-        for message in batch:
-            if message.message_id not in failed:
-                self.queue.delete(message)
-        again = [m for m in batch if m.message_id in failed]
-        self.queue.fail(again, received_at, VISIBILITY_TIMEOUT, MAX_RECEIVES)
-
-    def deliver(self, name: str, attempt: int = 0) -> None:
-        event = self.sim.training_event(name)
-        if any(pattern.matches_event(event) for pattern in self.patterns):
-            self._reconcile(event, attempt, functools.partial(self.deliver, name, attempt + 1))
-
-    def sweep(self) -> None:
-        from jobctl_tools.local.lambda_events import scheduled_event
-
-        self._reconcile(scheduled_event(self.clock.now()), EVENT_RETRIES, lambda: None)
-        self.at(self.clock.elapsed + SWEEP_EVERY, self.sweep)
-
-    def _reconcile(self, event: dict[str, Any], attempt: int, again: Callable[[], None]) -> None:
-        from jobctl.handlers import reconcile
-        from jobctl_tools.local.lambda_events import LambdaContext
-
-        kind = "sweep" if event.get("source") == "aws.events" else "event"
-        self.invocations[f"reconcile_{kind}"] += 1
-        try:
-            reconcile.handler(event, LambdaContext("ReconcileFunction", 300))
-        except Exception as exc:  # noqa: BLE001 - as Lambda: retried a minute later
-            self.errors.append(f"reconcile ({kind}): {exc!r}")
-            if attempt < EVENT_RETRIES:
-                self.at(self.clock.elapsed + EVENT_RETRY_SECONDS, again)
-
-
-def _seconds(at: str | datetime | None) -> float | None:
-    if at is None:
-        return None
-    moment = datetime.fromisoformat(at) if isinstance(at, str) else at
-    return (moment - BENCH_EPOCH).total_seconds()
 
 
 def timeline(driver: Contention, records: dict[tuple[str, str], Any]) -> list[Span]:
@@ -590,8 +475,12 @@ def timeline(driver: Contention, records: dict[tuple[str, str], Any]) -> list[Sp
         if record is None:
             continue  # never recorded (still in the queue, or lost): reported in the checks
         simulated = driver.sim.jobs.get(("TrainingJob", job.name))
-        created = _seconds(simulated.created) if simulated else None
-        admitted = _seconds(getattr(record, "admitted_at", None)) if driver.scheduling else created
+        created = simulated_seconds(simulated.created) if simulated else None
+        admitted = (
+            simulated_seconds(getattr(record, "admitted_at", None))
+            if driver.scheduling
+            else created
+        )
         spans.append(
             Span(
                 name=job.name,
@@ -599,10 +488,10 @@ def timeline(driver: Contention, records: dict[tuple[str, str], Any]) -> list[Sp
                 share=job.share,
                 units=job.instances if driver.scheduling else 1,
                 instances=job.instances,
-                arrived=_seconds(record.created_at) or 0.0,
+                arrived=simulated_seconds(record.created_at) or 0.0,
                 admitted=admitted,
                 created=created,
-                ended=_seconds(simulated.ended) if simulated and simulated.ended else None,
+                ended=simulated_seconds(simulated.ended) if simulated and simulated.ended else None,
             )
         )
     return spans
@@ -620,7 +509,6 @@ def run(requests: int = REQUESTS, before: bool = False) -> dict[str, Any]:
     if not before:
         os.environ["SHARE_WEIGHTS"] = ",".join(f"{s}={w}" for s, w in SHARE_WEIGHTS.items())
     from jobctl.logic.states import record_is_settled
-    from jobctl_tools.local.template import table_create_kwargs
 
     scheduling = _has_scheduling()
     if scheduling == before:
@@ -634,21 +522,8 @@ def run(requests: int = REQUESTS, before: bool = False) -> dict[str, Any]:
     clock = FakeClock(BENCH_EPOCH)
     driver = Contention(jobs, clock, scheduling, rng)
 
-    def fakes(made: Any) -> None:
-        tables: dict[str, Table | list[str]] = {
-            name: Table.from_create_kwargs(table_create_kwargs(logical, name))
-            for logical, name in (
-                ("JobsTable", JOBS_TABLE),
-                ("IdempotencyTable", IDEMPOTENCY_TABLE),
-            )
-        }
-        FakeDynamoDB(tables).attach(made.dynamodb)
-        FakeSNS().attach(made.sns)
-        driver.sim.attach(made.sagemaker)
-        driver.queue.attach(made.sqs)
-
     with quiet():
-        built, _ = install_controller(clock, fakes)
+        built = driver.install()
         if before:
             _seed_backoff()
         driver.run()

@@ -129,6 +129,7 @@ def assemble(
         ),
         admission=admission,
         track_progress=settings.tracking_mode == "progress",
+        prices=settings.instance_prices,
     )
     context = Context(
         sagemaker=ports.sagemaker,
@@ -147,6 +148,7 @@ def assemble(
         permitted_roles=settings.permitted_role_arns,
         max_receive_count=settings.max_receive_count,
         budgets=scheduled,
+        default_retry=settings.default_retry,
     )
     stop = Stop(context=context, rejections=rejections, reconciler=reconciler)
     update = Update(context=context, rejections=rejections)

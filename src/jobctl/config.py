@@ -6,6 +6,7 @@ start with its name, instead of surfacing later as a confusing AWS error.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -21,6 +22,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from jobctl.models.requests import NO_RETRY, RetryPolicy
 
 
 class SettingsError(RuntimeError):
@@ -77,6 +80,11 @@ class Settings(BaseModel):
     share_limits: dict[str, int] = Field(default={}, alias="SHARE_LIMITS")
     # Where an admitted job's request is sent to be created (the jobs queue).
     jobs_queue_url: str | None = Field(default=None, alias="JOBS_QUEUE_URL")
+    # Retries (docs/contract.md §9): how failed jobs are tried again when a request does
+    # not say (the request's JSON), and US dollars per instance-hour by instance type
+    # ("ml.m5.xlarge=0.23,ml.p4d.24xlarge=37.69") for estimated costs.
+    default_retry: RetryPolicy = Field(default=NO_RETRY, alias="DEFAULT_RETRY")
+    instance_prices: dict[str, float] = Field(default={}, alias="INSTANCE_PRICES")
 
     @model_validator(mode="before")
     @classmethod
@@ -100,6 +108,23 @@ class Settings(BaseModel):
     def _parse_weights(cls, value: object) -> object:
         return _pairs(value, "weight", _positive_number)
 
+    @field_validator("instance_prices", mode="before")
+    @classmethod
+    def _parse_prices(cls, value: object) -> object:
+        return _pairs(value, "price", _positive_number)
+
+    @field_validator("default_retry", mode="before")
+    @classmethod
+    def _parse_retry(cls, value: object) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                return NO_RETRY
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not JSON ({exc.msg} at position {exc.pos})") from None
+        return value
+
     @field_validator("share_weights", "share_limits")
     @classmethod
     def _share_names(cls, value: dict[str, Any]) -> dict[str, Any]:
@@ -114,6 +139,8 @@ class Settings(BaseModel):
     def _scheduling_needs_the_queue(self) -> Settings:
         if self.schedules and not self.jobs_queue_url:
             raise ValueError("JOBS_QUEUE_URL is required when a budget or share limit is set")
+        if self.default_retry.attempts > 1 and not self.jobs_queue_url:
+            raise ValueError("JOBS_QUEUE_URL is required when DEFAULT_RETRY retries")
         return self
 
     @property

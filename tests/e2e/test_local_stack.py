@@ -232,7 +232,7 @@ def test_jobctl_is_installed_as_a_console_script() -> None:
 
 def test_a_request_given_up_waits_in_the_dlq_and_a_redrive_runs_it(jobctl: Any) -> None:
     body = request("training.json", job_name="e2e-dlq", request_id="e2e-7")
-    body["spec"]["Tags"] = [{"Key": "jobctl-sim:create-errors", "Value": "ResourceLimitExceeded*5"}]
+    body["spec"]["Tags"] = [{"Key": "jobctl-sim:create-errors", "Value": "ResourceLimitExceeded:5"}]
     assert jobctl("submit", "-", stdin=json.dumps(body)).exit_code == 0
     deadline = time.monotonic() + 60
     while True:

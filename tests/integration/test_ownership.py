@@ -75,7 +75,7 @@ def test_the_redelivered_request_then_finds_the_name_taken_and_stops_nothing(sta
 
 def test_a_job_of_another_jobctl_stack_is_not_adopted(stack: Stack) -> None:
     # The other stack tags its jobs as jobctl's, for a request of the same id even.
-    theirs = sagemaker_job(stack, ownership_tags("another-stacks-id", REQUEST_ID))
+    theirs = sagemaker_job(stack, ownership_tags("another-stacks-id", REQUEST_ID, NAME))
     stack.submit(request_body())
     assert stack.job(NAME).status == "Rejected"
     assert stack.sagemaker.calls["StopTrainingJob"] == 0
@@ -83,7 +83,7 @@ def test_a_job_of_another_jobctl_stack_is_not_adopted(stack: Stack) -> None:
 
 
 def test_an_adoption_checks_the_request_id_too(stack: Stack) -> None:
-    theirs = sagemaker_job(stack, ownership_tags(DEPLOYMENT_ID, "some-other-request"))
+    theirs = sagemaker_job(stack, ownership_tags(DEPLOYMENT_ID, "some-other-request", NAME))
     stack.submit(request_body())
     assert stack.job(NAME).status == "Rejected"
     assert_untouched_by(stack, theirs)
@@ -128,7 +128,7 @@ def test_a_create_that_lands_after_the_cancel_is_stopped_by_the_redelivered_subm
     throttled_submit(stack)
     stack.submit(request_body("stop.json"))  # nothing to stop in SageMaker yet
     # The earlier create (timed out on our side) lands in SageMaker after all.
-    ours = sagemaker_job(stack, ownership_tags(DEPLOYMENT_ID, REQUEST_ID))
+    ours = sagemaker_job(stack, ownership_tags(DEPLOYMENT_ID, REQUEST_ID, NAME))
     stack.submit(request_body(), receive_count=2)
     assert ours.status == "Stopping"
     assert stack.job(NAME).status == "Stopped"
@@ -138,7 +138,7 @@ def test_cancelling_a_queued_job_never_stops_someone_elses_job_of_that_name(
     stack: Stack,
 ) -> None:
     throttled_submit(stack)
-    theirs = sagemaker_job(stack, ownership_tags("another-stacks-id", REQUEST_ID))
+    theirs = sagemaker_job(stack, ownership_tags("another-stacks-id", REQUEST_ID, NAME))
     stack.submit(request_body("stop.json"))
     assert stack.job(NAME).status == "Stopped"
     assert theirs.status == "InProgress"

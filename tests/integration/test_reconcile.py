@@ -51,10 +51,12 @@ def test_a_completed_event_records_the_truth_and_announces_once(running: Stack) 
         "status": "Completed",
         "notice_id": f"TrainingJob/{NAME}/Completed",
     }
+    # No INSTANCE_PRICES here: estimated_cost_usd does not apply, and is left out.
     assert set(notice) - {"_attributes"} == {
         "job_name", "job_type", "status", "secondary_status", "failure_reason",
-        "warnings", "job_arn", "request_id", "outputs", "updated_at",
+        "warnings", "job_arn", "request_id", "outputs", "updated_at", "attempts", "usage",
     }  # fmt: skip
+    assert notice["attempts"] == 1
 
 
 def test_duplicate_events_describe_once_and_announce_once(running: Stack) -> None:

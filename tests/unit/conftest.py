@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -78,6 +79,10 @@ class Logic:
         while sent := self.wakeup.take():
             outcomes.extend(self.handle_text(body) for body in sent)
         return outcomes
+
+    def sweep(self, time_left: timedelta = timedelta(minutes=5)) -> dict[str, Any]:
+        """A scheduled sweep, and what it reported."""
+        return self.reconciler.sweep("a-sweep", time_left).__dict__
 
     def record(self, job_name: str, job_type: str = "TrainingJob") -> JobRecord:
         found = self.ledger.get(job_name, job_type)

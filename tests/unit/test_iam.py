@@ -130,7 +130,10 @@ def test_submit_may_not_retag_another_deployments_job_as_its_own(job_type: str) 
 def test_the_tags_jobctl_creates_jobs_with_satisfy_the_create_policy() -> None:
     """The controller's own ownership tags (src) are what the policy asks for."""
     stack = deployment()
-    tags = {f"aws:RequestTag/{t['Key']}": t["Value"] for t in ownership_tags(DEPLOYMENT_ID, "r-1")}
+    tags = {
+        f"aws:RequestTag/{t['Key']}": t["Value"]
+        for t in ownership_tags(DEPLOYMENT_ID, "r-1", "a-job")
+    }
     for job_type in JOB_KINDS:
         for action in (CREATES[job_type], "sagemaker:AddTags"):
             assert function_may(

@@ -23,10 +23,6 @@ def submitted(logic: Logic, count: int = 1) -> list[str]:
     return names
 
 
-def sweep(logic: Logic) -> dict[str, object]:
-    return logic.reconciler.sweep("a-sweep", timedelta(minutes=5)).__dict__
-
-
 def test_progress_comes_from_the_event_and_only_the_outcome_is_described(logic: Logic) -> None:
     submitted(logic)
     logic.sagemaker.set_state("TrainingJob", NAME, "InProgress", "Training")
@@ -55,7 +51,7 @@ def test_a_duplicate_or_stale_event_changes_nothing_and_costs_nothing(logic: Log
 
 def test_a_sweep_with_nothing_in_flight_lists_nothing(logic: Logic) -> None:
     logic.sagemaker.seed_history(500)
-    assert sweep(logic)["list_calls"] == 0
+    assert logic.sweep()["list_calls"] == 0
     assert logic.sagemaker.calls["ListTrainingJobs"] == 0
 
 
@@ -63,16 +59,16 @@ def test_a_sweep_over_a_long_history_reads_only_the_pages_in_flight(logic: Logic
     logic.sagemaker.seed_history(3_000)
     logic.sagemaker.set_quota("ml.m5.xlarge", 120)  # an account that runs 120 at once
     submitted(logic, 120)
-    first = sweep(logic)
+    first = logic.sweep()
     assert (first["list_calls"], first["updated"]) == (2, 120)
-    assert sweep(logic)["list_calls"] == 2
+    assert logic.sweep()["list_calls"] == 2
 
 
 def test_a_sweep_stands_down_while_another_holds_the_lease(logic: Logic) -> None:
     submitted(logic)
     now = logic.clock.now()
     logic.sweep_state.acquire_lease("other", now, now + timedelta(minutes=5))
-    assert sweep(logic)["skipped"] == "another sweep is running"
+    assert logic.sweep()["skipped"] == "another sweep is running"
     assert logic.sagemaker.calls["ListTrainingJobs"] == 0
 
 
@@ -80,7 +76,7 @@ def test_a_damaged_record_is_skipped_and_the_others_caught_up(logic: Logic) -> N
     names = submitted(logic, 2)
     logic.ledger.damaged.add((names[0], "TrainingJob"))
     logic.sagemaker.complete("TrainingJob", names[1])  # its events were lost
-    sweep(logic)
+    logic.sweep()
     assert logic.record(names[1]).status == "Completed"
     assert logic.notices.statuses(names[1]) == ["Completed"]
 
@@ -89,7 +85,7 @@ def test_a_job_older_than_the_list_window_is_described_instead(logic: Logic) -> 
     submitted(logic)
     logic.clock.advance(timedelta(days=2).total_seconds())
     logic.sagemaker.set_state("TrainingJob", NAME, "InProgress", "Training")  # events lost
-    report = sweep(logic)
+    report = logic.sweep()
     assert report["described"] == 1
     assert logic.record(NAME).secondary_status == "Training"
 

@@ -12,7 +12,19 @@ import pytest
 from botocore.exceptions import ClientError, ParamValidationError
 
 from jobctl_tools.local.clocks import ManualClock
-from jobctl_tools.local.sagemaker import OUTCOME_TAG, PENDING_SHARE, SimulatedSageMaker
+from jobctl_tools.local.sagemaker import (
+    ALGORITHM_ERROR,
+    CAPACITY_ERROR,
+    CREATE_ERRORS_TAG,
+    DEFAULT_FAILURE_REASON,
+    FAILED_TRIES_TAG,
+    FAILURE_REASON_TAG,
+    INTERNAL_SERVER_ERROR,
+    OUTCOME_TAG,
+    PENDING_SHARE,
+    REQUEST_TAG,
+    SimulatedSageMaker,
+)
 from tests.support.environment import DEFAULT_ROLE
 from tests.support.requests import request_body
 from tests.support.shapes import output_problems
@@ -439,3 +451,216 @@ def test_a_state_change_event_is_shaped_like_the_documented_sample(
     assert all(t["StartTime"].isdigit() for t in detail["SecondaryStatusTransitions"])
     assert detail["Tags"] == {"team": "churn-models"}
     assert event["resources"] == [detail["TrainingJobArn"]]
+
+
+# -- failed tries, with the reason chosen ------------------------------------------------------
+
+
+def tagged(**tags: str) -> dict[str, Any]:
+    """The sample training spec, with these tags beside its own."""
+    spec: dict[str, Any] = request_body()["spec"] | {"RoleArn": DEFAULT_ROLE}
+    spec["Tags"] = [*spec["Tags"], *({"Key": k, "Value": v} for k, v in tags.items())]
+    return spec
+
+
+def try_of(request: str, failed_tries: int, reason: str = INTERNAL_SERVER_ERROR) -> dict[str, Any]:
+    """A try of ``request`` as the controller tags it, its first tries set to fail."""
+    return tagged(
+        **{REQUEST_TAG: request, FAILED_TRIES_TAG: str(failed_tries), FAILURE_REASON_TAG: reason}
+    )
+
+
+def settled(sim: SimulatedSageMaker, clock: ManualClock, name: str) -> dict[str, Any]:
+    run_until_settled(sim, clock)
+    return sim.handle("DescribeTrainingJob", {"TrainingJobName": name})
+
+
+def test_the_first_tries_of_a_request_fail_with_the_chosen_reason_then_one_completes(
+    clock: ManualClock,
+) -> None:
+    sim = stepping(clock)
+    sim.handle("CreateTrainingJob", {"TrainingJobName": "churn", **try_of("churn", 1)})
+    first = settled(sim, clock, "churn")
+    assert (first["TrainingJobStatus"], first["FailureReason"]) == (
+        "Failed",
+        INTERNAL_SERVER_ERROR,
+    )
+    sim.handle("CreateTrainingJob", {"TrainingJobName": "churn-try-2", **try_of("churn", 1)})
+    second = settled(sim, clock, "churn-try-2")
+    assert second["TrainingJobStatus"] == "Completed"
+    assert "FailureReason" not in second
+
+
+def test_the_request_tag_is_the_one_the_controller_puts_on_every_try() -> None:
+    from jobctl.logic.requests import JOB_TAG_KEY
+
+    assert REQUEST_TAG == JOB_TAG_KEY
+
+
+def test_each_request_counts_its_own_tries(clock: ManualClock) -> None:
+    sim = stepping(clock)
+    creates = [("a-1", "a"), ("b-1", "b"), ("a-2", "a"), ("b-2", "b"), ("a-3", "a")]
+    for name, request in creates:
+        sim.handle("CreateTrainingJob", {"TrainingJobName": name, **try_of(request, 2)})
+    sim.handle("CreateTrainingJob", {"TrainingJobName": "untouched", **tagged()})
+    run_until_settled(sim, clock)
+    statuses = {name: sim.jobs[("TrainingJob", name)].status for name, _ in creates}
+    assert statuses == {
+        "a-1": "Failed",
+        "b-1": "Failed",
+        "a-2": "Failed",
+        "b-2": "Failed",
+        "a-3": "Completed",
+    }
+    assert sim.jobs[("TrainingJob", "untouched")].status == "Completed"
+
+
+def test_a_job_without_the_request_tag_is_a_request_of_its_own(clock: ManualClock) -> None:
+    sim = stepping(clock)
+    tags = {FAILED_TRIES_TAG: "1", FAILURE_REASON_TAG: ALGORITHM_ERROR}
+    for name in ("solo-1", "solo-2"):
+        sim.handle("CreateTrainingJob", {"TrainingJobName": name, **tagged(**tags)})
+    run_until_settled(sim, clock)
+    for name in ("solo-1", "solo-2"):
+        job = sim.jobs[("TrainingJob", name)]
+        assert (job.status, job.failure_reason) == ("Failed", ALGORITHM_ERROR)
+
+
+def test_later_tries_take_the_outcome_the_outcome_tag_gives_them(clock: ManualClock) -> None:
+    sim = stepping(clock)
+    for name in ("hung-1", "hung-2"):
+        spec = try_of("hung", 1) | {"StoppingCondition": {"MaxRuntimeInSeconds": 86_400}}
+        spec["Tags"].append({"Key": OUTCOME_TAG, "Value": "Hang"})
+        sim.handle("CreateTrainingJob", {"TrainingJobName": name, **spec})
+    run_until_settled(sim, clock)
+    assert sim.jobs[("TrainingJob", "hung-1")].status == "Failed"
+    assert (
+        sim.jobs[("TrainingJob", "hung-2")].status,
+        secondaries(sim, "TrainingJob", "hung-2")[-1],
+    ) == (
+        "InProgress",
+        "Training",
+    )
+
+
+def test_a_capacity_error_fails_the_job_while_it_starts(clock: ManualClock) -> None:
+    sim = stepping(clock)
+    sim.handle(
+        "CreateTrainingJob", {"TrainingJobName": "gpu-1", **try_of("gpu", 1, CAPACITY_ERROR)}
+    )
+    answer = settled(sim, clock, "gpu-1")
+    assert (answer["TrainingJobStatus"], answer["FailureReason"]) == ("Failed", CAPACITY_ERROR)
+    assert secondaries(sim, "TrainingJob", "gpu-1")[-2:] == ["Starting", "Failed"]
+
+
+def test_without_failed_tries_the_outcome_tag_fails_every_job_with_the_reason_given(
+    clock: ManualClock,
+) -> None:
+    sim = stepping(clock)
+    failing = {OUTCOME_TAG: "Failed"}
+    sim.handle("CreateTrainingJob", {"TrainingJobName": "plain", **tagged(**failing)})
+    chosen = failing | {FAILURE_REASON_TAG: ALGORITHM_ERROR}
+    for name in ("chosen-1", "chosen-2"):
+        sim.handle("CreateTrainingJob", {"TrainingJobName": name, **tagged(**chosen)})
+    run_until_settled(sim, clock)
+    reasons = {
+        name: sim.jobs[("TrainingJob", name)].failure_reason
+        for name in ("plain", "chosen-1", "chosen-2")
+    }
+    assert reasons == {
+        "plain": DEFAULT_FAILURE_REASON,
+        "chosen-1": ALGORITHM_ERROR,
+        "chosen-2": ALGORITHM_ERROR,
+    }
+
+
+def test_failed_tries_counts_automl_jobs_too(clock: ManualClock) -> None:
+    sim = stepping(clock)
+    spec = request_body("automl.json")["spec"] | {"RoleArn": DEFAULT_ROLE}
+    spec["Tags"] = [
+        {"Key": REQUEST_TAG, "Value": "churn-automl"},
+        {"Key": FAILED_TRIES_TAG, "Value": "1"},
+        {"Key": FAILURE_REASON_TAG, "Value": INTERNAL_SERVER_ERROR},
+    ]
+    for name in ("churn-automl", "churn-automl-2"):
+        sim.handle("CreateAutoMLJob", {"AutoMLJobName": name, **spec})
+    run_until_settled(sim, clock)
+    first, second = (sim.jobs[("AutoMLJob", n)] for n in ("churn-automl", "churn-automl-2"))
+    assert (first.status, first.failure_reason) == ("Failed", INTERNAL_SERVER_ERROR)
+    assert second.status == "Completed"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        (FAILED_TRIES_TAG, "one"),
+        (FAILED_TRIES_TAG, "-1"),
+        (FAILED_TRIES_TAG, "²"),
+        (CREATE_ERRORS_TAG, "ResourceLimitExceeded:many"),
+        (CREATE_ERRORS_TAG, "ResourceLimitExceeded:"),
+    ],
+)
+def test_the_simulators_own_tags_must_say_what_it_understands(
+    client: Any, sagemaker: SimulatedSageMaker, key: str, value: str
+) -> None:
+    with pytest.raises(ClientError) as caught:
+        client.create_training_job(TrainingJobName="sim-job", **tagged(**{key: value}))
+    assert error_code(caught) == "ValidationException"
+    assert key in caught.value.response["Error"]["Message"]
+    assert not sagemaker.jobs
+
+
+def test_create_errors_answer_the_first_creates_of_a_name(client: Any, clock: ManualClock) -> None:
+    spec = tagged(**{CREATE_ERRORS_TAG: "ResourceLimitExceeded:2"})
+    for _ in range(2):
+        with pytest.raises(ClientError) as caught:
+            client.create_training_job(TrainingJobName="sim-job", **spec)
+        assert error_code(caught) == "ResourceLimitExceeded"
+        clock.advance(1)
+    client.create_training_job(TrainingJobName="sim-job", **spec)
+
+
+# -- SageMaker's tag rules ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reason", [CAPACITY_ERROR, INTERNAL_SERVER_ERROR, ALGORITHM_ERROR])
+def test_the_failure_reasons_fit_in_a_tag(client: Any, clock: ManualClock, reason: str) -> None:
+    create(client, clock, "sim-job", Tags=try_of("sim-job", 1, reason)["Tags"])
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "AlgorithmError: ExecuteUserScriptError:\nExitCode 1",
+        "simulated failure (here)",
+        "ResourceLimitExceeded*5",  # the separator jobctl-sim:create-errors once took
+    ],
+)
+def test_a_tag_value_off_sagemakers_pattern_is_refused_without_echoing_it(
+    client: Any, sagemaker: SimulatedSageMaker, value: str
+) -> None:
+    spec = tagged(**{FAILURE_REASON_TAG: value})
+    with pytest.raises(ClientError) as caught:
+        client.create_training_job(TrainingJobName="sim-job", **spec)
+    assert error_code(caught) == "ValidationException"
+    message = caught.value.response["Error"]["Message"]
+    assert message.startswith(f"Tags[{len(spec['Tags']) - 1}].Value: does not match the pattern")
+    assert value not in message
+    assert ("TrainingJob", "sim-job") not in sagemaker.jobs
+
+
+def test_a_tag_key_off_the_pattern_is_refused_and_letters_of_any_script_pass(
+    client: Any, clock: ManualClock
+) -> None:
+    with pytest.raises(ClientError) as caught:
+        create(client, clock, Tags=[{"Key": "team#1", "Value": "x"}])
+    assert error_code(caught) == "ValidationException"
+    assert "Tags[0].Key" in caught.value.response["Error"]["Message"]
+    clock.advance(1)
+    create(client, clock, Tags=[{"Key": "équipe", "Value": "データ 2 + ü@x.org"}])
+
+
+def test_a_tag_value_longer_than_256_characters_is_refused(client: Any, clock: ManualClock) -> None:
+    with pytest.raises(ClientError) as caught:
+        create(client, clock, Tags=[{"Key": FAILURE_REASON_TAG, "Value": "E" * 257}])
+    assert error_code(caught) == "ValidationException"

@@ -90,7 +90,7 @@ def test_a_lost_create_answer_is_adopted_only_with_this_deployments_tags(logic: 
 
 
 def test_another_stacks_job_of_the_same_name_is_not_adopted(logic: Logic) -> None:
-    someone_elses_job(logic, ownership_tags("another-stack", "demo-train-1"))
+    someone_elses_job(logic, ownership_tags("another-stack", "demo-train-1", "demo-xgboost-churn"))
     logic.handle(request_body())
     assert (logic.record(NAME).status, logic.record(NAME).failure_reason) == (
         "Rejected",
@@ -113,7 +113,7 @@ def test_cancelling_never_stops_another_teams_job_of_the_same_name(logic: Logic)
     logic.sagemaker.fail_next("CreateTrainingJob", "ThrottlingException")
     with pytest.raises(RetryableError):
         logic.handle(request_body())
-    someone_elses_job(logic, ownership_tags("another-stack", "demo-train-1"))
+    someone_elses_job(logic, ownership_tags("another-stack", "demo-train-1", "demo-xgboost-churn"))
     logic.handle(request_body("stop.json"))
     assert logic.sagemaker.jobs[("TrainingJob", NAME)].status == "InProgress"
 
@@ -126,7 +126,10 @@ def test_a_stop_of_an_unknown_name_reserves_nothing(logic: Logic) -> None:
 def test_the_ownership_tags_name_this_deployment_and_request(logic: Logic) -> None:
     logic.handle(request_body())
     tags = logic.sagemaker.jobs[("TrainingJob", NAME)].tags
-    expected = {tag["Key"]: tag["Value"] for tag in ownership_tags(DEPLOYMENT_ID, "demo-train-1")}
+    expected = {
+        tag["Key"]: tag["Value"]
+        for tag in ownership_tags(DEPLOYMENT_ID, "demo-train-1", "demo-xgboost-churn")
+    }
     assert expected.items() <= tags.items()
 
 

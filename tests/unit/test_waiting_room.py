@@ -4,7 +4,6 @@ freed slot goes to the next waiting job in the same invocation that freed it."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -259,18 +258,14 @@ def test_the_submitter_admits_its_own_job_though_the_index_does_not_show_it_yet(
 # -- crash repair, and races -----------------------------------------------------------------
 
 
-def sweep(logic: Logic) -> dict[str, Any]:
-    return logic.reconciler.sweep("a-sweep", timedelta(minutes=5)).__dict__
-
-
 def test_the_sweep_wakes_an_admitted_job_whose_wake_up_was_lost(budgeted: Logic) -> None:
     budgeted.handle(gpu_job("big", gpus=4))
     budgeted.handle(gpu_job("next"))
     finish(budgeted, "big")
     budgeted.wakeup.take()  # the message was lost (or the invocation died before sending)
-    assert sweep(budgeted)["slots_repaired"] == 0  # too soon: the wake-up may be in flight
+    assert budgeted.sweep()["slots_repaired"] == 0  # too soon: the wake-up may be in flight
     budgeted.clock.advance(180)
-    assert sweep(budgeted)["slots_repaired"] == 1
+    assert budgeted.sweep()["slots_repaired"] == 1
     assert [o.status for o in budgeted.deliver_wakeups()] == ["InProgress"]
 
 
@@ -284,7 +279,7 @@ def test_the_sweep_frees_room_a_settled_job_still_holds_and_admits_the_next(
     finish(budgeted, "big")
     budgeted.reconfigure(INSTANCE_TYPE_BUDGETS=f"{GPU}=4", JOBS_QUEUE_URL=QUEUE)
     assert budgeted.capacity.in_use(GPU) == 4
-    assert sweep(budgeted)["slots_repaired"] == 1
+    assert budgeted.sweep()["slots_repaired"] == 1
     assert [o.status for o in budgeted.deliver_wakeups()] == ["InProgress"]
 
 
@@ -292,7 +287,7 @@ def test_the_sweep_admits_a_waiting_job_nobody_woke(budgeted: Logic) -> None:
     budgeted.handle(gpu_job("big", gpus=4))
     budgeted.handle(gpu_job("next"))
     budgeted.capacity.release("TrainingJob/big", {GPU: 4})  # freed, then the pass died
-    sweep(budgeted)
+    budgeted.sweep()
     assert [o.status for o in budgeted.deliver_wakeups()] == ["InProgress"]
 
 

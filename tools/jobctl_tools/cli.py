@@ -29,6 +29,7 @@ from jobctl.models.jobs import (
     STOPPING,
     SUBMIT_FAILED,
     JobRecord,
+    utc_iso,
 )
 from jobctl.models.requests import Priority, Share
 from jobctl_tools.client import (
@@ -54,8 +55,11 @@ from jobctl_tools.render import (
     output_width,
     queue_view,
     record_view,
+    report_view,
     styled,
 )
+from jobctl_tools.report import GROUP_BY, GroupBy
+from jobctl_tools.report import report as usage_report
 
 __all__ = ["STATUSES", "console", "main"]
 
@@ -332,6 +336,35 @@ def update(
             f": priority {priority}{was} sent, request id {body['request_id']}",
         )
     )
+
+
+@main.command()
+@click.option("--since", type=Moment(), help="only jobs updated since: ISO-8601 or an age (7d)")
+@click.option(
+    "--by",
+    type=click.Choice(GROUP_BY),
+    default="share",
+    show_default=True,
+    help="what to group the jobs by",
+)
+@click.option("--json", "as_json", is_flag=True, help="print JSON for scripts")
+@click.pass_context
+def report(ctx: click.Context, since: datetime | None, by: GroupBy, as_json: bool) -> None:
+    """What jobs used and cost, per share, job type or status (docs/contract.md §9).
+
+    Sums each job's usage (over all its tries): jobs, tries, billable instance-hours
+    (what SageMaker bills), instance-hours managed spot saved, and the estimated cost
+    from INSTANCE_PRICES (jobs whose type has no price are counted apart). Reads the
+    whole ledger (a Scan), or the jobs updated since --since.
+    """
+    client = _client(ctx)
+    records = client.find(since=since)
+    _warn_unreadable(client)
+    result = usage_report(records, by)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    console.print(report_view(result, utc_iso(since) if since else None))
 
 
 @main.command()

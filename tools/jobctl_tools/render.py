@@ -31,6 +31,7 @@ from jobctl.logic.scheduling import OVERALL, Budgets, Usage, describe_key, is_sh
 from jobctl.models.jobs import JobRecord
 from jobctl.models.requests import DEFAULT_SHARE, MIN_PRIORITY
 from jobctl_tools.client import DeadLetter, QueueEntry
+from jobctl_tools.report import Report, Totals
 
 STATUS_STYLE = {
     "Completed": "green",
@@ -442,3 +443,42 @@ def record_view(record: JobRecord) -> list[Table]:
     for entry in record.history:
         timeline.add_row(Text(entry.at), styled(entry.status), Text(entry.secondary_status or ""))
     return [fields, timeline]
+
+
+BAR_CHARS = 24
+
+
+def report_view(result: Report, since: str | None = None) -> Listing:
+    """``jobctl report``: per group, its jobs and tries, billable instance-hours, what spot
+    saved, and estimated cost, with a bar of its cost beside it (largest first)."""
+    top = max((group.estimated_cost_usd for group in result.groups), default=0.0)
+
+    def bar(cost: float) -> str | None:
+        if top <= 0 or cost <= 0:
+            return None
+        return "█" * max(1, round(cost / top * BAR_CHARS))
+
+    def row(totals: Totals, style: str = "") -> tuple[Text, ...]:
+        unpriced = f" (+{totals.unpriced_jobs} unpriced)" if totals.unpriced_jobs else ""
+        return (
+            Text(totals.group, style=style or "bold"),
+            Text(str(totals.jobs), style=style),
+            Text(str(totals.tries), style=style),
+            Text(f"{totals.billable_instance_hours:,.2f}", style=style),
+            Text(f"{totals.spot_saved_instance_hours:,.2f}", style=style),
+            Text(f"${totals.estimated_cost_usd:,.2f}{unpriced}", style=style),
+        )
+
+    window = f" since {since}" if since else ""
+    return Listing(
+        title=f"usage and cost by {result.by}{window}",
+        headers=("group", "jobs", "tries", "instance-hours", "spot saved (h)", "est. cost"),
+        rows=[*(row(group) for group in result.groups), row(result.total, "italic")]
+        if result.groups
+        else [],
+        details=[bar(group.estimated_cost_usd) for group in result.groups],
+        detail_header="cost",
+        key=0,
+        optional=(4, 2),
+        empty="no jobs",
+    )

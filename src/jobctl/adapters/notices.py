@@ -24,7 +24,7 @@ class SnsNoticePublisher:
             self._client.publish(
                 TopicArn=self._topic_arn,
                 Subject=f"jobctl: {notice.job_type} {notice.status}"[:100],
-                Message=notice.model_dump_json(),
+                Message=notice.message(),
                 MessageAttributes={
                     "job_type": {"DataType": "String", "StringValue": notice.job_type},
                     "status": {"DataType": "String", "StringValue": notice.status},

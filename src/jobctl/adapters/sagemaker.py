@@ -26,7 +26,9 @@ from jobctl.errors import (
     ServiceRefused,
 )
 from jobctl.logic.ports import Clock, ListPage
-from jobctl.models.jobs import Observation
+from jobctl.logic.scheduling import instances_of
+from jobctl.logic.usage import spot_savings_percent
+from jobctl.models.jobs import Observation, Usage
 from jobctl.models.kinds import KINDS, JobKind, JobType
 from jobctl.observability import scrub, secret_values
 
@@ -217,7 +219,30 @@ def _training_details(answer: Mapping[str, Any]) -> dict[str, Any]:
             else None
         ),
         "max_runtime_seconds": stopping.get("MaxRuntimeInSeconds"),
+        "usage": training_usage(answer),
     }
+
+
+def training_usage(answer: Mapping[str, Any]) -> Usage | None:
+    """What a training job used, from a Describe answer that reports its times (a List
+    summary or an event does not)."""
+    if "BillableTimeInSeconds" not in answer and "TrainingTimeInSeconds" not in answer:
+        return None
+    resources = answer.get("ResourceConfig") or {}
+    instances = instances_of({"ResourceConfig": resources})
+    billable = int(answer.get("BillableTimeInSeconds") or 0)
+    training = int(answer.get("TrainingTimeInSeconds") or 0)
+    spot = bool(answer.get("EnableManagedSpotTraining"))
+    return Usage(
+        instance_type=",".join(sorted(instances)) or None,
+        instance_count=sum(instances.values()),
+        training_seconds=training,
+        billable_seconds=billable,
+        billable_instance_seconds=billable * sum(instances.values()),
+        spot=spot,
+        spot_savings_percent=spot_savings_percent(training, billable) if spot else 0.0,
+        instances=instances,
+    )
 
 
 def _automl_details(answer: Mapping[str, Any]) -> dict[str, Any]:

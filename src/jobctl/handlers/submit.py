@@ -45,7 +45,8 @@ from jobctl.observability import logger, metrics
 
 # One action per (job_type, action, request_id), whatever the deliveries (docs/contract.md
 # §3): a stop never collides with the submit of the same job.
-IDEMPOTENCY_KEY = "[job_type, action, request_id]"
+# A retry's wake-up names its try (docs/contract.md §9), so it is not the original's replay.
+IDEMPOTENCY_KEY = "[job_type, action, request_id, attempt]"
 # The same request_id with another body is an error, not a replay: a submit's body is
 # its spec; an update's (it has no spec) is its priority, so a second update needs its own
 # request_id and a late duplicate of an old one cannot undo a newer one.

@@ -13,6 +13,7 @@ priority changes, and on every sweep, which also repairs what a crash left.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,6 +45,16 @@ WAKE_GRACE = timedelta(minutes=2)
 RETRY_GRACE = timedelta(minutes=15)
 
 
+def request_to_send(record: JobRecord) -> str:
+    """The request an admitted job's wake-up carries: the one it came in, naming the try
+    when it is a retry (so Powertools idempotency tells it from the original)."""
+    assert record.request_body is not None  # noqa: S101 - checked by the caller
+    body = unpack_request(record.request_body)
+    if record.attempt == 1:
+        return body
+    return json.dumps({**json.loads(body), "attempt": record.attempt})
+
+
 def candidate_of(waiting: Waiting | JobRecord) -> Candidate:
     return Candidate(
         key=waiting.key,
@@ -71,9 +82,10 @@ class Admission:
     budgets: Budgets
     now: Callable[[], datetime]
 
-    def run(self, joining: JobRecord | None = None) -> PassReport:
+    def run(self, joining: JobRecord | None = None, wake_joining: bool = False) -> PassReport:
         """Admit every waiting job that may start now, and wake them, except ``joining``
-        (a job whose request is being handled now: its caller goes on to create it).
+        (a job whose request is being handled now: its caller goes on to create it) unless
+        ``wake_joining``.
 
         ``joining`` is planned even if the waiting room's index does not show it yet
         (the index is eventually consistent)."""
@@ -109,7 +121,7 @@ class Admission:
                     continue  # the record changed (a stop, an update): the next pass sees it
                 count("JobsAdmitted", job_type=record.job_type)
                 report.admitted.append(record.key)
-                if joining is None or record.key != joining.key:
+                if wake_joining or joining is None or record.key != joining.key:
                     self.wake(admitted)
             if not lost_race:
                 break
@@ -122,7 +134,7 @@ class Admission:
             logger.warning("an admitted job has no request to send again")
             return
         try:
-            self.wakeup.send(unpack_request(record.request_body))
+            self.wakeup.send(request_to_send(record))
         except RetryableError as exc:  # never fail the caller: the sweep wakes it again
             logger.warning(
                 "could not wake an admitted job: the sweep will", extra={"error": str(exc)}
@@ -136,6 +148,22 @@ class Admission:
             self.capacity.release(holder_of(record.job_type, record.job_name), record.holds)
         if self.budgets.active:
             self.run()
+
+    def retry(self, record: JobRecord, held: dict[str, int]) -> None:
+        """A failed try gives back the room it ``held``, and its next try waits in the
+        waiting room like any request: a pass runs now, budgets or not, so it starts at
+        once if it may."""
+        if held:
+            self.capacity.release(holder_of(record.job_type, record.job_name), held)
+        place = self.run(joining=record, wake_joining=True).place_of(record.key)
+        if place is not None and not place.admit:
+            reason = place.waits_for
+            revise(
+                self.ledger,
+                record.key,
+                lambda r: r.model_copy(update={"waiting_for": reason}) if r.waiting else None,
+                only_from={QUEUED},
+            )
 
     def repair(self) -> tuple[int, int]:
         """What a crash left, for the sweep: room held by jobs that are done or gone is

@@ -22,7 +22,7 @@ sends no AutoML events), at a cost that follows what the deployment has in fligh
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import cast
@@ -38,7 +38,7 @@ from jobctl.logic.ports import (
     SweepState,
 )
 from jobctl.logic.records import announce, revise
-from jobctl.logic.requests import is_ours
+from jobctl.logic.requests import JOB_TAG_KEY, is_ours
 from jobctl.models.jobs import QUEUED, InFlight, JobRecord, Observation, utc_iso
 from jobctl.models.kinds import JOB_TYPES, JobType
 from jobctl.observability import count, logger, report_unreadable
@@ -92,6 +92,8 @@ class Reconciler:
     stuck_slack: timedelta = timedelta(minutes=30)
     # False in terminal-only tracking: the ledger shows a job's progress only once it settles.
     track_progress: bool = True
+    # US dollars per instance-hour, by instance type (INSTANCE_PRICES), for estimated costs.
+    prices: Mapping[str, float] = field(default_factory=dict)
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -99,13 +101,15 @@ class Reconciler:
     def on_state_change(self, job_type: JobType, detail: Observation) -> JobRecord | None:
         """An event brings SageMaker's snapshot of a job: record it (SageMaker sends each
         change more than once, in any order; a stale or repeated one changes nothing)."""
+        # A retry's job has its own name; its tags name the request's (docs/contract.md §9).
+        job_name = (detail.tags or {}).get(JOB_TAG_KEY, detail.job_name)
         try:
-            record = self.ledger.get(detail.job_name, job_type)
+            record = self.ledger.get(job_name, job_type)
         except UnreadableRecord as unreadable:
             report_unreadable(unreadable)
             return None
-        if record is None:
-            logger.debug("event about a job the ledger does not hold: ignored")
+        if record is None or record.sagemaker_name != detail.job_name:
+            logger.debug("event about a job the ledger does not hold (now): ignored")
             return None
         if record.status == QUEUED and record.job_arn is None:
             record = self._adopt_from_tags(record, detail)
@@ -144,32 +148,42 @@ class Reconciler:
         """Describe the job and record what SageMaker says now."""
         job_type = cast("JobType", record.job_type)  # the ledger's jobs are of known types
         try:
-            observation = self.sagemaker.describe_job(job_type, record.job_name)
+            observation = self.sagemaker.describe_job(job_type, record.sagemaker_name)
         except JobNotFound as exc:
             # Describe lags behind create for a moment: try again rather than guess.
-            raise RetryableError(f"{job_type} {record.job_name} is not visible yet") from exc
+            raise RetryableError(f"{job_type} {record.sagemaker_name} is not visible yet") from exc
         return self.record(observation, record, checked)
 
     def record(
-        self, observation: Observation, record: JobRecord | None = None, checked: bool = False
+        self, observation: Observation, record: JobRecord, checked: bool = False
     ) -> JobRecord:
-        """Write ``observation`` unless the ledger already holds something as new (and,
-        when ``checked``, note that the sweep looked at the job now)."""
+        """Write ``observation`` of ``record``'s job unless the ledger already holds something
+        as new (and, when ``checked``, note that the sweep looked at the job now). A failed
+        try that earns another goes back to waiting for it (docs/contract.md §9)."""
+        released: dict[str, int] = {}
 
         def change(current: JobRecord) -> JobRecord | None:
             newer = states.is_newer(current, observation)
             if not newer and not checked:
                 return None
-            updated = (
-                states.apply_observation(current, observation, self.now()) if newer else current
-            )
+            updated = current
+            if newer:
+                updated = states.apply_observation(current, observation, self.now(), self.prices)
+                if states.earns_retry(updated) and self.admission is not None:
+                    released.update(current.holds)
+                    updated = states.next_try(updated, self.now())
             if checked:
                 updated = updated.model_copy(update={"checked_at": utc_iso(self.now())})
             return updated
 
-        was_settled = record is not None and states.record_is_settled(record)
-        updated = revise(self.ledger, (observation.job_name, observation.job_type), change, record)
-        settled_now = not was_settled and states.record_is_settled(updated)
+        updated = revise(self.ledger, record.key, change, record)
+        if updated.attempt > record.attempt:
+            count("JobsRetried", job_type=updated.job_type)
+            logger.info("a failed try is tried again", extra={"attempt": updated.attempt})
+            assert self.admission is not None  # noqa: S101 - only retried with one
+            self.admission.retry(updated, released)  # its room goes to the waiting jobs now
+            return updated
+        settled_now = not states.record_is_settled(record) and states.record_is_settled(updated)
         if settled_now:
             count("JobsSettled", status=updated.status, job_type=updated.job_type)
         announced = self._announce_if_due(updated)
@@ -227,8 +241,8 @@ class Reconciler:
             return
         oldest = min(datetime.fromisoformat(flight.submitted_at) for flight in flights)
         cutoff = max(oldest, self.now() - self.limits.list_window) - SCAN_MARGIN
-        ours = {flight.job_name: flight for flight in flights}
-        changed: list[Observation] = []
+        ours = {flight.sagemaker_name: flight for flight in flights}
+        changed: list[tuple[tuple[str, str], Observation]] = []
         token, finished, calls = cursor, False, 0
         while calls < pages and self.now() < stop_at:
             calls += 1
@@ -247,7 +261,7 @@ class Reconciler:
                     and flight.job_arn == summary.job_arn
                     and states.is_newer(flight, summary)
                 ):
-                    changed.append(summary)
+                    changed.append((flight.key, summary))
             token = page.next_token
             reached = page.summaries[-1].created_at if page.summaries else None
             if token is None or (reached is not None and reached < cutoff):
@@ -263,15 +277,13 @@ class Reconciler:
     def _catch_up(
         self,
         job_type: JobType,
-        summaries: Iterable[Observation],
+        summaries: Iterable[tuple[tuple[str, str], Observation]],
         stop_at: datetime,
         report: SweepReport,
     ) -> None:
         """Record what the List summaries say changed (a settled job is described); what
         time does not allow is still changed in SageMaker, and the next sweep finds it."""
-        by_key: dict[tuple[str, str], Observation] = {
-            (summary.job_name, job_type): summary for summary in summaries
-        }
+        by_key: dict[tuple[str, str], Observation] = dict(summaries)
         for key, record in self.ledger.get_many(by_key).items():
             if self.now() >= stop_at:
                 return

@@ -18,6 +18,8 @@ OWNER_TAG_KEY = "jobctl:managed-by"
 OWNER_TAG_VALUE = "jobctl"
 DEPLOYMENT_TAG_KEY = "jobctl:deployment"
 REQUEST_TAG_KEY = "jobctl:request"
+# The request's job_name, so the event of a retry (a job of another name) finds its record.
+JOB_TAG_KEY = "jobctl:job"
 _RESERVED_TAG_PREFIX = "jobctl:"
 
 
@@ -27,11 +29,12 @@ def request_tag(request_id: str) -> str:
     return hashlib.sha256(request_id.encode()).hexdigest()[:32]
 
 
-def ownership_tags(deployment_id: str, request_id: str) -> list[dict[str, str]]:
+def ownership_tags(deployment_id: str, request_id: str, job_name: str) -> list[dict[str, str]]:
     return [
         {"Key": OWNER_TAG_KEY, "Value": OWNER_TAG_VALUE},
         {"Key": DEPLOYMENT_TAG_KEY, "Value": deployment_id},
         {"Key": REQUEST_TAG_KEY, "Value": request_tag(request_id)},
+        {"Key": JOB_TAG_KEY, "Value": job_name},
     ]
 
 
@@ -47,8 +50,10 @@ def create_params(
     default_role_arn: str,
     permitted_roles: frozenset[str],
     deployment_id: str,
+    sagemaker_name: str | None = None,
 ) -> dict[str, Any]:
-    """The CreateTrainingJob / CreateAutoMLJob parameters, or InvalidRequest naming each problem."""
+    """The CreateTrainingJob / CreateAutoMLJob parameters (for the job ``sagemaker_name``, a
+    retry's; else the request's ``job_name``), or InvalidRequest naming each problem."""
     spec = dict(request.spec or {})
     problems: list[str] = []
     kind = KINDS[request.job_type]
@@ -67,8 +72,8 @@ def create_params(
             for tag in tags
         ):
             problems.append(f"spec.Tags: keys starting with {_RESERVED_TAG_PREFIX} are reserved")
-        spec["Tags"] = [*tags, *ownership_tags(deployment_id, request.rid)]
-    params = {name_member: request.name, **spec}
+        spec["Tags"] = [*tags, *ownership_tags(deployment_id, request.rid, request.name)]
+    params = {name_member: sagemaker_name or request.name, **spec}
     problems.extend(spec_problems(kind.create, params))
     if problems:
         raise InvalidRequest(problems)

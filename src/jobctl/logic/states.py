@@ -12,10 +12,14 @@ nothing up. No AWS calls here.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from types import MappingProxyType
+from typing import Any, Protocol, cast
 
 from jobctl.errors import IllegalMove
+from jobctl.logic.retries import earns_another_try, try_name
+from jobctl.logic.usage import estimated_cost, summed
 from jobctl.models.jobs import (
     COMPLETED,
     FAILED,
@@ -25,11 +29,13 @@ from jobctl.models.jobs import (
     STOPPED,
     STOPPING,
     SUBMIT_FAILED,
+    Attempt,
     HistoryEntry,
     JobRecord,
     Observation,
     utc_iso,
 )
+from jobctl.models.kinds import JobType
 
 TERMINAL_PRIMARY = frozenset({COMPLETED, FAILED, STOPPED})
 CONTROLLER_FINAL = frozenset({REJECTED, SUBMIT_FAILED})
@@ -59,9 +65,13 @@ MOVES: dict[str, frozenset[str]] = {
     IN_PROGRESS: frozenset({IN_PROGRESS, STOPPING, COMPLETED, FAILED, STOPPED}),
     STOPPING: frozenset({STOPPING, COMPLETED, FAILED, STOPPED}),
     COMPLETED: frozenset({COMPLETED}),
-    FAILED: frozenset({FAILED}),
+    # A failed try whose reason earns another (docs/contract.md §9) waits Queued for it.
+    FAILED: frozenset({FAILED, QUEUED}),
     STOPPED: frozenset({STOPPED}),
 }
+
+
+_NO_PRICES: Mapping[str, float] = MappingProxyType({})
 
 
 def may_move(current: str, to: str) -> bool:
@@ -147,8 +157,15 @@ def is_newer(record: Seen, observation: Observation) -> bool:
     )
 
 
-def apply_observation(record: JobRecord, observation: Observation, now: datetime) -> JobRecord:
-    """The record after ``observation``; call only when ``is_newer`` holds."""
+def apply_observation(
+    record: JobRecord,
+    observation: Observation,
+    now: datetime,
+    prices: Mapping[str, float] = _NO_PRICES,
+) -> JobRecord:
+    """The record after ``observation``; call only when ``is_newer`` holds. What the try
+    used goes into its entry of ``attempts``, summed into ``usage`` (priced with
+    ``prices``)."""
     known = observation.primary_status in _RANK
     status = _checked(record.status, observation.primary_status if known else record.status)
     changes: dict[str, object] = {
@@ -180,6 +197,21 @@ def apply_observation(record: JobRecord, observation: Observation, now: datetime
         )
         changes["history"] = [*record.history, entry]
     updated = record.model_copy(update=changes)
+    if record.job_arn is not None or observation.job_arn is not None:
+        updated = _with_try(
+            updated,
+            job_arn=updated.job_arn,
+            status=observation.primary_status,
+            failure_reason=observation.failure_reason,
+            ended_at=utc_iso(observation.ended_at) if observation.ended_at else None,
+            **({"usage": observation.usage} if observation.usage is not None else {}),
+        )
+        updated = updated.model_copy(
+            update={
+                "usage": summed(a.usage for a in updated.attempts),
+                "estimated_cost_usd": estimated_cost(updated.attempts, prices),
+            }
+        )
     if record_is_settled(updated) and updated.notified_at is None:
         updated = updated.model_copy(update={"notice_pending": "1"})
     return _tracked(updated)
@@ -200,7 +232,66 @@ def bind(record: JobRecord, job_arn: str, at: str) -> JobRecord:
     """Queued → InProgress: the record takes the job SageMaker created for it, from the
     controller's own create answer or an adoption whose tags prove the job is this
     deployment's (docs/contract.md §6)."""
-    return transition(record, IN_PROGRESS, at, job_arn=job_arn, submitted_at=at, last_error=None)
+    bound = transition(record, IN_PROGRESS, at, job_arn=job_arn, submitted_at=at, last_error=None)
+    return _with_try(bound, job_arn=job_arn, status=IN_PROGRESS, started_at=at)
+
+
+# -- tries (docs/contract.md §9) ------------------------------------------------------------
+
+
+def earns_retry(record: JobRecord) -> bool:
+    """A try that just failed, whose reason earns another try."""
+    return (
+        record.status == FAILED
+        and record.retry is not None
+        and earns_another_try(record.retry, record.attempt, record.failure_reason)
+    )
+
+
+def next_try(record: JobRecord, now: datetime) -> JobRecord:
+    """Failed → Queued: the record waits for its next try, a new SageMaker job with the
+    next try's name, admitted like any request (it joins the waiting room)."""
+    attempt = record.attempt + 1
+    job_type = cast("JobType", record.job_type)
+    name = try_name(job_type, record.job_name, attempt)
+    reason = f"try {record.attempt} failed: {record.failure_reason}; try {attempt} waits to start"
+    cleared: dict[str, Any] = {
+        "attempt": attempt,
+        "sagemaker_job_name": name,
+        "job_arn": None,
+        "sagemaker_status": None,
+        "secondary_status": None,
+        "sagemaker_modified_at": None,
+        "failure_reason": None,
+        "last_error": reason,
+        "notice_pending": None,
+        "holds": {},
+        "admitted_at": None,
+        "submitted_at": None,
+        "checked_at": None,
+        "waiting": "1",
+        "outputs": None,
+    }
+    return transition(record, QUEUED, utc_iso(now), **cleared)
+
+
+def end_retries(record: JobRecord) -> JobRecord | None:
+    """A stop ends the retries: the current try is the last (None: there were none)."""
+    if record.retry is None:
+        return None
+    return record.model_copy(update={"retry": None})
+
+
+def _with_try(record: JobRecord, **changes: Any) -> JobRecord:
+    """The record with its current try's entry in ``attempts`` changed (added if new)."""
+    name = record.sagemaker_name
+    tries = list(record.attempts)
+    index = next((i for i, a in enumerate(tries) if a.sagemaker_job_name == name), None)
+    if index is None:
+        tries.append(Attempt(sagemaker_job_name=name, **{"status": QUEUED, **changes}))
+    else:
+        tries[index] = tries[index].model_copy(update=changes)
+    return record.model_copy(update={"attempts": tries})
 
 
 def settle_by_controller(
@@ -269,10 +360,17 @@ def _tracked(record: JobRecord) -> JobRecord:
     only while Queued. Its request is kept only until SageMaker has the job."""
     flying = record.job_arn is not None and not record_is_settled(record)
     queued = record.status == QUEUED
+    # A job that may be tried again keeps its request until its last try settles.
+    retried = (
+        record.retry is not None
+        and record.attempt < record.retry.attempts
+        and (not record_is_settled(record) or earns_retry(record))
+    )
+    needed = (queued and record.job_arn is None) or retried
     kept = {
         "in_flight": record.job_type if flying else None,
         "waiting": record.waiting if queued else None,
-        "request_body": record.request_body if queued and record.job_arn is None else None,
+        "request_body": record.request_body if needed else None,
     }
     if all(getattr(record, name) == value for name, value in kept.items()):
         return record

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from jobctl.models.kinds import JobType
+from jobctl.models.requests import RetryPolicy
 
 # The ledger's `status` values (docs/contract.md §4): SageMaker's primary statuses and our own.
 QUEUED = "Queued"
@@ -37,6 +38,37 @@ def utc_iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+class Usage(BaseModel):
+    """What a training job used (docs/contract.md §9), from DescribeTrainingJob; a record's is
+    the sum over its tries. ``billable_instance_seconds`` is what SageMaker bills
+    (BillableTimeInSeconds times instances); with managed spot, billable time is below training
+    time, and the difference is the saving."""
+
+    model_config = ConfigDict(frozen=True)
+
+    instance_type: str | None = None
+    instance_count: int = 0
+    training_seconds: int = 0
+    billable_seconds: int = 0
+    billable_instance_seconds: int = 0
+    spot: bool = False
+    spot_savings_percent: float = 0.0
+    # Instances per type (an instance-group cluster mixes types), for pricing.
+    instances: dict[str, int] = Field(default_factory=dict)
+
+
+class Attempt(BaseModel):
+    """One try of a job (docs/contract.md §9): each is its own SageMaker job."""
+
+    sagemaker_job_name: str
+    job_arn: str | None = None
+    status: str
+    failure_reason: str | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    usage: Usage | None = None
+
+
 class Observation(BaseModel):
     """One reading of a job's state from SageMaker (a Describe answer or a List summary)."""
 
@@ -56,6 +88,8 @@ class Observation(BaseModel):
     outputs: dict[str, Any] | None = None
     partial_failures: list[str] = Field(default_factory=list)
     max_runtime_seconds: int | None = None
+    # Only a settled training job's Describe answer carries what it used.
+    usage: Usage | None = None
     # Only a state-change event carries the job's tags (a map, in the event's detail).
     tags: dict[str, str] | None = None
 
@@ -86,8 +120,18 @@ class JobRecord(BaseModel):
     environment: dict[str, str] | None = None
     outputs: dict[str, Any] | None = None
     notified_at: str | None = None
+    # Tries (docs/contract.md §9): the current one (1-based), and every one so far; what
+    # they used, summed, and its estimated cost (INSTANCE_PRICES).
+    attempt: int = 1
+    attempts: list[Attempt] = Field(default_factory=list)
+    usage: Usage | None = None
+    estimated_cost_usd: float | None = None
 
     # Bookkeeping, not part of the contract:
+    # The current try's SageMaker job name (None: the first try's, which is job_name), and
+    # how failed tries are retried (None: they are not).
+    sagemaker_job_name: str | None = None
+    retry: RetryPolicy | None = None
     # optimistic-concurrency counter; every write is conditional on it.
     version: int = 0
     # SageMaker's LastModifiedTime of the newest observation recorded: older ones are stale.
@@ -130,6 +174,11 @@ class JobRecord(BaseModel):
     def key(self) -> tuple[str, str]:
         return (self.job_name, self.job_type)
 
+    @property
+    def sagemaker_name(self) -> str:
+        """The name of the SageMaker job the record's current try is (or will be)."""
+        return self.sagemaker_job_name or self.job_name
+
 
 class InFlight(BaseModel):
     """What the in-flight index holds of a job SageMaker is running for us: enough for the
@@ -147,10 +196,15 @@ class InFlight(BaseModel):
     sagemaker_modified_at: str | None = None
     max_runtime_seconds: int | None = None
     checked_at: str | None = None
+    sagemaker_job_name: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.job_name, self.job_type)
+
+    @property
+    def sagemaker_name(self) -> str:
+        return self.sagemaker_job_name or self.job_name
 
 
 class Waiting(BaseModel):
@@ -172,6 +226,9 @@ class Waiting(BaseModel):
         return (self.job_name, self.job_type)
 
 
+_WHERE_THEY_APPLY = ("attempts", "usage", "estimated_cost_usd")
+
+
 class Notice(BaseModel):
     """The completion notice published to SNS (docs/contract.md §5)."""
 
@@ -185,10 +242,22 @@ class Notice(BaseModel):
     request_id: str | None
     outputs: dict[str, Any] | None
     updated_at: str
+    # Where they apply (docs/contract.md §5, §9): how many tries were made, and what they
+    # used; left out of the message otherwise.
+    attempts: int | None = None
+    usage: Usage | None = None
+    estimated_cost_usd: float | None = None
 
     @classmethod
     def of(cls, record: JobRecord) -> Notice:
-        return cls.model_validate(record.model_dump(include=set(cls.model_fields)))
+        fields = record.model_dump(include=set(cls.model_fields) - {"attempts"})
+        tried = len(record.attempts) or None
+        return cls.model_validate({**fields, "attempts": tried})
+
+    def message(self) -> str:
+        """The notice as its JSON message: the fields of §9 only where they apply."""
+        unset = {name for name in _WHERE_THEY_APPLY if getattr(self, name) is None}
+        return self.model_dump_json(exclude=unset)
 
     @property
     def dedup_id(self) -> str:

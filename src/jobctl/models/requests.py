@@ -7,7 +7,15 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
 
 from jobctl.errors import InvalidRequest
 from jobctl.models.kinds import JOB_TYPES, KINDS, JobType
@@ -25,6 +33,25 @@ Priority = Annotated[StrictInt, Field(ge=MIN_PRIORITY, le=MAX_PRIORITY)]
 Share = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 # What an update may change (docs/contract.md §8): a waiting job's priority.
 _UPDATE_FIELDS = frozenset({"job_type", "job_name", "request_id", "action", "priority"})
+
+# Retries of failed jobs (docs/contract.md §9): how many tries in all, and the patterns of
+# SageMaker's FailureReason worth another try.
+MAX_ATTEMPTS = 10
+DEFAULT_RETRY_ON = ("CapacityError*", "InternalServerError*")
+
+
+class RetryPolicy(BaseModel):
+    """``{"attempts": N, "on": [patterns]}``; the default is one try, no retry."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    attempts: StrictInt = Field(default=1, ge=1, le=MAX_ATTEMPTS)
+    on: tuple[Annotated[StrictStr, Field(min_length=1, max_length=256)], ...] = Field(
+        default=DEFAULT_RETRY_ON, max_length=20
+    )
+
+
+NO_RETRY = RetryPolicy()
 
 # SageMaker's own name rule; the length limit depends on the job type.
 JOB_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
@@ -57,13 +84,20 @@ class JobRequest(BaseModel):
     # How the job competes for capacity (docs/contract.md §8).
     priority: Priority | None = None
     share: Share | None = None
+    # Tries of a failed job (docs/contract.md §9); None: the stack's DEFAULT_RETRY.
+    retry: RetryPolicy | None = None
+    # Set by the controller, never trusted: the try a retry's wake-up is for. The record
+    # decides which try is created; this only keeps each try's wake-up apart from the
+    # original request in Powertools idempotency.
+    attempt: StrictInt | None = Field(default=None, ge=2, le=MAX_ATTEMPTS)
 
     @model_validator(mode="before")
     @classmethod
     def _no_null_scheduling_fields(cls, data: Any) -> Any:
         # Left out, a field takes its default; given as null, it is a mistake to name.
         if isinstance(data, dict):
-            nulls = [name for name in ("priority", "share") if name in data and data[name] is None]
+            optional = ("priority", "share", "retry")
+            nulls = [name for name in optional if name in data and data[name] is None]
             if nulls:
                 raise ValueError("; ".join(f"{name}: must not be null" for name in nulls))
         return data

@@ -17,7 +17,14 @@ and benchmark shares, so it is unkind where SageMaker is:
   (``Interrupted`` → ``Restarting``), stops by SageMaker at ``MaxRuntimeExceeded`` or
   ``MaxWaitTimeExceeded``, AutoML's insights and deployment steps.
 - Any operation can be made to fail on demand (throttling, capacity, 5xx, a lost
-  answer) — the things moto's SageMaker cannot do.
+  answer) — the things moto's SageMaker cannot do — and a job's tags choose its
+  outcome: failing the first tries of a request with a chosen ``FailureReason``
+  (``FAILED_TRIES_TAG``, ``FAILURE_REASON_TAG``), as a retrying controller meets them.
+- An ended training job reports what it is billed for, TrainingTimeInSeconds and
+  BillableTimeInSeconds (less on managed spot), and ``billed`` / ``billed_total`` give
+  the same numbers to a benchmark that checks a report against them.
+- Tags follow SageMaker's rules (botocore's pattern, checked here since Python's ``re``
+  cannot compile it).
 
 ``attach(client)`` serves a real boto3 client in-process: botocore builds and checks
 the request as usual, and this simulator answers instead of the network.
@@ -31,7 +38,9 @@ import bisect
 import functools
 import json
 import random
+import re
 import threading
+import unicodedata
 import zlib
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -64,8 +73,83 @@ OUTCOME_TAG = "jobctl-sim:outcome"
 # "Hang" keeps a job training until it is stopped (by a user, or at MaxRuntimeInSeconds).
 OUTCOMES = ("Completed", "Failed", "ExplainabilityError", "Hang")
 # And make its create fail first, e.g. {"Key": "jobctl-sim:create-errors",
-# "Value": "ResourceLimitExceeded*5"}: the first five creates of that name answer so.
+# "Value": "ResourceLimitExceeded:5"}: the first five creates of that name answer so.
+# (A tag value cannot hold "*", the separator this tag once took: SageMaker refuses it.)
 CREATE_ERRORS_TAG = "jobctl-sim:create-errors"
+# The FailureReason a job the tags make fail reports, e.g. {"Key":
+# "jobctl-sim:failure-reason", "Value": CAPACITY_ERROR}; without it, DEFAULT_FAILURE_REASON.
+FAILURE_REASON_TAG = "jobctl-sim:failure-reason"
+DEFAULT_FAILURE_REASON = f"AlgorithmError: simulated failure ({OUTCOME_TAG}=Failed)"
+# The first N jobs of one request fail, e.g. {"Key": "jobctl-sim:failed-tries", "Value":
+# "1"}; later ones take the outcome OUTCOME_TAG gives them (Completed without it). One
+# request is the jobs of one kind that share the value of REQUEST_TAG, which the
+# controller puts on every try of a request (its job_name); a job without it is a request
+# of its own, known by its own name.
+FAILED_TRIES_TAG = "jobctl-sim:failed-tries"
+# The controller's own tag (jobctl.logic.requests.JOB_TAG_KEY), spelt out rather than
+# imported: bench.scheduling runs this simulator beside a controller from before retries.
+REQUEST_TAG = "jobctl:job"
+# FailureReasons in SageMaker's words, as users report them. A tag value holds only
+# letters, digits, spaces and "_ . : / = + - @" (no newline), which these fit.
+# DIAGNijmegen/rse-grand-challenge#2631; the SageMaker Python SDK raises its CapacityError
+# when "CapacityError" is in the reason. SageMaker fails such a job while Starting: it
+# never trains.
+CAPACITY_ERROR = (
+    "CapacityError: Unable to provision requested ML compute capacity. "
+    "Please retry using a different ML instance type."
+)
+# aws/sagemaker-python-sdk#70 and #2496, aws/sagemaker-spark#76.
+INTERNAL_SERVER_ERROR = "InternalServerError: We encountered an internal error. Please try again."
+# huggingface/notebooks#136 and aws/sagemaker-python-sdk#1422: SageMaker's reads
+# "AlgorithmError: ExecuteUserScriptError:\nExitCode 1\nErrorMessage ..."; a tag cannot
+# hold the newlines, so spaces stand for them.
+ALGORITHM_ERROR = "AlgorithmError: ExecuteUserScriptError: ExitCode 1"
+# Reasons of failures that come before the instances are provisioned (no training time).
+_FAILS_WHILE_STARTING = ("CapacityError",)
+
+
+# -- what a training job is billed for ------------------------------------------------------
+
+# DescribeTrainingJob of an ended training job reports TrainingTimeInSeconds and
+# BillableTimeInSeconds. Training time runs from TrainingStartTime, when the job starts
+# on its instances (botocore: "You are billed for the time interval between this time
+# and the value of TrainingEndTime"), to TrainingEndTime: here from the first of these
+# secondary statuses (Pending and Starting, while instances are found and provisioned,
+# come before it) to the end, in whole seconds rounded down, at least 1 (botocore's
+# minimum). A job that ended before reaching one of them never trained: like SageMaker
+# for a job that failed while starting ("attributes like TrainingStartTime,
+# TrainingTimeInSeconds, TrainingEndTime, and BillableTimeInSeconds may not be
+# present"), its Describe omits TrainingStartTime and both times.
+ON_INSTANCES = frozenset({"Downloading", "Training", "Interrupted", "Restarting", "Uploading"})
+# On-demand, billable time is the training time. Managed spot training bills less: the
+# saving, (1 - BillableTimeInSeconds / TrainingTimeInSeconds) * 100 as botocore defines
+# it, is this tag's percent (0 to 90: AWS advertises savings of up to 90 %), or by default
+# 70, an assumption. Billable time is rounded to the nearest second (halves up), at least
+# 1 and never above the training time.
+SPOT_SAVINGS_TAG = "jobctl-sim:spot-savings"
+DEFAULT_SPOT_SAVINGS_PERCENT = 70
+MAX_SPOT_SAVINGS_PERCENT = 90
+# What Describe reports that SageMaker's state-change events and List summaries do not
+# (AWS's documented sample event; botocore's TrainingJobSummary).
+_DESCRIBE_ONLY = ("TrainingTimeInSeconds", "BillableTimeInSeconds")
+
+
+@dataclass(frozen=True)
+class Billed:
+    """What SageMaker bills a training job (or, summed, jobs) for: DescribeTrainingJob's
+    TrainingTimeInSeconds and BillableTimeInSeconds, and BillableTimeInSeconds times the
+    job's instances (botocore: "BillableTimeInSeconds * InstanceCount")."""
+
+    training_seconds: int = 0
+    billable_seconds: int = 0
+    billable_instance_seconds: int = 0
+
+    def __add__(self, other: Billed) -> Billed:
+        return Billed(
+            self.training_seconds + other.training_seconds,
+            self.billable_seconds + other.billable_seconds,
+            self.billable_instance_seconds + other.billable_instance_seconds,
+        )
 
 
 # -- account-wide rate limits ---------------------------------------------------------------
@@ -119,6 +203,8 @@ def planned_path(job_type: str, outcome: str, request: dict[str, Any] | None = N
 
 
 def _training_plan(outcome: str, request: dict[str, Any]) -> list[Step]:
+    if outcome == "Failed" and _failure_reason(request).startswith(_FAILS_WHILE_STARTING):
+        return [("Failed", "Failed")]
     work = [("InProgress", "Downloading"), ("InProgress", "Training")]
     if request.get("EnableManagedSpotTraining"):
         # Spot capacity is reclaimed once, and the job resumes from its checkpoint.
@@ -193,7 +279,7 @@ class SimulatedJob:
 
     @property
     def tags(self) -> dict[str, str]:
-        return {t["Key"]: t.get("Value", "") for t in self.request.get("Tags", [])}
+        return _tag_map(self.request)
 
     @property
     def kind(self) -> JobKind:
@@ -265,6 +351,8 @@ class SimulatedSageMaker:
         # Per operation, what the next calls raise, and whether the call takes effect first.
         self._faults: dict[str, list[tuple[BaseException, bool]]] = {}
         self._create_attempts: Counter[tuple[str, str]] = Counter()
+        # Jobs created per request (job type, REQUEST_TAG's value or the job's name).
+        self._tries: Counter[tuple[str, str]] = Counter()
         self._by_arn: dict[str, SimulatedJob] = {}
         # Jobs that may still move on their own (an account's history never does).
         self._active: set[tuple[str, str]] = set()
@@ -294,16 +382,24 @@ class SimulatedSageMaker:
                     continue
                 if now - job.modified < self.step:
                     continue
-                if job.status == "Stopping":
-                    final = job.stop_reason or "Stopped"
-                    self.set_state(job.job_type, job.name, "Stopped", final)
-                elif job.plan:
-                    status, secondary = job.plan.pop(0)
-                    self.set_state(job.job_type, job.name, status, secondary, _reason(secondary))
-                else:
-                    continue
-                moved += 1
+                if self.take_step(job.job_type, job.name):
+                    moved += 1
         return moved
+
+    def take_step(self, job_type: str, name: str) -> bool:
+        """Move the job one status along its path now (what ``advance`` does once its step
+        has elapsed): a stopping job to Stopped, a job with a plan to its next step.
+        Returns whether it moved."""
+        with self._lock:
+            job = self._job(job_type, name)
+            if job.status == "Stopping":
+                self.set_state(job_type, name, "Stopped", job.stop_reason or "Stopped")
+            elif job.plan:
+                status, secondary = job.plan.pop(0)
+                self.set_state(job_type, name, status, secondary, _reason(job, secondary))
+            else:
+                return False
+            return True
 
     def _stopped_by_limit(self, job: SimulatedJob, now: datetime) -> bool:
         """SageMaker stops a training job at its MaxRuntimeInSeconds (and a spot job at its
@@ -365,6 +461,23 @@ class SimulatedSageMaker:
                     in_use.update(training_instances(job.request))
         return in_use
 
+    def billed(self, job_type: str, name: str) -> Billed | None:
+        """What the job is billed for, computed as DescribeTrainingJob reports it; None
+        while it runs, if it never trained, and for AutoML jobs (whose Describe reports
+        no times: their compute is their candidates' training jobs, not simulated)."""
+        with self._lock:
+            return SIMULATED[job_type].billed(self._job(job_type, name))
+
+    def billed_total(self, select: Callable[[SimulatedJob], bool] | None = None) -> Billed:
+        """The sum of ``billed`` over the account's jobs (those ``select`` keeps)."""
+        total = Billed()
+        with self._lock:
+            for job in self.jobs.values():
+                billed = SIMULATED[job.job_type].billed(job)
+                if billed is not None and (select is None or select(job)):
+                    total += billed
+        return total
+
     def set_state(
         self,
         job_type: str,
@@ -408,6 +521,8 @@ class SimulatedSageMaker:
         AWS's documented sample: times as epoch-millisecond strings, ``Tags`` as a map."""
         job = self._job("TrainingJob", name)
         detail = _epoch_millis(self._describe(job))
+        for member in _DESCRIBE_ONLY:
+            detail.pop(member, None)
         detail["Tags"] = job.tags
         return {
             "version": "0",
@@ -473,7 +588,7 @@ class SimulatedSageMaker:
             handler = self._handlers.get(operation)
             if handler is None:
                 raise SageMakerError("UnknownOperationException", f"{operation} is not simulated")
-            problems = spec_problems(operation, params, prefix="")
+            problems = spec_problems(operation, params, prefix="") + _tag_problems(params)
             if problems:
                 raise SageMakerError("ValidationException", "; ".join(problems))
             answer: dict[str, Any] = handler(params)
@@ -527,8 +642,9 @@ class SimulatedSageMaker:
     def _create(self, job_type: JobType, params: dict[str, Any]) -> SimulatedJob:
         kind = KINDS[job_type]
         name = params[kind.name_member]
-        tags = {t["Key"]: t.get("Value", "") for t in params.get("Tags", [])}
-        code, _, times = tags.get(CREATE_ERRORS_TAG, "").partition("*")
+        tags = _tag_map(params)
+        _check_simulation_tags(tags)
+        code, _, times = tags.get(CREATE_ERRORS_TAG, "").partition(":")
         self._create_attempts[(job_type, name)] += 1
         if code and self._create_attempts[(job_type, name)] <= int(times or 1):
             raise SageMakerError(code, f"simulated {code} ({CREATE_ERRORS_TAG})")
@@ -537,8 +653,7 @@ class SimulatedSageMaker:
         if SIMULATED[job_type].limited_by_instance_quotas:
             self._check_instance_quotas(params)
         job = self._new_job(job_type, name, params, self.now())
-        outcome = job.tags.get(OUTCOME_TAG, "Completed")
-        job.plan = planned_path(job_type, outcome if outcome in OUTCOMES else "Completed", params)
+        job.plan = planned_path(job_type, self._outcome(job), params)
         if SIMULATED[job_type].may_wait_for_capacity and _waits_for_capacity(name, params):
             job.secondary = "Pending"
             job.plan.insert(0, ("InProgress", "Starting"))
@@ -547,6 +662,17 @@ class SimulatedSageMaker:
         if self.on_change is not None:
             self.on_change(job)
         return job
+
+    def _outcome(self, job: SimulatedJob) -> str:
+        """What the job's tags make of it: the first FAILED_TRIES_TAG jobs of its request
+        fail, the others take OUTCOME_TAG's outcome (Completed without one)."""
+        tags = job.tags
+        request = (job.job_type, tags.get(REQUEST_TAG) or job.name)
+        self._tries[request] += 1
+        if self._tries[request] <= int(tags.get(FAILED_TRIES_TAG, 0)):
+            return "Failed"
+        outcome = tags.get(OUTCOME_TAG, "Completed")
+        return outcome if outcome in OUTCOMES else "Completed"
 
     def _check_instance_quotas(self, params: dict[str, Any]) -> None:
         """ResourceLimitExceeded if the account's instances of a type the request asks for,
@@ -658,9 +784,65 @@ _HISTORY_REQUEST: dict[str, Any] = {
 }
 
 
-def _reason(secondary: str) -> str | None:
+# SageMaker's tag rules (botocore's TagKey and TagValue): letters, digits, spaces and
+# "_ . : / = + - @". The model spells them with Java's \p{L}, \p{Z} and \p{N}, which
+# Python's re cannot compile (so spec_problems leaves them out); they are checked here
+# by Unicode category, as the classes mean.
+_TAG_PUNCTUATION = frozenset("_.:/=+-@")
+
+
+def _tag_text_allowed(text: str) -> bool:
+    return all(ch in _TAG_PUNCTUATION or unicodedata.category(ch)[0] in "LZN" for ch in text)
+
+
+def _tag_problems(params: dict[str, Any]) -> list[str]:
+    """Each tag key or value off SageMaker's tag pattern, named by field path (no values)."""
+    tags = params.get("Tags")
+    if not isinstance(tags, list):
+        return []
+    problems = []
+    for index, tag in enumerate(tags):
+        for member in ("Key", "Value"):
+            text = tag.get(member) if isinstance(tag, dict) else None
+            if isinstance(text, str) and not _tag_text_allowed(text):
+                pattern = json_api.service_model("sagemaker").shape_for(f"Tag{member}")
+                problems.append(
+                    f"Tags[{index}].{member}: does not match the pattern "
+                    f"{pattern.metadata['pattern']}"
+                )
+    return problems
+
+
+def _tag_map(request: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t.get("Value", "") for t in request.get("Tags", [])}
+
+
+def _check_simulation_tags(tags: dict[str, str]) -> None:
+    """The simulator's own tags must say something it understands: a misspelt control
+    would quietly run a test or benchmark on other outcomes than it asked for. (Real
+    SageMaker keeps any tag; this ValidationException is the simulator's.)"""
+    rules = {
+        FAILED_TRIES_TAG: ("[0-9]+", "a number of jobs (0, 1, 2...)"),
+        CREATE_ERRORS_TAG: ("[A-Za-z]+(:[0-9]+)?", "an error code and a number of creates"),
+        SPOT_SAVINGS_TAG: (
+            "[0-9]|[1-8][0-9]|90",
+            f"a whole percent from 0 to {MAX_SPOT_SAVINGS_PERCENT}",
+        ),
+    }
+    for key, (pattern, meaning) in rules.items():
+        value = tags.get(key)
+        if value is not None and not re.fullmatch(pattern, value, re.ASCII):
+            raise SageMakerError("ValidationException", f"{key} must be {meaning}")
+
+
+def _failure_reason(request: dict[str, Any]) -> str:
+    return _tag_map(request).get(FAILURE_REASON_TAG) or DEFAULT_FAILURE_REASON
+
+
+def _reason(job: SimulatedJob, secondary: str) -> str | None:
+    """The FailureReason of a job that reaches ``secondary`` along its planned path."""
     if secondary == "Failed":
-        return f"AlgorithmError: simulated failure ({OUTCOME_TAG}=Failed)"
+        return _failure_reason(job.request)
     if secondary == "ExplainabilityError":
         return "simulated explainability failure"
     return None
@@ -715,9 +897,37 @@ def _summary(job: SimulatedJob) -> dict[str, Any]:
     return summary
 
 
+def _training_started(job: SimulatedJob) -> datetime | None:
+    """TrainingStartTime: when the job first went on its instances, if it has."""
+    for transition in job.transitions:
+        if transition["Status"] in ON_INSTANCES:
+            return transition["StartTime"]  # type: ignore[no-any-return]
+    return None
+
+
+def _training_billed(job: SimulatedJob) -> Billed | None:
+    started = _training_started(job)
+    if job.ended is None or started is None:
+        return None
+    training = max(1, int((job.ended - started).total_seconds()))
+    billable = training
+    if _spot(job.request):
+        saving = int(job.tags.get(SPOT_SAVINGS_TAG, DEFAULT_SPOT_SAVINGS_PERCENT))
+        billable = max(1, (training * (100 - saving) + 50) // 100)
+    instances = sum(training_instances(job.request).values())
+    return Billed(training, billable, billable * instances)
+
+
 def _training_details(job: SimulatedJob) -> dict[str, Any]:
     details: dict[str, Any] = {"SecondaryStatusTransitions": list(job.transitions)}
     details.update(_training_summary_details(job))
+    started = _training_started(job)
+    if started is not None:
+        details["TrainingStartTime"] = started
+    billed = _training_billed(job)
+    if billed is not None:
+        details["TrainingTimeInSeconds"] = billed.training_seconds
+        details["BillableTimeInSeconds"] = billed.billable_seconds
     if job.status == "Completed":
         output = job.request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
         details["ModelArtifacts"] = {"S3ModelArtifacts": f"{output}/{job.name}/output/model.tar.gz"}
@@ -768,6 +978,7 @@ class SimulatedKind:
     may_wait_for_capacity: bool  # some of its jobs wait in Pending before they start
     runtime_limited: bool  # SageMaker stops it at MaxRuntimeInSeconds
     limited_by_instance_quotas: bool  # its instances count against the account's quotas
+    billed: Callable[[SimulatedJob], Billed | None]  # what its Describe reports it billed
 
 
 SIMULATED: dict[str, SimulatedKind] = {
@@ -796,6 +1007,7 @@ SIMULATED: dict[str, SimulatedKind] = {
         may_wait_for_capacity=True,
         runtime_limited=True,
         limited_by_instance_quotas=True,
+        billed=_training_billed,
     ),
     "AutoMLJob": SimulatedKind(
         documented_path=AUTOML_PATH,
@@ -818,6 +1030,7 @@ SIMULATED: dict[str, SimulatedKind] = {
         # AutoML picks its own instances; SageMaker's AutoML quota counts jobs (listed in
         # sagemaker_quotas, not simulated), so no AutoML job is refused for instances.
         limited_by_instance_quotas=False,
+        billed=lambda job: None,  # DescribeAutoMLJob reports no times
     ),
 }
 

@@ -26,15 +26,23 @@ import boto3
 
 from jobctl.adapters.capacity import DynamoDBCapacity
 from jobctl.config import Settings
+from jobctl.logic.requests import JOB_TAG_KEY
 from jobctl.logic.scheduling import OVERALL, instances_of
 from jobctl.logic.states import record_is_settled
 from jobctl_tools.client import NoticeCollector
-from jobctl_tools.local.sagemaker import CREATE_ERRORS_TAG, OUTCOME_TAG
+from jobctl_tools.local.sagemaker import (
+    ALGORITHM_ERROR,
+    CAPACITY_ERROR,
+    CREATE_ERRORS_TAG,
+    FAILED_TRIES_TAG,
+    FAILURE_REASON_TAG,
+    OUTCOME_TAG,
+)
 from jobctl_tools.local.stack import LocalStack, LocalStackOptions
 from jobctl_tools.local.template import EVENTS
 
 REQUESTS = EVENTS / "requests"
-FAULTS = ["ResourceLimitExceeded*2", "ThrottlingException*1", "InternalFailure*1"]
+FAULTS = ["ResourceLimitExceeded:2", "ThrottlingException:1", "InternalFailure:1"]
 # Budgets small enough that the waiting room, shares and priorities are exercised: the
 # controller could otherwise create about one job per second (CreateTrainingJob's limit).
 INSTANCE_TYPE = "ml.m5.xlarge"
@@ -43,7 +51,11 @@ SCHEDULING = {
     "InstanceTypeBudgets": f"{INSTANCE_TYPE}=16",
     "ShareWeights": "research=2,prod=3",
     "ShareLimits": "research=5",
+    "InstancePrices": f"{INSTANCE_TYPE}=0.23",
 }
+# Requests that may be tried again (docs/contract.md §9): a capacity failure is retried, an
+# algorithm error is not.
+RETRY = {"attempts": 3}
 SHARES = ["default", "research", "prod"]
 PRIORITIES = [0, 50, 100]
 PEAKS = [
@@ -57,11 +69,14 @@ PEAKS = [
 class Plan:
     bodies: list[dict[str, Any]] = field(default_factory=list)
     kinds: Counter[str] = field(default_factory=Counter)
+    kind_of: list[str] = field(default_factory=list)  # each body's
     duplicates: int = 0
 
 
 def plan(requests: int, seed: int) -> Plan:
-    """The request mix: 10 % invalid, 5 % with SageMaker faults, 5 % AutoML, some failing."""
+    """The request mix: 10 % invalid, 5 % with SageMaker faults, 5 % AutoML, some failing;
+    of the training jobs, 10 % fail their first try for want of capacity and 5 % with an
+    algorithm error, all asking for 3 tries."""
     rng = random.Random(seed)  # noqa: S311 - a reproducible mix, not security
     training = json.loads((REQUESTS / "training.json").read_text())
     automl = json.loads((REQUESTS / "automl.json").read_text())
@@ -81,14 +96,23 @@ def plan(requests: int, seed: int) -> Plan:
         if kind != "invalid" and rng.random() < 0.05:
             tags.append({"Key": CREATE_ERRORS_TAG, "Value": rng.choice(FAULTS)})
             kind += "+fault"
-        if kind.startswith("training") and rng.random() < 0.05:
-            tags.append({"Key": OUTCOME_TAG, "Value": "Failed"})
+        if kind.startswith("training"):
+            draw = rng.random()
+            if draw < 0.10:
+                tags.append({"Key": FAILED_TRIES_TAG, "Value": "1"})
+                tags.append({"Key": FAILURE_REASON_TAG, "Value": CAPACITY_ERROR})
+                body["retry"], kind = RETRY, kind + "+retried"
+            elif draw < 0.15:
+                tags.append({"Key": OUTCOME_TAG, "Value": "Failed"})
+                tags.append({"Key": FAILURE_REASON_TAG, "Value": ALGORITHM_ERROR})
+                body["retry"], kind = RETRY, kind + "+failing"
         if kind.startswith("training"):
             body["spec"]["ResourceConfig"]["InstanceCount"] = rng.choice([1, 1, 2, 3])
         if kind != "invalid":
             body["share"] = rng.choice(SHARES)
             body["priority"] = rng.choice(PRIORITIES)
         result.kinds[kind] += 1
+        result.kind_of.append(kind)
         result.bodies.append(body)
     return result
 
@@ -141,7 +165,12 @@ def run(requests: int, seed: int, timeout: float, history: int, speed: float) ->
         records = client.find()
         letters = client.dead_letters()
         sagemaker = stack.sagemaker
-        ours = {key: job for key, job in sagemaker.jobs.items() if key[1] in names}
+        # Every try of a request is tagged with its job_name (a retry has a name of its own).
+        ours = {
+            key: job
+            for key, job in sagemaker.jobs.items()
+            if key[1] in names or job.tags.get(JOB_TAG_KEY) in names
+        }
         report = {
             "requests": requests,
             "duplicate deliveries sent": mix.duplicates,
@@ -151,6 +180,8 @@ def run(requests: int, seed: int, timeout: float, history: int, speed: float) ->
             "terminal states": dict(Counter(r.status for r in records)),
             "notices": len(notices),
             "SageMaker jobs created": len(ours),
+            "tries retried": sum(r.attempt - 1 for r in records),
+            "estimated cost (USD)": round(sum(r.estimated_cost_usd or 0 for r in records), 2),
             "CreateTrainingJob/CreateAutoMLJob calls": sagemaker.calls["CreateTrainingJob"]
             + sagemaker.calls["CreateAutoMLJob"],
             "List calls": sagemaker.calls["ListTrainingJobs"] + sagemaker.calls["ListAutoMLJobs"],
@@ -204,6 +235,30 @@ def still_held() -> dict[str, dict[str, int]]:
     return {key: holders for key, holders in capacity.holders(keys).items() if holders}
 
 
+def check_retries(mix: Plan, records: list[Any]) -> list[str]:
+    """A first try without capacity is tried again and completes; an algorithm error is
+    not; every completed training job says what it used and cost."""
+    kinds = {body["job_name"]: kind for body, kind in zip(mix.bodies, mix.kind_of, strict=True)}
+    failures = []
+    outcome = {r.job_name: (r.status, r.attempt) for r in records}
+    retried = [n for n, kind in kinds.items() if kind.endswith("+retried")]
+    wrong = [n for n in retried if outcome.get(n) != ("Completed", 2)]
+    if wrong:
+        failures.append(f"{len(wrong)} capacity failures not completed on try 2: {wrong[:5]}")
+    failing = [n for n, kind in kinds.items() if kind.endswith("+failing")]
+    wrong = [n for n in failing if outcome.get(n) != ("Failed", 1)]
+    if wrong:
+        failures.append(f"{len(wrong)} algorithm errors not failed on try 1: {wrong[:5]}")
+    unpriced = [
+        r.job_name
+        for r in records
+        if r.status == "Completed" and r.job_type == "TrainingJob" and r.estimated_cost_usd is None
+    ]
+    if unpriced:
+        failures.append(f"{len(unpriced)} completed training jobs without a cost: {unpriced[:5]}")
+    return failures
+
+
 def check_budgets(peak_jobs: int, peak_instances: int, held: dict[str, Any]) -> list[str]:
     failures = []
     if peak_jobs > int(SCHEDULING["ConcurrencyBudget"]):
@@ -239,8 +294,11 @@ def check(
     if doubled or missing:
         failures.append(f"notices: {len(doubled)} jobs twice, {len(missing)} jobs never")
     valid = sum(count for kind, count in mix.kinds.items() if not kind.startswith("invalid"))
-    if len(jobs) != valid - sum(1 for r in records if r.status == "SubmitFailed"):
-        failures.append(f"{len(jobs)} SageMaker jobs for {valid} valid requests")
+    retries = sum(r.attempt - 1 for r in records)
+    expected = valid - sum(1 for r in records if r.status == "SubmitFailed") + retries
+    if len(jobs) != expected:
+        failures.append(f"{len(jobs)} SageMaker jobs for {valid} valid requests, {retries} retries")
+    failures += check_retries(mix, records)
     if errors["ResourceInUse"]:
         failures.append(
             f"{errors['ResourceInUse']} creates met an existing job (a duplicate create)"
@@ -276,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for settling")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for settling")
     parser.add_argument(
         "--history", type=int, default=20_000, help="other teams' finished jobs in the account"
     )

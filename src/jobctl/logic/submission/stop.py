@@ -12,7 +12,7 @@ from jobctl.logic import states
 from jobctl.logic.reconciliation import Reconciler
 from jobctl.logic.submission.context import Context, Delivery, Outcome, job_type
 from jobctl.logic.submission.reject import Rejections
-from jobctl.models.jobs import QUEUED, REJECTED, STOPPED, JobRecord
+from jobctl.models.jobs import IN_PROGRESS, QUEUED, REJECTED, STOPPED, STOPPING, JobRecord
 from jobctl.models.requests import JobRequest
 from jobctl.observability import logger, report_unreadable
 
@@ -34,6 +34,10 @@ class Stop:
             return self.rejections.reject(request, [UNREADABLE], delivery, own_key=False)
         if record is None or record.status == REJECTED:
             return self.rejections.reject(request, [UNKNOWN_JOB], delivery)
+        # The retries end first (docs/contract.md §9): a try failing now is the last.
+        record = self.context.revise(
+            record, states.end_retries, only_from={QUEUED, IN_PROGRESS, STOPPING}
+        )
         if record.status == QUEUED:
             record = self.context.settle(record, STOPPED, "stopped before submission")
             if states.was_cancelled(record):
@@ -42,7 +46,7 @@ class Stop:
             # It was submitted meanwhile: stop it in SageMaker.
         if states.record_is_settled(record) or record.job_arn is None:
             return Outcome.of(record)
-        self.context.sagemaker.stop_job(request.job_type, request.name)
+        self.context.sagemaker.stop_job(request.job_type, record.sagemaker_name)
         return Outcome.of(self.reconciler.refresh(record))
 
 
@@ -51,11 +55,11 @@ def stop_untracked(context: Context, record: JobRecord) -> None:
     record never took it (a create's answer was lost); a job that does not exist, or is
     someone else's, is left alone."""
     try:
-        observation = context.sagemaker.describe_job(job_type(record), record.job_name)
+        observation = context.sagemaker.describe_job(job_type(record), record.sagemaker_name)
     except JobNotFound:
         return
     if states.is_settled(observation.primary_status, observation.secondary_status):
         return
     if observation.job_arn and context.created_by_us(observation.job_arn, record):
         logger.info("stopping a job a create started before the request was cancelled")
-        context.sagemaker.stop_job(job_type(record), record.job_name)
+        context.sagemaker.stop_job(job_type(record), record.sagemaker_name)

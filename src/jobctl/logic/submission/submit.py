@@ -31,7 +31,8 @@ from jobctl.models.jobs import (
     pack_request,
     utc_iso,
 )
-from jobctl.models.requests import JobRequest
+from jobctl.models.kinds import KINDS
+from jobctl.models.requests import NO_RETRY, JobRequest, RetryPolicy
 from jobctl.observability import MetricUnit, count, logger, report_unreadable
 
 REUSED_REQUEST_ID = "request_id: already used for a different request"
@@ -54,6 +55,8 @@ class Submit:
     permitted_roles: frozenset[str]
     max_receive_count: int
     budgets: Budgets = field(default_factory=Budgets)
+    # How failed jobs are tried again when a request does not say (DEFAULT_RETRY).
+    default_retry: RetryPolicy = NO_RETRY
 
     def __call__(self, request: JobRequest, delivery: Delivery) -> Outcome:
         try:
@@ -66,12 +69,17 @@ class Submit:
         never = self.budgets.never_fits(instances, request.job_share)
         if never:
             return self.rejections.reject(request, never, delivery)
-        # A job a budget applies to may wait: its record keeps the request meanwhile.
-        kept = pack_request(delivery.body) if self._may_wait(instances, request.job_share) else None
+        retry = request.retry or self.default_retry
+        waits = self._may_wait(instances, request.job_share)
+        # A job that may wait, or be tried again, keeps its request in its record meanwhile.
+        retried = retry.attempts > 1 and self.context.admission is not None
+        kept = pack_request(delivery.body) if waits or retried else None
         if kept is not None and len(kept) > MAX_KEPT_REQUEST:
             return self.rejections.reject(request, [TOO_LARGE_TO_WAIT], delivery)
         try:
-            record = self._queued_record(request, delivery, instances, kept)
+            record = self._queued_record(
+                request, delivery, instances, kept, waits, retry if retried else None
+            )
         except UnreadableRecord as unreadable:
             report_unreadable(unreadable)
             return self.rejections.reject(request, [UNREADABLE], delivery, own_key=False)
@@ -83,10 +91,13 @@ class Submit:
                 stop_untracked(self.context, record)
             logger.info("request already acted on", extra={"status": record.status})
             return Outcome.of(record)
-        if kept is not None and not states.is_admitted(record):
+        if waits and not states.is_admitted(record):
+            assert kept is not None  # noqa: S101 - a job that may wait keeps its request
             record = self._admitted_or_waiting(record, instances, kept)
             if not states.is_admitted(record):
                 return Outcome.of(record)  # it waits; a pass wakes it when room frees
+        # The record decides which try is created (a retry's job has a name of its own).
+        params[KINDS[request.job_type].name_member] = record.sagemaker_name
         try:
             job_arn = self.context.sagemaker.create_job(request.job_type, params)
         except JobAlreadyExists:
@@ -106,6 +117,8 @@ class Submit:
         delivery: Delivery,
         instances: dict[str, int],
         kept: str | None,
+        waits: bool,
+        retry: RetryPolicy | None,
     ) -> JobRecord | str:
         """The request's record: new, from an earlier delivery, or taking over a rejection
         (which uses nothing up); else the problem that keeps the request from it."""
@@ -126,8 +139,9 @@ class Submit:
             instances=instances,
             # A job that may wait joins the waiting room at once (a pass may admit it
             # straight away), with its request, to be sent again when it is admitted.
-            waiting="1" if kept is not None else None,
+            waiting="1" if waits else None,
             request_body=kept,
+            retry=retry,
         )
         ledger = self.context.ledger
         try:
@@ -198,7 +212,7 @@ class Submit:
     def _adoptable_arn(self, record: JobRecord) -> str | None:
         """The ARN of the existing job of this name if this deployment created it for this
         request (an earlier create whose answer was lost); None if it is someone else's."""
-        observation = self.context.sagemaker.describe_job(job_type(record), record.job_name)
+        observation = self.context.sagemaker.describe_job(job_type(record), record.sagemaker_name)
         if observation.job_arn and self.context.created_by_us(observation.job_arn, record):
             logger.info("adopting a job an earlier attempt created")
             return observation.job_arn
@@ -212,7 +226,7 @@ class Submit:
             record, lambda current: states.bind(current, job_arn, at), only_from={QUEUED}
         )
         if states.was_cancelled(updated):
-            self.context.sagemaker.stop_job(job_type(record), record.job_name)
+            self.context.sagemaker.stop_job(job_type(record), record.sagemaker_name)
         count("JobsSubmitted", job_type=record.job_type)
         queued_for = self.context.now() - datetime.fromisoformat(record.created_at)
         count("TimeQueued", queued_for.total_seconds(), unit=MetricUnit.Seconds)
