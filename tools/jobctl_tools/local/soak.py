@@ -46,13 +46,22 @@ FAULTS = ["ResourceLimitExceeded:2", "ThrottlingException:1", "InternalFailure:1
 # Budgets small enough that the waiting room, shares and priorities are exercised: the
 # controller could otherwise create about one job per second (CreateTrainingJob's limit).
 INSTANCE_TYPE = "ml.m5.xlarge"
-SCHEDULING = {
-    "ConcurrencyBudget": "12",
-    "InstanceTypeBudgets": f"{INSTANCE_TYPE}=16",
-    "ShareWeights": "research=2,prod=3",
-    "ShareLimits": "research=5",
-    "InstancePrices": f"{INSTANCE_TYPE}=0.23",
-}
+JOBS_BUDGET, INSTANCES_BUDGET, RESEARCH_LIMIT = 12, 16, 5
+
+
+def scheduling(scale: int = 1) -> dict[str, str]:
+    """The stack's budgets and shares, ``scale`` times the small soak's. Every pass over the
+    waiting room reads it whole, which moto answers in seconds once it holds hundreds of
+    jobs (DynamoDB in milliseconds): a long soak keeps it shallower with larger budgets."""
+    return {
+        "ConcurrencyBudget": str(JOBS_BUDGET * scale),
+        "InstanceTypeBudgets": f"{INSTANCE_TYPE}={INSTANCES_BUDGET * scale}",
+        "ShareWeights": "research=2,prod=3",
+        "ShareLimits": f"research={RESEARCH_LIMIT * scale}",
+        "InstancePrices": f"{INSTANCE_TYPE}=0.23",
+    }
+
+
 # Requests that may be tried again (docs/contract.md §9): a capacity failure is retried, an
 # algorithm error is not.
 RETRY = {"attempts": 3}
@@ -117,8 +126,17 @@ def plan(requests: int, seed: int) -> Plan:
     return result
 
 
-def run(requests: int, seed: int, timeout: float, history: int, speed: float) -> int:
+def run(
+    requests: int,
+    seed: int,
+    timeout: float,
+    history: int,
+    speed: float,
+    rate: float = 0,
+    budget_scale: int = 1,
+) -> int:
     mix = plan(requests, seed)
+    budgets = scheduling(budget_scale)
     options = LocalStackOptions(
         state_dir=Path(tempfile.mkdtemp(prefix="jobctl-soak-")),
         step_seconds=1.0,
@@ -127,7 +145,7 @@ def run(requests: int, seed: int, timeout: float, history: int, speed: float) ->
         drop_event_ratio=0.01,
         speed=speed,
         history=history,
-        parameters=dict(SCHEDULING),
+        parameters=budgets,
         # The soak's account was granted an instance for every request: the quota is not
         # what it tests, the budgets are (its ResourceLimitExceeded faults are injected).
         quotas={INSTANCE_TYPE: requests},
@@ -149,6 +167,8 @@ def run(requests: int, seed: int, timeout: float, history: int, speed: float) ->
                 for i, body in enumerate(outgoing[start : start + 10])
             ]
             sqs.send_message_batch(QueueUrl=client.resources.queue_url, Entries=entries)
+            if rate:
+                time.sleep(len(entries) / rate)
         enqueued = time.monotonic()
 
         names = {body["job_name"] for body in mix.bodies}
@@ -201,11 +221,11 @@ def run(requests: int, seed: int, timeout: float, history: int, speed: float) ->
         }
         peak_jobs, peak_instances = peaks(list(ours.values()))
         report["budgets (peak in SageMaker)"] = (
-            f"{SCHEDULING['ConcurrencyBudget']} jobs ({peak_jobs}), "
-            f"{SCHEDULING['InstanceTypeBudgets']} ({peak_instances})"
+            f"{budgets['ConcurrencyBudget']} jobs ({peak_jobs}), "
+            f"{budgets['InstanceTypeBudgets']} ({peak_instances})"
         )
         failures = check(mix, records, notices, ours, sagemaker.error_answers, letters)
-        failures += check_budgets(peak_jobs, peak_instances, still_held())
+        failures += check_budgets(budgets, peak_jobs, peak_instances, still_held())
     print_report(report, failures)
     return 1 if failures else 0
 
@@ -259,11 +279,13 @@ def check_retries(mix: Plan, records: list[Any]) -> list[str]:
     return failures
 
 
-def check_budgets(peak_jobs: int, peak_instances: int, held: dict[str, Any]) -> list[str]:
+def check_budgets(
+    budgets: dict[str, str], peak_jobs: int, peak_instances: int, held: dict[str, Any]
+) -> list[str]:
     failures = []
-    if peak_jobs > int(SCHEDULING["ConcurrencyBudget"]):
+    if peak_jobs > int(budgets["ConcurrencyBudget"]):
         failures.append(f"SageMaker ran {peak_jobs} jobs at once, over the budget")
-    if peak_instances > int(SCHEDULING["InstanceTypeBudgets"].split("=")[1]):
+    if peak_instances > int(budgets["InstanceTypeBudgets"].split("=")[1]):
         failures.append(f"SageMaker ran {peak_instances} {INSTANCE_TYPE} at once, over budget")
     if held:
         failures.append(f"budgets still held after everything settled: {held}")
@@ -341,8 +363,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--speed", type=float, default=40.0, help="simulated seconds per wall second"
     )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0,
+        help="requests sent per wall second (0: all at once)",
+    )
+    parser.add_argument(
+        "--budget-scale",
+        type=int,
+        default=1,
+        help="budgets and share limits this many times the small soak's (12 jobs, 16 "
+        "instances, research 5)",
+    )
     args = parser.parse_args(argv)
-    return run(args.requests, args.seed, args.timeout, args.history, args.speed)
+    return run(
+        args.requests,
+        args.seed,
+        args.timeout,
+        args.history,
+        args.speed,
+        args.rate,
+        args.budget_scale,
+    )
 
 
 if __name__ == "__main__":
