@@ -13,7 +13,8 @@ from jobctl.errors import RetryableError
 from jobctl.logic.admission import Admission
 from jobctl.logic.scheduling import Usage
 from jobctl.logic.submission import submit
-from jobctl.logic.submission.update import UNKNOWN_JOB, not_waiting
+from jobctl.logic.submission.reject import UNKNOWN_JOB
+from jobctl.logic.submission.update import not_waiting
 from jobctl.models.jobs import Waiting
 from tests.support.environment import MAX_RECEIVE_COUNT
 from tests.support.requests import request_body

@@ -13,10 +13,25 @@ from jobctl.models.jobs import REJECTED, HistoryEntry, JobRecord, utc_iso
 from jobctl.models.requests import JobRequest
 from jobctl.observability import count, logger, report_unreadable
 
+UNKNOWN_JOB = "job_name: no job of this name and type in the ledger"
+UNREADABLE = "job_name: its ledger record cannot be read (an operator must repair it)"
+
 
 @dataclass(frozen=True)
 class Rejections:
     context: Context
+
+    def existing(self, request: JobRequest, delivery: Delivery) -> JobRecord | Outcome:
+        """The record an action on an existing job (stop, update) acts on; or, when the
+        ledger holds none (or only a rejection) or it cannot be read, the rejection."""
+        try:
+            record = self.context.ledger.get(request.name, request.job_type)
+        except UnreadableRecord as unreadable:
+            report_unreadable(unreadable)
+            return self.reject(request, [UNREADABLE], delivery, own_key=False)
+        if record is None or record.status == REJECTED:
+            return self.reject(request, [UNKNOWN_JOB], delivery)
+        return record
 
     def reject(
         self, request: JobRequest, problems: list[str], delivery: Delivery, own_key: bool = True

@@ -7,17 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jobctl.errors import JobNotFound, UnreadableRecord
+from jobctl.errors import JobNotFound
 from jobctl.logic import states
 from jobctl.logic.reconciliation import Reconciler
 from jobctl.logic.submission.context import Context, Delivery, Outcome, job_type
 from jobctl.logic.submission.reject import Rejections
-from jobctl.models.jobs import IN_PROGRESS, QUEUED, REJECTED, STOPPED, STOPPING, JobRecord
+from jobctl.models.jobs import IN_PROGRESS, QUEUED, STOPPED, STOPPING, JobRecord
 from jobctl.models.requests import JobRequest
-from jobctl.observability import logger, report_unreadable
-
-UNKNOWN_JOB = "job_name: no job of this name and type in the ledger"
-UNREADABLE = "job_name: its ledger record cannot be read (an operator must repair it)"
+from jobctl.observability import logger
 
 
 @dataclass(frozen=True)
@@ -27,13 +24,9 @@ class Stop:
     reconciler: Reconciler
 
     def __call__(self, request: JobRequest, delivery: Delivery) -> Outcome:
-        try:
-            record = self.context.ledger.get(request.name, request.job_type)
-        except UnreadableRecord as unreadable:
-            report_unreadable(unreadable)
-            return self.rejections.reject(request, [UNREADABLE], delivery, own_key=False)
-        if record is None or record.status == REJECTED:
-            return self.rejections.reject(request, [UNKNOWN_JOB], delivery)
+        record = self.rejections.existing(request, delivery)
+        if isinstance(record, Outcome):
+            return record
         # The retries end first (docs/contract.md §9): a try failing now is the last.
         record = self.context.revise(
             record, states.end_retries, only_from={QUEUED, IN_PROGRESS, STOPPING}

@@ -20,7 +20,7 @@ from jobctl.logic import states
 from jobctl.logic.requests import create_params, max_runtime_seconds
 from jobctl.logic.scheduling import Budgets, instances_of
 from jobctl.logic.submission.context import Context, Delivery, Outcome, job_type
-from jobctl.logic.submission.reject import Rejections
+from jobctl.logic.submission.reject import UNREADABLE, Rejections
 from jobctl.logic.submission.stop import stop_untracked
 from jobctl.models.jobs import (
     QUEUED,
@@ -38,7 +38,6 @@ from jobctl.observability import MetricUnit, count, logger, report_unreadable
 REUSED_REQUEST_ID = "request_id: already used for a different request"
 NAME_TAKEN = "job_name: already used by another request"
 FOREIGN_JOB = "job_name: a SageMaker job of this name exists and is not jobctl's (not this stack's)"
-UNREADABLE = "job_name: its ledger record cannot be read (an operator must repair it)"
 # A waiting job's record keeps its request, compressed; an item holds 400 KB at most.
 MAX_KEPT_REQUEST = 300_000
 TOO_LARGE_TO_WAIT = (

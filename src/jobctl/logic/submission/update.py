@@ -6,16 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jobctl.errors import UnreadableRecord
 from jobctl.logic import states
 from jobctl.logic.submission.context import Context, Delivery, Outcome
 from jobctl.logic.submission.reject import Rejections
-from jobctl.models.jobs import QUEUED, REJECTED, utc_iso
+from jobctl.models.jobs import QUEUED, utc_iso
 from jobctl.models.requests import JobRequest
-from jobctl.observability import count, logger, report_unreadable
-
-UNKNOWN_JOB = "job_name: no job of this name and type in the ledger"
-UNREADABLE = "job_name: its ledger record cannot be read (an operator must repair it)"
+from jobctl.observability import count, logger
 
 
 def not_waiting(status: str) -> str:
@@ -29,13 +25,9 @@ class Update:
     rejections: Rejections
 
     def __call__(self, request: JobRequest, delivery: Delivery) -> Outcome:
-        try:
-            record = self.context.ledger.get(request.name, request.job_type)
-        except UnreadableRecord as unreadable:
-            report_unreadable(unreadable)
-            return self.rejections.reject(request, [UNREADABLE], delivery, own_key=False)
-        if record is None or record.status == REJECTED:
-            return self.rejections.reject(request, [UNKNOWN_JOB], delivery)
+        record = self.rejections.existing(request, delivery)
+        if isinstance(record, Outcome):
+            return record
         priority, at = request.job_priority, utc_iso(self.context.now())
         updated = self.context.revise(
             record,
