@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -15,11 +14,9 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
-from jobctl import handlers
-from jobctl.observability import logger
 from jobctl_tools.local.stack import LocalStack, LocalStackOptions
+from tests.support.local_stack import local_stack_in_process
 
 pytestmark = pytest.mark.e2e
 
@@ -72,18 +69,8 @@ def stack(tmp_path: Path) -> Iterator[LocalStack]:
     """The local stack in this process. What it sets for the process (environment, the
     handlers' controller, log level, and moto's backends, which every moto in a process
     shares) is put back."""
-    saved, level = dict(os.environ), logger.log_level
-    local = LocalStack(LocalStackOptions(state_dir=tmp_path, sweep_seconds=1)).start()
-    try:
+    with local_stack_in_process(LocalStackOptions(state_dir=tmp_path, sweep_seconds=1)) as local:
         yield local
-    finally:
-        local.stop()
-        with mock_aws():  # starting and stopping a mock resets moto's in-process backends
-            pass
-        os.environ.clear()
-        os.environ.update(saved)
-        handlers.use(None)
-        logger.setLevel(level)
 
 
 def test_the_local_stack_fails_in_one_line_when_moto_refuses_connections(

@@ -4,18 +4,15 @@ from AWS_ENDPOINT_URL_SERVICE_QUOTAS, where INSTANCE_TYPE_BUDGETS=auto finds the
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from jobctl import handlers
 from jobctl.adapters.capacity import DynamoDBCapacity
-from jobctl.observability import logger
 from jobctl_tools.local.stack import LocalStack, LocalStackOptions
+from tests.support.local_stack import local_stack_in_process
 
 pytestmark = pytest.mark.e2e
 
@@ -25,8 +22,7 @@ GPU = "ml.p4d.24xlarge"
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[LocalStack]:
     """The local stack in this process, budgets read from the quotas it was granted; what
-    it sets for the process is put back (as in test_local_stack_moto_lost)."""
-    saved, level = dict(os.environ), logger.log_level
+    it sets for the process is put back."""
     options = LocalStackOptions(
         state_dir=tmp_path,
         sweep_seconds=3600,
@@ -34,17 +30,8 @@ def stack(tmp_path: Path) -> Iterator[LocalStack]:
         quotas={GPU: 4},
         spot_quotas={GPU: 2},
     )
-    local = LocalStack(options).start()
-    try:
+    with local_stack_in_process(options) as local:
         yield local
-    finally:
-        local.stop()
-        with mock_aws():  # starting and stopping a mock resets moto's in-process backends
-            pass
-        os.environ.clear()
-        os.environ.update(saved)
-        handlers.use(None)
-        logger.setLevel(level)
 
 
 def test_granted_quotas_are_served_over_http_and_become_the_auto_budgets(
