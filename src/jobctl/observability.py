@@ -44,9 +44,10 @@ SECRET_KEYS = frozenset(
     {"environment", "hyperparameters", "containerarguments", "containerentrypoint"}
 )
 REDACTED = "***"
-# Shorter values are not scrubbed out of messages: none is a credential, and scrubbing
-# "1" or "100" would erase every number in SageMaker's messages.
-MIN_SCRUBBED_LENGTH = 4
+# Shorter values are not scrubbed out of messages unless their key names a secret
+# (docs/contract.md §7): scrubbing "1", "100" or "info" would erase the message's meaning.
+MIN_SCRUBBED_LENGTH = 8
+_SECRET_NAME = re.compile(r"(?i)TOKEN|SECRET|PASSWORD|PASSWD|KEY|CREDENTIAL|AUTH")
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
@@ -97,37 +98,48 @@ def shape_of(event: Any) -> dict[str, Any]:
 
 
 def secret_values(value: Any) -> list[str]:
-    """Every value under a secret-bearing key anywhere in ``value`` (a request's spec, a
-    Describe answer, an event's detail), to scrub out of messages about the job."""
+    """The values under a secret-bearing key anywhere in ``value`` (a request's spec, a
+    Describe answer, an event's detail) worth scrubbing out of messages about the job
+    (docs/contract.md §7): those of 8 characters or more, and shorter ones whose own key
+    names a secret (``DB_PASSWORD``: ``hunter2``). ``100`` or ``info`` stay readable."""
     return sorted(set(_secrets_in(value)))
 
 
-def _secrets_in(value: Any, secret: bool = False) -> Iterator[str]:
+def _secrets_in(value: Any, secret: bool = False, name: str = "") -> Iterator[str]:
     if isinstance(value, dict):
         for key, item in value.items():
-            yield from _secrets_in(item, secret or _is_secret_key(key))
+            yield from _secrets_in(item, secret or _is_secret_key(key), str(key))
     elif isinstance(value, list):
         for item in value:
-            yield from _secrets_in(item, secret)
+            yield from _secrets_in(item, secret, name)
     elif secret and value is not None and not isinstance(value, bool):
-        yield str(value)
+        text = str(value)
+        if len(text) >= MIN_SCRUBBED_LENGTH or (text and _SECRET_NAME.search(name)):
+            yield text
 
 
 # AWS validation messages quote the offending value: "Value 'x' at 'environment' ...",
 # and a message cut short may leave the quote unclosed.
 _ECHOED_VALUE = re.compile(r"""(?i)(value\s*)(?:'[^']*(?:'|$)|"[^"]*(?:"|$))""")
+# A value is a whole token: never replaced inside a longer word ("info" in "information").
+_WORD = r"[A-Za-z0-9]"
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` (an AWS error message, a FailureReason) without the secret values it may
-    echo: verbatim, escaped the ways messages escape them, or cut off at its end."""
-    candidates = [s for s in set(secrets) if len(s) >= MIN_SCRUBBED_LENGTH]
-    for secret in sorted(_variants(candidates), key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
+    echo, wherever one stands as a whole token: verbatim, escaped the ways messages escape
+    them, or cut off at the message's end. Give it ``secret_values``' choice of values."""
+    candidates = {s for s in secrets if s}
+    variants = sorted(_variants(candidates), key=len, reverse=True)
+    if variants:
+        alternatives = "|".join(re.escape(variant) for variant in variants)
+        token = re.compile(rf"(?<!{_WORD})(?:{alternatives})(?!{_WORD})")
+        text = token.sub(REDACTED, text)
     for secret in candidates:  # a message cut short ends with the start of a secret
         for length in range(len(secret) - 1, MIN_SCRUBBED_LENGTH - 1, -1):
-            if text.endswith(secret[:length]):
-                text = text[:-length] + REDACTED
+            start = len(text) - length
+            if text.endswith(secret[:length]) and not re.match(_WORD, text[start - 1 : start]):
+                text = text[:start] + REDACTED
                 break
     return _ECHOED_VALUE.sub(rf"\1'{REDACTED}'", text)
 
@@ -143,7 +155,7 @@ def _variants(secrets: Iterable[str]) -> set[str]:
             repr(secret)[1:-1],
             quote(secret, safe=""),  # URL-encoded
         }
-    return {variant for variant in found if len(variant) >= MIN_SCRUBBED_LENGTH}
+    return {variant for variant in found if variant}
 
 
 def report_unreadable(unreadable: UnreadableRecord) -> None:

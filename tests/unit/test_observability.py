@@ -39,17 +39,33 @@ def test_redact_keeps_the_keys_of_a_secret_map() -> None:
 
 def test_secret_values_are_found_under_secret_keys_anywhere() -> None:
     spec = {
-        "Environment": {"A": "alpha-value"},
-        "hyperparameters": {"b": 42},
+        "Environment": {"A": "alpha-value", "API_KEY": "k3y"},
+        "hyperparameters": {"b": 42, "learning-rate-schedule": "cosine-warmup"},
         "AlgorithmSpecification": {"ContainerArguments": ["--flag", "gamma-value"]},
         "Tags": [{"Key": "team", "Value": "not-a-secret"}],
     }
-    assert secret_values(spec) == ["--flag", "42", "alpha-value", "gamma-value"]
+    # Short values are kept unless their key names a secret (CONTRACT §7).
+    assert secret_values(spec) == ["alpha-value", "cosine-warmup", "gamma-value", "k3y"]
 
 
 def test_scrub_leaves_short_values_alone() -> None:
     # "100" or "0.2" as hyperparameters must not erase every number in a message.
-    assert scrub("exit code 100 after 0.2 s", ["100", "0.2"]) == "exit code 100 after 0.2 s"
+    secrets = secret_values({"HyperParameters": {"epochs": "100", "lr": "0.2", "level": "info"}})
+    text = "exit code 100 after 0.2 s; see --lr and more information"
+    assert scrub(text, secrets) == text
+
+
+def test_scrub_keeps_the_meaning_of_sagemakers_reasons() -> None:
+    spec = {"HyperParameters": {"lr": "--lr"}, "Environment": {"LOG": "info", "DB": "db-hostname"}}
+    reason = "AlgorithmError: unknown option --lr; more information in the logs"
+    assert scrub(reason, secret_values(spec)) == reason
+
+
+def test_scrub_replaces_only_whole_tokens() -> None:
+    secrets = secret_values({"Environment": {"DB_PASSWORD": "hunter2", "A": "s3cr3t-value"}})
+    assert scrub("login hunter2 failed", secrets) == f"login {REDACTED} failed"
+    assert scrub("user hunter22 and s3cr3t-values", secrets) == "user hunter22 and s3cr3t-values"
+    assert scrub("got 's3cr3t-value'.", secrets) == f"got '{REDACTED}'."
 
 
 def test_scrub_redacts_a_value_cut_off_at_the_end_of_a_message() -> None:

@@ -238,3 +238,16 @@ def test_the_order_of_admission_counts_the_jobs_ahead_in_that_order() -> None:
     budgets = gpu_budget(6, prod=3)
     places = admission_order(fair_share_queue(), in_use(6, {"batch": 6}), budgets)
     assert [p.ahead for p in places] == [0, 1, 2, 3, 4, 5]
+
+
+def test_a_budget_lowered_to_zero_keeps_its_jobs_waiting_and_others_running() -> None:
+    # Fault 3 of issue 16: a waiting job whose budget became 0 broke every pass.
+    budgets = Budgets(instance_types={GPU: 0, "ml.m5.xlarge": 4}, share_weights={"a": 2})
+    cpu_job = Candidate(("cpu", "TrainingJob"), 0, "a", {"ml.m5.xlarge": 1}, at(2))
+    places = plan(
+        [waiting("gpu", 0, share="a", gpus=1, since=at(1)), cpu_job],
+        {GPU: Usage(0, {}), "ml.m5.xlarge": Usage(0, {})},
+        budgets,
+    )
+    assert admitted(places) == ["cpu"]
+    assert places[0].waits_for == f"waiting for capacity ({GPU}: 0 of 0 instances in use, needs 1)"

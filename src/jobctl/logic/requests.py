@@ -21,6 +21,8 @@ REQUEST_TAG_KEY = "jobctl:request"
 # The request's job_name, so the event of a retry (a job of another name) finds its record.
 JOB_TAG_KEY = "jobctl:job"
 _RESERVED_TAG_PREFIX = "jobctl:"
+# SageMaker allows 50 tags a job; the ownership tags take their share of them.
+SAGEMAKER_MAX_TAGS = 50
 
 
 def request_tag(request_id: str) -> str:
@@ -72,7 +74,15 @@ def create_params(
             for tag in tags
         ):
             problems.append(f"spec.Tags: keys starting with {_RESERVED_TAG_PREFIX} are reserved")
-        spec["Tags"] = [*tags, *ownership_tags(deployment_id, request.rid, request.name)]
+        ours = ownership_tags(deployment_id, request.rid, request.name)
+        room = SAGEMAKER_MAX_TAGS - len(ours)
+        if len(tags) > room:
+            problems.append(
+                f"spec.Tags: at most {room} tags (SageMaker allows {SAGEMAKER_MAX_TAGS} a job, "
+                f"and jobctl adds {len(ours)} of its own)"
+            )
+            tags = tags[:room]  # one clear problem, not SageMaker's count of all of them
+        spec["Tags"] = [*tags, *ours]
     params = {name_member: sagemaker_name or request.name, **spec}
     problems.extend(spec_problems(kind.create, params))
     if problems:

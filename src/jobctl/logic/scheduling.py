@@ -207,9 +207,10 @@ class _Ranking:
         return candidate
 
     def _load(self, share: str, keys: tuple[str, ...]) -> float:
-        """The share's use of the budgets (the fullest one), for its weight."""
+        """The share's use of the budgets (the fullest one), for its weight. A budget
+        lowered to 0 (or a quota read as 0) admits nothing, and divides by 1 here."""
         taken = [
-            self._by_share[key].get(share, 0) / self._budgets.limit(key)
+            self._by_share[key].get(share, 0) / max(self._budgets.limit(key), 1)
             for key in keys
             if not is_share_key(key)
         ]

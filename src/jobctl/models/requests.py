@@ -57,6 +57,9 @@ NO_RETRY = RetryPolicy()
 JOB_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
 MAX_JOB_NAME_LENGTH: dict[JobType, int] = {t: kind.name_limit for t, kind in KINDS.items()}
 _NAME_HASH_LENGTH = 10
+# The shape of a retry's SageMaker job name (docs/contract.md §9, logic.retries.try_name):
+# reserved, so no request can take a job's next try's name.
+TRY_NAME_PATTERN = re.compile(r"-try[0-9]+-[0-9a-f]{6}$")
 
 
 def derive_job_name(job_type: JobType, request_id: str) -> str:
@@ -112,6 +115,11 @@ class JobRequest(BaseModel):
             if len(self.job_name) > limit:
                 problems.append(
                     f"job_name: at most {limit} characters for job_type {self.job_type}"
+                )
+            if TRY_NAME_PATTERN.search(self.job_name):
+                problems.append(
+                    "job_name: may not end like a retry's name (-try<N>-<6 hex digits>), "
+                    "which jobctl reserves for the tries of its jobs"
                 )
         if self.action == "submit" and self.spec is None:
             problems.append("spec: required when action is submit")
