@@ -202,7 +202,7 @@ class Poller:
             self.in_flight.add(job.key)
 
     def poll(self, elapsed: float) -> None:
-        from jobctl.logic.states import is_settled
+        from jobctl.logic.lifecycle import is_settled
 
         if elapsed <= 0 or elapsed % self.interval:
             return
@@ -343,7 +343,7 @@ class Controller:
 
     def count_describe(self, model: Any, parsed: dict[str, Any], **_: Any) -> None:
         """Describes whose answer is not a settled job: progress a cheaper source could give."""
-        from jobctl.logic.states import is_settled
+        from jobctl.logic.lifecycle import is_settled
 
         if model.name == "DescribeTrainingJob":
             state = (parsed.get("TrainingJobStatus", ""), parsed.get("SecondaryStatus"))
@@ -424,7 +424,7 @@ def run(
     dwell_table, horizon = PROFILES[profile]
     from moto import mock_aws
 
-    from jobctl.logic.states import record_is_settled
+    from jobctl.logic.lifecycle import record_is_settled
     from jobctl_tools.local.sagemaker import SimulatedSageMaker
 
     started = time.perf_counter()

@@ -354,7 +354,7 @@ def peak_instances(sim: Any) -> dict[str, int]:
 
 def run_fleet(jobs: list[PlannedJob], failures: tuple[str, ...]) -> dict[str, Any]:
     """One run of the fleet, its first tries failing for ``failures``; what it left."""
-    from jobctl.logic.states import record_is_settled
+    from jobctl.logic.lifecycle import record_is_settled
 
     started = time.perf_counter()
     clock = FakeClock(BENCH_EPOCH)

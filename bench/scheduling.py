@@ -508,7 +508,7 @@ def run(requests: int = REQUESTS, before: bool = False) -> dict[str, Any]:
     )
     if not before:
         os.environ["SHARE_WEIGHTS"] = ",".join(f"{s}={w}" for s, w in SHARE_WEIGHTS.items())
-    from jobctl.logic.states import record_is_settled
+    from jobctl.logic.lifecycle import record_is_settled
 
     scheduling = _has_scheduling()
     if scheduling == before:

@@ -133,7 +133,7 @@ def run() -> dict[str, Any]:
     from moto import mock_aws
 
     from jobctl.handlers import submit
-    from jobctl.logic.states import is_settled
+    from jobctl.logic.lifecycle import is_settled
     from jobctl_tools.local.sagemaker import SimulatedJob, SimulatedSageMaker
 
     started = time.perf_counter()

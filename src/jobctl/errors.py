@@ -56,6 +56,11 @@ class NoRoom(JobctlError):
     """A budget had no room left for an admission (another one took it first)."""
 
 
+class StaleHold(JobctlError):
+    """An admission found the job already holding room while its record says it waits:
+    room a failed release left behind (the record itself is unchanged)."""
+
+
 class ExpiredCursor(JobctlError):
     """SageMaker no longer accepts a List NextToken a sweep stored: start the scan afresh."""
 
@@ -79,7 +84,8 @@ class RecordMissing(JobctlError):
 
 
 class IllegalMove(JobctlError):
-    """A status change the state machine does not allow: a bug, never a user's error."""
+    """A move ``logic.lifecycle``'s table does not allow from the job's phase: another
+    invocation moved the job first, or a bug; never a user's error."""
 
 
 class ServiceRefused(JobctlError):

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from click.testing import CliRunner, Result
 
-from jobctl.logic.retries import try_name
+from jobctl.logic.lifecycle import try_name
 from jobctl_tools.cli import main
 from tests.support.environment import JOBS_TABLE, TOPIC_ARN
 from tests.support.requests import request_body

@@ -255,7 +255,7 @@ def test_a_crash_after_claiming_a_notice_is_repaired_after_the_lease(
     settle_with_claim(running, monkeypatch, claimed_at="2000-01-01T00:00:00.000Z")
     running.sweep()
     assert len(running.notices_for(NAME)) == 1
-    assert running.job(NAME).notice_pending is None
+    assert not running.job(NAME).notice_pending
 
 
 def test_a_notice_another_invocation_is_publishing_is_left_to_it(

@@ -9,7 +9,7 @@ import json
 import boto3
 import pytest
 
-from jobctl.logic.retries import try_name
+from jobctl.logic.lifecycle import try_name
 from tests.support.environment import JOBS_TABLE
 from tests.support.requests import request_body
 from tests.support.stack import Stack

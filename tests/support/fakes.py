@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 
-from jobctl.errors import ConcurrentUpdate, NoRoom, UnreadableRecord
+from jobctl.errors import ConcurrentUpdate, NoRoom, StaleHold, UnreadableBudget, UnreadableRecord
+from jobctl.logic.ports import BudgetItem
 from jobctl.logic.scheduling import Usage
-from jobctl.models.jobs import InFlight, JobRecord, Notice, Waiting, utc_iso
+from jobctl.models.jobs import InFlight, JobRecord, Notice, Phase, Waiting, utc_iso
 
 
 class InMemoryLedger:
@@ -65,6 +66,14 @@ class InMemoryLedger:
             if r.waiting and key not in self.damaged
         ]
 
+    def in_repair(self, phase: Phase, before: str | None = None) -> list[JobRecord]:
+        return [
+            r
+            for key, r in self.records.items()
+            if r.repair == phase and (before is None or r.updated_at < before)
+            if key not in self.damaged
+        ]
+
     def _store(self, record: JobRecord) -> JobRecord:
         self.writes += 1
         self.records[record.key] = record
@@ -88,15 +97,20 @@ class InMemoryCapacity:
     def __init__(self, ledger: InMemoryLedger) -> None:
         self.ledger = ledger
         self.held: dict[str, dict[str, tuple[int, str]]] = {}  # budget -> holder -> (units, share)
+        # A count that drifted from its holders, and items damaged by hand, by budget.
+        self.drift: dict[str, int] = {}
+        self.damaged: set[str] = set()
 
     def usage(self, keys: Iterable[str]) -> dict[str, Usage]:
         found = {}
         for key in keys:
+            if key in self.damaged:
+                raise UnreadableBudget(f"jobctl#capacity#{key}", key)
             holders = self.held.get(key, {})
             by_share: dict[str, int] = {}
             for units, share in holders.values():
                 by_share[share] = by_share.get(share, 0) + units
-            found[key] = Usage(sum(u for u, _ in holders.values()), by_share)
+            found[key] = Usage(self.in_use(key), by_share)
         return found
 
     def admit(
@@ -107,10 +121,13 @@ class InMemoryCapacity:
         limits: Mapping[str, int],
         record: JobRecord,
     ) -> JobRecord:
+        stored = self.ledger.records.get(record.key)
+        if stored is None or stored.version != record.version:
+            raise ConcurrentUpdate(f"{record.key} changed since it was read")
         if any(holder in self.held.get(key, {}) for key in needs):
-            raise ConcurrentUpdate(f"{holder} holds room already")
+            raise StaleHold(f"{holder} holds room already")
         for key, units in needs.items():
-            if sum(u for u, _ in self.held.get(key, {}).values()) + units > limits[key]:
+            if self.in_use(key) + units > limits[key]:
                 raise NoRoom(key)
         written = self.ledger.update(record)
         for key, units in needs.items():
@@ -121,11 +138,27 @@ class InMemoryCapacity:
         for key in holds:
             self.held.get(key, {}).pop(holder, None)
 
+    def read(self, keys: Iterable[str]) -> dict[str, BudgetItem | None]:
+        return {
+            key: None
+            if key in self.damaged
+            else BudgetItem(self.in_use(key), dict(self.held.get(key, {})))
+            for key in keys
+        }
+
+    def rebuild(self, key: str, holders: dict[str, tuple[int, str]], read_used: int | None) -> None:
+        if read_used is not None and read_used != self.in_use(key):
+            raise ConcurrentUpdate(f"budget {key} changed")
+        self.held[key] = dict(holders)
+        self.drift.pop(key, None)
+        self.damaged.discard(key)
+
     def holders(self, keys: Iterable[str]) -> dict[str, dict[str, int]]:
         return {key: {h: units for h, (units, _) in self.held.get(key, {}).items()} for key in keys}
 
     def in_use(self, key: str) -> int:
-        return sum(units for units, _ in self.held.get(key, {}).values())
+        """The budget's count: its holders' room, plus any drift a test put there."""
+        return sum(units for units, _ in self.held.get(key, {}).values()) + self.drift.get(key, 0)
 
 
 class InMemoryWakeup:

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from jobctl.errors import InvalidRequest
-from jobctl.logic.states import MOVES
+from jobctl.models.jobs import STATUSES
 from jobctl_tools import cli
 from jobctl_tools.client import (
     UserError,
@@ -42,7 +42,7 @@ def jobctl(*args: str, stdin: str | None = None) -> Result:
 
 
 def test_the_statuses_list_offers_exactly_the_ledgers_statuses() -> None:
-    assert set(cli.STATUSES) == set(MOVES)
+    assert set(cli.STATUSES) == set(STATUSES)
 
 
 def test_list_refuses_a_status_the_ledger_never_holds() -> None:

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from jobctl.adapters.sagemaker import training_observation
+from jobctl.logic.lifecycle import matches, try_name
 from jobctl.logic.requests import JOB_TAG_KEY
-from jobctl.logic.retries import matches, try_name
 from jobctl.models.requests import JOB_NAME_PATTERN, UnreadableRequest, parse_request
 from tests.support.requests import request_body
 from tests.unit.conftest import Logic
@@ -315,7 +315,7 @@ def test_each_try_takes_a_slot_like_any_request(retrying: Logic) -> None:
     # The failed try's slot goes to the waiting job of higher priority; the retry waits.
     assert [o.job_name for o in retrying.deliver_wakeups()] == ["urgent"]
     waiting = retrying.record(NAME)
-    assert (waiting.status, waiting.waiting) == ("Queued", "1")
+    assert (waiting.status, waiting.waiting) == ("Queued", True)
     assert waiting.waiting_for is not None
     complete(retrying, "urgent")
     assert [o.status for o in retrying.deliver_wakeups()] == ["InProgress"]

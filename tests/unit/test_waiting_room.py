@@ -87,7 +87,7 @@ def test_a_settled_job_admits_the_next_waiting_job_in_the_same_invocation(
     budgeted.handle(gpu_job("next"))
     finish(budgeted, "big")
     record = budgeted.record("next")
-    assert (record.waiting, record.holds) == (None, {GPU: 1})
+    assert (record.waiting, record.holds) == (False, {GPU: 1})
     assert len(budgeted.wakeup.sent) == 1  # its request goes back on the queue, at once
     assert [o.status for o in budgeted.deliver_wakeups()] == ["InProgress"]
     assert budgeted.record("next").request_body is None  # kept no longer than needed
@@ -264,9 +264,11 @@ def test_the_sweep_wakes_an_admitted_job_whose_wake_up_was_lost(budgeted: Logic)
     budgeted.handle(gpu_job("next"))
     finish(budgeted, "big")
     budgeted.wakeup.take()  # the message was lost (or the invocation died before sending)
-    assert budgeted.sweep()["slots_repaired"] == 0  # too soon: the wake-up may be in flight
+    assert (
+        budgeted.sweep()["repaired"]["wake-ups sent again"] == 0
+    )  # too soon: the wake-up may be in flight
     budgeted.clock.advance(180)
-    assert budgeted.sweep()["slots_repaired"] == 1
+    assert budgeted.sweep()["repaired"]["wake-ups sent again"] == 1
     assert [o.status for o in budgeted.deliver_wakeups()] == ["InProgress"]
 
 
@@ -280,7 +282,7 @@ def test_the_sweep_frees_room_a_settled_job_still_holds_and_admits_the_next(
     finish(budgeted, "big")
     budgeted.reconfigure(INSTANCE_TYPE_BUDGETS=f"{GPU}=4", JOBS_QUEUE_URL=QUEUE)
     assert budgeted.capacity.in_use(GPU) == 4
-    assert budgeted.sweep()["slots_repaired"] == 1
+    assert budgeted.sweep()["repaired"]["budgets derived again"] == 1
     assert [o.status for o in budgeted.deliver_wakeups()] == ["InProgress"]
 
 
@@ -343,7 +345,7 @@ def test_two_passes_racing_for_one_slot_admit_one_job(budgeted: Logic) -> None:
     )
     assert late.run().admitted == []
     assert budgeted.capacity.in_use(GPU) == 4
-    assert (budgeted.record("a").holds, budgeted.record("b").waiting) == ({GPU: 4}, "1")
+    assert (budgeted.record("a").holds, budgeted.record("b").waiting) == ({GPU: 4}, True)
 
 
 def test_a_request_too_large_to_keep_while_waiting_is_rejected_not_lost(

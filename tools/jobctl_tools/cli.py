@@ -18,16 +18,10 @@ from pydantic import TypeAdapter, ValidationError
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from jobctl.logic.states import record_is_settled
+from jobctl.logic.lifecycle import record_is_settled
 from jobctl.models.jobs import (
     COMPLETED,
-    FAILED,
-    IN_PROGRESS,
-    QUEUED,
-    REJECTED,
-    STOPPED,
-    STOPPING,
-    SUBMIT_FAILED,
+    STATUSES,
     JobRecord,
     utc_iso,
 )
@@ -66,7 +60,6 @@ __all__ = ["STATUSES", "console", "main"]
 T = TypeVar("T")
 
 # The ledger's statuses (docs/contract.md §4), in the order a job meets them.
-STATUSES = (QUEUED, IN_PROGRESS, STOPPING, COMPLETED, FAILED, STOPPED, REJECTED, SUBMIT_FAILED)
 JOB_TYPES = ("TrainingJob", "AutoMLJob")
 
 
@@ -318,7 +311,7 @@ def update(
                 f"no job named {job_name} in the ledger: nothing to update (just submitted? "
                 "`jobctl update --no-check --type T` sends the update anyway)"
             )
-        if record.waiting is None:
+        if not record.waiting:
             raise UserError(
                 f"{record.job_type} {job_name} is not waiting ({record.status}): only a "
                 "waiting job's priority can change; no request sent"

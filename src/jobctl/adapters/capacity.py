@@ -22,7 +22,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from jobctl.adapters.errors import describe, error_code, translated
 from jobctl.adapters.ledger import item_of
-from jobctl.errors import ConcurrentUpdate, NoRoom, RetryableError, UnreadableBudget
+from jobctl.errors import ConcurrentUpdate, NoRoom, RetryableError, StaleHold, UnreadableBudget
+from jobctl.logic.ports import BudgetItem
 from jobctl.logic.scheduling import Budgets, Usage
 from jobctl.models.jobs import JobRecord
 
@@ -88,6 +89,35 @@ class DynamoDBCapacity:
             key: {holder: int(entry["units"]) for holder, entry in item.get("holders", {}).items()}
             for key, item in self._items(keys).items()
         }
+
+    def read(self, keys: Iterable[str]) -> dict[str, BudgetItem | None]:
+        return {key: _item_of(item) for key, item in self._items(keys).items()}
+
+    def rebuild(self, key: str, holders: dict[str, tuple[int, str]], read_used: int | None) -> None:
+        entries = {
+            holder: {"M": {"units": {"N": str(units)}, "share": {"S": share}}}
+            for holder, (units, share) in holders.items()
+        }
+        item = {
+            **_key(key),
+            "used": {"N": str(sum(units for units, _ in holders.values()))},
+            "holders": {"M": entries},
+        }
+        guard: dict[str, Any] = {}
+        if read_used is not None:  # a damaged item is replaced whatever it holds
+            guard = {
+                "ConditionExpression": "used = :read",
+                "ExpressionAttributeValues": {":read": {"N": str(read_used)}},
+            }
+        try:
+            self._client.put_item(TableName=self._table, Item=item, **guard)
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise ConcurrentUpdate(f"budget {key} changed while it was checked") from exc
+            raise translated(exc, "DynamoDB") from exc
+        except BotoCoreError as exc:
+            raise translated(exc, "DynamoDB") from exc
+        self._existing.add(key)
 
     def admit(
         self,
@@ -169,7 +199,8 @@ class DynamoDBCapacity:
             k for k, code in zip(keys, reasons, strict=False) if code == "ConditionalCheckFailed"
         ]
         if any(holder in self.holders([key]).get(key, {}) for key in failed):
-            return ConcurrentUpdate("the job was admitted meanwhile")
+            # The record is as it was read (waiting), yet a budget names the job: a leak.
+            return StaleHold(f"{holder} is named in a budget while it waits")
         if failed or "TransactionConflict" in reasons:
             return NoRoom(f"no room left in {', '.join(failed) or 'a budget being written'}")
         return RetryableError(f"DynamoDB: {describe(exc)}")
@@ -216,6 +247,17 @@ class DynamoDBCapacity:
                     self._existing.add(key)
                 request = answer.get("UnprocessedKeys") or {}
         return found
+
+
+def _item_of(item: Mapping[str, Any]) -> BudgetItem | None:
+    try:
+        holders = {
+            str(holder): (int(entry["units"]), str(entry.get("share", "")))
+            for holder, entry in item.get("holders", {}).items()
+        }
+        return BudgetItem(used=int(item.get("used", 0)), holders=holders)
+    except (TypeError, ValueError, AttributeError, KeyError):
+        return None
 
 
 def _usage_of(key: str, item: Mapping[str, Any]) -> Usage:

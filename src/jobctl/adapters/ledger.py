@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from jobctl.adapters.errors import describe, error_code, translated
 from jobctl.errors import ConcurrentUpdate, UnreadableRecord
-from jobctl.models.jobs import InFlight, JobRecord, Waiting, utc_iso
+from jobctl.models.jobs import InFlight, JobRecord, Phase, Waiting, utc_iso
 from jobctl.observability import report_unreadable
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ PENDING_NOTICES_INDEX = "unnotified-index"
 STATUS_INDEX = "status-index"
 IN_FLIGHT_INDEX = "in-flight-index"
 WAITING_INDEX = "waiting-index"
+REPAIR_INDEX = "repair-index"
 _BATCH_GET_LIMIT = 100
 Model = TypeVar("Model", bound=BaseModel)
 _serializer = TypeSerializer()
@@ -33,9 +34,21 @@ _deserializer = TypeDeserializer()
 
 def item_of(record: JobRecord) -> dict[str, Any]:
     plain = json.loads(record.model_dump_json(), parse_float=Decimal)
+    plain.update(index_flags(record))
     # Unset attributes are left out (a sparse index key must be absent, never NULL);
     # inside lists and maps, null stays null (history entries keep every field).
     return {key: _serializer.serialize(value) for key, value in plain.items() if value is not None}
+
+
+def index_flags(record: JobRecord) -> dict[str, str | None]:
+    """The sparse indexes' keys, derived from the record's phase (never set by hand):
+    an index holds exactly the records whose attribute is present."""
+    return {
+        "waiting": "1" if record.waiting else None,
+        "notice_pending": "1" if record.notice_pending else None,
+        "in_flight": record.in_flight,
+        "repair": record.repair,
+    }
 
 
 def _plain(value: Any) -> Any:
@@ -169,6 +182,24 @@ class DynamoDBLedger:
             ExpressionAttributeValues={":waiting": {"S": "1"}},
         )
         return list(_readable(Waiting, items))
+
+    def in_repair(self, phase: Phase, before: str | None = None) -> list[JobRecord]:
+        """The records in ``phase`` (one the sweep repairs) last written before ``before``
+        (any time, if None), through the sparse repair-index: its cost follows how many
+        jobs are in that phase, never the history."""
+        condition, values = "#repair = :phase", {":phase": {"S": phase.value}}
+        if before is not None:
+            condition += " AND updated_at < :before"
+            values[":before"] = {"S": before}
+        items = self._query(
+            IndexName=REPAIR_INDEX,
+            KeyConditionExpression=condition,
+            ExpressionAttributeNames={"#repair": "repair"},
+            ExpressionAttributeValues=values,
+        )
+        keys = [(item["job_name"]["S"], item["job_type"]["S"]) for item in items]
+        # The index is eventually consistent: act on the table's current record.
+        return [r for r in self.get_many(keys).values() if r.phase == phase]
 
     def _query(self, **params: Any) -> list[dict[str, Any]]:
         """Every item a Query of the table (or one of its indexes) answers, all pages."""

@@ -25,9 +25,9 @@ from jobctl.errors import (
     RetryableError,
     ServiceRefused,
 )
+from jobctl.logic.lifecycle import spot_savings_percent
 from jobctl.logic.ports import Clock, ListPage
 from jobctl.logic.scheduling import instances_of
-from jobctl.logic.usage import spot_savings_percent
 from jobctl.models.jobs import Observation, Usage
 from jobctl.models.kinds import KINDS, JobKind, JobType
 from jobctl.observability import scrub, secret_values

@@ -1,14 +1,18 @@
-"""The waiting room (docs/contract.md §8): a job that cannot start waits in the ledger,
-and is admitted the moment room frees, in the order ``logic.scheduling`` decides.
+"""The waiting room (docs/contract.md §6, §8): a job that cannot start waits in the
+ledger, and is admitted the moment room frees, in the order ``logic.scheduling`` decides.
 
-A waiting job is a ``Queued`` record marked ``waiting``, holding its request. Every
-*pass* reads the waiting jobs and the budgets, plans, and admits what may start now:
-each admission is one transaction that takes room in every budget the job needs and
-writes its record (conditional on the version read), so two passes racing for one slot
-never both take it. An admitted job's request goes back on the jobs queue (its *wake-up*),
-and the submitter creates it there. A pass runs wherever room may have freed or a job
-joined: when a job settles (in the same invocation), when a request arrives, when a
-priority changes, and on every sweep, which also repairs what a crash left.
+A waiting job is a record in the ``waiting`` phase, holding its request. Every *pass*
+reads the waiting jobs and the budgets, plans, and admits what may start now: each
+admission is one transaction that takes room in every budget the job needs and writes
+its record (conditional on the version read), so two passes racing for one slot never
+both take it. An admitted job's request goes back on the jobs queue (its *wake-up*), and
+the submitter creates it there. A pass runs wherever room may have freed or a job joined:
+when a job settles (in the same invocation), when a request arrives, when a priority
+changes, and on every sweep.
+
+What a lost message or a failed call leaves, the sweep repairs (``Repairs``): admitted
+jobs whose wake-up never came are woken again, jobs left between tries get their next
+try, and the budgets' counts are derived again from the jobs that hold room.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
-from jobctl.errors import ConcurrentUpdate, NoRoom, RetryableError
-from jobctl.logic import states
+from jobctl.errors import ConcurrentUpdate, JobctlError, NoRoom, StaleHold
+from jobctl.logic import lifecycle
 from jobctl.logic.ports import CapacityLedger, Ledger, Wakeup
 from jobctl.logic.records import revise
 from jobctl.logic.scheduling import (
@@ -31,28 +36,36 @@ from jobctl.logic.scheduling import (
     job_of,
     plan,
 )
-from jobctl.models.jobs import QUEUED, JobRecord, Waiting, unpack_request, utc_iso
+from jobctl.models.jobs import JobRecord, Phase, Waiting, unpack_request, utc_iso
+from jobctl.models.kinds import JOB_TYPES
 from jobctl.models.requests import DEFAULT_SHARE, MIN_PRIORITY
 from jobctl.observability import count, logger
 
-# Passes that lost a race for room plan again, this many times at most.
+# Passes that lost a race for room (or met a record they could not read) plan again,
+# this many times at most.
 _PASSES = 5
-# An admitted job whose create has not happened this long after its wake-up is woken
-# again (its message was lost, or the invocation crashed before sending it); one whose
-# create is being retried, only after its message's visibility timeout (12 min) could
-# have brought it back.
+# How long a message may take before the sweep repairs what it should have done: an
+# admitted job's wake-up, and the release of a failed try's room. An admitted job whose
+# create failed (its message comes back after the queue's 12-minute visibility timeout)
+# is woken again after 10 minutes of silence, so with a sweep every 5 minutes every
+# repair lands within 15 (README, "A job's lifecycle"); a second wake-up is harmless.
 WAKE_GRACE = timedelta(minutes=2)
-RETRY_GRACE = timedelta(minutes=15)
+RETRY_GRACE = timedelta(minutes=10)
+# Room a job holds but its budget does not show is restored only once its record has
+# been quiet this long (an admission a moment ago may not be in the index yet).
+BUDGET_GRACE = timedelta(minutes=2)
 
 
 def request_to_send(record: JobRecord) -> str:
-    """The request an admitted job's wake-up carries: the one it came in, naming the try
-    when it is a retry (so Powertools idempotency tells it from the original)."""
+    """The request an admitted job's wake-up carries: the one it came in, naming its try
+    when it is a retry (so Powertools idempotency tells it from the original) and its
+    wake-up (so a stale one never brings back a job given up meanwhile)."""
     assert record.request_body is not None  # noqa: S101 - checked by the caller
-    body = unpack_request(record.request_body)
-    if record.attempt == 1:
-        return body
-    return json.dumps({**json.loads(body), "attempt": record.attempt})
+    body = json.loads(unpack_request(record.request_body))
+    if record.attempt > 1:
+        body["attempt"] = record.attempt
+    body["wake"] = record.wakes
+    return json.dumps(body)
 
 
 def candidate_of(waiting: Waiting | JobRecord) -> Candidate:
@@ -88,10 +101,14 @@ class Admission:
         ``wake_joining``.
 
         ``joining`` is planned even if the waiting room's index does not show it yet
-        (the index is eventually consistent)."""
+        (the index is eventually consistent). A waiting job whose record cannot be read
+        is left out of the plan, so its room goes to the jobs behind it."""
         report = PassReport([], [])
+        unreadable: set[tuple[str, str]] = set()
         for _ in range(_PASSES):
-            waiting = {w.key: candidate_of(w) for w in self.ledger.waiting()}
+            waiting = {
+                w.key: candidate_of(w) for w in self.ledger.waiting() if w.key not in unreadable
+            }
             if joining is not None and joining.waiting:
                 waiting[joining.key] = candidate_of(joining)
             if not waiting:
@@ -99,23 +116,25 @@ class Admission:
             usage = self.capacity.usage(budgets_wanted(waiting.values(), self.budgets))
             places = plan(waiting.values(), usage, self.budgets)
             report = PassReport(report.admitted, places)
-            lost_race = False
+            plan_again = False
             chosen = [place for place in places if place.admit]
             records = self.ledger.get_many(place.candidate.key for place in chosen)
             for place in chosen:
                 record = records.get(place.candidate.key)
-                if record is None or not record.waiting:
+                if record is None:  # damaged (get_many reported it) or gone
+                    unreadable.add(place.candidate.key)
+                    plan_again = True
+                    break
+                if not record.waiting:
                     continue  # admitted, cancelled or gone since the index was read
                 try:
-                    admitted = self.capacity.admit(
-                        holder_of(record.job_type, record.job_name),
-                        place.candidate.share,
-                        place.needs,
-                        {key: self.budgets.limit(key) for key in place.needs},
-                        states.admit(record, dict(place.needs), utc_iso(self.now())),
-                    )
+                    admitted = self._admit(record, place)
                 except NoRoom:
-                    lost_race = True  # another pass or a new job took room first
+                    plan_again = True  # another pass or a new job took room first
+                    break
+                except StaleHold:
+                    self._drop_stale_hold(record)
+                    plan_again = True
                     break
                 except ConcurrentUpdate:
                     continue  # the record changed (a stop, an update): the next pass sees it
@@ -123,92 +142,190 @@ class Admission:
                 report.admitted.append(record.key)
                 if wake_joining or joining is None or record.key != joining.key:
                     self.wake(admitted)
-            if not lost_race:
+            if not plan_again:
                 break
         return report
 
+    def _admit(self, record: JobRecord, place: Place) -> JobRecord:
+        return self.capacity.admit(
+            holder_of(record.job_type, record.job_name),
+            place.candidate.share,
+            place.needs,
+            {key: self.budgets.limit(key) for key in place.needs},
+            lifecycle.admit(record, dict(place.needs), utc_iso(self.now())),
+        )
+
+    def _drop_stale_hold(self, record: JobRecord) -> None:
+        """Give back room a waiting job is still named in (a release that failed): a
+        waiting job holds no room, so it is a leak, and it blocks the job's admission."""
+        holder = holder_of(record.job_type, record.job_name)
+        for key, holders in self.capacity.holders(self.budgets.budget_keys()).items():
+            if holder in holders:
+                self.capacity.release(holder, {key: holders[holder]})
+                count("BudgetDriftRepaired", kind="room held by a waiting job")
+
     def wake(self, record: JobRecord) -> None:
         """Send an admitted job's request to the jobs queue again: the submitter creates it.
-        A failure is left to the sweep (it wakes admitted jobs that never started)."""
+        A failure is left to the sweep (it wakes admitted jobs whose wake-up is overdue)."""
         if record.request_body is None:
             logger.warning("an admitted job has no request to send again")
             return
         try:
             self.wakeup.send(request_to_send(record))
-        except RetryableError as exc:  # never fail the caller: the sweep wakes it again
+        except JobctlError as exc:  # never fail the caller: the sweep wakes it again
             logger.warning(
                 "could not wake an admitted job: the sweep will", extra={"error": str(exc)}
             )
             count("WakeupsFailed")
 
-    def release(self, record: JobRecord) -> None:
-        """Give back the room a job held (it settled, or never started), and let the
-        waiting jobs have it at once."""
+    def release(self, record: JobRecord, holds: dict[str, int]) -> None:
+        """Give back the room a settled job held, and let the waiting jobs have it at once.
+        The job has settled whatever happens here: a failure is logged and left to the
+        sweep, which derives the budgets from the ledger again."""
+        try:
+            if holds:
+                self.capacity.release(holder_of(record.job_type, record.job_name), holds)
+            if self.budgets.active:
+                self.run()
+        except JobctlError as exc:
+            logger.warning("room not given back: the sweep will", extra={"error": str(exc)})
+            count("ReleasesFailed")
+
+    def next_try(self, record: JobRecord) -> JobRecord:
+        """A failed try gives back the room it held, then its next try waits in the
+        waiting room like any request, and a pass runs at once (budgets or not), so it
+        starts if it may. The record names its room until the release succeeded: if that
+        fails, it stays between tries and the sweep finishes the move."""
         if record.holds:
             self.capacity.release(holder_of(record.job_type, record.job_name), record.holds)
-        if self.budgets.active:
-            self.run()
-
-    def retry(self, record: JobRecord, held: dict[str, int]) -> None:
-        """A failed try gives back the room it ``held``, and its next try waits in the
-        waiting room like any request: a pass runs now, budgets or not, so it starts at
-        once if it may."""
-        if held:
-            self.capacity.release(holder_of(record.job_type, record.job_name), held)
-        place = self.run(joining=record, wake_joining=True).place_of(record.key)
-        if place is not None and not place.admit:
-            reason = place.waits_for
-            revise(
-                self.ledger,
-                record.key,
-                lambda r: r.model_copy(update={"waiting_for": reason}) if r.waiting else None,
-                only_from={QUEUED},
+        waiting = revise(self.ledger, record.key, lambda r: lifecycle.next_try(r, self.now()))
+        if waiting.phase != Phase.WAITING or waiting.attempt != record.attempt + 1:
+            return waiting  # moved meanwhile (a stop, or another invocation got here first)
+        count("JobsRetried", job_type=waiting.job_type)
+        logger.info("a failed try is tried again", extra={"attempt": waiting.attempt})
+        try:
+            place = self.run(joining=waiting, wake_joining=True).place_of(waiting.key)
+        except JobctlError as exc:
+            logger.warning(
+                "no pass for the next try: the sweep runs one", extra={"error": str(exc)}
             )
+            return waiting
+        if place is not None and not place.admit:
+            self.note_wait(waiting, place.waits_for)
+        return waiting
 
-    def repair(self) -> tuple[int, int]:
-        """What a crash left, for the sweep: room held by jobs that are done or gone is
-        freed, admitted jobs that never started are woken again; then a pass, which also
-        admits jobs nobody woke. Returns how many holds were repaired, and how many jobs
-        still wait."""
-        held = self.capacity.holders(self.budgets.budget_keys())
-        keys = {job_of(holder) for holders in held.values() for holder in holders}
-        records = self.ledger.get_many(keys)  # an unreadable one is reported and skipped
-        repaired, woken = 0, set()
-        for budget_key, holders in held.items():
-            for holder, units in holders.items():
-                record = records.get(job_of(holder))
-                if record is None or states.record_is_settled(record):
-                    self.capacity.release(holder, {budget_key: units})
-                    repaired += 1
-                elif self._never_started(record) and record.key not in woken:
-                    woken.add(record.key)
-                    self._wake_again(record)
-                    repaired += 1
-        report = self.run()
-        waiting = sum(1 for place in report.places if not place.admit)
-        count("JobsWaitingInSweep", waiting)
-        return repaired, waiting
-
-    def _never_started(self, record: JobRecord) -> bool:
-        """Admitted, and nothing has happened to it for longer than a wake-up takes."""
-        grace = RETRY_GRACE if record.last_error else WAKE_GRACE
-        stale = utc_iso(self.now() - grace)
-        return (
-            states.is_admitted(record)
-            and record.job_arn is None
-            and (record.admitted_at or "") < stale
-            and record.updated_at < stale
-        )
-
-    def _wake_again(self, record: JobRecord) -> None:
-        at = utc_iso(self.now())
-        current = revise(
+    def note_wait(self, record: JobRecord, reason: str | None) -> JobRecord:
+        """Record what a waiting job waits for (``jobctl get`` shows it)."""
+        if reason == record.waiting_for:
+            return record
+        return revise(
             self.ledger,
             record.key,
-            lambda r: r.model_copy(update={"admitted_at": at}),
+            lambda r: r.model_copy(update={"waiting_for": reason}) if r.waiting else None,
             record,
-            only_from={QUEUED},
         )
-        if current.status == QUEUED and current.job_arn is None:
-            logger.info("waking an admitted job that never started")
-            self.wake(current)
+
+
+@dataclass(frozen=True)
+class Repairs:
+    """What the sweep repairs when a message was lost or a call failed between two writes
+    (README, "A job's lifecycle"): each a step of its own."""
+
+    admission: Admission
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.admission.ledger
+
+    @property
+    def capacity(self) -> CapacityLedger:
+        return self.admission.capacity
+
+    def _before(self, grace: timedelta) -> str:
+        return utc_iso(self.admission.now() - grace)
+
+    def wake_overdue(self) -> int:
+        """Admitted jobs whose wake-up never led to a create are woken again."""
+        woken = 0
+        for record in self.ledger.in_repair(Phase.ADMITTED, self._before(WAKE_GRACE)):
+            # Written since its admission: a create failed, and its message is retried.
+            retried = record.updated_at > (record.admitted_at or "")
+            grace = RETRY_GRACE if retried else WAKE_GRACE
+            if record.updated_at >= self._before(grace):
+                continue  # its message is still being retried
+            at = utc_iso(self.admission.now())
+            current = revise(self.ledger, record.key, partial(lifecycle.wake_again, at=at), record)
+            if current.phase == Phase.ADMITTED and current.admitted_at == at:
+                logger.info("waking an admitted job whose wake-up is overdue")
+                self.admission.wake(current)
+                woken += 1
+        return woken
+
+    def finish_tries(self) -> int:
+        """Jobs left between tries (the release of their room failed, or the invocation
+        died) give their room back and get their next try."""
+        finished = 0
+        for record in self.ledger.in_repair(Phase.BETWEEN_TRIES, self._before(WAKE_GRACE)):
+            if self.admission.next_try(record).phase == Phase.WAITING:
+                finished += 1
+        return finished
+
+    def derive_budgets(self) -> int:
+        """The budgets' counts, derived again from the ledger's jobs that hold room
+        (docs/contract.md §6): room named for a job that holds none is freed, a job that
+        holds room its budget does not name is named again, a count that differs from
+        its holders is corrected, and a damaged item is written anew. Returns how many
+        budgets were repaired."""
+        keys = self.admission.budgets.budget_keys()
+        if not keys:
+            return 0
+        items = self.capacity.read(keys)  # first: an admission after it changes `used`
+        holding = self._holding_room()
+        named = {holder for item in items.values() if item for holder in item.holders}
+        records = self.ledger.get_many(job_of(holder) for holder in named)
+        repaired = 0
+        for key, item in items.items():
+            held = dict(item.holders) if item else {}
+            for holder in list(held):
+                # A holder whose record is gone or cannot be read (get_many reported it)
+                # proves no claim: its room goes back rather than blocking others.
+                record = records.get(job_of(holder))
+                if record is None or not _holds(record, key):
+                    del held[holder]
+            for record in holding:
+                holder = holder_of(record.job_type, record.job_name)
+                if _holds(record, key) and holder not in held and self._quiet(record):
+                    held[holder] = (record.holds[key], record.share or DEFAULT_SHARE)
+            if item is not None and held == item.holders and item.used == _sum(held):
+                continue
+            kind = "damaged item" if item is None else "count differs from the ledger"
+            try:
+                self.capacity.rebuild(key, held, None if item is None else item.used)
+            except ConcurrentUpdate:
+                continue  # an admission or a release meanwhile: the next sweep checks again
+            count("BudgetDriftRepaired", kind=kind)
+            logger.warning(
+                "a budget's count was derived again from the ledger", extra={"budget": key}
+            )
+            repaired += 1
+        return repaired
+
+    def _holding_room(self) -> list[JobRecord]:
+        found = [
+            *self.ledger.in_repair(Phase.ADMITTED),
+            *self.ledger.in_repair(Phase.BETWEEN_TRIES),
+        ]
+        flying = [f.key for job_type in JOB_TYPES for f in self.ledger.in_flight(job_type)]
+        found.extend(self.ledger.get_many(flying).values())
+        return [record for record in found if record.holds]
+
+    def _quiet(self, record: JobRecord) -> bool:
+        return record.updated_at < self._before(BUDGET_GRACE)
+
+
+def _holds(record: JobRecord, key: str) -> bool:
+    return lifecycle.holds_room(record) and key in record.holds
+
+
+def _sum(holders: dict[str, tuple[int, str]]) -> int:
+    return sum(units for units, _ in holders.values())

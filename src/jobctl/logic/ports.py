@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from jobctl.logic.scheduling import Usage
-from jobctl.models.jobs import InFlight, JobRecord, Notice, Observation, Waiting
+from jobctl.models.jobs import InFlight, JobRecord, Notice, Observation, Phase, Waiting
 from jobctl.models.kinds import JobType
 
 
@@ -74,6 +74,19 @@ class Ledger(Protocol):
     def waiting(self) -> list[Waiting]:
         """Every job in the waiting room (an index: a moment behind the records)."""
 
+    def in_repair(self, phase: Phase, before: str | None = None) -> list[JobRecord]:
+        """The records now in ``phase`` (one of ``REPAIRED_PHASES``) last written before
+        ``before`` (at any time, if None)."""
+
+
+@dataclass(frozen=True)
+class BudgetItem:
+    """A budget's item as stored: the room its count says is taken, and each holder with
+    the room it takes and its share."""
+
+    used: int
+    holders: dict[str, tuple[int, str]]
+
 
 class CapacityLedger(Protocol):
     """The budgets' room: per budget, how much is taken, and by which jobs (holders)."""
@@ -99,6 +112,14 @@ class CapacityLedger(Protocol):
 
     def holders(self, keys: Iterable[str]) -> dict[str, dict[str, int]]:
         """Per budget, each holder and the room it takes."""
+
+    def read(self, keys: Iterable[str]) -> dict[str, BudgetItem | None]:
+        """Each budget's item as stored; None for one that cannot be read (damaged)."""
+
+    def rebuild(self, key: str, holders: dict[str, tuple[int, str]], read_used: int | None) -> None:
+        """Write the budget's item anew with these holders and their sum as its count, if
+        its count is still ``read_used`` (None: the item was damaged; it is replaced).
+        Raises ConcurrentUpdate if the count changed meanwhile."""
 
 
 class Wakeup(Protocol):

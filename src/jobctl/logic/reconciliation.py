@@ -22,14 +22,21 @@ sends no AutoML events), at a cost that follows what the deployment has in fligh
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import cast
 
-from jobctl.errors import ExpiredCursor, JobNotFound, RetryableError, UnreadableRecord
-from jobctl.logic import states
-from jobctl.logic.admission import Admission
+from jobctl.errors import (
+    ExpiredCursor,
+    JobctlError,
+    JobNotFound,
+    RetryableError,
+    UnreadableRecord,
+)
+from jobctl.logic import lifecycle
+from jobctl.logic.admission import Admission, Repairs
 from jobctl.logic.ports import (
     Clock,
     Ledger,
@@ -39,9 +46,9 @@ from jobctl.logic.ports import (
 )
 from jobctl.logic.records import announce, revise
 from jobctl.logic.requests import JOB_TAG_KEY, is_ours
-from jobctl.models.jobs import QUEUED, InFlight, JobRecord, Observation, utc_iso
+from jobctl.models.jobs import InFlight, JobRecord, Observation, Phase, utc_iso
 from jobctl.models.kinds import JOB_TYPES, JobType
-from jobctl.observability import count, logger, report_unreadable
+from jobctl.observability import count, logger, report_unreadable, scrub
 
 # A record is written a moment before SageMaker creates its job (and clocks differ a
 # little): a scan looks this much further back than the oldest job in flight.
@@ -70,10 +77,11 @@ class SweepReport:
     described: int = 0
     updated: int = 0
     notices: int = 0
-    slots_repaired: int = 0
+    repaired: dict[str, int] = field(default_factory=dict)
     waiting: int = 0
     unfinished_scans: list[str] = field(default_factory=list)
     stuck: list[str] = field(default_factory=list)
+    failed_steps: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -111,15 +119,22 @@ class Reconciler:
         if record is None or record.sagemaker_name != detail.job_name:
             logger.debug("event about a job the ledger does not hold (now): ignored")
             return None
-        if record.status == QUEUED and record.job_arn is None:
+        if record.phase in (Phase.SUBMITTING, Phase.ADMITTED):
             record = self._adopt_from_tags(record, detail)
-        if not states.is_newer(record, detail):
-            return self._announce_if_due(record)
-        if states.is_settled(detail.primary_status, detail.secondary_status):
+        if not lifecycle.is_newer(record, detail):
+            return self._carry_on(record)
+        if lifecycle.is_settled(detail.primary_status, detail.secondary_status):
             return self.refresh(record)  # only Describe brings outputs and the full reason
         if not self.track_progress:
             return record
         return self.record(detail, record)
+
+    def _carry_on(self, record: JobRecord) -> JobRecord:
+        """A repeated event finds the job as an earlier one left it: what that one left
+        undone (a notice, a next try) is done now rather than at the next sweep."""
+        if record.phase == Phase.BETWEEN_TRIES and self.admission is not None:
+            return self.admission.next_try(record)
+        return self._announce_if_due(record)
 
     def _adopt_from_tags(self, record: JobRecord, detail: Observation) -> JobRecord:
         """A Queued record takes the event's job if its tags say this deployment created it
@@ -134,11 +149,7 @@ class Reconciler:
 
         job_arn, at = detail.job_arn, utc_iso(self.now())
         adopted = revise(
-            self.ledger,
-            record.key,
-            lambda current: None if current.job_arn else states.bind(current, job_arn, at),
-            record,
-            only_from={QUEUED},
+            self.ledger, record.key, lambda current: lifecycle.bind(current, job_arn, at), record
         )
         if adopted.job_arn == job_arn:
             logger.info("adopted the job of a create whose answer was lost, from its event")
@@ -158,71 +169,125 @@ class Reconciler:
         self, observation: Observation, record: JobRecord, checked: bool = False
     ) -> JobRecord:
         """Write ``observation`` of ``record``'s job unless the ledger already holds something
-        as new (and, when ``checked``, note that the sweep looked at the job now). A failed
-        try that earns another goes back to waiting for it (docs/contract.md §9)."""
-        released: dict[str, int] = {}
+        as new (and, when ``checked``, note that the sweep looked at the job now); then do
+        what the move leaves to do: a notice, room given back, a next try (§9)."""
+        before: list[JobRecord] = []
 
         def change(current: JobRecord) -> JobRecord | None:
-            newer = states.is_newer(current, observation)
+            before[:] = [current]
+            newer = lifecycle.is_newer(current, observation)
             if not newer and not checked:
                 return None
             updated = current
             if newer:
-                updated = states.apply_observation(current, observation, self.now(), self.prices)
-                if states.earns_retry(updated) and self.admission is not None:
-                    released.update(current.holds)
-                    updated = states.next_try(updated, self.now())
+                updated = lifecycle.apply_observation(current, observation, self.now(), self.prices)
             if checked:
                 updated = updated.model_copy(update={"checked_at": utc_iso(self.now())})
             return updated
 
         updated = revise(self.ledger, record.key, change, record)
-        if updated.attempt > record.attempt:
-            count("JobsRetried", job_type=updated.job_type)
-            logger.info("a failed try is tried again", extra={"attempt": updated.attempt})
-            assert self.admission is not None  # noqa: S101 - only retried with one
-            self.admission.retry(updated, released)  # its room goes to the waiting jobs now
-            return updated
-        settled_now = not states.record_is_settled(record) and states.record_is_settled(updated)
+        read = before[0] if before else record
+        steps = lifecycle.next_steps(read, updated)
+        settled_now = updated.settled and not read.settled
         if settled_now:
             count("JobsSettled", status=updated.status, job_type=updated.job_type)
-        announced = self._announce_if_due(updated)
+        if steps.next_try and self.admission is not None:
+            return self.admission.next_try(updated)  # its room goes to the waiting jobs now
+        announced = self._announce_if_due(updated) if steps.notice else updated
         if settled_now and self.admission is not None:
-            self.admission.release(updated)  # its room goes to the waiting jobs now
+            self.admission.release(updated, steps.release)  # its room goes to the waiting jobs
         return announced
 
     # -- the sweep --------------------------------------------------------------------------
 
     def sweep(self, owner: str, time_left: timedelta) -> SweepReport:
-        """Find what events missed, track AutoML jobs, and send notices a crash left unsent.
+        """Send notices a crash left unsent, find what events missed, track AutoML jobs,
+        and repair what lost messages and failed calls left (README, "A job's lifecycle").
 
-        ``owner`` names this invocation (the lease's holder); ``time_left`` is how long it
-        may run."""
+        Each step runs on its own: one that fails is logged and counted
+        (``SweepStepsFailed``), and the next runs. ``owner`` names this invocation (the
+        lease's holder); ``time_left`` is how long it may run."""
         deadline = self.now() + time_left
         if not self.sweep_state.acquire_lease(owner, self.now(), deadline):
             logger.info("another sweep is running: this one stands down")
             return SweepReport(skipped="another sweep is running")
         report = SweepReport()
+        stop_at = deadline - TIME_RESERVE
         try:
-            flights = {job_type: self.ledger.in_flight(job_type) for job_type in JOB_TYPES}
+            self._step("notices", report, lambda: self._send_notices(deadline, report))
+            flights: dict[JobType, list[InFlight]] = {job_type: [] for job_type in JOB_TYPES}
+            self._step("in flight", report, lambda: flights.update(self._in_flight(report)))
             busy = [job_type for job_type in JOB_TYPES if flights[job_type]]
+            share = self.limits.list_calls // max(1, len(busy))
             for job_type in JOB_TYPES:
-                report.in_flight[job_type] = len(flights[job_type])
-                share = self.limits.list_calls // max(1, len(busy))
-                self._scan(job_type, flights[job_type], share, deadline - TIME_RESERVE, report)
-            self._check_old_jobs(flights, deadline - TIME_RESERVE, report)
-            report.stuck = self._stuck_jobs(flights)
+                scan = partial(self._scan, job_type, flights[job_type], share, stop_at, report)
+                self._step(f"scan {job_type}", report, scan)
+            self._step("old jobs", report, lambda: self._check_old_jobs(flights, stop_at, report))
+            self._step("stuck jobs", report, lambda: report.stuck.extend(self._stuck_jobs(flights)))
             if self.admission is not None:
-                report.slots_repaired, report.waiting = self.admission.repair()
-            for pending in self.ledger.pending_notices():
-                if self.now() >= deadline - TIME_RESERVE / 2:
-                    break  # the next sweep sends the rest
-                if self._announce_if_due(pending) is not pending:
-                    report.notices += 1
+                self._repair(self.admission, report)
+            self._step("notices", report, lambda: self._send_notices(deadline, report))
         finally:
             self.sweep_state.release_lease(owner)
         logger.info("sweep finished", extra={"sweep": report.__dict__})
         return report
+
+    def _repair(self, admission: Admission, report: SweepReport) -> None:
+        repairs = Repairs(admission)
+
+        def wake() -> None:
+            report.repaired["wake-ups sent again"] = repairs.wake_overdue()
+
+        def tries() -> None:
+            report.repaired["next tries"] = repairs.finish_tries()
+
+        def budgets() -> None:
+            report.repaired["budgets derived again"] = repairs.derive_budgets()
+
+        def admit() -> None:
+            places = admission.run().places
+            report.waiting = sum(1 for place in places if not place.admit)
+            count("JobsWaitingInSweep", report.waiting)
+
+        for name, step in (
+            ("wake-ups", wake),
+            ("tries", tries),
+            ("budgets", budgets),
+            ("pass", admit),
+        ):
+            self._step(name, report, step)
+
+    def _step(self, name: str, report: SweepReport, step: Callable[[], object]) -> None:
+        """Run one step of the sweep: a failure is logged, counted and reported, never
+        raised, so it stops no other step (docs/contract.md §6)."""
+        try:
+            step()
+        except Exception as exc:  # noqa: BLE001 - each step is isolated by design
+            report.failed_steps.append(name)
+            count("SweepStepsFailed", step=name)
+            logger.warning(
+                "a sweep step failed: the next one runs",
+                extra={"step": name, "error": f"{type(exc).__name__}: {scrub(str(exc))}"},
+            )
+
+    def _in_flight(self, report: SweepReport) -> dict[JobType, list[InFlight]]:
+        flights = {job_type: self.ledger.in_flight(job_type) for job_type in JOB_TYPES}
+        report.in_flight = {job_type: len(found) for job_type, found in flights.items()}
+        return flights
+
+    def _send_notices(self, deadline: datetime, report: SweepReport) -> None:
+        for pending in self.ledger.pending_notices():
+            if self.now() >= deadline - TIME_RESERVE / 2:
+                return  # the next sweep sends the rest
+            try:
+                if self._announce_if_due(pending) is not pending:
+                    report.notices += 1
+            except JobctlError as exc:  # one notice failing never keeps the others back
+                count("NoticesFailed")
+                logger.warning(
+                    "a notice could not be sent: the next sweep tries again",
+                    extra={"error": str(exc)},
+                )
 
     def _scan(
         self,
@@ -259,7 +324,7 @@ class Reconciler:
                 if (
                     flight
                     and flight.job_arn == summary.job_arn
-                    and states.is_newer(flight, summary)
+                    and lifecycle.is_newer(flight, summary)
                 ):
                     changed.append((flight.key, summary))
             token = page.next_token
@@ -288,9 +353,9 @@ class Reconciler:
             if self.now() >= stop_at:
                 return
             summary = by_key[key]
-            if not states.is_newer(record, summary):
+            if not lifecycle.is_newer(record, summary):
                 continue
-            if states.is_settled(summary.primary_status, summary.secondary_status):
+            if lifecycle.is_settled(summary.primary_status, summary.secondary_status):
                 # Only Describe brings outputs, metrics and the full failure reason.
                 report.described += 1
                 updated = self.refresh(record)

@@ -6,15 +6,16 @@ working on one job can't lose each other's update: the loser re-reads and decide
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from jobctl.errors import ConcurrentUpdate, RecordMissing, RetryableError
+from jobctl.errors import ConcurrentUpdate, IllegalMove, RecordMissing, RetryableError
 from jobctl.logic.ports import Ledger, NoticePublisher
 from jobctl.models.jobs import JobRecord, Notice, utc_iso
 from jobctl.observability import count, logger
 
 _ATTEMPTS = 5
+_RECORD_NOTICE_TRIES = 3
 
 
 def revise(
@@ -22,24 +23,25 @@ def revise(
     key: tuple[str, str],
     change: Callable[[JobRecord], JobRecord | None],
     current: JobRecord | None = None,
-    *,
-    only_from: Collection[str] | None = None,
 ) -> JobRecord:
     """Apply ``change`` to the stored record until the write wins, and return the record
     as it then is.
 
-    ``change`` returns the new record, or None when there is nothing to write. With
-    ``only_from``, a record whose status is not among those is returned as it is, and
-    ``change`` is not asked. Records are never deleted: a missing one is RecordMissing.
+    ``change`` returns the new record, or None when there is nothing to write. A move
+    that ``logic.lifecycle``'s table does not allow from the record's phase now (another
+    invocation moved the job first) is nothing to write either: the record is returned
+    as it is. Records are never deleted: a missing one is RecordMissing.
     """
     for _ in range(_ATTEMPTS):
         if current is None:
             current = ledger.get(*key)
             if current is None:
                 raise RecordMissing(*key)
-        if only_from is not None and current.status not in only_from:
+        try:
+            updated = change(current)
+        except IllegalMove as refused:
+            logger.debug("the job moved meanwhile", extra={"refused": str(refused)})
             return current
-        updated = change(current)
         if updated is None:
             return current
         try:
@@ -63,7 +65,7 @@ def announce(
     to expire, and the sweep publishes again: at-least-once, with a duplicate only in that
     window (see README, "Notices").
     """
-    if record.notice_pending is None:
+    if not record.notice_pending:
         return record
     claimed_at = record.notice_claimed_at
     if claimed_at is not None and claimed_at > utc_iso(now() - lease):
@@ -80,15 +82,19 @@ def announce(
         raise
     count("NoticesPublished", status=claimed.status)
     logger.info("notice published", extra={"status": claimed.status})
-    return revise(
-        ledger,
-        claimed.key,
-        lambda r: r.model_copy(
-            update={
-                "notified_at": utc_iso(now()),
-                "notice_pending": None,
-                "notice_claimed_at": None,
-            }
-        ),
-        current=claimed,
-    )
+    # The notice is out: recording it is worth a few tries, since a claim left to expire
+    # means the sweep publishes it again.
+    for attempt in range(_RECORD_NOTICE_TRIES):
+        try:
+            return revise(
+                ledger,
+                claimed.key,
+                lambda r: r.model_copy(
+                    update={"notified_at": utc_iso(now()), "notice_claimed_at": None}
+                ),
+                current=claimed if attempt == 0 else None,
+            )
+        except RetryableError:
+            if attempt == _RECORD_NOTICE_TRIES - 1:
+                raise
+    raise AssertionError("unreachable")

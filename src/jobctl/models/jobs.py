@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import re
 import zlib
 from datetime import UTC, datetime
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from jobctl.models.kinds import JobType
 from jobctl.models.requests import RetryPolicy
@@ -21,6 +23,42 @@ FAILED = "Failed"
 STOPPED = "Stopped"
 REJECTED = "Rejected"
 SUBMIT_FAILED = "SubmitFailed"
+STATUSES = (QUEUED, IN_PROGRESS, STOPPING, COMPLETED, FAILED, STOPPED, REJECTED, SUBMIT_FAILED)
+
+
+class Phase(StrEnum):
+    """Where a job is in its lifecycle (``logic.lifecycle`` moves it; README, "A job's
+    lifecycle"). The ledger's ``status`` is what users read; the phase is what the
+    controller acts on, and the one thing that says what moves the job on next."""
+
+    SUBMITTING = "submitting"  # Queued: its own message creates it (no budget applies)
+    WAITING = "waiting"  # Queued: in the waiting room, until a pass admits it
+    ADMITTED = "admitted"  # Queued: holds its room; its wake-up creates it
+    RUNNING = "running"  # SageMaker has it (InProgress, or still finishing its work)
+    STOPPING = "stopping"
+    BETWEEN_TRIES = "between-tries"  # Queued: a try failed and earns another (§9)
+    COMPLETED = "completed"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    CANCELLED = "cancelled"  # Stopped before SageMaker had it
+    REJECTED = "rejected"
+    SUBMIT_FAILED = "submit-failed"
+
+
+SETTLED_PHASES = frozenset(
+    {
+        Phase.COMPLETED,
+        Phase.FAILED,
+        Phase.STOPPED,
+        Phase.CANCELLED,
+        Phase.REJECTED,
+        Phase.SUBMIT_FAILED,
+    }
+)
+# SageMaker runs a job of the record: the sweep follows it (the in-flight index).
+FLYING_PHASES = frozenset({Phase.RUNNING, Phase.STOPPING})
+# Phases moved on by a message the sweep repairs when it is lost (the repair index).
+REPAIRED_PHASES = frozenset({Phase.ADMITTED, Phase.BETWEEN_TRIES})
 
 
 def pack_request(body: str) -> str:
@@ -101,13 +139,20 @@ class HistoryEntry(BaseModel):
 
 
 class JobRecord(BaseModel):
-    """A job's row in the ledger (docs/contract.md §4), plus the controller's bookkeeping."""
+    """A job's row in the ledger (docs/contract.md §4), plus the controller's bookkeeping.
+
+    Only ``logic.lifecycle`` changes ``phase``. The flags DynamoDB's sparse indexes need
+    (``waiting``, ``notice_pending``, ``in_flight``, ``repair``) are derived from it by
+    the ledger adapter, never stored by hand."""
 
     model_config = ConfigDict(extra="ignore")
 
     job_name: str
     job_type: str  # a JobType, or "Unknown" for a rejection whose type was unreadable
     status: str
+    # A new record's phase, when none is given, is derived from its status (a Queued one
+    # is submitting, a Rejected one rejected), as for records written before phases.
+    phase: Phase = Phase.SUBMITTING
     sagemaker_status: str | None = None
     secondary_status: str | None = None
     failure_reason: str | None = None
@@ -136,9 +181,6 @@ class JobRecord(BaseModel):
     version: int = 0
     # SageMaker's LastModifiedTime of the newest observation recorded: older ones are stale.
     sagemaker_modified_at: str | None = None
-    # Set ("1") while the record is settled and its notice not yet sent; a sparse index
-    # on it lets the sweep find unsent notices without a scan.
-    notice_pending: Literal["1"] | None = None
     # When a publisher claimed the notice; another may take over after a lease.
     notice_claimed_at: str | None = None
     # The last transient error while submitting (why a job is still Queued).
@@ -147,37 +189,91 @@ class JobRecord(BaseModel):
     priority: int | None = None
     share: str | None = None
     waiting_for: str | None = None
-    # Bookkeeping of the waiting room: set ("1") while the job waits to be admitted (a
-    # sparse index on it is the waiting room); what it runs on (instances per type); the
+    # Bookkeeping of the waiting room: what the job runs on (instances per type); the
     # room it holds in each budget once admitted, and since when; and the request itself
     # (compressed), to send to the queue again when it is admitted. Once SageMaker has
     # the job, the request is dropped.
-    waiting: Literal["1"] | None = None
     instances: dict[str, int] = Field(default_factory=dict)
     holds: dict[str, int] = Field(default_factory=dict)
     admitted_at: str | None = None
     request_body: str | None = None  # see pack_request
+    # The wake-ups sent for this record (each names its number, so the controller's own
+    # stale messages are told from a user's redrive), and the one a give-up happened on.
+    wakes: int = 0
+    given_up_wake: int | None = None
     # Powertools/SQS bookkeeping a user may want when looking at a rejection.
     message_id: str | None = None
     # A hash of the accepted request's job name and spec (JobRequest.body_hash).
     body_hash: str | None = None
     max_runtime_seconds: int | None = None
-    # The sweep's index of jobs in flight (a sparse index keyed by these two): the job
-    # type while SageMaker runs a job of this record that has not settled, and when
-    # SageMaker accepted it. Kept by logic.states, which decides what "settled" means.
-    in_flight: str | None = None
+    # When SageMaker accepted the job (the in-flight index's sort key).
     submitted_at: str | None = None
     # When the sweep last described the job because it is older than the List window.
     checked_at: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _phase_of_older_records(cls, data: Any) -> Any:
+        # Records written before phases were stored carry flags instead (README, "Upgrading").
+        if isinstance(data, dict) and "phase" not in data and "status" in data:
+            data = {**data, "phase": _legacy_phase(data)}
+        return data
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.job_name, self.job_type)
 
     @property
+    def settled(self) -> bool:
+        return self.phase in SETTLED_PHASES
+
+    @property
+    def waiting(self) -> bool:
+        """In the waiting room (its index is the sparse ``waiting`` attribute)."""
+        return self.phase == Phase.WAITING
+
+    @property
+    def notice_pending(self) -> bool:
+        """Settled and not announced yet (the sparse ``notice_pending`` attribute)."""
+        return self.settled and self.notified_at is None
+
+    @property
+    def in_flight(self) -> str | None:
+        """The job type while SageMaker runs a job of the record that has not settled
+        (the sparse ``in_flight`` attribute: the sweep's in-flight index)."""
+        return self.job_type if self.phase in FLYING_PHASES and self.job_arn else None
+
+    @property
+    def repair(self) -> str | None:
+        """The phase, while it is one the sweep repairs when its message is lost (the
+        sparse ``repair`` attribute: the repair index, by ``updated_at``)."""
+        return self.phase.value if self.phase in REPAIRED_PHASES else None
+
+    @property
     def sagemaker_name(self) -> str:
         """The name of the SageMaker job the record's current try is (or will be)."""
         return self.sagemaker_job_name or self.job_name
+
+
+def _legacy_phase(data: dict[str, Any]) -> Phase:
+    status, arn = data.get("status"), data.get("job_arn")
+    secondary = str(data.get("secondary_status") or "")
+    first_word = re.match(r"[A-Z]?[a-z]*", secondary)
+    working = bool(first_word and first_word.group().endswith("ing"))
+    if status == QUEUED:
+        if data.get("waiting"):
+            return Phase.WAITING
+        return Phase.ADMITTED if data.get("admitted_at") else Phase.SUBMITTING
+    settled = {COMPLETED: Phase.COMPLETED, FAILED: Phase.FAILED, STOPPED: Phase.STOPPED}
+    if status in settled:
+        if status == STOPPED and not arn:
+            return Phase.CANCELLED
+        if not working:
+            return settled[status]
+    fixed = {REJECTED: Phase.REJECTED, SUBMIT_FAILED: Phase.SUBMIT_FAILED}
+    if status in fixed:
+        return fixed[status]
+    return Phase.STOPPING if status == STOPPING or secondary == "Stopping" else Phase.RUNNING
 
 
 class InFlight(BaseModel):

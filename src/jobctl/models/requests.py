@@ -93,6 +93,9 @@ class JobRequest(BaseModel):
     # decides which try is created; this only keeps each try's wake-up apart from the
     # original request in Powertools idempotency.
     attempt: StrictInt | None = Field(default=None, ge=2, le=MAX_ATTEMPTS)
+    # Set by the controller on a wake-up: which of the record's wake-ups this is, so a
+    # stale one never brings back a job given up meanwhile (docs/contract.md §6).
+    wake: StrictInt | None = Field(default=None, ge=1)
 
     @model_validator(mode="before")
     @classmethod

@@ -16,7 +16,7 @@ from typing import Any
 
 from rich.text import Text
 
-from jobctl.logic.states import record_is_settled
+from jobctl.logic.lifecycle import record_is_settled
 from jobctl_tools.client import NoticeCollector
 from jobctl_tools.local.sagemaker import OUTCOME_TAG
 from jobctl_tools.local.stack import LocalStack, LocalStackOptions

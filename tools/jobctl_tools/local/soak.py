@@ -5,7 +5,12 @@ Fails unless every request ends in exactly one terminal ledger state, every job 
 exactly one notice, no job was created twice in SageMaker, every message left in the
 dead-letter queue belongs to a job the ledger shows as SubmitFailed, SageMaker never ran
 more jobs or instances at once than the budgets allow, and the budgets are all free again
-once everything settled.
+once everything settled, their counts equal to what their holders take.
+
+``--chaos`` (``make soak CHAOS=1``) also fails 5 % of the controller's own AWS calls and
+kills 1 % of its invocations right after a write (``local.chaos``): the same checks must
+hold, except that a request may be given up (SubmitFailed, one notice) when every one of
+its deliveries failed, and a create whose invocation was killed is adopted, not repeated.
 """
 
 from __future__ import annotations
@@ -26,10 +31,11 @@ import boto3
 
 from jobctl.adapters.capacity import DynamoDBCapacity
 from jobctl.config import Settings
+from jobctl.logic.lifecycle import record_is_settled
 from jobctl.logic.requests import JOB_TAG_KEY
 from jobctl.logic.scheduling import OVERALL, instances_of
-from jobctl.logic.states import record_is_settled
 from jobctl_tools.client import NoticeCollector
+from jobctl_tools.local.chaos import Chaos
 from jobctl_tools.local.sagemaker import (
     ALGORITHM_ERROR,
     CAPACITY_ERROR,
@@ -134,6 +140,7 @@ def run(
     speed: float,
     rate: float = 0,
     budget_scale: int = 1,
+    chaos: Chaos | None = None,
 ) -> int:
     mix = plan(requests, seed)
     budgets = scheduling(budget_scale)
@@ -141,7 +148,12 @@ def run(
         state_dir=Path(tempfile.mkdtemp(prefix="jobctl-soak-")),
         step_seconds=1.0,
         sweep_seconds=20.0,
-        visibility_timeout=1,
+        # Under chaos, an invocation killed after Powertools marked its request in progress
+        # blocks the request until that mark expires with the function's timeout (120 s on
+        # the local runtime's wall clock): the 5th delivery must come after it, as the
+        # template's 12-minute visibility timeout makes it come in AWS.
+        visibility_timeout=30 if chaos else 1,
+        log_level="ERROR" if chaos else "WARNING",
         drop_event_ratio=0.01,
         speed=speed,
         history=history,
@@ -149,6 +161,7 @@ def run(
         # The soak's account was granted an instance for every request: the quota is not
         # what it tests, the budgets are (its ResourceLimitExceeded faults are injected).
         quotas={INSTANCE_TYPE: requests},
+        chaos=chaos,
     )
     started = time.monotonic()
     with LocalStack(options) as stack:
@@ -224,8 +237,10 @@ def run(
             f"{budgets['ConcurrencyBudget']} jobs ({peak_jobs}), "
             f"{budgets['InstanceTypeBudgets']} ({peak_instances})"
         )
-        failures = check(mix, records, notices, ours, sagemaker.error_answers, letters)
-        failures += check_budgets(budgets, peak_jobs, peak_instances, still_held())
+        if chaos is not None:
+            report["chaos"] = chaos.report()
+        failures = check(mix, records, notices, ours, sagemaker.error_answers, letters, chaos)
+        failures += check_budgets(budgets, peak_jobs, peak_instances, *budget_items())
     print_report(report, failures)
     return 1 if failures else 0
 
@@ -245,22 +260,35 @@ def peaks(jobs: list[Any]) -> tuple[int, int]:
     return peak_jobs, peak_instances
 
 
-def still_held() -> dict[str, dict[str, int]]:
-    """What the budgets' items still count as running, by budget key."""
+def budget_items() -> tuple[dict[str, Any], dict[str, str]]:
+    """What the budgets' items still count as running, by budget key; and the budgets whose
+    count is not what their holders take (or that cannot be read)."""
     settings = Settings.from_environ(os.environ)  # as the local stack set it
     capacity = DynamoDBCapacity(
         boto3.client("dynamodb"), settings.idempotency_table, settings.jobs_table
     )
     keys = [OVERALL, INSTANCE_TYPE, *(f"share:{share}" for share in SHARES)]
-    return {key: holders for key, holders in capacity.holders(keys).items() if holders}
+    held, wrong = {}, {}
+    for key, item in capacity.read(keys).items():
+        if item is None:
+            wrong[key] = "cannot be read"
+            continue
+        if item.holders:
+            held[key] = {holder: units for holder, (units, _) in item.holders.items()}
+        counted = sum(units for units, _ in item.holders.values())
+        if item.used != counted:
+            wrong[key] = f"counts {item.used}, its holders take {counted}"
+    return held, wrong
 
 
 def check_retries(mix: Plan, records: list[Any]) -> list[str]:
     """A first try without capacity is tried again and completes; an algorithm error is
-    not; every completed training job says what it used and cost."""
+    not; every completed training job says what it used and cost. (A request given up
+    because every delivery failed is the dead-letter queue's, not the retries'.)"""
     kinds = {body["job_name"]: kind for body, kind in zip(mix.bodies, mix.kind_of, strict=True)}
     failures = []
-    outcome = {r.job_name: (r.status, r.attempt) for r in records}
+    outcome = {r.job_name: (r.status, r.attempt) for r in records if r.status != "SubmitFailed"}
+    kinds = {name: kind for name, kind in kinds.items() if name in outcome}
     retried = [n for n, kind in kinds.items() if kind.endswith("+retried")]
     wrong = [n for n in retried if outcome.get(n) != ("Completed", 2)]
     if wrong:
@@ -280,7 +308,11 @@ def check_retries(mix: Plan, records: list[Any]) -> list[str]:
 
 
 def check_budgets(
-    budgets: dict[str, str], peak_jobs: int, peak_instances: int, held: dict[str, Any]
+    budgets: dict[str, str],
+    peak_jobs: int,
+    peak_instances: int,
+    held: dict[str, Any],
+    wrong: dict[str, str],
 ) -> list[str]:
     failures = []
     if peak_jobs > int(budgets["ConcurrencyBudget"]):
@@ -289,6 +321,8 @@ def check_budgets(
         failures.append(f"SageMaker ran {peak_instances} {INSTANCE_TYPE} at once, over budget")
     if held:
         failures.append(f"budgets still held after everything settled: {held}")
+    if wrong:
+        failures.append(f"budget counts differ from the ledger's: {wrong}")
     return failures
 
 
@@ -299,13 +333,18 @@ def check(
     jobs: dict[Any, Any],
     errors: Counter[str],
     letters: list[Any],
+    chaos: Chaos | None = None,
 ) -> list[str]:
     names = {body["job_name"] for body in mix.bodies}
     failures = []
     by_name = Counter(r.job_name for r in records)
     if set(by_name) != names or any(count != 1 for count in by_name.values()):
         failures.append("not every request has exactly one ledger record")
-    unsettled = [r.job_name for r in records if not record_is_settled(r)]
+    unsettled = [
+        f"{r.job_name} ({r.phase}, try {r.attempt}, since {r.updated_at}: {r.last_error})"
+        for r in records
+        if not record_is_settled(r)
+    ]
     if unsettled:
         failures.append(
             f"{len(unsettled)} requests never reached a terminal state: {unsettled[:5]}"
@@ -321,7 +360,9 @@ def check(
     if len(jobs) != expected:
         failures.append(f"{len(jobs)} SageMaker jobs for {valid} valid requests, {retries} retries")
     failures += check_retries(mix, records)
-    if errors["ResourceInUse"]:
+    # Under chaos, a create whose answer was lost to a kill or a failed write is met
+    # again, and adopted: the count of jobs above is what proves none was created twice.
+    if errors["ResourceInUse"] and chaos is None:
         failures.append(
             f"{errors['ResourceInUse']} creates met an existing job (a duplicate create)"
         )
@@ -376,7 +417,14 @@ def main(argv: list[str] | None = None) -> int:
         help="budgets and share limits this many times the small soak's (12 jobs, 16 "
         "instances, research 5)",
     )
+    parser.add_argument(
+        "--chaos",
+        action="store_true",
+        help="fail 5 %% of the controller's AWS calls and kill 1 %% of its invocations "
+        "right after a write",
+    )
     args = parser.parse_args(argv)
+    chaos = Chaos(fault_rate=0.05, kill_rate=0.01, seed=args.seed) if args.chaos else None
     return run(
         args.requests,
         args.seed,
@@ -385,6 +433,7 @@ def main(argv: list[str] | None = None) -> int:
         args.speed,
         args.rate,
         args.budget_scale,
+        chaos,
     )
 
 

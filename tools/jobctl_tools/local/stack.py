@@ -63,6 +63,7 @@ from jobctl.bootstrap import bootstrap
 from jobctl.config import Settings
 from jobctl_tools.client import JobctlClient, Resources, UserError
 from jobctl_tools.local.api_server import ApiServer
+from jobctl_tools.local.chaos import Chaos
 from jobctl_tools.local.clocks import ScaledClock
 from jobctl_tools.local.lambda_events import scheduled_event, sqs_event_from
 from jobctl_tools.local.runtime import LocalFunctions
@@ -190,6 +191,8 @@ class LocalStackOptions:
     # type: instances), on-demand and spot (``parse_quotas`` reads ``TYPE=N``).
     quotas: dict[str, int] = field(default_factory=dict)
     spot_quotas: dict[str, int] = field(default_factory=dict)
+    # The chaos soak's faults in the controller's own calls (local.chaos): None, none.
+    chaos: Chaos | None = None
 
 
 class SerialDynamoDB:
@@ -364,6 +367,8 @@ class LocalStack:
         # template gives them.
         settings = Settings.from_environ(os.environ)
         made = clients(service_quotas=settings.instance_quotas_auto)
+        if self.options.chaos is not None:
+            self.options.chaos.attach(made)
         self.controller = bootstrap(settings, made, self.clock)
         handlers.use(self.controller)
         if self.options.history:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
-from jobctl.logic import states
+from jobctl.logic import lifecycle
 from jobctl.logic.admission import Admission
 from jobctl.logic.ports import Ledger, NoticePublisher, SageMakerGateway
 from jobctl.logic.records import announce, revise
 from jobctl.logic.requests import is_ours
-from jobctl.models.jobs import QUEUED, JobRecord
+from jobctl.models.jobs import JobRecord
 from jobctl.models.kinds import JobType
 
 
@@ -53,24 +53,25 @@ class Context:
         return announce(self.ledger, self.publisher, record, self.now, self.notice_lease)
 
     def revise(
-        self,
-        record: JobRecord,
-        change: Callable[[JobRecord], JobRecord | None],
-        only_from: Collection[str],
+        self, record: JobRecord, change: Callable[[JobRecord], JobRecord | None]
     ) -> JobRecord:
-        """``change`` the stored record, if its status is still one of ``only_from``."""
-        return revise(self.ledger, record.key, change, record, only_from=only_from)
+        """``change`` the stored record (a move the lifecycle no longer allows from its
+        phase now changes nothing)."""
+        return revise(self.ledger, record.key, change, record)
 
-    def settle(self, record: JobRecord, status: str, reason: str) -> JobRecord:
-        """A Queued record settled by the controller itself: Rejected, SubmitFailed, or
-        Stopped before it was submitted."""
-        settled = self.revise(
-            record,
-            lambda current: states.settle_by_controller(current, status, reason, self.now()),
-            only_from={QUEUED},
-        )
-        if self.admission is not None and states.record_is_settled(settled):
-            self.admission.release(settled)  # its room, or its place in the waiting room
+    def settle(self, record: JobRecord, status: str, reason: str, **changes: Any) -> JobRecord:
+        """A job settled by the controller itself before SageMaker had it: Rejected,
+        SubmitFailed, or Stopped (a cancel)."""
+        before: list[JobRecord] = []
+
+        def change(current: JobRecord) -> JobRecord:
+            before[:] = [current]
+            return lifecycle.settle_by_controller(current, status, reason, self.now(), **changes)
+
+        settled = self.revise(record, change)
+        if self.admission is not None and before and settled.settled and not before[0].settled:
+            # Its room, or its place in the waiting room, goes to the other jobs.
+            self.admission.release(settled, lifecycle.next_steps(before[0], settled).release)
         return settled
 
     def created_by_us(self, job_arn: str, record: JobRecord) -> bool:

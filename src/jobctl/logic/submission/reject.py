@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jobctl.errors import ConcurrentUpdate, UnreadableRecord, summarize
-from jobctl.logic import states
+from jobctl.logic import lifecycle
 from jobctl.logic.submission.context import Context, Delivery, Outcome
-from jobctl.models.jobs import REJECTED, HistoryEntry, JobRecord, utc_iso
+from jobctl.models.jobs import REJECTED, HistoryEntry, JobRecord, Phase, utc_iso
 from jobctl.models.requests import JobRequest
 from jobctl.observability import count, logger, report_unreadable
 
@@ -74,7 +74,6 @@ class Rejections:
                 created_at=at,
                 updated_at=at,
                 history=[HistoryEntry(status=REJECTED, at=at)],
-                notice_pending="1",
                 message_id=delivery.message_id,
             )
             record = self._recorded(rejection, delivery)
@@ -109,10 +108,10 @@ class Rejections:
             return None
         if existing.message_id == delivery.message_id or _same_request(existing, rejection):
             return existing  # a redelivery of this very message, or a copy of the request
-        if existing.status != REJECTED:
+        if existing.phase != Phase.REJECTED:
             return None
         replaced = self.context.revise(
-            existing, lambda current: states.reject_again(current, rejection), only_from={REJECTED}
+            existing, lambda current: lifecycle.reject_again(current, rejection)
         )
         # Taken over by another request meanwhile: this rejection goes to its own key.
         return replaced if replaced.message_id == delivery.message_id else None

@@ -8,13 +8,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jobctl.errors import JobNotFound
-from jobctl.logic import states
+from jobctl.logic import lifecycle
 from jobctl.logic.reconciliation import Reconciler
 from jobctl.logic.submission.context import Context, Delivery, Outcome, job_type
 from jobctl.logic.submission.reject import Rejections
-from jobctl.models.jobs import IN_PROGRESS, QUEUED, STOPPED, STOPPING, JobRecord
+from jobctl.models.jobs import STOPPED, JobRecord, Phase
 from jobctl.models.requests import JobRequest
 from jobctl.observability import logger
+
+# Phases in which SageMaker has no job of the record running: a stop cancels the job.
+CANCELLABLE = frozenset({Phase.SUBMITTING, Phase.WAITING, Phase.ADMITTED, Phase.BETWEEN_TRIES})
 
 
 @dataclass(frozen=True)
@@ -28,16 +31,14 @@ class Stop:
         if isinstance(record, Outcome):
             return record
         # The retries end first (docs/contract.md §9): a try failing now is the last.
-        record = self.context.revise(
-            record, states.end_retries, only_from={QUEUED, IN_PROGRESS, STOPPING}
-        )
-        if record.status == QUEUED:
+        record = self.context.revise(record, lifecycle.end_retries)
+        if record.phase in CANCELLABLE:
             record = self.context.settle(record, STOPPED, "stopped before submission")
-            if states.was_cancelled(record):
+            if lifecycle.was_cancelled(record):
                 stop_untracked(self.context, record)
                 return Outcome.of(self.context.announce(record))
             # It was submitted meanwhile: stop it in SageMaker.
-        if states.record_is_settled(record) or record.job_arn is None:
+        if record.settled or record.job_arn is None:
             return Outcome.of(record)
         self.context.sagemaker.stop_job(request.job_type, record.sagemaker_name)
         return Outcome.of(self.reconciler.refresh(record))
@@ -51,7 +52,7 @@ def stop_untracked(context: Context, record: JobRecord) -> None:
         observation = context.sagemaker.describe_job(job_type(record), record.sagemaker_name)
     except JobNotFound:
         return
-    if states.is_settled(observation.primary_status, observation.secondary_status):
+    if lifecycle.is_settled(observation.primary_status, observation.secondary_status):
         return
     if observation.job_arn and context.created_by_us(observation.job_arn, record):
         logger.info("stopping a job a create started before the request was cancelled")

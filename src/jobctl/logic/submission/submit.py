@@ -11,12 +11,14 @@ from jobctl.errors import (
     ConcurrentUpdate,
     InvalidRequest,
     JobAlreadyExists,
+    JobctlError,
+    JobNotFound,
     RecordMissing,
     RetryableError,
     ServiceRefused,
     UnreadableRecord,
 )
-from jobctl.logic import states
+from jobctl.logic import lifecycle
 from jobctl.logic.requests import create_params, max_runtime_seconds
 from jobctl.logic.scheduling import Budgets, instances_of
 from jobctl.logic.submission.context import Context, Delivery, Outcome, job_type
@@ -24,16 +26,23 @@ from jobctl.logic.submission.reject import UNREADABLE, Rejections
 from jobctl.logic.submission.stop import stop_untracked
 from jobctl.models.jobs import (
     QUEUED,
-    REJECTED,
     SUBMIT_FAILED,
     HistoryEntry,
     JobRecord,
+    Phase,
     pack_request,
     utc_iso,
 )
 from jobctl.models.kinds import KINDS
 from jobctl.models.requests import NO_RETRY, JobRequest, RetryPolicy
-from jobctl.observability import MetricUnit, count, logger, report_unreadable
+from jobctl.observability import (
+    MetricUnit,
+    count,
+    logger,
+    report_unreadable,
+    scrub,
+    secret_values,
+)
 
 REUSED_REQUEST_ID = "request_id: already used for a different request"
 NAME_TAKEN = "job_name: already used by another request"
@@ -58,6 +67,17 @@ class Submit:
     default_retry: RetryPolicy = NO_RETRY
 
     def __call__(self, request: JobRequest, delivery: Delivery) -> Outcome:
+        """Submit the request's job; any error, expected or not, on the queue's last
+        receive gives the job up (SubmitFailed, one notice) before the message fails for
+        good (docs/contract.md §6): no record is left Queued with nothing to move it on."""
+        try:
+            return self._submit(request, delivery)
+        except Exception as exc:
+            if delivery.receive_count >= self.max_receive_count:
+                self._give_up(request, delivery, exc)
+            raise
+
+    def _submit(self, request: JobRequest, delivery: Delivery) -> Outcome:
         try:
             params = create_params(
                 request, self.default_role_arn, self.permitted_roles, self.context.deployment_id
@@ -84,16 +104,16 @@ class Submit:
             return self.rejections.reject(request, [UNREADABLE], delivery, own_key=False)
         if isinstance(record, str):
             return self.rejections.reject(request, [record], delivery, own_key=False)
-        if record.status != QUEUED:
-            if states.was_cancelled(record):
+        if record.phase not in (Phase.SUBMITTING, Phase.WAITING, Phase.ADMITTED):
+            if lifecycle.was_cancelled(record):
                 # The stop came first; an earlier create may still have started the job.
                 stop_untracked(self.context, record)
             logger.info("request already acted on", extra={"status": record.status})
             return Outcome.of(record)
-        if waits and not states.is_admitted(record):
+        if waits and record.phase != Phase.ADMITTED:
             assert kept is not None  # noqa: S101 - a job that may wait keeps its request
             record = self._admitted_or_waiting(record, instances, kept)
-            if not states.is_admitted(record):
+            if record.phase != Phase.ADMITTED:
                 return Outcome.of(record)  # it waits; a pass wakes it when room frees
         # The record decides which try is created (a retry's job has a name of its own).
         params[KINDS[request.job_type].name_member] = record.sagemaker_name
@@ -107,7 +127,7 @@ class Submit:
         except InvalidRequest as exc:
             return self.rejections.reject_own(record, exc.problems)
         except (RetryableError, ServiceRefused) as exc:
-            return self._failed(record, exc, delivery)
+            return self._failed(request, record, exc, delivery)
         return Outcome.of(self._created(record, job_arn))
 
     def _queued_record(
@@ -136,12 +156,12 @@ class Submit:
             priority=request.job_priority,
             share=request.job_share,
             instances=instances,
-            # A job that may wait joins the waiting room at once (a pass may admit it
-            # straight away), with its request, to be sent again when it is admitted.
-            waiting="1" if waits else None,
             request_body=kept,
             retry=retry,
         )
+        # A job that may wait joins the waiting room at once (a pass may admit it straight
+        # away), with its request, to be sent again when it is admitted.
+        fresh = lifecycle.start(fresh, waits)
         ledger = self.context.ledger
         try:
             return ledger.insert(fresh)
@@ -150,20 +170,22 @@ class Submit:
         existing = ledger.get(request.name, request.job_type)
         if existing is None:
             raise RetryableError(f"ledger record {request.name} was there a moment ago")
-        if existing.status == REJECTED and not _sent_again(existing, request):
+        if existing.phase == Phase.REJECTED and not _sent_again(existing, request):
             # The same name, corrected or from another request: handled as new.
             return self.context.revise(
-                existing, lambda current: states.take_over(current, fresh), only_from={REJECTED}
+                existing, lambda current: lifecycle.take_over(current, fresh)
             )
         if existing.request_id != request.rid:
             return NAME_TAKEN
         if existing.body_hash not in (None, request.body_hash):
             return REUSED_REQUEST_ID  # even after idempotency's record has expired
-        if existing.status == SUBMIT_FAILED:
+        if existing.phase == Phase.SUBMIT_FAILED:
+            if request.wake is not None and request.wake != existing.given_up_wake:
+                # The controller's own stale wake-up, not the user's redrive (§6).
+                logger.info("a stale wake-up of a job given up: ignored")
+                return existing
             # A redriven message: try again, and announce the new outcome in its turn.
-            return self.context.revise(
-                existing, lambda current: states.requeue(current, at), only_from={SUBMIT_FAILED}
-            )
+            return self.context.revise(existing, lambda current: lifecycle.requeue(current, at))
         return existing
 
     def _may_wait(self, instances: dict[str, int], share: str) -> bool:
@@ -174,35 +196,31 @@ class Submit:
         self, record: JobRecord, instances: dict[str, int], kept: str
     ) -> JobRecord:
         """The job joins the waiting room (if it is not there yet) and a pass runs: it is
-        admitted now if it may start, else it waits, saying what for."""
+        admitted now if it may start, else it waits, saying what for. A pass that fails
+        (a budget's item damaged, DynamoDB throttling) leaves the job waiting, safe in the
+        ledger: the next pass, at the latest the sweep's, admits it."""
         admission = self.context.admission
-        assert admission is not None  # noqa: S101 - checked by _needs_room
+        assert admission is not None  # noqa: S101 - checked by _may_wait
         at = utc_iso(self.context.now())
-        if not record.waiting:
-            record = self.context.revise(
-                record,
-                lambda current: current.model_copy(
-                    update={
-                        "waiting": "1",
-                        "request_body": kept,
-                        "instances": instances,
-                        "updated_at": at,
-                    }
-                ),
-                only_from={QUEUED},
-            )
-        report = admission.run(joining=record)
+        record = self.context.revise(
+            record,
+            lambda current: (
+                lifecycle.join(current, at, kept, instances)
+                if current.phase == Phase.SUBMITTING
+                else None
+            ),
+        )
+        try:
+            place = admission.run(joining=record).place_of(record.key)
+        except JobctlError as exc:
+            count("PassesFailed")
+            logger.warning("no pass now: the job waits for the next", extra={"error": str(exc)})
+            place = None
         current = self.context.ledger.get(*record.key)
         if current is None:
             raise RecordMissing(*record.key)
-        place = report.place_of(record.key)
-        if current.waiting and place is not None and place.waits_for != current.waiting_for:
-            reason = place.waits_for
-            current = self.context.revise(
-                current,
-                lambda r: r.model_copy(update={"waiting_for": reason}) if r.waiting else None,
-                only_from={QUEUED},
-            )
+        if current.waiting and place is not None:
+            current = admission.note_wait(current, place.waits_for)
         if current.waiting:
             count("JobsWaiting", job_type=record.job_type)
             logger.info("waiting for capacity", extra={"waiting_for": current.waiting_for})
@@ -221,10 +239,8 @@ class Submit:
         """The record takes its job: unless a reconciler got there first (an adoption from
         the job's event), or a stop cancelled it meanwhile — then the job is stopped too."""
         at = utc_iso(self.context.now())
-        updated = self.context.revise(
-            record, lambda current: states.bind(current, job_arn, at), only_from={QUEUED}
-        )
-        if states.was_cancelled(updated):
+        updated = self.context.revise(record, lambda current: lifecycle.bind(current, job_arn, at))
+        if lifecycle.was_cancelled(updated):
             self.context.sagemaker.stop_job(job_type(record), record.sagemaker_name)
         count("JobsSubmitted", job_type=record.job_type)
         queued_for = self.context.now() - datetime.fromisoformat(record.created_at)
@@ -232,28 +248,56 @@ class Submit:
         return updated
 
     def _failed(
-        self, record: JobRecord, error: RetryableError | ServiceRefused, delivery: Delivery
+        self,
+        request: JobRequest,
+        record: JobRecord,
+        error: RetryableError | ServiceRefused,
+        delivery: Delivery,
     ) -> Outcome:
-        """SageMaker did not take the job: the record waits for the next delivery, or on the
-        last one is given up (SubmitFailed, one notice); the message fails either way. A
-        refusal that retrying will not cure (a permission) goes the same way, so it ends in
-        the DLQ with its record SubmitFailed, never Queued for good."""
+        """SageMaker did not take the job: the record waits for the next delivery (the
+        message fails, so SQS delivers it again), saying why, or on the last one is given
+        up. A refusal that retrying will not cure (a permission) goes the same way, so it
+        ends in the DLQ with its record SubmitFailed, never Queued for good."""
         reason = f"SageMaker did not accept the job: {error}"
-        now = self.context.now
-        if delivery.receive_count < self.max_receive_count:
-            self.context.revise(
-                record,
-                lambda current: current.model_copy(
-                    update={"last_error": reason, "updated_at": utc_iso(now())}
-                ),
-                only_from={QUEUED},
+        if delivery.receive_count >= self.max_receive_count:
+            self._settle_failed(record, reason, request.wake)
+            raise error
+        at = utc_iso(self.context.now())
+        self.context.revise(record, lambda current: lifecycle.note_error(current, reason, at))
+        count("SubmitRetried", job_type=record.job_type)
+        raise error  # the record fails; SQS delivers it again
+
+    def _give_up(self, request: JobRequest, delivery: Delivery, error: Exception) -> None:
+        """The last delivery failed, whatever the error: the job is SubmitFailed (one
+        notice), unless an earlier create did start it (its answer lost): then the record
+        takes that job."""
+        try:
+            record = self.context.ledger.get(request.name, request.job_type)
+            if record is None or record.phase not in (Phase.SUBMITTING, Phase.ADMITTED):
+                return  # settled already, or waiting (its message is not the one failing)
+            adopted = self._adoptable_arn_if_any(record)
+            if adopted is not None:
+                self._created(record, adopted)
+                return
+            detail = scrub(str(error), secret_values(request.spec))
+            reason = f"submitting failed ({type(error).__name__}: {detail})"
+            self._settle_failed(record, reason, request.wake)
+        except Exception as failure:  # noqa: BLE001 - the original error is raised
+            logger.warning(
+                "could not give the job up on its last delivery",
+                extra={"error": type(failure).__name__},
             )
-            count("SubmitRetried", job_type=record.job_type)
-            raise error  # the record fails; SQS delivers it again
-        final = self.context.settle(record, SUBMIT_FAILED, reason)
+
+    def _settle_failed(self, record: JobRecord, reason: str, wake: int | None) -> None:
+        final = self.context.settle(record, SUBMIT_FAILED, reason, given_up_wake=wake)
         count("SubmitFailed", job_type=record.job_type)
         self.context.announce(final)
-        raise error  # fail this last receive too, so SQS moves the message to the DLQ
+
+    def _adoptable_arn_if_any(self, record: JobRecord) -> str | None:
+        try:
+            return self._adoptable_arn(record)
+        except JobNotFound:
+            return None
 
 
 def _sent_again(rejected: JobRecord, request: JobRequest) -> bool:

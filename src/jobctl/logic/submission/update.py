@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jobctl.logic import states
+from jobctl.errors import JobctlError
+from jobctl.logic import lifecycle
 from jobctl.logic.submission.context import Context, Delivery, Outcome
 from jobctl.logic.submission.reject import Rejections
 from jobctl.models.jobs import QUEUED, utc_iso
@@ -30,14 +31,15 @@ class Update:
             return record
         priority, at = request.job_priority, utc_iso(self.context.now())
         updated = self.context.revise(
-            record,
-            lambda current: states.reprioritize(current, priority, at),
-            only_from={QUEUED},
+            record, lambda current: lifecycle.reprioritize(current, priority, at)
         )
         if not updated.waiting or updated.priority != priority:
             return self.rejections.reject(request, [not_waiting(updated.status)], delivery)
         count("PrioritiesChanged", job_type=updated.job_type)
         logger.info("priority changed", extra={"priority": priority})
         if self.context.admission is not None:
-            self.context.admission.run()  # a higher priority may start now
+            try:
+                self.context.admission.run()  # a higher priority may start now
+            except JobctlError as exc:  # the change is made: the next pass acts on it
+                logger.warning("no pass now: the next one acts on it", extra={"error": str(exc)})
         return Outcome.of(self.context.ledger.get(*updated.key) or updated)
