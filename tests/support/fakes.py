@@ -60,11 +60,8 @@ class InMemoryLedger:
     def waiting(self) -> list[Waiting]:
         if self.index_lags:
             return []
-        return [
-            Waiting.model_validate(r.model_dump())
-            for key, r in self.records.items()
-            if r.waiting and key not in self.damaged
-        ]
+        # A damaged record's index entry (a projection of a few attributes) still reads.
+        return [Waiting.model_validate(r.model_dump()) for r in self.records.values() if r.waiting]
 
     def in_repair(self, phase: Phase, before: str | None = None) -> list[JobRecord]:
         return [

@@ -39,7 +39,6 @@ from jobctl.bootstrap import Controller
 from jobctl.errors import RetryableError
 from jobctl.handlers import controller
 from jobctl.logic.submission import REUSED_REQUEST_ID, Delivery, Outcome
-from jobctl.models.jobs import QUEUED, REJECTED, SUBMIT_FAILED
 from jobctl.models.requests import JobRequest, UnreadableRequest, parse_request
 from jobctl.observability import logger, metrics
 
@@ -51,11 +50,6 @@ IDEMPOTENCY_KEY = "[job_type, action, request_id, attempt]"
 # its spec; an update's (it has no spec) is its priority, so a second update needs its own
 # request_id and a late duplicate of an old one cannot undo a newer one.
 IDEMPOTENT_PAYLOAD = "[job_name, spec || priority]"
-
-
-# A rejection uses nothing up, and a SubmitFailed job comes back when its request is
-# redriven: neither outcome may answer a later delivery of the same request.
-FORGOTTEN = frozenset({REJECTED, SUBMIT_FAILED})
 
 
 class NotRemembered(Exception):
@@ -77,12 +71,10 @@ class IdempotentSubmit:
 def idempotent_submit(built: Controller) -> IdempotentSubmit:
     """``Submitter.handle`` behind Powertools idempotency, once per controller.
 
-    Two outcomes escape the idempotent scope, so Powertools keeps no record of them:
-    - a job that waits for capacity (a submit answered "Queued"): stored, "Queued" would
-      be the request's outcome, and its wake-up — the same request sent again when room
-      frees — would be answered from that record and never created;
-    - a rejection: it uses nothing up, so the corrected request may reuse the id;
-    - a job given up (or a stale wake-up of one): a redrive of its request tries again.
+    An outcome that is not ``final`` escapes the idempotent scope, so Powertools keeps
+    no record of it: a job that waits (its wake-up is the same request, and must create
+    it), a rejection (it uses nothing up: the corrected request may reuse the id), a job
+    given up (a redrive of its request tries again).
     """
     config = IdempotencyConfig(
         event_key_jmespath=IDEMPOTENCY_KEY,
@@ -102,7 +94,7 @@ def idempotent_submit(built: Controller) -> IdempotentSubmit:
     )
     def act(request: JobRequest, delivery: Delivery) -> Outcome:
         outcome = built.submitter.handle(request, delivery)
-        if outcome.status in FORGOTTEN or (request.action == "submit" and outcome.status == QUEUED):
+        if not outcome.final:
             raise NotRemembered(outcome)
         return outcome
 

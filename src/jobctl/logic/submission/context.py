@@ -12,21 +12,41 @@ from jobctl.logic.admission import Admission
 from jobctl.logic.ports import Ledger, NoticePublisher, SageMakerGateway
 from jobctl.logic.records import announce, revise
 from jobctl.logic.requests import is_ours
-from jobctl.models.jobs import JobRecord
+from jobctl.models.jobs import JobRecord, Phase
 from jobctl.models.kinds import JobType
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of a request; stored by Powertools idempotency, so no secrets in it."""
+    """What became of a request; stored by Powertools idempotency, so no secrets in it.
+
+    ``final`` says whether a later delivery of the same request is answered with it. Not
+    when the request may still act: its job waits (its wake-up is the same request), or
+    was rejected or given up (a corrected or redriven request tries again)."""
 
     job_name: str
     job_type: str
     status: str
+    final: bool = True
 
     @classmethod
-    def of(cls, record: JobRecord) -> Outcome:
-        return cls(record.job_name, record.job_type, record.status)
+    def of(cls, record: JobRecord, final: bool | None = None) -> Outcome:
+        if final is None:
+            final = record.phase not in _NOT_FINAL
+        return cls(record.job_name, record.job_type, record.status, final)
+
+
+# A request whose job is in one of these may act again when it is delivered again.
+_NOT_FINAL = frozenset(
+    {
+        Phase.SUBMITTING,
+        Phase.WAITING,
+        Phase.ADMITTED,
+        Phase.BETWEEN_TRIES,
+        Phase.REJECTED,
+        Phase.SUBMIT_FAILED,
+    }
+)
 
 
 @dataclass(frozen=True)

@@ -36,12 +36,12 @@ class Stop:
             record = self.context.settle(record, STOPPED, "stopped before submission")
             if lifecycle.was_cancelled(record):
                 stop_untracked(self.context, record)
-                return Outcome.of(self.context.announce(record))
+                return Outcome.of(self.context.announce(record), final=True)
             # It was submitted meanwhile: stop it in SageMaker.
         if record.settled or record.job_arn is None:
-            return Outcome.of(record)
+            return Outcome.of(record, final=True)
         self.context.sagemaker.stop_job(request.job_type, record.sagemaker_name)
-        return Outcome.of(self.reconciler.refresh(record))
+        return Outcome.of(self.reconciler.refresh(record), final=True)
 
 
 def stop_untracked(context: Context, record: JobRecord) -> None:

@@ -42,4 +42,5 @@ class Update:
                 self.context.admission.run()  # a higher priority may start now
             except JobctlError as exc:  # the change is made: the next pass acts on it
                 logger.warning("no pass now: the next one acts on it", extra={"error": str(exc)})
-        return Outcome.of(self.context.ledger.get(*updated.key) or updated)
+        # Remembered: a late duplicate of an older update must not undo a newer one.
+        return Outcome.of(self.context.ledger.get(*updated.key) or updated, final=True)
