@@ -12,8 +12,11 @@ import pytest
 
 from jobctl.adapters.sagemaker import training_observation
 from jobctl.errors import RetryableError
+from jobctl.logic import lifecycle
 from jobctl.logic.scheduling import OVERALL
+from jobctl.logic.submission import Delivery
 from jobctl.models.jobs import Phase
+from jobctl.models.requests import parse_request
 from tests.support.environment import MAX_RECEIVE_COUNT
 from tests.support.requests import request_body
 from tests.unit.conftest import Logic
@@ -291,3 +294,39 @@ def test_a_failing_sweep_step_never_stops_the_others_and_notices_go_first(
     assert swept["notices"] == 1
     assert logic.notices.statuses("a") == ["Completed"]
     assert swept["repaired"]["budgets derived again"] == 1
+
+
+def test_a_request_whose_every_delivery_failed_before_its_record_still_ends_submit_failed(
+    logic: Logic,
+) -> None:
+    # Powertools' own record failed on every delivery, say: the logic never ran.
+    body = json.dumps(job("a"))
+    request = parse_request(body)
+    delivery = Delivery("message-1", MAX_RECEIVE_COUNT, body)
+    logic.submitter.give_up(request, delivery, RuntimeError("DynamoDB: InternalServerError"))
+    given_up = logic.record("a")
+    assert (given_up.status, given_up.failure_reason) == (
+        "SubmitFailed",
+        "submitting failed (RuntimeError: DynamoDB: InternalServerError)",
+    )
+    assert logic.notices.statuses("a") == ["SubmitFailed"]
+    assert logic.handle_text(body).status == "InProgress"  # the user's redrive runs it
+
+
+def test_a_job_given_up_while_its_create_was_on_the_way_is_stopped_not_left_running(
+    logic: Logic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sagemaker = logic.submitter.submit.context.sagemaker
+    create = sagemaker.create_job
+
+    def create_then_lose_the_race(*args: Any) -> str:
+        arn = create(*args)  # meanwhile, the last delivery of a copy gave the job up
+        record = logic.record("a")
+        logic.ledger.update(
+            lifecycle.settle_by_controller(record, "SubmitFailed", "given up", logic.clock.now())
+        )
+        return arn
+
+    monkeypatch.setattr(sagemaker, "create_job", create_then_lose_the_race)
+    assert logic.handle(job("a")).status == "SubmitFailed"
+    assert logic.sagemaker.jobs[("TrainingJob", "a")].status in ("Stopping", "Stopped")

@@ -124,8 +124,12 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
     except IdempotencyValidationError:
         rejections = built.submitter.rejections
         outcome = rejections.reject(request, [REUSED_REQUEST_ID], delivery, own_key=False)
-    except IdempotencyAlreadyInProgressError as exc:
-        raise RetryableError("another invocation is handling the same request") from exc
+    except Exception as exc:
+        if delivery.receive_count >= built.settings.max_receive_count:
+            built.submitter.give_up(request, delivery, exc)  # before the DLQ takes it
+        if isinstance(exc, IdempotencyAlreadyInProgressError):
+            raise RetryableError("another invocation is handling the same request") from exc
+        raise
     return asdict(outcome)
 
 

@@ -149,10 +149,10 @@ def run(
         step_seconds=1.0,
         sweep_seconds=20.0,
         # Under chaos, an invocation killed after Powertools marked its request in progress
-        # blocks the request until that mark expires with the function's timeout (120 s on
-        # the local runtime's wall clock): the 5th delivery must come after it, as the
-        # template's 12-minute visibility timeout makes it come in AWS.
-        visibility_timeout=30 if chaos else 1,
+        # blocks the request until that mark expires with the function's timeout (120 s,
+        # which Powertools counts on the wall clock): the 5th delivery must come after it,
+        # as the template's 12-minute visibility timeout makes it come in AWS.
+        visibility_timeout=40 if chaos else 1,
         log_level="ERROR" if chaos else "WARNING",
         drop_event_ratio=0.01,
         speed=speed,

@@ -34,6 +34,12 @@ class Submitter:
     update: Update
     rejections: Rejections
 
+    def give_up(self, request: JobRequest, delivery: Delivery, error: Exception) -> None:
+        """A submit's last delivery failed outside the logic (Powertools' own records, say):
+        it ends as any failure on the last delivery does (docs/contract.md §6)."""
+        if request.action == "submit":
+            self.submit.give_up(request, delivery, error)
+
     def handle(self, request: JobRequest, delivery: Delivery) -> Outcome:
         if request.action == "stop":
             return self.stop(request, delivery)

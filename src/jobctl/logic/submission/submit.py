@@ -74,7 +74,7 @@ class Submit:
             return self._submit(request, delivery)
         except Exception as exc:
             if delivery.receive_count >= self.max_receive_count:
-                self._give_up(request, delivery, exc)
+                self.give_up(request, delivery, exc)
             raise
 
     def _submit(self, request: JobRequest, delivery: Delivery) -> Outcome:
@@ -142,26 +142,9 @@ class Submit:
         """The request's record: new, from an earlier delivery, or taking over a rejection
         (which uses nothing up); else the problem that keeps the request from it."""
         at = utc_iso(self.context.now())
-        fresh = JobRecord(
-            job_name=request.name,
-            job_type=request.job_type,
-            status=QUEUED,
-            request_id=request.rid,
-            body_hash=request.body_hash,
-            created_at=at,
-            updated_at=at,
-            history=[HistoryEntry(status=QUEUED, at=at)],
-            message_id=delivery.message_id,
-            max_runtime_seconds=max_runtime_seconds(request.spec),
-            priority=request.job_priority,
-            share=request.job_share,
-            instances=instances,
-            request_body=kept,
-            retry=retry,
-        )
         # A job that may wait joins the waiting room at once (a pass may admit it straight
         # away), with its request, to be sent again when it is admitted.
-        fresh = lifecycle.start(fresh, waits)
+        fresh = lifecycle.start(self._fresh(request, delivery, instances, kept, retry), waits)
         ledger = self.context.ledger
         try:
             return ledger.insert(fresh)
@@ -187,6 +170,33 @@ class Submit:
             # A redriven message: try again, and announce the new outcome in its turn.
             return self.context.revise(existing, lambda current: lifecycle.requeue(current, at))
         return existing
+
+    def _fresh(
+        self,
+        request: JobRequest,
+        delivery: Delivery,
+        instances: dict[str, int],
+        kept: str | None,
+        retry: RetryPolicy | None,
+    ) -> JobRecord:
+        at = utc_iso(self.context.now())
+        return JobRecord(
+            job_name=request.name,
+            job_type=request.job_type,
+            status=QUEUED,
+            request_id=request.rid,
+            body_hash=request.body_hash,
+            created_at=at,
+            updated_at=at,
+            history=[HistoryEntry(status=QUEUED, at=at)],
+            message_id=delivery.message_id,
+            max_runtime_seconds=max_runtime_seconds(request.spec),
+            priority=request.job_priority,
+            share=request.job_share,
+            instances=instances,
+            request_body=kept,
+            retry=retry,
+        )
 
     def _may_wait(self, instances: dict[str, int], share: str) -> bool:
         """Whether a budget applies to the job, so it is admitted before it is created."""
@@ -237,10 +247,13 @@ class Submit:
 
     def _created(self, record: JobRecord, job_arn: str) -> JobRecord:
         """The record takes its job: unless a reconciler got there first (an adoption from
-        the job's event), or a stop cancelled it meanwhile — then the job is stopped too."""
+        the job's event), or the job settled meanwhile (a stop cancelled it, a last
+        delivery gave it up) — then the job is stopped too: nothing the controller created
+        runs untracked."""
         at = utc_iso(self.context.now())
         updated = self.context.revise(record, lambda current: lifecycle.bind(current, job_arn, at))
-        if lifecycle.was_cancelled(updated):
+        if updated.settled and updated.job_arn != job_arn:
+            logger.info("the job settled before its create was recorded: stopping it")
             self.context.sagemaker.stop_job(job_type(record), record.sagemaker_name)
         count("JobsSubmitted", job_type=record.job_type)
         queued_for = self.context.now() - datetime.fromisoformat(record.created_at)
@@ -267,26 +280,42 @@ class Submit:
         count("SubmitRetried", job_type=record.job_type)
         raise error  # the record fails; SQS delivers it again
 
-    def _give_up(self, request: JobRequest, delivery: Delivery, error: Exception) -> None:
-        """The last delivery failed, whatever the error: the job is SubmitFailed (one
-        notice), unless an earlier create did start it (its answer lost): then the record
-        takes that job."""
+    def give_up(self, request: JobRequest, delivery: Delivery, error: Exception) -> None:
+        """The last delivery failed, whatever the error, wherever it was raised: the job
+        is SubmitFailed (one notice), unless an earlier create did start it (its answer
+        lost): then the record takes that job. A request that never got its record gets
+        one, SubmitFailed, so a redrive finds it."""
+        detail = scrub(str(error), secret_values(request.spec))
+        reason = f"submitting failed ({type(error).__name__}: {detail})"
         try:
             record = self.context.ledger.get(request.name, request.job_type)
-            if record is None or record.phase not in (Phase.SUBMITTING, Phase.ADMITTED):
+            if record is None:
+                self._record_given_up(request, delivery, reason)
+                return
+            if record.phase not in (Phase.SUBMITTING, Phase.ADMITTED):
                 return  # settled already, or waiting (its message is not the one failing)
             adopted = self._adoptable_arn_if_any(record)
             if adopted is not None:
                 self._created(record, adopted)
                 return
-            detail = scrub(str(error), secret_values(request.spec))
-            reason = f"submitting failed ({type(error).__name__}: {detail})"
             self._settle_failed(record, reason, request.wake)
         except Exception as failure:  # noqa: BLE001 - the original error is raised
             logger.warning(
                 "could not give the job up on its last delivery",
                 extra={"error": type(failure).__name__},
             )
+
+    def _record_given_up(self, request: JobRequest, delivery: Delivery, reason: str) -> None:
+        fresh = self._fresh(request, delivery, {}, pack_request(delivery.body), request.retry)
+        given_up = lifecycle.settle_by_controller(
+            fresh, SUBMIT_FAILED, reason, self.context.now(), given_up_wake=request.wake
+        )
+        try:
+            record = self.context.ledger.insert(given_up)
+        except ConcurrentUpdate:
+            return  # another delivery made it meanwhile: it acts on it
+        count("SubmitFailed", job_type=record.job_type)
+        self.context.announce(record)
 
     def _settle_failed(self, record: JobRecord, reason: str, wake: int | None) -> None:
         final = self.context.settle(record, SUBMIT_FAILED, reason, given_up_wake=wake)
