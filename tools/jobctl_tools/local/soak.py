@@ -339,7 +339,8 @@ def check(
     failures = []
     by_name = Counter(r.job_name for r in records)
     if set(by_name) != names or any(count != 1 for count in by_name.values()):
-        failures.append("not every request has exactly one ledger record")
+        absent = sorted(names - set(by_name))
+        failures.append(f"not every request has exactly one ledger record (none: {absent[:5]})")
     unsettled = [
         f"{r.job_name} ({r.phase}, try {r.attempt}, since {r.updated_at}: {r.last_error})"
         for r in records

@@ -47,6 +47,8 @@ from jobctl.observability import (
 REUSED_REQUEST_ID = "request_id: already used for a different request"
 NAME_TAKEN = "job_name: already used by another request"
 FOREIGN_JOB = "job_name: a SageMaker job of this name exists and is not jobctl's (not this stack's)"
+# Tries at giving a job up on its last delivery (each reads the record afresh).
+_GIVE_UP_TRIES = 3
 # A waiting job's record keeps its request, compressed; an item holds 400 KB at most.
 MAX_KEPT_REQUEST = 300_000
 TOO_LARGE_TO_WAIT = (
@@ -284,26 +286,35 @@ class Submit:
         """The last delivery failed, whatever the error, wherever it was raised: the job
         is SubmitFailed (one notice), unless an earlier create did start it (its answer
         lost): then the record takes that job. A request that never got its record gets
-        one, SubmitFailed, so a redrive finds it."""
+        one, SubmitFailed, so a redrive finds it. Nothing else will act on the request
+        once SQS moves it to the dead-letter queue, so a transient failure here is tried
+        again at once, a few times."""
         detail = scrub(str(error), secret_values(request.spec))
         reason = f"submitting failed ({type(error).__name__}: {detail})"
-        try:
-            record = self.context.ledger.get(request.name, request.job_type)
-            if record is None:
-                self._record_given_up(request, delivery, reason)
+        for attempt in range(_GIVE_UP_TRIES):
+            try:
+                self._give_up_once(request, delivery, reason)
                 return
-            if record.phase not in (Phase.SUBMITTING, Phase.ADMITTED):
-                return  # settled already, or waiting (its message is not the one failing)
-            adopted = self._adoptable_arn_if_any(record)
-            if adopted is not None:
-                self._created(record, adopted)
-                return
-            self._settle_failed(record, reason, request.wake)
-        except Exception as failure:  # noqa: BLE001 - the original error is raised
-            logger.warning(
-                "could not give the job up on its last delivery",
-                extra={"error": type(failure).__name__},
-            )
+            except JobctlError as failure:
+                if attempt == _GIVE_UP_TRIES - 1:
+                    logger.warning(
+                        "could not give the job up on its last delivery: it is in the DLQ",
+                        extra={"error": str(failure)},
+                    )
+                    count("GiveUpsFailed")
+
+    def _give_up_once(self, request: JobRequest, delivery: Delivery, reason: str) -> None:
+        record = self.context.ledger.get(request.name, request.job_type)
+        if record is None:
+            self._record_given_up(request, delivery, reason)
+            return
+        if record.phase not in (Phase.SUBMITTING, Phase.ADMITTED):
+            return  # settled already, or waiting (its message is not the one failing)
+        adopted = self._adoptable_arn_if_any(record)
+        if adopted is not None:
+            self._created(record, adopted)
+            return
+        self._settle_failed(record, reason, request.wake)
 
     def _record_given_up(self, request: JobRequest, delivery: Delivery, reason: str) -> None:
         fresh = self._fresh(request, delivery, {}, pack_request(delivery.body), request.retry)
@@ -313,9 +324,14 @@ class Submit:
         try:
             record = self.context.ledger.insert(given_up)
         except ConcurrentUpdate:
-            return  # another delivery made it meanwhile: it acts on it
+            # Made meanwhile (by another delivery, or by a try of ours whose answer was
+            # lost): read it again and act on it.
+            existing = self.context.ledger.get(request.name, request.job_type)
+            if existing is None or existing.phase != Phase.SUBMIT_FAILED:
+                raise RetryableError("the record appeared meanwhile: give up again") from None
+            record = existing
         count("SubmitFailed", job_type=record.job_type)
-        self.context.announce(record)
+        self.context.announce(record)  # a failure here leaves it to the sweep's notices
 
     def _settle_failed(self, record: JobRecord, reason: str, wake: int | None) -> None:
         final = self.context.settle(record, SUBMIT_FAILED, reason, given_up_wake=wake)
