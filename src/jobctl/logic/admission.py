@@ -218,12 +218,7 @@ class Admission:
         """Record what a waiting job waits for (``jobctl get`` shows it)."""
         if reason == record.waiting_for:
             return record
-        return revise(
-            self.ledger,
-            record.key,
-            lambda r: r.model_copy(update={"waiting_for": reason}) if r.waiting else None,
-            record,
-        )
+        return revise(self.ledger, record.key, partial(lifecycle.note_wait, reason=reason), record)
 
 
 @dataclass(frozen=True)

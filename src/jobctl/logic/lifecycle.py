@@ -279,6 +279,28 @@ def note_error(record: JobRecord, reason: str, at: str) -> JobRecord | None:
     return record.model_copy(update={"last_error": reason, "updated_at": at})
 
 
+def note_wait(record: JobRecord, reason: str | None) -> JobRecord | None:
+    """What a waiting job waits for (``jobctl get`` shows it); None if it waits no more."""
+    if not record.waiting or record.waiting_for == reason:
+        return None
+    return record.model_copy(update={"waiting_for": reason})
+
+
+def checked(record: JobRecord, at: str) -> JobRecord:
+    """The sweep described the job because it is older than the List window."""
+    return record.model_copy(update={"checked_at": at})
+
+
+def claim_notice(record: JobRecord, at: str | None) -> JobRecord:
+    """A publisher claims the job's notice (``at``), or lets its claim go (None)."""
+    return record.model_copy(update={"notice_claimed_at": at})
+
+
+def notice_sent(record: JobRecord, at: str) -> JobRecord:
+    """The notice is out: the job is announced (``notice_pending`` no longer holds)."""
+    return record.model_copy(update={"notified_at": at, "notice_claimed_at": None})
+
+
 def end_retries(record: JobRecord) -> JobRecord | None:
     """A stop ends the retries: the current try is the last (None: there were none)."""
     if record.retry is None or record.settled:

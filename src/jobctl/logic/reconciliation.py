@@ -182,7 +182,7 @@ class Reconciler:
             if newer:
                 updated = lifecycle.apply_observation(current, observation, self.now(), self.prices)
             if checked:
-                updated = updated.model_copy(update={"checked_at": utc_iso(self.now())})
+                updated = lifecycle.checked(updated, utc_iso(self.now()))
             return updated
 
         updated = revise(self.ledger, record.key, change, record)

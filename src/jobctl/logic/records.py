@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 
 from jobctl.errors import ConcurrentUpdate, IllegalMove, RecordMissing, RetryableError
+from jobctl.logic import lifecycle
 from jobctl.logic.ports import Ledger, NoticePublisher
 from jobctl.models.jobs import JobRecord, Notice, utc_iso
 from jobctl.observability import count, logger
@@ -71,14 +73,14 @@ def announce(
     if claimed_at is not None and claimed_at > utc_iso(now() - lease):
         return record  # another invocation holds a fresh claim
     try:
-        claimed = ledger.update(record.model_copy(update={"notice_claimed_at": utc_iso(now())}))
+        claimed = ledger.update(lifecycle.claim_notice(record, utc_iso(now())))
     except ConcurrentUpdate:
         return record  # someone else changed it first; whoever holds it announces it
     try:
         publisher.publish(Notice.of(claimed))
     except RetryableError:
         # Let the next attempt (a retried event, or the sweep) claim it at once.
-        revise(ledger, claimed.key, lambda r: r.model_copy(update={"notice_claimed_at": None}))
+        revise(ledger, claimed.key, partial(lifecycle.claim_notice, at=None))
         raise
     count("NoticesPublished", status=claimed.status)
     logger.info("notice published", extra={"status": claimed.status})
@@ -89,9 +91,7 @@ def announce(
             return revise(
                 ledger,
                 claimed.key,
-                lambda r: r.model_copy(
-                    update={"notified_at": utc_iso(now()), "notice_claimed_at": None}
-                ),
+                partial(lifecycle.notice_sent, at=utc_iso(now())),
                 current=claimed if attempt == 0 else None,
             )
         except RetryableError:
