@@ -69,40 +69,52 @@ class Move(StrEnum):
     GIVE_UP = "give up"  # the last delivery failed too: SubmitFailed
 
 
-_QUEUED = (Phase.SUBMITTING, Phase.WAITING, Phase.ADMITTED)
-_WATCHED = (Phase.RUNNING, Phase.STOPPING)
-_OUTCOMES = {
-    Move.SEE_COMPLETED: Phase.COMPLETED,
-    Move.SEE_FAILED: Phase.FAILED,
-    Move.SEE_STOPPED: Phase.STOPPED,
-}
-
+# Every move a job can make: (phase, move) -> the phase it leads to. Nothing else moves
+# a job; a settled phase leaves only by a new request (a rejected name taken, a redrive).
 MOVES: Mapping[tuple[Phase, Move], Phase] = MappingProxyType(
     {
-        # Arriving: a redriven SubmitFailed request and one that takes a rejected name
-        # start as a new request does.
-        **{(p, Move.SUBMIT): Phase.SUBMITTING for p in (Phase.REJECTED, Phase.SUBMIT_FAILED)},
-        **{
-            (p, Move.JOIN): Phase.WAITING
-            for p in (Phase.SUBMITTING, Phase.REJECTED, Phase.SUBMIT_FAILED)
-        },
+        (Phase.SUBMITTING, Move.CREATE): Phase.RUNNING,  # its own message created it
+        (Phase.SUBMITTING, Move.JOIN): Phase.WAITING,  # a budget applies: it waits for room
+        (Phase.SUBMITTING, Move.CANCEL): Phase.CANCELLED,
+        # SageMaker refused it (a name someone else's, a spec it would not take)
+        (Phase.SUBMITTING, Move.REJECT): Phase.REJECTED,
+        (Phase.SUBMITTING, Move.GIVE_UP): Phase.SUBMIT_FAILED,
+        # A pass took room for it (a waiting job holds none, so it is never created).
         (Phase.WAITING, Move.ADMIT): Phase.ADMITTED,
-        # A waiting job holds no room: it is created only once admitted.
-        (Phase.SUBMITTING, Move.CREATE): Phase.RUNNING,
-        (Phase.ADMITTED, Move.CREATE): Phase.RUNNING,
-        **{(p, Move.CANCEL): Phase.CANCELLED for p in (*_QUEUED, Phase.BETWEEN_TRIES)},
-        **{(p, Move.REJECT): Phase.REJECTED for p in (*_QUEUED, Phase.REJECTED)},
-        **{(p, Move.GIVE_UP): Phase.SUBMIT_FAILED for p in _QUEUED},
-        # SageMaker's, as observed.
+        (Phase.WAITING, Move.CANCEL): Phase.CANCELLED,
+        (Phase.WAITING, Move.REJECT): Phase.REJECTED,
+        (Phase.WAITING, Move.GIVE_UP): Phase.SUBMIT_FAILED,
+        (Phase.ADMITTED, Move.CREATE): Phase.RUNNING,  # its wake-up created it
+        (Phase.ADMITTED, Move.CANCEL): Phase.CANCELLED,
+        (Phase.ADMITTED, Move.REJECT): Phase.REJECTED,
+        (Phase.ADMITTED, Move.GIVE_UP): Phase.SUBMIT_FAILED,
         (Phase.RUNNING, Move.SEE_RUNNING): Phase.RUNNING,
-        **{(p, Move.SEE_STOPPING): Phase.STOPPING for p in _WATCHED},
-        **{(p, move): outcome for p in _WATCHED for move, outcome in _OUTCOMES.items()},
-        **{(p, Move.SEE_RETRYABLE_FAILURE): Phase.BETWEEN_TRIES for p in _WATCHED},
+        (Phase.RUNNING, Move.SEE_STOPPING): Phase.STOPPING,
+        (Phase.RUNNING, Move.SEE_COMPLETED): Phase.COMPLETED,
+        (Phase.RUNNING, Move.SEE_FAILED): Phase.FAILED,
+        (Phase.RUNNING, Move.SEE_STOPPED): Phase.STOPPED,
+        (Phase.RUNNING, Move.SEE_RETRYABLE_FAILURE): Phase.BETWEEN_TRIES,
+        (Phase.STOPPING, Move.SEE_STOPPING): Phase.STOPPING,
+        (Phase.STOPPING, Move.SEE_COMPLETED): Phase.COMPLETED,
+        (Phase.STOPPING, Move.SEE_FAILED): Phase.FAILED,
+        (Phase.STOPPING, Move.SEE_STOPPED): Phase.STOPPED,
+        (Phase.STOPPING, Move.SEE_RETRYABLE_FAILURE): Phase.BETWEEN_TRIES,
+        (Phase.BETWEEN_TRIES, Move.NEXT_TRY): Phase.WAITING,  # its room given back
+        (Phase.BETWEEN_TRIES, Move.CANCEL): Phase.CANCELLED,
         # A settled job's secondary status may still change (an AutoML job's reports).
-        **{(outcome, move): outcome for move, outcome in _OUTCOMES.items()},
-        (Phase.BETWEEN_TRIES, Move.NEXT_TRY): Phase.WAITING,
+        (Phase.COMPLETED, Move.SEE_COMPLETED): Phase.COMPLETED,
+        (Phase.FAILED, Move.SEE_FAILED): Phase.FAILED,
+        (Phase.STOPPED, Move.SEE_STOPPED): Phase.STOPPED,
+        (Phase.REJECTED, Move.SUBMIT): Phase.SUBMITTING,  # a new request takes a rejected name
+        (Phase.REJECTED, Move.JOIN): Phase.WAITING,
+        (Phase.REJECTED, Move.REJECT): Phase.REJECTED,  # another rejection replaces the last
+        (Phase.SUBMIT_FAILED, Move.SUBMIT): Phase.SUBMITTING,  # a user redrives the request
+        (Phase.SUBMIT_FAILED, Move.JOIN): Phase.WAITING,
     }
 )
+
+# The phases of a job whose SageMaker job is not created yet (its status is Queued).
+_QUEUED = (Phase.SUBMITTING, Phase.WAITING, Phase.ADMITTED)
 
 # The ledger status a controller's move leaves (SageMaker's moves take SageMaker's status).
 _STATUS_AFTER = {
@@ -352,7 +364,7 @@ _RANK = {
 _FIRST_WORD = re.compile(r"[A-Z]?[a-z]*")
 _NO_PRICES: Mapping[str, float] = MappingProxyType({})
 # Phases whose SageMaker job the ledger follows.
-_FOLLOWED = frozenset({*_WATCHED, *_OUTCOMES.values()})
+_FOLLOWED = frozenset({Phase.RUNNING, Phase.STOPPING, Phase.COMPLETED, Phase.FAILED, Phase.STOPPED})
 
 
 def rank(status: str) -> int:
