@@ -449,3 +449,11 @@ def test_a_record_shows_its_priority_even_the_default_and_its_share() -> None:
         if len(cells := [c.strip() for c in line.strip("│ ").split("│")]) == 2
     }
     assert (rows["priority"], rows["share"], rows["waiting_for"]) == ("0", "default", GPU_FULL)
+
+
+def test_a_record_shows_its_phase_so_an_operator_sees_what_it_waits_for() -> None:
+    job = record("a", "Queued", waiting_for=GPU_FULL).model_validate(
+        {**record("a", "Queued").model_dump(), "phase": "between-tries"}
+    )
+    text = "".join(rendered(part, 250) for part in record_view(job))
+    assert any("phase" in line and "between-tries" in line for line in text.splitlines())

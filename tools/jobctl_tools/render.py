@@ -412,6 +412,7 @@ def record_view(record: JobRecord) -> list[Table]:
     fields.add_column("value", overflow="fold")
     for name in (
         "status",
+        "phase",
         "secondary_status",
         "failure_reason",
         "priority",
@@ -430,6 +431,8 @@ def record_view(record: JobRecord) -> list[Table]:
             continue
         if name == "status":
             fields.add_row(name, styled(value))
+        elif name == "phase":  # what the job waits for (README, "A job's lifecycle")
+            fields.add_row(name, Text(value.value))
         elif name == "warnings":
             fields.add_row(name, Text("; ".join(value)))
         else:
