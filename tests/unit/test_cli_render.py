@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console, RenderableType
 
 from jobctl.logic.scheduling import OVERALL, Budgets, Usage
-from jobctl.models.jobs import JobRecord
+from jobctl.models.jobs import JobRecord, Phase
 from jobctl_tools.client import DeadLetter, QueueEntry
 from jobctl_tools.render import (
     budgets_line,
@@ -452,8 +452,6 @@ def test_a_record_shows_its_priority_even_the_default_and_its_share() -> None:
 
 
 def test_a_record_shows_its_phase_so_an_operator_sees_what_it_waits_for() -> None:
-    job = record("a", "Queued", waiting_for=GPU_FULL).model_validate(
-        {**record("a", "Queued").model_dump(), "phase": "between-tries"}
-    )
+    job = record("a", "Queued", phase=Phase.BETWEEN_TRIES)
     text = "".join(rendered(part, 250) for part in record_view(job))
     assert any("phase" in line and "between-tries" in line for line in text.splitlines())
