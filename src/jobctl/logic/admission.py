@@ -178,14 +178,15 @@ class Admission:
             )
             count("WakeupsFailed")
 
-    def release(self, record: JobRecord, holds: dict[str, int]) -> None:
-        """Give back the room a settled job held, and let the waiting jobs have it at once.
-        The job has settled whatever happens here: a failure is logged and left to the
-        sweep, which derives the budgets from the ledger again."""
+    def release(self, record: JobRecord, holds: dict[str, int], admit: bool = True) -> None:
+        """Give back the room a settled job held, and let the waiting jobs have it at once
+        (unless not ``admit``: the caller runs one pass for many). The job has settled
+        whatever happens here: a failure is logged and left to the sweep, which derives
+        the budgets from the ledger again."""
         try:
             if holds:
                 self.capacity.release(holder_of(record.job_type, record.job_name), holds)
-            if self.budgets.active:
+            if admit and self.budgets.active:
                 self.run()
         except JobctlError as exc:
             logger.warning("room not given back: the sweep will", extra={"error": str(exc)})

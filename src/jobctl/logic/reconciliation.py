@@ -155,7 +155,7 @@ class Reconciler:
             logger.info("adopted the job of a create whose answer was lost, from its event")
         return adopted
 
-    def refresh(self, record: JobRecord, checked: bool = False) -> JobRecord:
+    def refresh(self, record: JobRecord, checked: bool = False, admit: bool = True) -> JobRecord:
         """Describe the job and record what SageMaker says now."""
         job_type = cast("JobType", record.job_type)  # the ledger's jobs are of known types
         try:
@@ -163,14 +163,20 @@ class Reconciler:
         except JobNotFound as exc:
             # Describe lags behind create for a moment: try again rather than guess.
             raise RetryableError(f"{job_type} {record.sagemaker_name} is not visible yet") from exc
-        return self.record(observation, record, checked)
+        return self.record(observation, record, checked, admit)
 
     def record(
-        self, observation: Observation, record: JobRecord, checked: bool = False
+        self,
+        observation: Observation,
+        record: JobRecord,
+        checked: bool = False,
+        admit: bool = True,
     ) -> JobRecord:
         """Write ``observation`` of ``record``'s job unless the ledger already holds something
         as new (and, when ``checked``, note that the sweep looked at the job now); then do
-        what the move leaves to do: a notice, room given back, a next try (§9)."""
+        what the move leaves to do: a notice, room given back, a next try (§9). Room given
+        back goes to the waiting jobs at once unless ``admit`` is False (the sweep records
+        every job it caught up with first, then runs one pass)."""
         before: list[JobRecord] = []
 
         def change(current: JobRecord) -> JobRecord | None:
@@ -195,7 +201,7 @@ class Reconciler:
             return self.admission.next_try(updated)  # its room goes to the waiting jobs now
         announced = self._announce_if_due(updated) if steps.notice else updated
         if settled_now and self.admission is not None:
-            self.admission.release(updated, steps.release)  # its room goes to the waiting jobs
+            self.admission.release(updated, steps.release, admit)
         return announced
 
     # -- the sweep --------------------------------------------------------------------------
@@ -349,18 +355,22 @@ class Reconciler:
         """Record what the List summaries say changed (a settled job is described); what
         time does not allow is still changed in SageMaker, and the next sweep finds it."""
         by_key: dict[tuple[str, str], Observation] = dict(summaries)
-        for key, record in self.ledger.get_many(by_key).items():
+        records = self.ledger.get_many(by_key)
+        # The oldest first (pages come newest first), so no job waits behind newer ones
+        # sweep after sweep when time runs short.
+        for key in reversed(by_key):
             if self.now() >= stop_at:
                 return
-            summary = by_key[key]
-            if not lifecycle.is_newer(record, summary):
+            record, summary = records.get(key), by_key[key]
+            if record is None or not lifecycle.is_newer(record, summary):
                 continue
             if lifecycle.is_settled(summary.primary_status, summary.secondary_status):
                 # Only Describe brings outputs, metrics and the full failure reason.
                 report.described += 1
-                updated = self.refresh(record)
+                updated = self.refresh(record, admit=False)
             elif self.track_progress:
-                updated = self.record(summary, record)  # a List summary is truth enough
+                # A List summary is truth enough.
+                updated = self.record(summary, record, admit=False)
             else:
                 continue  # terminal-only tracking: progress is not recorded
             if updated.version != record.version:
@@ -385,7 +395,7 @@ class Reconciler:
             if record is None:
                 continue
             report.described += 1
-            updated = self.refresh(record, checked=True)
+            updated = self.refresh(record, checked=True, admit=False)
             if updated.sagemaker_modified_at != record.sagemaker_modified_at:
                 report.updated += 1
 
