@@ -354,3 +354,19 @@ def test_the_sweep_records_every_job_it_catches_up_with_then_runs_one_pass(
     assert [logic.record(n).status for n in ("a", "b", "c")] == ["Completed"] * 3
     assert len(passes) == 1
     assert [o.job_name for o in logic.deliver_wakeups()] == ["d"]
+
+
+def test_a_wake_up_stuck_behind_a_backlog_is_sent_again_ever_less_often(logic: Logic) -> None:
+    # A queue with a backlog delays every wake-up; a fixed beat of new ones deepens it.
+    logic.reconfigure(JOBS_QUEUE_URL=QUEUE, CONCURRENCY_BUDGET="1")
+    logic.handle(job("a"))
+    logic.handle(job("b"))
+    logic.sagemaker.complete("TrainingJob", "a")
+    report(logic, "a")  # b is admitted and woken; its wake-up waits in the queue
+    sent_at = []
+    for minute in range(1, 31):
+        logic.clock.advance(60)
+        if logic.sweep()["repaired"]["wake-ups sent again"]:
+            sent_at.append(minute)
+    # Each at the first sweep after its grace passed: 2, then 4, then 8 minutes.
+    assert sent_at == [3, 8, 17]

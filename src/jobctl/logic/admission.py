@@ -51,9 +51,21 @@ _PASSES = 5
 # repair lands within 15 (README, "A job's lifecycle"); a second wake-up is harmless.
 WAKE_GRACE = timedelta(minutes=2)
 RETRY_GRACE = timedelta(minutes=10)
+MAX_WAKE_GRACE = timedelta(hours=1)
 # Room a job holds but its budget does not show is restored only once its record has
 # been quiet this long (an admission a moment ago may not be in the index yet).
 BUDGET_GRACE = timedelta(minutes=2)
+
+
+def wake_grace(record: JobRecord) -> timedelta:
+    """How long an admitted job's wake-up may take before the sweep sends another: 2
+    minutes, or 10 after a failed create (its own message comes back), doubled for each
+    wake-up sent already, up to an hour. A queue with a backlog delays every wake-up;
+    sending more into it on a fixed beat would only deepen it."""
+    # Written since its admission: a create failed, and its message is retried.
+    base = RETRY_GRACE if record.updated_at > (record.admitted_at or "") else WAKE_GRACE
+    doublings = min(max(0, record.wakes - 1), 10)
+    return min(base * (1 << doublings), MAX_WAKE_GRACE)
 
 
 def request_to_send(record: JobRecord) -> str:
@@ -244,11 +256,8 @@ class Repairs:
         """Admitted jobs whose wake-up never led to a create are woken again."""
         woken = 0
         for record in self.ledger.in_repair(Phase.ADMITTED, self._before(WAKE_GRACE)):
-            # Written since its admission: a create failed, and its message is retried.
-            retried = record.updated_at > (record.admitted_at or "")
-            grace = RETRY_GRACE if retried else WAKE_GRACE
-            if record.updated_at >= self._before(grace):
-                continue  # its message is still being retried
+            if record.updated_at >= self._before(wake_grace(record)):
+                continue  # its message may still be on its way
             at = utc_iso(self.admission.now())
             current = revise(self.ledger, record.key, partial(lifecycle.wake_again, at=at), record)
             if current.phase == Phase.ADMITTED and current.admitted_at == at:
