@@ -636,3 +636,10 @@ def test_terminal_only_tracking_matches_outcomes_alone(sample: str, matched: boo
     event = load_event(sample)
     assert any(rule_matches(p, event) for p in patterns) is matched
     assert "TRACKING_MODE" in function_variables("ReconcileFunction")
+
+
+def test_an_alarm_fires_when_a_sweep_step_keeps_failing() -> None:
+    # A failing step no longer fails the sweep (each step is isolated): the metric tells.
+    alarm = alarm_on("jobctl", "SweepStepsFailed")
+    assert (alarm["EvaluationPeriods"], alarm["Threshold"]) == (3, 0)
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "jobctl"}]

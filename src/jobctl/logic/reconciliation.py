@@ -270,7 +270,7 @@ class Reconciler:
             step()
         except Exception as exc:  # noqa: BLE001 - each step is isolated by design
             report.failed_steps.append(name)
-            count("SweepStepsFailed", step=name)
+            count("SweepStepsFailed")  # the log names the step
             logger.warning(
                 "a sweep step failed: the next one runs",
                 extra={"step": name, "error": f"{type(exc).__name__}: {scrub(str(exc))}"},
