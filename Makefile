@@ -68,7 +68,7 @@ demo: $(VENV)/.installed ## Run the sample jobs through the controller on the em
 
 .PHONY: soak
 soak: $(VENV)/.installed ## Soak the local stack: 1,000 requests with faults, duplicates, lost events (CHAOS=1: and 5 % of the controller's AWS calls failing)
-	$(PY) -m jobctl_tools.local.soak --requests $${SOAK_REQUESTS:-1000} --rate $${SOAK_RATE:-2} --budget-scale $${SOAK_BUDGET_SCALE:-4} --timeout $${SOAK_TIMEOUT:-1800} $(if $(CHAOS),--chaos)
+	$(PY) -m jobctl_tools.local.soak --requests $${SOAK_REQUESTS:-1000} --rate $${SOAK_RATE:-$(if $(CHAOS),1,2)} --budget-scale $${SOAK_BUDGET_SCALE:-4} --timeout $${SOAK_TIMEOUT:-$(if $(CHAOS),3600,1800)} $(if $(CHAOS),--chaos)
 
 .PHONY: bench
 bench: $(VENV)/.installed ## Benchmarks: API economy, handler overhead, cold start, local stack (bench/results.json, README table)
