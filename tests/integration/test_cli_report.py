@@ -95,6 +95,6 @@ def test_the_report_table_shows_each_group_with_a_bar_of_its_cost(mixed_shares: 
     lines = result.output.splitlines()
     research = next(line for line in lines if "research" in line)
     prod = next(line for line in lines if "prod" in line)
-    assert "$0.62" in research or "$0.63" in research
+    assert "$0.62" in research  # $0.625, shown with Python's rounding (half to even)
     assert research.count("█") > prod.count("█") > 0  # the bars follow the cost
     assert any("all" in line and "$1.00" in line for line in lines)

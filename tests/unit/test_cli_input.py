@@ -203,12 +203,16 @@ def test_a_role_outside_the_allow_list_fails_the_local_check() -> None:
 
 @pytest.mark.parametrize("role", [None, DEFAULT_ROLE, TEAM_ROLE])
 def test_the_default_role_and_the_allowed_ones_pass(role: str | None) -> None:
-    check_request(training(role), DEFAULT_ROLE, frozenset({TEAM_ROLE}))
+    checked = check_request(training(role), DEFAULT_ROLE, frozenset({TEAM_ROLE}))
+    assert (checked.spec or {}).get("RoleArn") == role
 
 
 def test_any_role_passes_when_the_allow_list_is_not_known() -> None:
-    check_request(training(OTHER_ROLE))
-    check_request(training(OTHER_ROLE), DEFAULT_ROLE, None)
+    for checked in (
+        check_request(training(OTHER_ROLE)),
+        check_request(training(OTHER_ROLE), DEFAULT_ROLE, None),
+    ):
+        assert (checked.spec or {})["RoleArn"] == OTHER_ROLE
 
 
 def test_the_allow_list_is_read_as_the_controller_reads_it() -> None:

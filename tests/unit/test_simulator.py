@@ -625,7 +625,8 @@ def test_create_errors_answer_the_first_creates_of_a_name(client: Any, clock: Ma
 
 @pytest.mark.parametrize("reason", [CAPACITY_ERROR, INTERNAL_SERVER_ERROR, ALGORITHM_ERROR])
 def test_the_failure_reasons_fit_in_a_tag(client: Any, clock: ManualClock, reason: str) -> None:
-    create(client, clock, "sim-job", Tags=try_of("sim-job", 1, reason)["Tags"])
+    arn = create(client, clock, "sim-job", Tags=try_of("sim-job", 1, reason)["Tags"])
+    assert reason in [tag["Value"] for tag in client.list_tags(ResourceArn=arn)["Tags"]]
 
 
 @pytest.mark.parametrize(

@@ -160,6 +160,8 @@ def test_automl_jobs_are_not_refused_for_instances(clock: ManualClock) -> None:
     client = new_account.attach(boto3.client("sagemaker"))
     spec = request_body("automl.json")["spec"] | {"RoleArn": DEFAULT_ROLE}
     client.create_auto_ml_job(AutoMLJobName="automl-1", **spec)
+    described = client.describe_auto_ml_job(AutoMLJobName="automl-1")
+    assert described["AutoMLJobStatus"] == "InProgress"
 
 
 def test_a_quota_is_set_only_for_an_instance_type_sagemaker_trains_on(
