@@ -20,8 +20,8 @@ from botocore.exceptions import BotoCoreError
 from botocore.exceptions import ClientError as BotoClientError
 
 from jobctl.adapters.capacity import DynamoDBCapacity
-from jobctl.adapters.ledger import WAITING_INDEX, record_from_item, waiting_from_item
-from jobctl.errors import InvalidRequest, UnreadableBudget, UnreadableRecord
+from jobctl.adapters.ledger import DynamoDBLedger
+from jobctl.errors import InvalidRequest, UnreadableBudget
 from jobctl.logic.admission import candidate_of
 from jobctl.logic.requests import create_params
 from jobctl.logic.scheduling import Budgets, Usage, admission_order, budgets_wanted
@@ -43,7 +43,6 @@ OPTIONAL_OUTPUTS = {"dlq_url", "state_table"}
 ROLE_PARAMETERS = {"default_role_arn": "DefaultRoleArn", "allowed_role_arns": "AllowedRoleArns"}
 # How long a listed dead letter stays hidden from other readers while we look at it.
 _DLQ_LOOK_SECONDS = 30
-STATUS_INDEX = "status-index"
 # Stands in for DEFAULT_ROLE_ARN when checking a request before sending it: the role
 # allow-list is the controller's to enforce.
 _ANY_ROLE = "arn:aws:iam::000000000000:role/checked-by-the-controller"
@@ -424,19 +423,7 @@ class JobctlClient:
     def waiting(self) -> list[Waiting]:
         """The waiting room, through the sparse waiting-index (never a scan); an item that
         cannot be read is left out and its key kept in ``unreadable``."""
-        pages = self._dynamodb.get_paginator("query").paginate(
-            TableName=self.resources.table,
-            IndexName=WAITING_INDEX,
-            KeyConditionExpression="waiting = :waiting",
-            ExpressionAttributeValues={":waiting": {"S": "1"}},
-        )
-        found = []
-        for item in (item for page in pages for item in page["Items"]):
-            try:
-                found.append(waiting_from_item(item))
-            except UnreadableRecord as unreadable:
-                self.unreadable.append(unreadable.key)
-        return found
+        return self._ledger.waiting()
 
     def queue(self, now: datetime | None = None) -> Queue:
         """Every waiting job in the order of admission, by the controller's own plan and
@@ -482,9 +469,7 @@ class JobctlClient:
 
     def get(self, job_name: str, job_type: str | None = None) -> list[JobRecord]:
         """The job's records (one per job type, unless ``job_type`` is given)."""
-        condition = "job_name = :name" + (" AND job_type = :type" if job_type else "")
-        values = {":name": {"S": job_name}, **({":type": {"S": job_type}} if job_type else {})}
-        return self._query(KeyConditionExpression=condition, ExpressionAttributeValues=values)
+        return self._ledger.named(job_name, job_type)
 
     def find(
         self,
@@ -494,57 +479,22 @@ class JobctlClient:
     ) -> list[JobRecord]:
         """Jobs by status (through status-index, never a scan), type and last update (at
         or after ``since``)."""
-        # The ledger stores times as utc_iso text: compared as text, in the same form.
-        after = utc_iso(since) if since else None
-        names: dict[str, str] = {}
-        values: dict[str, Any] = {}
-
-        def compare(attribute: str, operator: str, value: str) -> str:
-            # Each clause declares the names and values it uses, and only those.
-            names[f"#{attribute}"] = attribute
-            values[f":{attribute}"] = {"S": value}
-            return f"#{attribute} {operator} :{attribute}"
-
-        kwargs: dict[str, Any] = {}
-        filters = []
+        after = utc_iso(since) if since else None  # stored times compare as text
         if status:
-            key = [compare("status", "=", status)]
-            if after:
-                key.append(compare("updated_at", ">=", after))
-            kwargs = {"IndexName": STATUS_INDEX, "KeyConditionExpression": " AND ".join(key)}
-        elif after:
-            filters.append(compare("updated_at", ">=", after))
-        if job_type:
-            filters.append(compare("job_type", "=", job_type))
-        if filters:
-            kwargs["FilterExpression"] = " AND ".join(filters)
-        if names:
-            kwargs["ExpressionAttributeNames"] = names
-            kwargs["ExpressionAttributeValues"] = values
-        records = self._query(**kwargs) if status else self._scan(**kwargs)
+            records = self._ledger.by_status(status, after, job_type)
+        else:
+            records = self._ledger.every(after, job_type)
         return sorted(records, key=lambda r: r.updated_at, reverse=True)
 
-    def _query(self, **kwargs: Any) -> list[JobRecord]:
-        pages = self._dynamodb.get_paginator("query").paginate(
-            TableName=self.resources.table, **kwargs
+    @property
+    def _ledger(self) -> DynamoDBLedger:
+        """The product's own ledger adapter: the CLI reads what the controller writes the
+        way the controller reads it; a record that cannot be read is listed by its key."""
+        return DynamoDBLedger(
+            self._dynamodb,
+            self.resources.table,
+            on_unreadable=lambda unreadable: self.unreadable.append(unreadable.key),
         )
-        return self._records(item for page in pages for item in page["Items"])
-
-    def _scan(self, **kwargs: Any) -> list[JobRecord]:
-        pages = self._dynamodb.get_paginator("scan").paginate(
-            TableName=self.resources.table, **kwargs
-        )
-        return self._records(item for page in pages for item in page["Items"])
-
-    def _records(self, items: Iterable[dict[str, Any]]) -> list[JobRecord]:
-        """The records that parse; the keys of the others are kept in ``unreadable``."""
-        records = []
-        for item in items:
-            try:
-                records.append(record_from_item(item))
-            except UnreadableRecord as unreadable:
-                self.unreadable.append(unreadable.key)
-        return records
 
     def dead_letters(self) -> list[DeadLetter]:
         """The requests in the dead-letter queue (they stay there)."""

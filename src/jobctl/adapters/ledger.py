@@ -4,7 +4,7 @@ version read."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -85,14 +85,19 @@ def waiting_from_item(item: dict[str, Any]) -> Waiting:
     return _parsed(Waiting, item)
 
 
-def _readable(model: type[Model], items: Iterable[dict[str, Any]]) -> Iterator[Model]:
-    """The items that parse; one that does not is logged by its key, counted, and skipped,
-    so it never stops the sweep or delays other jobs (docs/contract.md §6)."""
+def _readable(
+    model: type[Model],
+    items: Iterable[dict[str, Any]],
+    on_unreadable: Callable[[UnreadableRecord], None] = report_unreadable,
+) -> Iterator[Model]:
+    """The items that parse; one that does not is reported (by default logged by its key
+    and counted) and skipped, so it never stops the sweep or delays other jobs
+    (docs/contract.md §6)."""
     for item in items:
         try:
             yield _parsed(model, item)
         except UnreadableRecord as unreadable:
-            report_unreadable(unreadable)
+            on_unreadable(unreadable)
 
 
 def _key(job_name: str, job_type: str) -> dict[str, Any]:
@@ -106,9 +111,19 @@ def _failure(exc: Exception) -> Exception:
 
 
 class DynamoDBLedger:
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    """The ledger: what the controller reads and writes, and what ``jobctl`` reads
+    (``named``, ``by_status``, ``every``). A record that cannot be read goes to
+    ``on_unreadable`` (the controller logs and counts it; the CLI lists its key)."""
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        on_unreadable: Callable[[UnreadableRecord], None] = report_unreadable,
+    ) -> None:
         self._client = client
         self._table = table_name
+        self._on_unreadable = on_unreadable
 
     def get(self, job_name: str, job_type: str) -> JobRecord | None:
         try:
@@ -135,9 +150,8 @@ class DynamoDBLedger:
                     answer = self._client.batch_get_item(RequestItems=request)
                 except (ClientError, BotoCoreError) as exc:
                     raise _failure(exc) from exc
-                for record in _readable(
-                    JobRecord, answer.get("Responses", {}).get(self._table, [])
-                ):
+                responses = answer.get("Responses", {}).get(self._table, [])
+                for record in _readable(JobRecord, responses, self._on_unreadable):
                     found[record.key] = record
                 request = answer.get("UnprocessedKeys") or {}
         return found
@@ -172,7 +186,7 @@ class DynamoDBLedger:
             KeyConditionExpression="in_flight = :type",
             ExpressionAttributeValues={":type": {"S": job_type}},
         )
-        return list(_readable(InFlight, items))
+        return list(_readable(InFlight, items, self._on_unreadable))
 
     def waiting(self) -> list[Waiting]:
         """Through the sparse waiting-index: only waiting jobs carry ``waiting``."""
@@ -181,7 +195,7 @@ class DynamoDBLedger:
             KeyConditionExpression="waiting = :waiting",
             ExpressionAttributeValues={":waiting": {"S": "1"}},
         )
-        return list(_readable(Waiting, items))
+        return list(_readable(Waiting, items, self._on_unreadable))
 
     def in_repair(self, phase: Phase, before: str | None = None) -> list[JobRecord]:
         """The records in ``phase`` (one the sweep repairs) last written before ``before``
@@ -200,6 +214,58 @@ class DynamoDBLedger:
         keys = [(item["job_name"]["S"], item["job_type"]["S"]) for item in items]
         # The index is eventually consistent: act on the table's current record.
         return [r for r in self.get_many(keys).values() if r.phase == phase]
+
+    # -- what jobctl reads -------------------------------------------------------------------
+
+    def named(self, job_name: str, job_type: str | None = None) -> list[JobRecord]:
+        """The records of this job name (one per job type), or of one type."""
+        condition = "job_name = :name" + (" AND job_type = :type" if job_type else "")
+        values = {":name": {"S": job_name}, **({":type": {"S": job_type}} if job_type else {})}
+        items = self._query(KeyConditionExpression=condition, ExpressionAttributeValues=values)
+        return list(_readable(JobRecord, items, self._on_unreadable))
+
+    def by_status(
+        self, status: str, since: str | None = None, job_type: str | None = None
+    ) -> list[JobRecord]:
+        """The records in ``status`` (updated at or after ``since``), through status-index."""
+        key = ["#status = :status"]
+        values: dict[str, Any] = {":status": {"S": status}}
+        if since:
+            key.append("updated_at >= :since")
+            values[":since"] = {"S": since}
+        params: dict[str, Any] = {"ExpressionAttributeNames": {"#status": "status"}}
+        if job_type:
+            params["FilterExpression"] = "job_type = :type"
+            values[":type"] = {"S": job_type}
+        items = self._query(
+            IndexName=STATUS_INDEX,
+            KeyConditionExpression=" AND ".join(key),
+            ExpressionAttributeValues=values,
+            **params,
+        )
+        return list(_readable(JobRecord, items, self._on_unreadable))
+
+    def every(self, since: str | None = None, job_type: str | None = None) -> list[JobRecord]:
+        """Every record (updated at or after ``since``): a scan, for a person's question."""
+        filters, values = [], {}
+        if since:
+            filters.append("updated_at >= :since")
+            values[":since"] = {"S": since}
+        if job_type:
+            filters.append("job_type = :type")
+            values[":type"] = {"S": job_type}
+        params: dict[str, Any] = {}
+        if filters:
+            params = {
+                "FilterExpression": " AND ".join(filters),
+                "ExpressionAttributeValues": values,
+            }
+        try:
+            pages = self._client.get_paginator("scan").paginate(TableName=self._table, **params)
+            items = [item for page in pages for item in page["Items"]]
+        except (ClientError, BotoCoreError) as exc:
+            raise _failure(exc) from exc
+        return list(_readable(JobRecord, items, self._on_unreadable))
 
     def _query(self, **params: Any) -> list[dict[str, Any]]:
         """Every item a Query of the table (or one of its indexes) answers, all pages."""
