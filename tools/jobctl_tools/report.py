@@ -46,8 +46,7 @@ class Totals:
         if usage is None:
             return
         self.billable_instance_seconds += usage.billable_instance_seconds
-        saved = max(0, usage.training_seconds - usage.billable_seconds)
-        self.spot_saved_instance_seconds += saved * usage.instance_count
+        self.spot_saved_instance_seconds += usage.spot_saved_instance_seconds
         if record.estimated_cost_usd is None:
             self.unpriced_jobs += 1
         else:

@@ -94,6 +94,11 @@ class Usage(BaseModel):
     # Instances per type (an instance-group cluster mixes types), for pricing.
     instances: dict[str, int] = Field(default_factory=dict)
 
+    @property
+    def spot_saved_instance_seconds(self) -> int:
+        """What managed spot saved: the training time not billed, on every instance."""
+        return max(0, self.training_seconds - self.billable_seconds) * self.instance_count
+
 
 class Attempt(BaseModel):
     """One try of a job (docs/contract.md §9): each is its own SageMaker job."""
