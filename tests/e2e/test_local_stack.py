@@ -57,9 +57,10 @@ def local_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalUp]:
         time.sleep(0.1)
     environ = json.loads(stack_file.read_text())["environ"]
     yield LocalUp(state, process.pid, {**environ, "JOBCTL_STACK": "jobctl"})
-    process.send_signal(signal.SIGINT)
+    # SIGTERM, not SIGINT: a runner may start us with SIGINT ignored (`make test &`).
+    process.send_signal(signal.SIGTERM)
     try:
-        assert process.wait(timeout=30) == 0, "Ctrl-C did not shut the local stack down cleanly"
+        assert process.wait(timeout=30) == 0, "SIGTERM did not shut the local stack down cleanly"
     finally:
         process.kill()
 
@@ -339,3 +340,27 @@ def test_the_demo_at_80_columns_keeps_every_name_and_shows_no_powertools_warning
     ):
         assert sum(name in line for line in lines) >= 3  # progress, the ledger, the notices
     assert "…" not in demo.stdout
+
+
+def test_ctrl_c_stops_the_stack_even_when_started_with_sigint_ignored(
+    tmp_path: Path,
+) -> None:
+    # A shell's background job (`make test &`) and some runners start children with
+    # SIGINT ignored; Python then installs no KeyboardInterrupt handler of its own.
+    state = tmp_path / "state"
+    process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
+        [sys.executable, "-m", "jobctl_tools.cli", "local", "up", "--state-dir", str(state)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (state / "stack.json").exists():
+            assert process.poll() is None, "the local stack exited before it started"
+            assert time.monotonic() < deadline, "the local stack did not start in a minute"
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()

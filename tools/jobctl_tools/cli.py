@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import tempfile
 import time
@@ -709,6 +710,10 @@ def up(
     console.print(
         "  jobctl submit events/requests/training.json && jobctl watch demo-xgboost-churn\n"
     )
+    # Ctrl-C, and a process manager's SIGTERM, stop the stack cleanly, even when the shell
+    # started this process with SIGINT ignored (a background job, `nohup`).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     failure = None
     try:
         while failure is None:
