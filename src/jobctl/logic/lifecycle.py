@@ -172,11 +172,13 @@ class NextSteps:
     next_try: bool = False
     notice: bool = False
     wake: bool = False
+    settled: bool = False  # by this write
 
 
 def next_steps(before: JobRecord, after: JobRecord) -> NextSteps:
     settled_now = after.settled and not before.settled
     return NextSteps(
+        settled=settled_now,
         release=dict(after.holds) if settled_now else {},
         next_try=after.phase == Phase.BETWEEN_TRIES,
         notice=after.notice_pending,

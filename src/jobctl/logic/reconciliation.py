@@ -44,7 +44,7 @@ from jobctl.logic.ports import (
     SageMakerGateway,
     SweepState,
 )
-from jobctl.logic.records import announce, revise
+from jobctl.logic.records import announce, revise, revise_with_steps
 from jobctl.logic.requests import JOB_TAG_KEY, is_ours
 from jobctl.models.jobs import InFlight, JobRecord, Observation, Phase, utc_iso
 from jobctl.models.kinds import JOB_TYPES, JobType
@@ -177,10 +177,8 @@ class Reconciler:
         what the move leaves to do: a notice, room given back, a next try (§9). Room given
         back goes to the waiting jobs at once unless ``admit`` is False (the sweep records
         every job it caught up with first, then runs one pass)."""
-        before: list[JobRecord] = []
 
         def change(current: JobRecord) -> JobRecord | None:
-            before[:] = [current]
             newer = lifecycle.is_newer(current, observation)
             if not newer and not checked:
                 return None
@@ -191,16 +189,13 @@ class Reconciler:
                 updated = lifecycle.checked(updated, utc_iso(self.now()))
             return updated
 
-        updated = revise(self.ledger, record.key, change, record)
-        read = before[0] if before else record
-        steps = lifecycle.next_steps(read, updated)
-        settled_now = updated.settled and not read.settled
-        if settled_now:
+        updated, steps = revise_with_steps(self.ledger, record.key, change, record)
+        if steps.settled:
             count("JobsSettled", status=updated.status, job_type=updated.job_type)
         if steps.next_try and self.admission is not None:
             return self.admission.next_try(updated)  # its room goes to the waiting jobs now
         announced = self._announce_if_due(updated) if steps.notice else updated
-        if settled_now and self.admission is not None:
+        if steps.settled and self.admission is not None:
             self.admission.release(updated, steps.release, admit)
         return announced
 

@@ -53,6 +53,24 @@ def revise(
     raise RetryableError(f"ledger record {key} kept changing under us")
 
 
+def revise_with_steps(
+    ledger: Ledger,
+    key: tuple[str, str],
+    change: Callable[[JobRecord], JobRecord | None],
+    current: JobRecord | None = None,
+) -> tuple[JobRecord, lifecycle.NextSteps]:
+    """``revise``, and what the write leaves to do: ``lifecycle.next_steps`` from the record
+    the winning ``change`` read to the record as it then is."""
+    read: list[JobRecord] = []
+
+    def reading(record: JobRecord) -> JobRecord | None:
+        read[:] = [record]
+        return change(record)
+
+    updated = revise(ledger, key, reading, current)
+    return updated, lifecycle.next_steps(read[0] if read else updated, updated)
+
+
 def announce(
     ledger: Ledger,
     publisher: NoticePublisher,

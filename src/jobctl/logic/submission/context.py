@@ -10,7 +10,7 @@ from typing import Any, cast
 from jobctl.logic import lifecycle
 from jobctl.logic.admission import Admission
 from jobctl.logic.ports import Ledger, NoticePublisher, SageMakerGateway
-from jobctl.logic.records import announce, revise
+from jobctl.logic.records import announce, revise, revise_with_steps
 from jobctl.logic.requests import is_ours
 from jobctl.models.jobs import JobRecord, Phase
 from jobctl.models.kinds import JobType
@@ -82,16 +82,17 @@ class Context:
     def settle(self, record: JobRecord, status: str, reason: str, **changes: Any) -> JobRecord:
         """A job settled by the controller itself before SageMaker had it: Rejected,
         SubmitFailed, or Stopped (a cancel)."""
-        before: list[JobRecord] = []
-
-        def change(current: JobRecord) -> JobRecord:
-            before[:] = [current]
-            return lifecycle.settle_by_controller(current, status, reason, self.now(), **changes)
-
-        settled = self.revise(record, change)
-        if self.admission is not None and before and settled.settled and not before[0].settled:
+        settled, steps = revise_with_steps(
+            self.ledger,
+            record.key,
+            lambda current: lifecycle.settle_by_controller(
+                current, status, reason, self.now(), **changes
+            ),
+            record,
+        )
+        if steps.settled and self.admission is not None:
             # Its room, or its place in the waiting room, goes to the other jobs.
-            self.admission.release(settled, lifecycle.next_steps(before[0], settled).release)
+            self.admission.release(settled, steps.release)
         return settled
 
     def created_by_us(self, job_arn: str, record: JobRecord) -> bool:
