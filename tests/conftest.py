@@ -63,8 +63,8 @@ def sagemaker(clock: ManualClock) -> SimulatedSageMaker:
 
 
 @pytest.fixture
-def stack(
-    sagemaker: SimulatedSageMaker, lambda_context: LambdaContext, clock: ManualClock
-) -> Iterator[Stack]:
+def stack(sagemaker: SimulatedSageMaker, clock: ManualClock) -> Iterator[Stack]:
     with mock_aws():
-        yield deploy(sagemaker, lambda_context, clock)
+        deployed = deploy(sagemaker, clock)
+        yield deployed
+        deployed.deployment.close()

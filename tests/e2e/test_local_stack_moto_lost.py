@@ -100,7 +100,7 @@ def test_a_missing_table_while_moto_still_holds_the_queue_does_not_stop_the_stac
     try:
         raise RuntimeError("DynamoDB call failed") from missing
     except RuntimeError as exc:
-        stack._record(f"ReconcileFunction attempt 1: {exc!r}", exc)
+        stack.deployment._fault(f"ReconcileFunction attempt 1: {exc!r}", exc)
 
     assert stack.wait_for_failure(0.5) is None
     assert stack.errors[-1].startswith("ReconcileFunction attempt 1: RuntimeError")

@@ -148,11 +148,11 @@ def test_an_idempotency_record_left_in_progress_by_a_dead_function_expires(
 ) -> None:
     # The function dies mid-submission (before SageMaker saw anything), leaving
     # Powertools' INPROGRESS record behind, valid for the time the invocation had left.
-    stack.context.remaining_ms = 1500
+    stack.deployment.functions.remaining_ms = 1500
     stack.sagemaker.interrupt_next("CreateTrainingJob", Crash())
     with pytest.raises(Crash):
         stack.submit(request_body())
-    stack.context.remaining_ms = 60_000
+    stack.deployment.functions.remaining_ms = 60_000
 
     with pytest.raises(BatchProcessingError):  # still in progress: retried, not rejected
         stack.submit(request_body(), receive_count=2)
@@ -173,7 +173,9 @@ def test_an_idempotency_record_left_in_progress_by_a_dead_function_expires(
 def test_a_submit_crash_at_any_step_then_redelivery_runs_the_job_exactly_once(
     stack: Stack, boundary: str
 ) -> None:
-    stack.context.remaining_ms = 100  # a dead invocation's idempotency claim expires soon
+    stack.deployment.functions.remaining_ms = (
+        100  # a dead invocation's idempotency claim expires soon
+    )
     if boundary == "after the ledger write":
         stack.submit(request_body())  # succeeded, but the message was never deleted
     else:
@@ -181,7 +183,7 @@ def test_a_submit_crash_at_any_step_then_redelivery_runs_the_job_exactly_once(
         stack.sagemaker.interrupt_next("CreateTrainingJob", Crash(), after_effect=after_effect)
         with pytest.raises(Crash):
             stack.submit(request_body())
-    stack.context.remaining_ms = 60_000
+    stack.deployment.functions.remaining_ms = 60_000
     time.sleep(0.2)
     assert stack.submit(request_body(), receive_count=2) == {"batchItemFailures": []}
     assert stack.job(NAME).status == "InProgress"

@@ -1,4 +1,5 @@
-"""The deployed stack in moto, with the simulated SageMaker, driven through the handlers."""
+"""The deployed stack in moto, with the simulated SageMaker: the one runtime
+(``jobctl_tools.local.runtime.Deployment``), and what tests read of it."""
 
 from __future__ import annotations
 
@@ -10,17 +11,15 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from jobctl import handlers
 from jobctl.adapters.aws import Clients, clients
-from jobctl.bootstrap import Controller, bootstrap
+from jobctl.bootstrap import Controller
 from jobctl.config import Settings
 from jobctl.models.jobs import JobRecord
 from jobctl_tools.local.clocks import ManualClock
-from jobctl_tools.local.lambda_events import LambdaContext, scheduled_event, sqs_event
+from jobctl_tools.local.runtime import Deployment, Names
 from jobctl_tools.local.sagemaker import SimulatedSageMaker
 from jobctl_tools.local.service_quotas import SimulatedServiceQuotas
 from tests.support.environment import ENVIRONMENT, IDEMPOTENCY_TABLE, JOBS_TABLE, TOPIC_NAME
-from tests.support.template import table_create_kwargs
 
 __all__ = ["Crash", "Stack", "deploy"]
 
@@ -32,18 +31,16 @@ class Crash(BaseException):
 
 @dataclass
 class Stack:
-    """The deployed stack in moto, with the simulated SageMaker, driven through the handlers.
+    """The deployment (``deployment``: the template's functions on the test's clock),
+    invoked directly, and what a test reads of it: the ledger, the notices.
 
-    The handlers run on a controller built for the test (``bootstrap`` with the test's
-    settings, clients and clock); ``reconfigure`` rebuilds it with settings changed, as
-    a template parameter would. ``service_quotas`` lists the quotas the simulated
-    SageMaker enforces (the clients' Service Quotas client is attached to it), for
+    ``reconfigure`` rebuilds the functions' controller with settings changed, as a
+    template parameter would. ``service_quotas`` lists the quotas the simulated SageMaker
+    enforces (the clients' Service Quotas client is attached to it), for
     INSTANCE_TYPE_BUDGETS=auto."""
 
-    sagemaker: SimulatedSageMaker
-    context: LambdaContext
+    deployment: Deployment
     _notice_queue: str
-    clock: ManualClock
     clients: Clients
     service_quotas: SimulatedServiceQuotas
     _received: list[dict[str, Any]] = field(default_factory=list)
@@ -53,10 +50,18 @@ class Stack:
     def __post_init__(self) -> None:
         self.reconfigure()
 
+    @property
+    def sagemaker(self) -> SimulatedSageMaker:
+        return self.deployment.sagemaker
+
+    @property
+    def clock(self) -> ManualClock:
+        assert isinstance(self.deployment.clock, ManualClock)
+        return self.deployment.clock
+
     def reconfigure(self, **changes: str) -> Controller:
         self.settings = Settings.from_environ({**ENVIRONMENT, **changes})
-        self.controller = bootstrap(self.settings, self.clients, self.clock)
-        handlers.use(self.controller)
+        self.controller = self.deployment.install(self.settings, self.clients)
         return self.controller
 
     def submit(
@@ -64,21 +69,15 @@ class Stack:
     ) -> dict[str, Any]:
         """Invoke SubmitFunction with an SQS event carrying ``bodies`` (dicts are sent as
         JSON, strings as given)."""
-        from jobctl.handlers import submit
-
-        event = sqs_event(bodies, receive_count=receive_count, message_ids=message_ids)
-        return dict(submit.handler(event, self.context))
+        return self.deployment.submit(bodies, receive_count, message_ids)
 
     def deliver(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Invoke ReconcileFunction with ``event``."""
-        from jobctl.handlers import reconcile
-
-        answer: dict[str, Any] = reconcile.handler(event, self.context)
-        return answer
+        """Invoke ReconcileFunction with ``event`` (whether the rule would match it or not)."""
+        return self.deployment.reconcile(event)
 
     def sweep(self) -> dict[str, Any]:
         """Invoke ReconcileFunction as its schedule does, at the stack's simulated time."""
-        return self.deliver(scheduled_event(self.clock.now()))
+        return self.deployment.sweep()
 
     def job(self, job_name: str, job_type: str = "TrainingJob") -> JobRecord:
         """The ledger's record of the job; the test fails if there is none."""
@@ -137,12 +136,11 @@ class Stack:
         )
 
 
-def deploy(sagemaker: SimulatedSageMaker, context: LambdaContext, clock: ManualClock) -> Stack:
+def deploy(sagemaker: SimulatedSageMaker, clock: ManualClock) -> Stack:
     """The stack's tables and topic, as template.yaml has them, with a queue subscribed to
     the topic to read the notices from. Call it inside moto's ``mock_aws``."""
-    dynamodb = boto3.client("dynamodb")
-    dynamodb.create_table(**table_create_kwargs("JobsTable", JOBS_TABLE))
-    dynamodb.create_table(**table_create_kwargs("IdempotencyTable", IDEMPOTENCY_TABLE))
+    names = Names(jobs_table=JOBS_TABLE, idempotency_table=IDEMPOTENCY_TABLE, topic=TOPIC_NAME)
+    deployment = Deployment(clock, sagemaker).deploy(names, queue=False)
     sns = boto3.client("sns")
     sqs = boto3.client("sqs")
     topic_arn = sns.create_topic(Name=TOPIC_NAME)["TopicArn"]
@@ -156,10 +154,8 @@ def deploy(sagemaker: SimulatedSageMaker, context: LambdaContext, clock: ManualC
     service_quotas = SimulatedServiceQuotas(sagemaker.quotas, clock=clock)
     service_quotas.attach(made.service_quotas)
     return Stack(
-        sagemaker=sagemaker,
-        context=context,
+        deployment=deployment,
         _notice_queue=queue_url,
-        clock=clock,
         clients=made,
         service_quotas=service_quotas,
     )

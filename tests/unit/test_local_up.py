@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from jobctl_tools import cli
 from jobctl_tools.client import UserError
 from jobctl_tools.local import stack as local_stack
-from jobctl_tools.local.stack import ERRORS_KEPT, ErrorLog, LocalStackOptions
+from jobctl_tools.local.runtime import ERRORS_KEPT, ErrorLog
+from jobctl_tools.local.stack import LocalStackOptions
 
 FAILURE = "moto (http://127.0.0.1:1) lost its state (restarted or reset?): ..."
 

@@ -21,13 +21,21 @@ class ManualClock:
     """
 
     def __init__(self, start: datetime | None = None) -> None:
-        self._now = start or datetime.now(UTC)
+        self.start = start or datetime.now(UTC)
+        self._now = self.start
         self._lock = threading.Lock()
+        self.slept = 0.0  # seconds spent sleeping (pacing), in all
 
     def now(self) -> datetime:
         return self._now
 
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the start."""
+        return (self._now - self.start).total_seconds()
+
     def sleep(self, seconds: float) -> None:
+        self.slept += max(0.0, seconds)
         self.advance(seconds)
 
     def advance(self, seconds: float) -> datetime:

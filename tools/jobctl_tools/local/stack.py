@@ -30,25 +30,21 @@ import fcntl
 import json
 import logging
 import os
-import queue
-import random
 import re
 import shlex
 import sys
 import threading
 import warnings
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
 from moto.cloudformation.parsing import get_model_map
-from moto.events.models import EventPattern
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -57,39 +53,30 @@ from moto.moto_server.werkzeug_app import (
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
-from jobctl import handlers
 from jobctl.adapters.aws import clients
-from jobctl.bootstrap import bootstrap
 from jobctl.config import Settings
 from jobctl_tools.client import JobctlClient, Resources, UserError
 from jobctl_tools.local.api_server import ApiServer
 from jobctl_tools.local.chaos import Chaos
 from jobctl_tools.local.clocks import ScaledClock
-from jobctl_tools.local.lambda_events import scheduled_event, sqs_event_from
-from jobctl_tools.local.runtime import LocalFunctions
-from jobctl_tools.local.sagemaker import ACCOUNT, REGION, SimulatedJob, SimulatedSageMaker
+from jobctl_tools.local.runtime import Deployment, ErrorLog
+from jobctl_tools.local.sagemaker import ACCOUNT, REGION, SimulatedSageMaker
 from jobctl_tools.local.sagemaker_quotas import BY_NAME as QUOTAS_BY_NAME
 from jobctl_tools.local.sagemaker_quotas import training_quota_name
 from jobctl_tools.local.service_quotas import SimulatedServiceQuotas
 from jobctl_tools.local.template import (
-    event_patterns,
     function_events,
     load_template,
     resolve_conditions,
 )
 
 STACK_NAME = "jobctl"
-SUBMIT_CONTAINERS = 2
-# Wall seconds a received batch stays hidden from the next receive while it is worked on.
-_BATCH_VISIBILITY_SECONDS = 120
 LOCAL_ROLE = f"arn:aws:iam::{ACCOUNT}:role/jobctl-local-sagemaker"
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "jobctl-local",
     "AWS_SECRET_ACCESS_KEY": "jobctl-local",
     "AWS_DEFAULT_REGION": REGION,
 }
-# How many of the stack's errors it keeps (the latest); the rest are only counted.
-ERRORS_KEPT = 100
 # Error codes that may mean moto has lost its state: the stack then asks moto itself.
 _MISSING_RESOURCE_CODES = frozenset(
     {
@@ -177,8 +164,6 @@ class LocalStackOptions:
     sweep_seconds: float = 10.0
     # Wall seconds before a failed message is delivered again (the template's is minutes).
     visibility_timeout: int = 5
-    # How long the SQS event source waits to fill a batch.
-    batch_window_seconds: float = 0.5
     log_level: str = "WARNING"
     parameters: dict[str, str] = field(default_factory=dict)
     # The share of state-change events lost on the way (the sweep must find them).
@@ -254,77 +239,32 @@ def parse_quotas(grants: Sequence[str]) -> dict[str, int]:
     return granted
 
 
-class ErrorLog(Sequence[str]):
-    """The stack's errors, oldest first: the latest ``keep`` of them, and how many came
-    before (``dropped``). A stack that keeps failing cannot grow it without bound."""
-
-    def __init__(self, keep: int = ERRORS_KEPT) -> None:
-        self._kept: deque[str] = deque(maxlen=keep)
-        self._lock = threading.Lock()
-        self.dropped = 0
-
-    def append(self, error: str) -> None:
-        with self._lock:
-            if len(self._kept) == self._kept.maxlen:
-                self.dropped += 1
-            self._kept.append(error)
-
-    @property
-    def total(self) -> int:
-        """Every error recorded, kept or not."""
-        return self.dropped + len(self._kept)
-
-    def __len__(self) -> int:
-        return len(self._kept)
-
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[str]: ...
-
-    def __getitem__(self, index: int | slice) -> str | list[str]:
-        with self._lock:
-            return list(self._kept)[index]
-
-    def __iter__(self) -> Iterator[str]:
-        with self._lock:
-            return iter(list(self._kept))
-
-    def __repr__(self) -> str:
-        kept = repr(list(self))
-        return f"{kept} (and {self.dropped} earlier, not kept)" if self.dropped else kept
-
-
 class LocalStack:
     def __init__(self, options: LocalStackOptions) -> None:
         self.options = options
-        self.functions = LocalFunctions()
-        self._events: queue.Queue[dict[str, Any]] = queue.Queue()
         self.clock = ScaledClock(options.speed)
         self.sagemaker = SimulatedSageMaker(
-            clock=self.clock,
-            step=timedelta(seconds=options.step_seconds),
-            on_change=self._on_change,
+            clock=self.clock, step=timedelta(seconds=options.step_seconds)
         )
         for spot, granted in ((False, options.quotas), (True, options.spot_quotas)):
             for instance_type, instances in granted.items():
                 self.sagemaker.set_quota(instance_type, instances, spot=spot)
-        self._patterns = [
-            EventPattern.load(json.dumps(p)) for p in event_patterns(parameters=options.parameters)
-        ]
-        self._random = random.Random(7)  # noqa: S311 - simulation, not security
-        self.events_sent = 0
-        self.events_dropped = 0
+        parameters = {"DefaultRoleArn": LOCAL_ROLE, **options.parameters}
+        self.deployment = Deployment(
+            self.clock,
+            self.sagemaker,
+            parameters=parameters,
+            drop_event_ratio=options.drop_event_ratio,
+            # A failed record shows again after ``visibility_timeout`` wall seconds.
+            retry_visibility=options.visibility_timeout * options.speed,
+        )
+        self.deployment.on_fault = self._on_fault
         self._moto = MotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.service_quotas = SimulatedServiceQuotas(self.sagemaker.quotas, clock=self.clock)
         self._sagemaker_server = ApiServer(self.sagemaker)
         self._service_quotas_server = ApiServer(self.service_quotas)
-        self._stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
         self.outputs: dict[str, str] = {}
         self.environ: dict[str, str] = {}
-        self.errors = ErrorLog()
         # Why the stack cannot go on (one line), once it knows: moto lost its state.
         self.failure: str | None = None
         self._failed = threading.Event()
@@ -369,29 +309,36 @@ class LocalStack:
         made = clients(service_quotas=settings.instance_quotas_auto)
         if self.options.chaos is not None:
             self.options.chaos.attach(made)
-        self.controller = bootstrap(settings, made, self.clock)
-        handlers.use(self.controller)
+        self.deployment.use_queue(self._jobs_queue_url())
+        self.controller = self.deployment.install(settings, made)
         if self.options.history:
             self.sagemaker.seed_history(self.options.history)
         self._write_state()
-        self._spawn(self._run_sagemaker_clock)
-        self._spawn(self._deliver_state_changes)
         # Two pollers, as Lambda's SQS event source runs SubmitFunction twice at once
         # (SubmitMaxConcurrency's least): one batch's gaps overlap the other's creates.
-        for _ in range(SUBMIT_CONTAINERS):
-            self._spawn(self._poll_jobs_queue)
-        self._spawn(self._run_schedule)
+        self.deployment.start(sweep_seconds=self.options.sweep_seconds)
         return self
 
     def stop(self) -> None:
-        self._stopping.set()
-        for thread in self._threads:
-            thread.join(timeout=25)
+        self.deployment.close()
         self._sagemaker_server.stop()
         self._service_quotas_server.stop()
         self._moto.stop()
-        handlers.use(None)
         self._lock.release()
+
+    @property
+    def errors(self) -> ErrorLog:
+        return self.deployment.errors
+
+    @property
+    def events_sent(self) -> int:
+        sent: int = self.deployment.events_sent
+        return sent
+
+    @property
+    def events_dropped(self) -> int:
+        dropped: int = self.deployment.events_dropped
+        return dropped
 
     def wait_for_failure(self, timeout: float) -> str | None:
         """Wait up to ``timeout`` seconds; the one-line failure, if the stack has failed."""
@@ -411,7 +358,7 @@ class LocalStack:
         return JobctlClient(Resources.resolve(STACK_NAME, session, endpoint), session, endpoint)
 
     def sweep_now(self) -> Any:
-        return self.functions.invoke("ReconcileFunction", scheduled_event(self.clock.now()))
+        return self.deployment.sweep()
 
     # -- deployment from template.yaml ----------------------------------------------------
 
@@ -484,28 +431,9 @@ class LocalStack:
         (self.options.state_dir / "stack.json").write_text(json.dumps(state, indent=2))
         (self.options.state_dir / "env.sh").write_text(env_script(self.environ))
 
-    # -- the event sources ----------------------------------------------------------------
-
-    def _spawn(self, target: Callable[[], None]) -> None:
-        thread = threading.Thread(target=self._guarded(target), name=target.__name__, daemon=True)
-        self._threads.append(thread)
-        thread.start()
-
-    def _guarded(self, target: Callable[[], None]) -> Callable[[], None]:
-        def run() -> None:
-            while not self._stopping.is_set():
-                try:
-                    target()
-                except Exception as exc:  # noqa: BLE001 - keep the stack up, report the fault
-                    self._record(f"{target.__name__}: {exc!r}", exc)
-                    self._stopping.wait(1)
-
-        return run
-
     # -- faults: what the stack records, and when it gives up -----------------------------
 
-    def _record(self, error: str, exc: BaseException) -> None:
-        self.errors.append(error)
+    def _on_fault(self, exc: BaseException) -> None:
         if self.failure is None and _may_mean_moto_is_gone(exc):
             failure = self._moto_gone()
             if failure is not None:
@@ -517,7 +445,7 @@ class LocalStack:
                 return
             self.failure = failure
         self._failed.set()
-        self._stopping.set()  # nothing the loops do can succeed any more
+        self.deployment.stop_soon()  # nothing the loops do can succeed any more
 
     def _moto_gone(self) -> str | None:
         """Ask moto itself whether it still holds the stack: why not, in one line, or None."""
@@ -555,96 +483,6 @@ class LocalStack:
             if e["Type"] == "SQS"
         )
         return str(self._physical[source["Queue"]["Fn::GetAtt"][0]])
-
-    def _run_sagemaker_clock(self) -> None:
-        self.sagemaker.advance()
-        self._stopping.wait(0.2)
-
-    def _on_change(self, job: SimulatedJob) -> None:
-        # Called by the simulator, under its lock: take the event as it is at this change.
-        if job.job_type != "TrainingJob":
-            return  # SageMaker sends no AutoML state-change events
-        self.events_sent += 1
-        if self._random.random() < self.options.drop_event_ratio:
-            self.events_dropped += 1
-            return
-        self._events.put(self.sagemaker.training_event(job.name))
-
-    def _deliver_state_changes(self) -> None:
-        try:
-            event = self._events.get(timeout=0.5)
-        except queue.Empty:
-            return
-        if not any(p.matches_event(event) for p in self._patterns):  # type: ignore[arg-type]
-            return
-        for _ in range(2):  # SageMaker delivers state changes more than once
-            self._invoke_with_retries("ReconcileFunction", event)
-
-    def _invoke_with_retries(self, logical_id: str, event: dict[str, Any]) -> None:
-        # Lambda retries a failed asynchronous invocation twice.
-        for attempt in range(3):
-            try:
-                self.functions.invoke(logical_id, event)
-                return
-            except Exception as exc:  # noqa: BLE001 - as Lambda: record, wait, retry
-                self._record(f"{logical_id} attempt {attempt + 1}: {exc!r}", exc)
-                self._stopping.wait(1)
-
-    def _run_schedule(self) -> None:
-        if self._stopping.wait(self.options.sweep_seconds / self.options.speed):
-            return
-        self._invoke_with_retries("ReconcileFunction", scheduled_event(self.clock.now()))
-
-    def _poll_jobs_queue(self) -> None:
-        source = next(
-            e["Properties"]
-            for e in function_events("SubmitFunction").values()
-            if e["Type"] == "SQS"
-        )
-        queue_arn = self._resolve(source["Queue"])
-        queue_url = self._jobs_queue_url()
-        batch_size = int(self._resolve(source.get("BatchSize", 10)))
-        sqs: Any = boto3.client("sqs")
-        # Hidden while the function works on them (creates are paced: a batch takes a while),
-        # as the template's visibility timeout does; failed ones come back sooner, below.
-        messages = sqs.receive_message(
-            QueueUrl=queue_url,
-            MaxNumberOfMessages=min(batch_size, 10),
-            WaitTimeSeconds=1,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-            VisibilityTimeout=_BATCH_VISIBILITY_SECONDS,
-        ).get("Messages", [])
-        if not messages:
-            return
-        event = sqs_event_from(messages, queue_arn)
-        try:
-            response = self.functions.invoke("SubmitFunction", event)
-            failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
-        except Exception as exc:  # noqa: BLE001 - every record failed: all come back later
-            self._record(f"SubmitFunction: {exc!r}", exc)
-            failed = {m["MessageId"] for m in messages}
-        done = [m for m in messages if m["MessageId"] not in failed]
-        retried = [m for m in messages if m["MessageId"] in failed]
-        if retried:
-            sqs.change_message_visibility_batch(
-                QueueUrl=queue_url,
-                Entries=[
-                    {
-                        "Id": str(i),
-                        "ReceiptHandle": m["ReceiptHandle"],
-                        "VisibilityTimeout": self.options.visibility_timeout,
-                    }
-                    for i, m in enumerate(retried)
-                ],
-            )
-        if done:
-            sqs.delete_message_batch(
-                QueueUrl=queue_url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)
-                ],
-            )
 
 
 def _error_code(exc: ClientError) -> str:
