@@ -1,4 +1,4 @@
-"""In-process DynamoDB, SNS and SQS that answer boto3 clients on botocore's ``before-call`` event.
+"""In-process DynamoDB and SNS that answer boto3 clients on botocore's ``before-call`` event.
 
 They exist so handler overhead can be measured without moto's server-side work (moto's
 DynamoDB spends ~10 ms serializing each answer, which would swamp the handlers' own
@@ -14,20 +14,13 @@ nothing, with cancellation reasons) and Query, on tables and on their global sec
 indexes (sparse, projected as the table defines them). Reads are always consistent. It is
 enough for the paths the benchmarks drive, not a general DynamoDB: no Scan, no size
 limits, no capacity.
-
-The SQS fake is a queue on a simulated clock: messages sent with ``DelaySeconds`` become
-visible that much later, a received message stays invisible until it is deleted or its
-visibility timeout passes, and each receive counts (``ApproximateReceiveCount``). The
-driver plays the Lambda event source that receives from it.
 """
 
 from __future__ import annotations
 
 import copy
-import itertools
 import time
 import uuid
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -324,77 +317,3 @@ class FakeTime:
 
     def _stop(self, **_: Any) -> None:
         self.total += time.perf_counter() - self._started
-
-
-@dataclass
-class Message:
-    message_id: str
-    body: str
-    visible_at: float  # simulated seconds
-    receive_count: int = 0
-    in_flight: bool = False
-
-
-class FakeSQS:
-    """One queue (whichever ``QueueUrl`` is named) on the clock ``now`` (simulated seconds):
-    ``SendMessage`` from the client it is attached to, and ``send`` from the driver."""
-
-    def __init__(self, now: Callable[[], float]) -> None:
-        self.now = now
-        self.messages: dict[str, Message] = {}
-        self.sent = 0
-        self.dead_letters: list[Message] = []
-        self._ids = itertools.count()
-        self._request: dict[str, Any] = {}
-
-    def attach(self, client: Any) -> Any:
-        client.meta.events.register("before-parameter-build.sqs", self._read)
-        client.meta.events.register("before-call.sqs", self._call)
-        return client
-
-    def _read(self, params: dict[str, Any], **_: Any) -> None:
-        self._request = params
-
-    def _call(self, model: Any, **_: Any) -> Any:
-        if model.name != "SendMessage":
-            raise NotImplementedError(f"fake SQS: {model.name}")
-        sent = self.send(self._request["MessageBody"], self._request.get("DelaySeconds", 0))
-        return _answer({"MessageId": sent.message_id})
-
-    def send(self, body: str, delay_seconds: float = 0) -> Message:
-        message = Message(f"msg-{next(self._ids):06d}", body, self.now() + delay_seconds)
-        self.messages[message.message_id] = message
-        self.sent += 1
-        return message
-
-    def visible(self) -> list[float]:
-        """When each message not received now is (or becomes) visible, soonest first."""
-        return sorted(m.visible_at for m in self.messages.values() if not m.in_flight)
-
-    def receive(self, most: int) -> list[Message]:
-        """Up to ``most`` visible messages, oldest first; each receive is counted."""
-        now = self.now()
-        ready = sorted(
-            (m for m in self.messages.values() if not m.in_flight and m.visible_at <= now),
-            key=lambda m: (m.visible_at, m.message_id),
-        )[:most]
-        for message in ready:
-            message.in_flight = True
-            message.receive_count += 1
-        return ready
-
-    def delete(self, message: Message) -> None:
-        self.messages.pop(message.message_id, None)
-
-    def fail(
-        self, messages: Iterable[Message], received_at: float, visibility: float, most: int
-    ) -> None:
-        """Messages whose processing failed: visible again after the visibility timeout,
-        or moved to the dead-letter queue after ``most`` receives."""
-        for message in messages:
-            if message.receive_count >= most:
-                self.delete(message)
-                self.dead_letters.append(message)
-                continue
-            message.in_flight = False
-            message.visible_at = received_at + visibility

@@ -14,7 +14,7 @@ The controller's simulator keeps SageMaker's account-wide rate limits on (Create
 List* 2/s, others 5/s, ``jobctl_tools.local.sagemaker.RATE_LIMITS``): a throttled call reaches
 the controller as a failure (``attach`` answers on ``before-call``, so botocore's own
 retries do not run). The controller paces its calls on the simulated clock
-(the controller's, this driver's ``FakeClock``: sleeping moves it), so a submit
+(the controller's, this driver's ``ManualClock``: sleeping moves it), so a submit
 invocation creating a batch spends simulated seconds. The driver runs submit invocations
 one after another (one container), so the functions get ``SUBMIT_MAX_CONCURRENCY=1``
 (``bench.harness.ENVIRONMENT``): one container may spend the whole create rate. The
@@ -51,7 +51,6 @@ from bench.harness import (
     BENCH_EPOCH,
     DEFAULT_ROLE,
     ApiCalls,
-    FakeClock,
     deploy_in_moto,
     install_controller,
     job_request,
@@ -60,6 +59,7 @@ from bench.harness import (
     rule_patterns,
     write_result,
 )
+from jobctl_tools.local.clocks import ManualClock
 from jobctl_tools.local.lambda_events import LambdaContext, scheduled_event, sqs_event
 
 TICK = 30  # seconds of simulated time per step of the driver
@@ -185,7 +185,7 @@ class Timeline:
 class Poller:
     """The baseline: create each job, then describe every in-flight job every ``interval``."""
 
-    def __init__(self, clock: FakeClock, interval: int, quotas: dict[str, int]) -> None:
+    def __init__(self, clock: ManualClock, interval: int, quotas: dict[str, int]) -> None:
         from jobctl_tools.local.sagemaker import SimulatedSageMaker
 
         self.interval = interval
@@ -227,7 +227,7 @@ class Retry:
 class Controller:
     """jobctl's two functions, invoked the way their event sources would."""
 
-    clock: FakeClock
+    clock: ManualClock
     sim: Any
     dynamodb: ApiCalls
     sns: ApiCalls
@@ -436,7 +436,7 @@ def run(
         tick = -(-job.arrival // TICK) * TICK  # the first tick at or after its arrival
         arrivals.setdefault(tick, []).append(job)
 
-    clock = FakeClock(BENCH_EPOCH)
+    clock = ManualClock(BENCH_EPOCH)
     timeline = Timeline(by_key)
     # The fleet's account was granted an instance for each of its training jobs: how many
     # run at once is the arrivals' and the dwell times' doing, not a quota's.

@@ -1,6 +1,6 @@
-"""Shared pieces: the Lambda-like environment, clocks, call counters and sample requests,
-and the deployment on the simulated clock that the fleet scenarios drive
-(``SimulatedDeployment``: SQS batching, EventBridge-driven reconciles, the sweep).
+"""Shared pieces: the Lambda-like environment, call counters and sample requests, and
+``Scenario``: a workload on the one runtime (``jobctl_tools.local.runtime.Deployment``)
+on the simulated clock.
 
 Every measurement runs in its own interpreter (see ``bench.run``), so setting
 ``os.environ`` here never leaks into another measurement.
@@ -12,21 +12,19 @@ import argparse
 import contextlib
 import copy
 import functools
-import heapq
-import itertools
 import json
 import logging
 import math
 import os
-import random
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.fakes import FakeDynamoDB, FakeSNS, FakeSQS, Message, Table
+from jobctl_tools.local.clocks import ManualClock
+from jobctl_tools.local.runtime import EventSource, rate_seconds, template_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
@@ -111,35 +109,6 @@ def quiet() -> Iterator[None]:
                     handler.setStream(stream)
                 elif handler.stream is sink:
                     handler.setStream(shown)
-
-
-class FakeClock:
-    """Simulated time for the simulator and the controller beside it (the controller's clock):
-    it moves when the driver sets it, and when the controller sleeps on it — its pacer
-    spaces SageMaker calls by sleeping, which here costs no wall time and moves the
-    clock, so a submit invocation that paces its creates spends simulated seconds."""
-
-    def __init__(self, start: datetime) -> None:
-        self.start = start
-        self._now = start
-        self.slept = 0.0  # simulated seconds spent sleeping (pacing), in all
-
-    def now(self) -> datetime:
-        return self._now
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            self._now += timedelta(seconds=seconds)
-            self.slept += seconds
-
-    def set(self, seconds: float) -> None:
-        """Move to ``seconds`` after the start, unless pacing already took the clock past
-        it: time never runs backwards, so it moves to the later of the two."""
-        self._now = max(self._now, self.start + timedelta(seconds=seconds))
-
-    @property
-    def elapsed(self) -> float:
-        return (self._now - self.start).total_seconds()
 
 
 BENCH_EPOCH = datetime(2025, 11, 26, 12, 0, tzinfo=UTC)
@@ -236,97 +205,79 @@ def measure_main(run: Callable[[], dict[str, Any]], doc: str | None) -> None:
     write_result(run(), out)
 
 
-# -- a deployment on the simulated clock ------------------------------------------------
-
-# The template's jobs queue and its event source: BatchSize, BatchWindowSeconds,
-# VisibilityTimeout, and the redrive policy's maxReceiveCount (MAX_RECEIVE_COUNT).
-QUEUE_URL = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/jobctl-jobs"
-BATCH_SIZE = 10
-BATCH_WINDOW = 5.0
-VISIBILITY_TIMEOUT = 720.0
-MAX_RECEIVES = 5
-EVENT_DELAY = (0.5, 2.0)  # seconds from a state change to its EventBridge delivery
-EVENT_RETRIES = 2  # Lambda's asynchronous invocation retries a failed event twice
-EVENT_RETRY_SECONDS = 60.0
-SWEEP_EVERY = 300.0  # the template's rate(5 minutes)
+# The deployment as the template has it: its event source and schedule (for the results).
+SOURCE = EventSource.from_template(template_parameters())
+SWEEP_EVERY = rate_seconds(template_parameters()["SweepSchedule"])
 
 
-class SimulatedDeployment:
-    """The stack on the simulated clock, as its event sources drive it: requests reach the
-    jobs queue (``bench.fakes.FakeSQS``, where the controller's own sends land too), the
-    event source invokes the submit function with batches of up to ``BATCH_SIZE`` gathered
-    for up to ``BATCH_WINDOW`` seconds, one invocation at a time, and a failed record
-    comes back after the visibility timeout (to the dead-letter queue after
-    ``MAX_RECEIVES``); SageMaker is the simulator, rate limits on, whose state changes
-    reach the reconcile function as EventBridge events ``EVENT_DELAY`` seconds later (if
-    the template's rule matches them), and the sweep runs every ``SWEEP_EVERY`` seconds.
+def fake_tables(client: Any) -> None:
+    """The template's tables in ``bench.fakes.FakeDynamoDB``, answering ``client``."""
+    from bench.fakes import FakeDynamoDB, Table
+    from jobctl_tools.local.template import table_create_kwargs
 
-    A scenario says what SageMaker's jobs do (``job_changed``: called on every state
-    change, a new job's first) and when its work is done (``finished``); ``run`` goes on
-    until then and two sweeps more, or until ``horizon``."""
+    tables: dict[str, Table | list[str]] = {
+        name: Table.from_create_kwargs(table_create_kwargs(logical, name))
+        for logical, name in (("JobsTable", JOBS_TABLE), ("IdempotencyTable", IDEMPOTENCY_TABLE))
+    }
+    FakeDynamoDB(tables).attach(client)
 
-    def __init__(
-        self,
-        clock: FakeClock,
-        rng: random.Random,
-        tracking: str = "progress",
-        **simulator: Any,
-    ) -> None:
+
+# -- a scenario on the one runtime ------------------------------------------------------
+
+
+class Scenario:
+    """A workload on the deployment (``jobctl_tools.local.runtime.Deployment``) in moto, on
+    the simulated clock: requests ``arrive`` on the jobs queue, the event source and
+    EventBridge feed the functions as the template has them, the sweep runs on its
+    schedule. A subclass says what SageMaker's jobs do (``job_changed``: called on every
+    state change, a new job's first) and when its work is done (``finished``); ``run``
+    goes on until then and two sweeps more, or until ``horizon``. Call ``install`` and
+    ``run`` inside moto's ``mock_aws``."""
+
+    def __init__(self, clock: ManualClock, tracking: str = "progress", **simulator: Any) -> None:
+        from jobctl_tools.local.runtime import Deployment
         from jobctl_tools.local.sagemaker import SimulatedSageMaker
 
         self.clock = clock
-        self.rng = rng
-        self.queue = FakeSQS(lambda: clock.elapsed)
-        self.sim = SimulatedSageMaker(clock=clock, on_change=self._changed, **simulator)
-        self.sns = FakeSNS(keep=True)  # the notices published
-        self.patterns = rule_patterns(tracking)
-        self._due: list[tuple[float, int, Callable[[], None]]] = []
-        self._order = itertools.count()
-        self.invocations: Counter[str] = Counter()
-        self.records_handled = 0
-        self.errors: list[str] = []
+        self.sim = SimulatedSageMaker(clock=clock, **simulator)
+        self.deployment = Deployment(clock, self.sim, parameters={"TrackingMode": tracking})
+        self.deployment.watchers.append(self.job_changed)
+        self.published: list[str] = []  # the notices' messages
         self.arrivals_due = 0  # requests that have not reached the queue yet
-
-    # -- what a scenario says ---------------------------------------------------------------
 
     def job_changed(self, job: Any) -> None:
         """A SageMaker job changed state (it must not call back into the simulator here)."""
 
     def finished(self) -> bool:
-        """Whether the scenario's work is done (by default never: the run goes on to its
-        horizon)."""
+        """Whether the scenario's work is done (by default never: it runs to its horizon)."""
         return False
 
-    def attached(self, made: Any) -> None:
-        """The fakes are attached to the functions' clients ``made``: a scenario may watch
-        them too."""
-
-    # -- the run ----------------------------------------------------------------------------
-
     def install(self) -> Any:
-        """The controller on in-process DynamoDB (its tables as template.yaml defines
-        them), SNS, SQS and this simulator; returns it (``install_controller``)."""
-        from jobctl_tools.local.template import table_create_kwargs
+        """The template's topic and queue in moto, its tables in ``bench.fakes.FakeDynamoDB``
+        (moto's are 20 times slower here: README, Benchmarks), and the functions'
+        controller on this interpreter's environment (JOBS_QUEUE_URL: the deployed queue);
+        returns it."""
+        from jobctl.adapters.aws import clients
+        from jobctl.config import Settings
 
-        def fakes(made: Any) -> None:
-            tables: dict[str, Table | list[str]] = {
-                name: Table.from_create_kwargs(table_create_kwargs(logical, name))
-                for logical, name in (
-                    ("JobsTable", JOBS_TABLE),
-                    ("IdempotencyTable", IDEMPOTENCY_TABLE),
-                )
-            }
-            FakeDynamoDB(tables).attach(made.dynamodb)
-            self.sns.attach(made.sns)
-            self.sim.attach(made.sagemaker)
-            self.queue.attach(made.sqs)
-            self.attached(made)
+        deployment = self.deployment.deploy()
+        os.environ["JOBS_QUEUE_URL"] = str(deployment.queue_url)
+        made = clients()
+        fake_tables(made.dynamodb)
+        self.sim.attach(made.sagemaker)
+        made.sns.meta.events.register("provide-client-params.sns.Publish", self._published)
+        self.attached(made)
+        return deployment.install(Settings.from_environ(os.environ), made)
 
-        built, _ = install_controller(self.clock, fakes)
-        return built
+    def attached(self, made: Any) -> None:
+        """The functions' clients ``made``: a scenario may watch them too."""
 
-    def at(self, seconds: float, action: Callable[[], None]) -> None:
-        heapq.heappush(self._due, (seconds, next(self._order), action))
+    def _published(self, params: dict[str, Any], **_: Any) -> None:
+        self.published.append(params["Message"])
+
+    def at(self, seconds: float, action: Callable[[], object]) -> None:
+        """Do ``action`` at ``seconds`` of simulated time (from the clock's start)."""
+        self.deployment.at(seconds - self.clock.elapsed, action)
 
     def arrive(self, seconds: float, body: str) -> None:
         """A request reaches the jobs queue at ``seconds``."""
@@ -335,94 +286,10 @@ class SimulatedDeployment:
 
     def _send(self, body: str) -> None:
         self.arrivals_due -= 1
-        self.queue.send(body)
+        self.deployment.send(body)
 
     def run(self, horizon: float) -> None:
-        self.at(SWEEP_EVERY, self.sweep)
-        finished_at = None
-        while self._due:
-            if not self.finished():
-                finished_at = None
-            elif finished_at is None:
-                finished_at = self.clock.elapsed  # then two more sweeps, and stop
-            due, batch = self._due[0][0], self._batch_at()
-            end = horizon if finished_at is None else finished_at + 2 * SWEEP_EVERY
-            if min(due, batch) > end:
-                break
-            if batch <= due:
-                self.clock.set(batch)
-                self.submit(self.queue.receive(BATCH_SIZE))
-            else:
-                _, _, action = heapq.heappop(self._due)
-                self.clock.set(due)
-                action()
-
-    def _batch_at(self) -> float:
-        """When the event source invokes the function next: when a batch is full, or the
-        batch window has passed since its first message became visible."""
-        visible = self.queue.visible()
-        if not visible:
-            return math.inf
-        ready = visible[0] + BATCH_WINDOW
-        if len(visible) >= BATCH_SIZE:
-            ready = min(ready, visible[BATCH_SIZE - 1])
-        return ready
-
-    def _changed(self, job: Any) -> None:
-        """The simulator's state change (it must not be called back from here)."""
-        now = self.clock.elapsed
-        self.job_changed(job)
-        self.at(now + self.rng.uniform(*EVENT_DELAY), functools.partial(self.deliver, job.name))
-
-    # -- the functions ----------------------------------------------------------------------
-
-    def submit(self, batch: list[Message]) -> None:
-        from jobctl.handlers import submit
-        from jobctl_tools.local.lambda_events import LambdaContext, sqs_event
-
-        received_at = self.clock.elapsed
-        event = sqs_event(
-            [m.body for m in batch],
-            receive_count=[m.receive_count for m in batch],
-            message_ids=[m.message_id for m in batch],
-        )
-        self.invocations["submit"] += 1
-        self.records_handled += len(batch)
-        try:
-            answer = submit.handler(event, LambdaContext("SubmitFunction", 120))
-            failed = {f["itemIdentifier"] for f in answer.get("batchItemFailures", [])}
-        except Exception as exc:  # noqa: BLE001 - as Lambda: every record comes back
-            self.errors.append(f"submit: {exc!r}")
-            failed = {m.message_id for m in batch}
-        for message in batch:
-            if message.message_id not in failed:
-                self.queue.delete(message)
-        again = [m for m in batch if m.message_id in failed]
-        self.queue.fail(again, received_at, VISIBILITY_TIMEOUT, MAX_RECEIVES)
-
-    def deliver(self, name: str, attempt: int = 0) -> None:
-        event = self.sim.training_event(name)
-        if any(pattern.matches_event(event) for pattern in self.patterns):
-            self._reconcile(event, attempt, functools.partial(self.deliver, name, attempt + 1))
-
-    def sweep(self) -> None:
-        from jobctl_tools.local.lambda_events import scheduled_event
-
-        self._reconcile(scheduled_event(self.clock.now()), EVENT_RETRIES, lambda: None)
-        self.at(self.clock.elapsed + SWEEP_EVERY, self.sweep)
-
-    def _reconcile(self, event: dict[str, Any], attempt: int, again: Callable[[], None]) -> None:
-        from jobctl.handlers import reconcile
-        from jobctl_tools.local.lambda_events import LambdaContext
-
-        kind = "sweep" if event.get("source") == "aws.events" else "event"
-        self.invocations[f"reconcile_{kind}"] += 1
-        try:
-            reconcile.handler(event, LambdaContext("ReconcileFunction", 300))
-        except Exception as exc:  # noqa: BLE001 - as Lambda: retried a minute later
-            self.errors.append(f"reconcile ({kind}): {exc!r}")
-            if attempt < EVENT_RETRIES:
-                self.at(self.clock.elapsed + EVENT_RETRY_SECONDS, again)
+        self.deployment.run(until=horizon - self.clock.elapsed, done=self.finished)
 
 
 def simulated_seconds(at: str | datetime | None) -> float | None:

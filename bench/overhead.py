@@ -46,13 +46,13 @@ from bench.harness import (
     BENCH_EPOCH,
     IDEMPOTENCY_TABLE,
     JOBS_TABLE,
-    FakeClock,
     job_request,
     lambda_environment,
     measure_main,
     percentile,
     quiet,
 )
+from jobctl_tools.local.clocks import ManualClock
 from jobctl_tools.local.lambda_events import LambdaContext, scheduled_event, sqs_event
 
 WARMUP = 20
@@ -79,7 +79,7 @@ class Rig:
         from jobctl_tools.local.sagemaker import SimulatedSageMaker
         from jobctl_tools.local.template import table_create_kwargs
 
-        self.clock = FakeClock(BENCH_EPOCH)
+        self.clock = ManualClock(BENCH_EPOCH)
         # The rig's jobs never finish: its account was granted more instances than the
         # rig ever starts, so no create is refused for its quota.
         self.sim = SimulatedSageMaker(clock=self.clock, training_quotas=RIG_QUOTAS)

@@ -12,10 +12,11 @@ each once and bills 70 % less than the training time). Jobs run on ``ml.m5.xlarg
 time in each status is drawn from a seed of its request's name, so a retry that completes
 runs exactly as the same job's first try does where it does not fail.
 
-The deployment is ``bench.harness.SimulatedDeployment``, as in ``bench.scheduling``: SQS
-batches for the submit function (where the controller's retries land too), EventBridge
-events 0.5 to 2 s after each state change, a sweep every 5 minutes, the handlers on
-in-process DynamoDB and SNS, SageMaker's rate limits on. ``INSTANCE_TYPE_BUDGETS`` holds
+The deployment is the one runtime (``bench.harness.Scenario``), as in ``bench.scheduling``:
+the template's SQS event source for the submit function (where the controller's retries
+land too), each training state change delivered twice 0.5 to 2 s after it, a sweep every
+5 minutes, moto's SQS and SNS, ``bench.fakes``' in-process DynamoDB, SageMaker's rate
+limits on. ``INSTANCE_TYPE_BUDGETS`` holds
 60 ``ml.m5.xlarge`` and 30 ``ml.g5.2xlarge`` instances, fewer than the fleet asks for at
 its peak, so every try, the retries too, waits for room like any request (§8); the
 account is granted more than the budget (the budget decides, not the quota).
@@ -48,20 +49,20 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from moto import mock_aws
+
 from bench.harness import (
-    BATCH_SIZE,
-    BATCH_WINDOW,
     BENCH_EPOCH,
-    EVENT_DELAY,
-    QUEUE_URL,
+    SOURCE,
     SWEEP_EVERY,
-    FakeClock,
-    SimulatedDeployment,
+    Scenario,
     job_request,
     lambda_environment,
     quiet,
     write_result,
 )
+from jobctl_tools.local.clocks import ManualClock
+from jobctl_tools.local.runtime import EVENT_DELAY
 
 SEED = 20251218
 JOBS = 300
@@ -174,23 +175,20 @@ def dwell(request: str, current: str, following: str, occurrence: int) -> int:
     return draw.randint(low, high)
 
 
-class Fleet(SimulatedDeployment):
+class Fleet(Scenario):
     """The requests on the deployment; each SageMaker job (every try) moves along the
     simulator's own planned path (``take_step``) at its planned times."""
 
     def __init__(
         self,
         jobs: list[PlannedJob],
-        clock: FakeClock,
-        rng: random.Random,
+        clock: ManualClock,
         failures: tuple[str, ...],
     ) -> None:
         granted: Counter[str] = Counter()
         for job in jobs:
             granted[job.instance_type] += job.instances
-        super().__init__(
-            clock, rng, training_quotas=dict(granted), spot_training_quotas=dict(granted)
-        )
+        super().__init__(clock, training_quotas=dict(granted), spot_training_quotas=dict(granted))
         self.jobs = {job.name: job for job in jobs}
         self.failures = failures
         self.calls_by_job: Counter[str] = Counter()  # SageMaker calls naming a job
@@ -203,8 +201,8 @@ class Fleet(SimulatedDeployment):
     def finished(self) -> bool:
         return (
             self.arrivals_due == 0
-            and not self.queue.messages
             and all(job.ended is not None for job in self.sim.jobs.values())
+            and not self.deployment.queue_depth()
         )
 
     def job_changed(self, job: Any) -> None:
@@ -357,15 +355,17 @@ def run_fleet(jobs: list[PlannedJob], failures: tuple[str, ...]) -> dict[str, An
     from jobctl.logic.lifecycle import record_is_settled
 
     started = time.perf_counter()
-    clock = FakeClock(BENCH_EPOCH)
-    fleet = Fleet(jobs, clock, random.Random(SEED), failures)  # noqa: S311 - a workload
-    with quiet():
+    clock = ManualClock(BENCH_EPOCH)
+    fleet = Fleet(jobs, clock, failures)
+    with mock_aws(), quiet():
         built = fleet.install()
         fleet.run()
         found = built.reconciler.ledger.get_many((job.name, "TrainingJob") for job in jobs)
+        finished = fleet.finished()
+        dead_letters = len(fleet.deployment.dead_letters())
     records = [found[key] for key in sorted(found)]
     by_key = {record.key: record for record in records}
-    notices = notices_by_job(fleet.sns.messages)
+    notices = notices_by_job(fleet.published)
     retried = [r for r in records if len(r.attempts) > 1]
     causes = Counter(fleet.jobs[r.job_name].cause or "none" for r in retried)
     later_tries = set(fleet.calls_by_job) - set(fleet.jobs)
@@ -389,13 +389,13 @@ def run_fleet(jobs: list[PlannedJob], failures: tuple[str, ...]) -> dict[str, An
                 "ledger_statuses": dict(Counter(r.status for r in records)),
                 "tries_usage_matching_the_simulator": matching,
                 "peak_instances_running": peak_instances(fleet.sim),
-                "finished_within_horizon": fleet.finished(),
-                "dead_letters": len(fleet.queue.dead_letters),
+                "finished_within_horizon": finished,
+                "dead_letters": dead_letters,
                 "sagemaker_throttled": dict(fleet.sim.throttled),
-                "errors": fleet.errors[:10],
-                "error_count": len(fleet.errors),
+                "errors": fleet.deployment.errors[:10],
+                "error_count": fleet.deployment.errors.total,
             },
-            "lambda_invocations": dict(fleet.invocations),
+            "lambda_invocations": dict(fleet.deployment.invocations),
             "simulated_hours": round(clock.elapsed / 3600, 2),
             "wall_seconds": round(time.perf_counter() - started, 1),
         },
@@ -428,7 +428,6 @@ def scenario_environment() -> None:
     the retries), the prices and the budgets."""
     lambda_environment()
     os.environ.update(
-        JOBS_QUEUE_URL=QUEUE_URL,
         TRACKING_MODE="progress",
         INSTANCE_PRICES=",".join(f"{t}={p}" for t, p in PRICES.items()),
         INSTANCE_TYPE_BUDGETS=",".join(f"{t}={n}" for t, n in BUDGETS.items()),
@@ -466,8 +465,8 @@ def scenario(count: int = JOBS) -> dict[str, Any]:
             "instance_types": dict(Counter(job.instance_type for job in jobs)),
             "instance_counts": list(INSTANCE_COUNTS),
             "arrival_window_minutes": ARRIVAL_WINDOW // 60,
-            "batch_size": BATCH_SIZE,
-            "batch_window_seconds": BATCH_WINDOW,
+            "batch_size": SOURCE.batch_size,
+            "batch_window_seconds": SOURCE.window_seconds,
             "event_delay_seconds": list(EVENT_DELAY),
             "sweep_every_seconds": SWEEP_EVERY,
             "seed": SEED,

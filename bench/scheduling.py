@@ -7,17 +7,15 @@ each), priorities 0, 50 and 100 and ``InstanceCount`` 1 to 4 drawn at random, ea
 running 10 to 60 simulated minutes (seeded: every run is the same). The requests reach the
 jobs queue over the first 30 minutes, far more than the budget runs at once.
 
-The handlers run in-process on the simulated clock (``bench.harness``), as in
-``bench.fleet``, but on ``bench.fakes``' in-process DynamoDB and SNS rather than moto: a
-pass over the waiting room reads every waiting job, and moto's answers to those reads
-would make the run last minutes (the two give the same timeline, checked at 30 and 300
-requests). SQS is modelled (``bench.fakes.FakeSQS``): the controller's own sends (a
-waiting job's wake-up) land in it, and the driver plays the Lambda event source: a batch
-of up to 10 messages is gathered for up to the template's 5-second batch window, one
-invocation at a time (``SUBMIT_MAX_CONCURRENCY=1``), a failed record comes back after the
-queue's 720-second visibility timeout. SageMaker is the simulator with its rate limits on;
-its state changes reach the reconciler as EventBridge events 0.5 to 2 s later (the
-template's rule decides which), and the sweep runs every 5 minutes.
+The deployment is the one runtime (``jobctl_tools.local.runtime.Deployment``, through
+``bench.harness.Scenario``) on the simulated clock: the template's event source (batches
+of up to 10 gathered for up to 5 s, one invocation at a time with
+``SUBMIT_MAX_CONCURRENCY=1``, a failed record back after the 720-second visibility
+timeout), its EventBridge rule (each training state change delivered twice, 0.5 to 2 s
+later) and its 5-minute sweep, over moto's SQS and SNS and the simulator with its rate
+limits on. Its tables are ``bench.fakes``' in-process DynamoDB: a pass over the waiting
+room reads every waiting job, and moto's DynamoDB made the 300-request run take 512 s of
+wall time instead of 22 (README, Benchmarks).
 
 Measured, from the ledger's and the simulator's times:
 
@@ -67,17 +65,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from moto import mock_aws
+
 from bench.harness import (
-    BATCH_SIZE,
-    BATCH_WINDOW,
     BENCH_EPOCH,
-    EVENT_DELAY,
-    QUEUE_URL,
     ROOT,
+    SOURCE,
     SWEEP_EVERY,
-    VISIBILITY_TIMEOUT,
-    FakeClock,
-    SimulatedDeployment,
+    Scenario,
     job_request,
     lambda_environment,
     percentile,
@@ -85,6 +80,8 @@ from bench.harness import (
     simulated_seconds,
     write_result,
 )
+from jobctl_tools.local.clocks import ManualClock
+from jobctl_tools.local.runtime import EVENT_DELAY
 
 SEED = 20251211
 REQUESTS = 300
@@ -426,22 +423,21 @@ def measure(spans: list[Span], budget: int, scheduling: bool = True) -> dict[str
 # -- the driver -------------------------------------------------------------------------
 
 
-class Contention(SimulatedDeployment):
-    """The fleet on the simulated clock (``bench.harness.SimulatedDeployment``): requests
+class Contention(Scenario):
+    """The fleet on the simulated clock (``bench.harness.Scenario``): requests
     reach the queue, SageMaker runs each job for its planned time once it is created."""
 
     def __init__(
         self,
         jobs: list[PlannedJob],
-        clock: FakeClock,
+        clock: ManualClock,
         scheduling: bool,
-        rng: random.Random,
     ) -> None:
         # An account granted the budget's instances (AWS's default quota is 0): the
         # budget, not the quota, decides here. Before scheduling the budget counted jobs,
         # so up to BUDGET jobs of the most instances each may run.
         granted = BUDGET if scheduling else BUDGET * INSTANCE_COUNTS[1]
-        super().__init__(clock, rng, training_quotas={INSTANCE_TYPE: granted})
+        super().__init__(clock, training_quotas={INSTANCE_TYPE: granted})
         self.jobs = {job.name: job for job in jobs}
         self.scheduling = scheduling
         self.started: set[str] = set()
@@ -503,7 +499,6 @@ def run(requests: int = REQUESTS, before: bool = False) -> dict[str, Any]:
     lambda_environment()
     os.environ.update(
         INSTANCE_TYPE_BUDGETS=f"{INSTANCE_TYPE}={BUDGET}",
-        JOBS_QUEUE_URL=QUEUE_URL,
         TRACKING_MODE="progress",
     )
     if not before:
@@ -519,15 +514,16 @@ def run(requests: int = REQUESTS, before: bool = False) -> dict[str, Any]:
     started = time.perf_counter()
     rng = random.Random(SEED)  # noqa: S311 - a reproducible workload, not cryptography
     jobs = plan_requests(requests, rng)
-    clock = FakeClock(BENCH_EPOCH)
-    driver = Contention(jobs, clock, scheduling, rng)
+    clock = ManualClock(BENCH_EPOCH)
+    driver = Contention(jobs, clock, scheduling)
 
-    with quiet():
+    with mock_aws(), quiet():
         built = driver.install()
         if before:
             _seed_backoff()
         driver.run()
         records = built.reconciler.ledger.get_many((job.name, "TrainingJob") for job in jobs)
+        dead_letters = len(driver.deployment.dead_letters())
     spans = timeline(driver, records)
     sim = driver.sim
     statuses = Counter(r.status for r in records.values())
@@ -548,16 +544,16 @@ def run(requests: int = REQUESTS, before: bool = False) -> dict[str, Any]:
             "finished_within_horizon": len(driver.ended) == len(jobs),
             "settled_in_ledger": sum(1 for r in records.values() if record_is_settled(r)),
             "ledger_statuses": dict(statuses),
-            "dead_letters": len(driver.queue.dead_letters),
-            "errors": driver.errors[:10],
-            "error_count": len(driver.errors),
+            "dead_letters": dead_letters,
+            "errors": driver.deployment.errors[:10],
+            "error_count": driver.deployment.errors.total,
         },
         "calls": {
             "create_training_job": sim.calls["CreateTrainingJob"],
             "sagemaker_throttled": dict(sim.throttled),
-            "queue_messages_sent": driver.queue.sent,
-            "submit_records_handled": driver.records_handled,
-            "lambda_invocations": dict(driver.invocations),
+            "queue_messages_sent": driver.deployment.messages_sent,
+            "submit_records_handled": driver.deployment.records_handled,
+            "lambda_invocations": dict(driver.deployment.invocations),
         },
         "wall_seconds": round(time.perf_counter() - started, 1),
     }
@@ -653,9 +649,9 @@ def scenario(requests: int = REQUESTS, with_before: bool = True) -> dict[str, An
             "instance_counts": list(INSTANCE_COUNTS),
             "job_minutes": [JOB_SECONDS[0] // 60, JOB_SECONDS[1] // 60],
             "arrival_window_minutes": ARRIVAL_WINDOW // 60,
-            "batch_size": BATCH_SIZE,
-            "batch_window_seconds": BATCH_WINDOW,
-            "visibility_timeout_seconds": VISIBILITY_TIMEOUT,
+            "batch_size": SOURCE.batch_size,
+            "batch_window_seconds": SOURCE.window_seconds,
+            "visibility_timeout_seconds": SOURCE.visibility_seconds,
             "event_delay_seconds": list(EVENT_DELAY),
             "sweep_every_seconds": SWEEP_EVERY,
             "seed": SEED,

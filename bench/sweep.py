@@ -35,7 +35,6 @@ from typing import Any
 
 from bench.harness import (
     BENCH_EPOCH,
-    FakeClock,
     deploy_in_moto,
     install_controller,
     job_request,
@@ -43,6 +42,7 @@ from bench.harness import (
     measure_main,
     quiet,
 )
+from jobctl_tools.local.clocks import ManualClock
 from jobctl_tools.local.lambda_events import LambdaContext, scheduled_event, sqs_event
 
 HISTORY = 50_000
@@ -72,7 +72,7 @@ def _snapshot(sim: Any) -> dict[tuple[str, str], tuple[Any, ...]]:
 class Sweeps:
     """The scheduled sweep through the reconcile handler, its SageMaker calls counted."""
 
-    def __init__(self, sim: Any, clock: FakeClock) -> None:
+    def __init__(self, sim: Any, clock: ManualClock) -> None:
         self.sim = sim
         self.clock = clock
 
@@ -137,7 +137,7 @@ def run() -> dict[str, Any]:
     from jobctl_tools.local.sagemaker import SimulatedJob, SimulatedSageMaker
 
     started = time.perf_counter()
-    clock = FakeClock(BENCH_EPOCH)
+    clock = ManualClock(BENCH_EPOCH)
     # The second account, seeded identically: every job of ours the controller creates in
     # the first is created in it at the same moment of the same clock.
     replay = SimulatedSageMaker(clock=clock, rate_limits=None, training_quotas=QUOTAS)

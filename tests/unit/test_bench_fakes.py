@@ -7,7 +7,7 @@ from typing import Any
 
 import boto3
 import pytest
-from bench.fakes import FakeDynamoDB, FakeSQS, Table
+from bench.fakes import FakeDynamoDB, Table
 from botocore.exceptions import ClientError
 
 from jobctl_tools.local.template import table_create_kwargs
@@ -132,22 +132,3 @@ def test_a_sparse_index_holds_only_items_with_its_key_and_its_projection() -> No
     )
     assert [i["job_name"]["S"] for i in answer["Items"]] == ["a", "b"]  # by created_at
     assert all("request_body" not in i and i["priority"] == {"N": "5"} for i in answer["Items"])
-
-
-def test_a_queue_message_comes_back_after_its_visibility_timeout_then_goes_dead() -> None:
-    now = [0.0]
-    queue = FakeSQS(lambda: now[0])
-    queue.send("body", delay_seconds=10)
-    assert queue.receive(10) == []
-    now[0] = 10
-    [message] = queue.receive(10)
-    assert queue.receive(10) == []  # in flight
-    queue.fail([message], received_at=10, visibility=720, most=2)
-    now[0] = 729
-    assert queue.receive(10) == []
-    now[0] = 730
-    [again] = queue.receive(10)
-    assert again.receive_count == 2
-    queue.fail([again], received_at=730, visibility=720, most=2)
-    assert queue.dead_letters == [again]
-    assert not queue.messages

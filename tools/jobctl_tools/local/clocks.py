@@ -43,12 +43,13 @@ class ManualClock:
             self._now += timedelta(seconds=max(0.0, seconds))
             return self._now
 
-    def set(self, moment: datetime) -> None:
-        """Move to ``moment``; time never runs backwards."""
+    def set(self, moment: datetime | float) -> None:
+        """Move to ``moment`` (or that many seconds after the start), unless a sleep (a
+        paced call) already took the clock past it: time never runs backwards."""
+        if not isinstance(moment, datetime):
+            moment = self.start + timedelta(seconds=moment)
         with self._lock:
-            if moment < self._now:
-                raise ValueError("the simulated clock never runs backwards")
-            self._now = moment
+            self._now = max(self._now, moment)
 
 
 class ScaledClock:

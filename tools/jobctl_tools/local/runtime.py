@@ -261,6 +261,12 @@ class Deployment:
         self._patterns = _patterns(self.parameters)
         self.functions = Functions()
         self.controller: Controller | None = None
+        self.clients: Any = None
+        # What the event sources did: invocations by kind (submit, reconcile_event,
+        # reconcile_sweep), records handed to SubmitFunction, messages sent to the queue.
+        self.invocations: Counter[str] = Counter()
+        self.records_handled = 0
+        self.messages_sent = 0
         self.queue_url: str | None = None
         self.dead_letter_queue_url: str | None = None
         self.errors = ErrorLog()
@@ -329,6 +335,7 @@ class Deployment:
         """The functions' controller, built on ``settings`` and the clients ``made``, on the
         deployment's clock; the functions run on it from now on."""
         self.controller = bootstrap(settings, made, self.clock)
+        self.clients = made
         handlers.use(self.controller)
         if not self._on_threads:  # the controller's own sends wake the event source up
             made.sqs.meta.events.register("provide-client-params.sqs.SendMessage", self._sent)
@@ -358,10 +365,14 @@ class Deployment:
     ) -> dict[str, Any]:
         """SubmitFunction with an SQS event carrying ``bodies`` (dicts sent as JSON)."""
         event = sqs_event(bodies, receive_count=receive_count, message_ids=message_ids)
+        self.invocations["submit"] += 1
         return dict(self.functions.invoke("SubmitFunction", event))
 
     def reconcile(self, event: dict[str, Any]) -> dict[str, Any]:
         """ReconcileFunction with ``event``."""
+        self.invocations[
+            "reconcile_sweep" if event.get("source") == "aws.events" else "reconcile_event"
+        ] += 1
         return dict(self.functions.invoke("ReconcileFunction", event))
 
     def sweep(self) -> dict[str, Any]:
@@ -418,6 +429,8 @@ class Deployment:
             return 0
         queue_arn = sqs.get_queue_attributes(QueueUrl=self._queue(), AttributeNames=["QueueArn"])
         event = sqs_event_from(messages, queue_arn["Attributes"]["QueueArn"])
+        self.invocations["submit"] += 1
+        self.records_handled += len(messages)
         try:
             answer = self.functions.invoke("SubmitFunction", event)
             failed = {f["itemIdentifier"] for f in answer.get("batchItemFailures", [])}
@@ -447,7 +460,8 @@ class Deployment:
             )
         if not self._on_threads:
             if retried:  # they show again after the visibility timeout
-                self._poll_in(self.retry_visibility or self.source.visibility_seconds)
+                shown = self.retry_visibility or self.source.visibility_seconds
+                self._poll_in(shown + self.source.window_seconds)
             if len(messages) == self.source.batch_size:
                 self._poll_in(0.0)  # a full batch: more may wait
         return len(messages)
@@ -483,6 +497,7 @@ class Deployment:
             self.at(self._random.uniform(*EVENT_DELAY), functools.partial(self.route, event))
 
     def _sent(self, params: dict[str, Any], **_: Any) -> None:
+        self.messages_sent += 1
         self._poll_in(float(params.get("DelaySeconds", 0)) + self.source.window_seconds)
 
     def _poll_in(self, seconds: float) -> None:
@@ -513,11 +528,13 @@ class Deployment:
 
     def run(self, until: float, done: Callable[[], bool] | None = None) -> None:
         """On a ManualClock: do what is due, in order, moving the clock to each, for
-        ``until`` seconds, or, once ``done()`` holds, for two sweeps more. The sweep runs on
-        its schedule throughout."""
+        ``until`` seconds (the clock then stands at their end), or, once ``done()`` holds,
+        for two sweeps more (the clock then stands at the last thing done). The sweep
+        runs on its schedule throughout."""
         if not isinstance(self.clock, ManualClock):
             raise TypeError("run() moves a ManualClock; a wall clock runs with start()")
         end = self.clock.now() + timedelta(seconds=until)
+        timed = done is None  # else it stops at the last thing done
         self._schedule_sweep()
         while self._due:
             if done is not None and done():
@@ -527,9 +544,10 @@ class Deployment:
             if due > end:
                 break
             heapq.heappop(self._due)
-            if due > self.clock.now():
-                self.clock.set(due)
+            self.clock.set(due)
             action()
+        if timed:
+            self.clock.set(end)
 
     def _schedule_sweep(self) -> None:
         if self._sweeping:
