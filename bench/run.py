@@ -12,16 +12,17 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench.harness import ROOT
-from bench.readme import render_table, update_readme
 
 RESULTS = ROOT / "bench" / "results.json"
 README = ROOT / "README.md"
@@ -114,332 +115,173 @@ def run_part(key: str, module: str, timeout: int, extra: list[str]) -> dict[str,
         return {"failed": failure or "no result written", "log_tail": tail}
 
 
-# Fleet runs (all at the functions' default settings).
-DEFAULT_FLEETS = ("fleet", "fleet_terminal", "fleet_2h", "fleet_2h_terminal")
+# The fleet runs at the functions' default settings, and those that track progress.
+FLEETS = ("fleet", "fleet_terminal", "fleet_2h", "fleet_2h_terminal")
 PROGRESS_FLEETS = ("fleet", "fleet_2h")
 
 
-def _measured(part: dict[str, Any] | None) -> bool:
-    return bool(part) and "failed" not in part  # type: ignore[operator]
+def _each(path: str, runs: tuple[str, ...] = FLEETS) -> tuple[str, ...]:
+    return tuple(f"{run}.{path}" for run in runs)
 
 
-def _quiet_sweep(fleet: dict[str, Any]) -> tuple[int, int]:
-    """A run's worst quiet sweep: (Describes, List calls), while jobs run or after."""
-    in_flight, settled = fleet["quiet_sweep_in_flight"], fleet["quiet_sweep_settled"]
-    return (
-        max(in_flight["max_describes"], settled["describes"]),
-        max(in_flight["max_list_calls"], settled["list_calls"]),
-    )
+def _all_settled(*checks: dict[str, Any]) -> bool:
+    keys = ("jobs", "settled_in_ledger", "ledger_matches_sagemaker", "jobs_notified_exactly_once")
+    return all(len({c[k] for k in keys}) == 1 for c in checks)
 
 
-def headline(parts: dict[str, Any]) -> dict[str, Any]:
-    """The figures the issue names, flat, from this run's parts (None when not measured)."""
-    fleet, overhead = parts.get("fleet", {}), parts.get("overhead", {})
-    cold, stack = parts.get("cold_start", {}), parts.get("local_stack", {})
-    figures: dict[str, Any] = {}
-    if _measured(fleet):
-        describes, lists = _quiet_sweep(fleet)
-        figures.update(
-            describe_per_state_change=fleet["describe_per_state_change"],
-            duplicate_delivery_describes=fleet["duplicate_delivery_describes"],
-            quiet_sweep_describes=describes,
-            quiet_sweep_list_calls=lists,
-            calls_ratio_vs_poll_60s=fleet["calls_ratio_vs_poll"]["poll_60s"],
-            sagemaker_calls_per_job=fleet["controller"]["per_job"]["sagemaker_calls"],
-            lambda_invocations_per_job=fleet["controller"]["per_job"]["lambda_invocations"],
-            mean_job_lifetime_minutes=fleet["workload"]["mean_job_lifetime_minutes"],
-        )
-    for key, suffix in (
-        ("fleet_terminal", "_terminal"),
-        ("fleet_2h", "_2h_jobs"),
-        ("fleet_2h_terminal", "_terminal_2h_jobs"),
-    ):
-        part = parts.get(key, {})
-        if _measured(part):
-            per_job = part["controller"]["per_job"]
-            figures.update(
-                {
-                    f"calls_ratio_vs_poll_30s{suffix}": part["calls_ratio_vs_poll"]["poll_30s"],
-                    f"calls_ratio_vs_poll_60s{suffix}": part["calls_ratio_vs_poll"]["poll_60s"],
-                    f"sagemaker_calls_per_job{suffix}": per_job["sagemaker_calls"],
-                    f"lambda_invocations_per_job{suffix}": per_job["lambda_invocations"],
-                }
-            )
-    # Progress tracked: the first fleet's ratio (target >= 35x) and the 2-hour fleet's
-    # (the issue's workload, target >= 100x).
-    figures["calls_ratio_vs_poll_30s"] = {
-        key: parts[key]["calls_ratio_vs_poll"]["poll_30s"] if _measured(parts.get(key)) else None
-        for key in PROGRESS_FLEETS
-    }
-    runs = {key: parts[key] for key in DEFAULT_FLEETS if _measured(parts.get(key))}
-    if runs:
-        # Over every fleet run with the default settings: the worst, and the sum.
-        figures.update(
-            quiet_sweep_describes=max(_quiet_sweep(f)[0] for f in runs.values()),
-            quiet_sweep_list_calls=max(_quiet_sweep(f)[1] for f in runs.values()),
-            duplicate_delivery_describes=sum(
-                f["duplicate_delivery_describes"] for f in runs.values()
-            ),
-        )
-        terminal = [f["checks"] for key, f in runs.items() if "terminal" in key]
-        if terminal:
-            figures["jobs_settled_and_notified_once_terminal"] = all(
-                c["jobs"]
-                == c["settled_in_ledger"]
-                == c["ledger_matches_sagemaker"]
-                == c["jobs_notified_exactly_once"]
-                for c in terminal
-            )
-        progress = [runs[key] for key in PROGRESS_FLEETS if key in runs]
-        if progress:
-            figures["describe_per_state_change"] = max(
-                f["describe_per_state_change"] for f in progress
-            )
-        # The controller's simulator, rate limits on: the busiest second of any fleet run,
-        # and every call the account's limits refused.
-        figures.update(
-            peak_list_tps=max(f["peak_list_tps"] for f in runs.values()),
-            peak_describe_tps=max(f["peak_describe_tps"] for f in runs.values()),
-            fleet_throttled_calls=sum(sum(f["throttled"].values()) for f in runs.values()),
-            unsettled_describes=sum(f["unsettled_describes"] for f in runs.values()),
-        )
-    sweep, burst = parts.get("sweep_history", {}), parts.get("burst", {})
-    if _measured(sweep):
-        figures.update(
-            sweep_list_calls_first_50k=sweep["sweep_list_calls_first_50k"],
-            sweep_list_calls_quiet_50k=sweep["sweep_list_calls_quiet_50k"],
-            sweep_list_calls_quiet_50k_before=sweep["sweep_list_calls_quiet_50k_before"],
-            sweep_describes_quiet_50k=sweep["sweep_describes_quiet_50k"],
-        )
-    if _measured(burst):
-        figures.update(
-            burst_seconds_per_job=burst["burst_seconds_per_job"],
-            burst_submit_failed=burst["burst_submit_failed"],
-        )
-    scheduling = parts.get("scheduling", {})
-    if _measured(scheduling):
-        figures.update(
-            {
-                key: scheduling[key]
-                for key in (
-                    "slot_idle_seconds_p50",
-                    "slot_idle_seconds_p95",
-                    "slot_idle_seconds_p95_before",
-                    "priority_inversions",
-                    "share_deviation_percent",
-                    "utilisation_percent",
-                )
-            }
-        )
-    retries = parts.get("retries", {})
-    if _measured(retries):
-        accounts = retries["report_vs_simulator"]
-        figures.update(
-            {
-                key: retries[key]
-                for key in (
-                    "retried_jobs",
-                    "retried_jobs_expected",
-                    "retried_algorithm_errors",
-                    "notices_per_job",
-                    "jobs_notified_exactly_once",
-                    "extra_sagemaker_calls_per_retry",
-                    "report_matches_simulator",
-                )
-            },
-            retries_jobs=retries["workload"]["jobs"],
-            report_billable_instance_seconds_difference=accounts["billable_instance_seconds"][
-                "difference"
-            ],
-            report_training_seconds_difference=accounts["training_seconds"]["difference"],
-        )
-    package = cold.get("package", {}) if _measured(cold) else {}
-    if package.get("measured"):
-        # What each function's deployment package weighs, zipped (sam build).
-        figures["package_mb"] = {
-            name: sizes["zipped_mb"] for name, sizes in package["functions"].items()
-        }
-    if _measured(overhead):
-        figures.update(
-            submit_p50_us=overhead["submit"]["batch_1"]["p50_us"],
-            submit_p99_us=overhead["submit"]["batch_1"]["p99_us"],
-            submit_p99_us_batch_10=overhead["submit"]["batch_10"]["p99_us"],
-            reconcile_p50_us=overhead["reconcile"]["batch_1"]["p50_us"],
-            reconcile_p99_us=overhead["reconcile"]["batch_1"]["p99_us"],
-            reconcile_p99_us_batch_10=overhead["reconcile"]["batch_10_sweep"]["p99_us"],
-        )
-    if _measured(cold):
-        package = cold["package"]
-        sizes = package.get("functions", {}).values()
-        figures.update(
-            import_ratio_submit=cold["import_ratio_vs_boto3"]["submit"],
-            import_ratio_reconcile=cold["import_ratio_vs_boto3"]["reconcile"],
-            package_mb=max((s["zipped_mb"] for s in sizes), default=None),
-            package_unzipped_mb=max((s["unzipped_mb"] for s in sizes), default=None),
-        )
-    if _measured(stack):
-        figures.update(
-            local_stack_requests_per_second=stack["requests_per_second"],
-            local_stack_event_to_notice_p50_ms=stack["event_to_notice_ms"]["one_at_a_time"].get(
-                "p50"
-            ),
-        )
-    for key in (
-        "describe_per_state_change",
-        "duplicate_delivery_describes",
-        "quiet_sweep_describes",
-        "quiet_sweep_list_calls",
-        "calls_ratio_vs_poll_30s_2h_jobs",
-        "calls_ratio_vs_poll_30s_terminal",
-        "calls_ratio_vs_poll_30s_terminal_2h_jobs",
-        "submit_p99_us",
-        "reconcile_p99_us",
-        "import_ratio_submit",
-        "import_ratio_reconcile",
-        "package_mb",
-        "peak_list_tps",
-        "peak_describe_tps",
-        "fleet_throttled_calls",
-        "sweep_list_calls_first_50k",
-        "sweep_list_calls_quiet_50k",
-        "sweep_list_calls_quiet_50k_before",
-        "sweep_describes_quiet_50k",
-        "burst_seconds_per_job",
-        "burst_submit_failed",
-        "slot_idle_seconds_p50",
-        "slot_idle_seconds_p95",
-        "slot_idle_seconds_p95_before",
-        "priority_inversions",
-        "share_deviation_percent",
-        "utilisation_percent",
-        "retried_jobs",
-        "retried_jobs_expected",
-        "retried_algorithm_errors",
-        "notices_per_job",
-        "jobs_notified_exactly_once",
-        "retries_jobs",
-        "extra_sagemaker_calls_per_retry",
-        "report_matches_simulator",
-        "report_billable_instance_seconds_difference",
-        "report_training_seconds_difference",
-    ):
-        figures.setdefault(key, None)
-    return figures
+def _first(*values: Any) -> Any:
+    return values[0]
 
 
-# The issue's targets: (name, wanted, the figures it is judged on, the test).
-TARGETS: list[tuple[str, str, tuple[str, ...], Any]] = [
-    (
-        "Describes per distinct state change",
-        "<= 1",
-        ("describe_per_state_change",),
-        lambda v: v <= 1,
+def _largest(*values: Any) -> Any:
+    return max(values)
+
+
+def _total(*values: Any) -> Any:
+    return sum(values)
+
+
+# The issue's figures, flat: a figure is made of these parts' figures (the worst, or the
+# sum, where several runs give it); one not measured (a part failed or was left out) is None.
+HEADLINE: dict[str, tuple[Callable[..., Any], tuple[str, ...]]] = {
+    "describe_per_state_change": (_largest, _each("describe_per_state_change", PROGRESS_FLEETS)),
+    "duplicate_delivery_describes": (_total, _each("duplicate_delivery_describes")),
+    "quiet_sweep_describes": (
+        _largest,
+        _each("quiet_sweep_in_flight.max_describes") + _each("quiet_sweep_settled.describes"),
     ),
-    (
-        "Describes caused by duplicate deliveries",
-        "0",
-        ("duplicate_delivery_describes",),
-        lambda v: v == 0,
+    "quiet_sweep_list_calls": (
+        _largest,
+        _each("quiet_sweep_in_flight.max_list_calls") + _each("quiet_sweep_settled.list_calls"),
     ),
-    (
-        "Quiet sweep: Describes / List calls (2 job types)",
+    "calls_ratio_vs_poll_60s": (_first, ("fleet.calls_ratio_vs_poll.poll_60s",)),
+    "sagemaker_calls_per_job": (_first, ("fleet.controller.per_job.sagemaker_calls",)),
+    "lambda_invocations_per_job": (_first, ("fleet.controller.per_job.lambda_invocations",)),
+    "mean_job_lifetime_minutes": (_first, ("fleet.workload.mean_job_lifetime_minutes",)),
+    "calls_ratio_vs_poll_30s_fleet": (_first, ("fleet.calls_ratio_vs_poll.poll_30s",)),
+    "calls_ratio_vs_poll_30s_2h_jobs": (_first, ("fleet_2h.calls_ratio_vs_poll.poll_30s",)),
+    "calls_ratio_vs_poll_30s_terminal": (_first, ("fleet_terminal.calls_ratio_vs_poll.poll_30s",)),
+    "calls_ratio_vs_poll_30s_terminal_2h_jobs": (
+        _first,
+        ("fleet_2h_terminal.calls_ratio_vs_poll.poll_30s",),
+    ),
+    "jobs_settled_and_notified_once_terminal": (
+        _all_settled,
+        _each("checks", ("fleet_terminal", "fleet_2h_terminal")),
+    ),
+    "peak_list_tps": (_largest, _each("peak_list_tps")),
+    "peak_describe_tps": (_largest, _each("peak_describe_tps")),
+    "fleet_throttled_calls": (lambda *v: sum(sum(t.values()) for t in v), _each("throttled")),
+    "unsettled_describes": (_total, _each("unsettled_describes")),
+    **{
+        key: (_first, (f"sweep_history.{key}",))
+        for key in (
+            "sweep_list_calls_first_50k",
+            "sweep_list_calls_quiet_50k",
+            "sweep_list_calls_quiet_50k_before",
+            "sweep_describes_quiet_50k",
+        )
+    },
+    "burst_seconds_per_job": (_first, ("burst.burst_seconds_per_job",)),
+    "burst_submit_failed": (_first, ("burst.burst_submit_failed",)),
+    **{
+        key: (_first, (f"scheduling.{key}",))
+        for key in (
+            "slot_idle_seconds_p50",
+            "slot_idle_seconds_p95",
+            "slot_idle_seconds_p95_before",
+            "priority_inversions",
+            "share_deviation_percent",
+            "utilisation_percent",
+        )
+    },
+    **{
+        key: (_first, (f"retries.{key}",))
+        for key in (
+            "retried_jobs",
+            "retried_jobs_expected",
+            "retried_algorithm_errors",
+            "notices_per_job",
+            "jobs_notified_exactly_once",
+            "extra_sagemaker_calls_per_retry",
+            "report_matches_simulator",
+        )
+    },
+    "retries_jobs": (_first, ("retries.workload.jobs",)),
+    "report_billable_instance_seconds_difference": (
+        _first,
+        ("retries.report_vs_simulator.billable_instance_seconds.difference",),
+    ),
+    "report_training_seconds_difference": (
+        _first,
+        ("retries.report_vs_simulator.training_seconds.difference",),
+    ),
+    "submit_p50_us": (_first, ("overhead.submit.batch_1.p50_us",)),
+    "submit_p99_us": (_first, ("overhead.submit.batch_1.p99_us",)),
+    "submit_p99_us_batch_10": (_first, ("overhead.submit.batch_10.p99_us",)),
+    "reconcile_p50_us": (_first, ("overhead.reconcile.batch_1.p50_us",)),
+    "reconcile_p99_us": (_first, ("overhead.reconcile.batch_1.p99_us",)),
+    "reconcile_p99_us_batch_10": (_first, ("overhead.reconcile.batch_10_sweep.p99_us",)),
+    "import_ratio_submit": (_first, ("cold_start.import_ratio_vs_boto3.submit",)),
+    "import_ratio_reconcile": (_first, ("cold_start.import_ratio_vs_boto3.reconcile",)),
+    "package_mb": (_largest, _each("zipped_mb", ("cold_start.package.functions.SubmitFunction",))),
+    "package_unzipped_mb": (
+        _largest,
+        _each("unzipped_mb", ("cold_start.package.functions.SubmitFunction",)),
+    ),
+    "local_stack_requests_per_second": (_first, ("local_stack.requests_per_second",)),
+    "local_stack_event_to_notice_p50_ms": (
+        _first,
+        ("local_stack.event_to_notice_ms.one_at_a_time.p50",),
+    ),
+}
+
+# The issue's targets: (its name in the table, what is wanted, the figures it is judged
+# on, the test).
+TARGETS: dict[str, tuple[str, tuple[str, ...], Callable[..., bool]]] = {
+    "describes": ("<= 1", ("describe_per_state_change",), lambda v: v <= 1),
+    "duplicates": ("0", ("duplicate_delivery_describes",), lambda v: v == 0),
+    "quiet_sweep": (
         "0 / a page or two per type",
         ("quiet_sweep_describes", "quiet_sweep_list_calls"),
         lambda describes, lists: describes == 0 and lists <= 4,
     ),
-    (
-        "SageMaker calls, 30 s poller / jobctl (progress tracked)",
-        ">= 35x",
-        ("calls_ratio_vs_poll_30s.fleet",),
-        lambda v: v >= 35,
-    ),
-    (
-        "SageMaker calls, 30 s poller / jobctl (progress tracked), 2-hour jobs",
-        ">= 100x",
-        ("calls_ratio_vs_poll_30s.fleet_2h",),
-        lambda v: v >= 100,
-    ),
-    (
-        "SageMaker calls, 30 s poller / jobctl (terminal-only)",
-        ">= 100x",
-        ("calls_ratio_vs_poll_30s_terminal",),
-        lambda v: v >= 100,
-    ),
-    (
-        "SageMaker calls, 30 s poller / jobctl (terminal-only), 2-hour jobs",
+    "ratio": (">= 35x", ("calls_ratio_vs_poll_30s_fleet",), lambda v: v >= 35),
+    "ratio_2h": (">= 100x", ("calls_ratio_vs_poll_30s_2h_jobs",), lambda v: v >= 100),
+    "ratio_terminal": (">= 100x", ("calls_ratio_vs_poll_30s_terminal",), lambda v: v >= 100),
+    "ratio_terminal_2h": (
         ">= 100x",
         ("calls_ratio_vs_poll_30s_terminal_2h_jobs",),
         lambda v: v >= 100,
     ),
-    (
-        "Peak SageMaker calls per second, List / Describe (fleet runs)",
-        "within the account's limits: <= 2 / <= 5",
+    "peaks": (
+        "List <= 2, Describe <= 5 a second",
         ("peak_list_tps", "peak_describe_tps"),
         lambda lists, describes: lists <= 2 and describes <= 5,
     ),
-    (
-        "Calls throttled by the account's limits (fleet runs)",
-        "0",
-        ("fleet_throttled_calls",),
-        lambda v: v == 0,
-    ),
-    (
-        "Sweep, 50,000-job history, 200 in flight: List calls first / quiet, quiet Describes",
+    "throttled": ("0 throttled", ("fleet_throttled_calls",), lambda v: v == 0),
+    "sweep_history": (
         "<= 4 / <= 4 / 0",
         ("sweep_list_calls_first_50k", "sweep_list_calls_quiet_50k", "sweep_describes_quiet_50k"),
         lambda first, quiet, describes: first <= 4 and quiet <= 4 and describes == 0,
     ),
-    (
-        "Burst of 1,000 requests: seconds per job to InProgress",
-        "<= 1.15",
-        ("burst_seconds_per_job",),
-        lambda v: v <= 1.15,
-    ),
-    (
-        "Burst of 1,000 requests: SubmitFailed",
-        "0",
-        ("burst_submit_failed",),
-        lambda v: v == 0,
-    ),
-    (
-        "Scheduling: seconds from a slot freeing to the next waiting job's create, p95",
-        "<= 10",
-        ("slot_idle_seconds_p95",),
-        lambda v: v <= 10,
-    ),
-    (
-        "Scheduling: priority inversions",
-        "0",
-        ("priority_inversions",),
-        lambda v: v == 0,
-    ),
-    (
-        "Scheduling: share's instance-hours off its weight's part, all shares backlogged (%)",
-        "<= 10",
-        ("share_deviation_percent",),
-        lambda v: v <= 10,
-    ),
-    (
-        "Scheduling: budget in use while work waits (%)",
-        ">= 95",
-        ("utilisation_percent",),
-        lambda v: v >= 95,
-    ),
-    (
-        "Retries: jobs retried / capacity failures given / algorithm errors retried",
+    "burst": ("<= 1.15", ("burst_seconds_per_job",), lambda v: v <= 1.15),
+    "burst_failed": ("0", ("burst_submit_failed",), lambda v: v == 0),
+    "slot_idle": ("p95 <= 10", ("slot_idle_seconds_p95",), lambda v: v <= 10),
+    "inversions": ("0", ("priority_inversions",), lambda v: v == 0),
+    "shares": ("<= 10", ("share_deviation_percent",), lambda v: v <= 10),
+    "utilisation": (">= 95", ("utilisation_percent",), lambda v: v >= 95),
+    "retried": (
         "all of them, none of the algorithm errors",
         ("retried_jobs", "retried_jobs_expected", "retried_algorithm_errors"),
         lambda retried, expected, algorithm: retried == expected and algorithm == 0,
     ),
-    (
-        "Retries: notices per job / jobs notified exactly once / jobs",
+    "notices": (
         "exactly 1.0 / every job",
         ("notices_per_job", "jobs_notified_exactly_once", "retries_jobs"),
         lambda per_job, once, jobs: per_job == 1.0 and once == jobs,
     ),
-    (
-        "Retries: billable instance-seconds / training seconds off the simulator's "
-        "accounting; all of jobctl report's totals agree",
+    "report": (
         "0 / 0 / True (to the second)",
         (
             "report_billable_instance_seconds_difference",
@@ -448,28 +290,37 @@ TARGETS: list[tuple[str, str, tuple[str, ...], Any]] = [
         ),
         lambda billable, training, agree: billable == 0 and training == 0 and agree is True,
     ),
-    (
-        "Handler import time / boto3's",
+    "imports": (
         "<= 1.5x",
         ("import_ratio_submit", "import_ratio_reconcile"),
         lambda submit, reconcile: max(submit, reconcile) <= 1.5,
     ),
-]
+}
 
 
-def _figure(figures: dict[str, Any], key: str) -> Any:
-    """A figure by its key; ``a.b`` is member ``b`` of figure ``a``."""
+def figure(figures: dict[str, Any], path: str) -> Any:
+    """A figure by its path (``a.b``: member ``b`` of figure ``a``); None if there is none."""
     value: Any = figures
-    for part in key.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) and "failed" not in value else None
     return value
+
+
+def headline(parts: dict[str, Any]) -> dict[str, Any]:
+    """The figures the issue names, from this run's parts (None when not measured)."""
+    figures = {}
+    for key, (combine, paths) in HEADLINE.items():
+        values = [figure(parts, path) for path in paths]
+        known = [value for value in values if value is not None]
+        figures[key] = combine(*known) if known else None
+    return figures
 
 
 def targets(figures: dict[str, Any]) -> list[dict[str, Any]]:
     """The issue's targets, judged on this run's figures (met: None when not measured)."""
     judged = []
-    for name, wanted, keys, test in TARGETS:
-        values = [_figure(figures, key) for key in keys]
+    for name, (wanted, keys, test) in TARGETS.items():
+        values = [figures.get(key) for key in keys]
         known = all(v is not None for v in values)
         judged.append(
             {
@@ -480,6 +331,59 @@ def targets(figures: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return judged
+
+
+# -- the README's table: bench/table.md with each {figure} filled in -------------------------
+
+TABLE = ROOT / "bench" / "table.md"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_.:?]+(?: [a-z ]+)?)\}")
+
+
+def render_table(results: dict[str, Any]) -> str:
+    """bench/table.md, its ``{path}`` figures filled in from ``results`` (``{target:name}``:
+    what the target wants and whether it was met; ``{path?words}``: "(**words**)" if the
+    figure holds), under a line saying which run they come from."""
+    run, machine = results["run"], results["machine"]
+    verdicts = {t["target"]: t for t in results.get("targets", [])}
+
+    def filled(match: re.Match[str]) -> str:
+        path, _, flag = match[1].partition("?")
+        if path.startswith("target:"):
+            target = verdicts.get(path.removeprefix("target:"))
+            if target is None:
+                return "—"
+            verdict = {True: "met", False: "**not met**", None: "not measured"}[target["met"]]
+            return f"{target['wanted']} — {verdict}"
+        value = figure(results, path)
+        if flag:
+            return f" (**{flag}**)" if value else ""
+        if value is None:
+            return "—"
+        return (
+            f"{value:,}"
+            if isinstance(value, int | float) and not isinstance(value, bool)
+            else str(value)
+        )
+
+    header = (
+        f"_One run of `make bench`, {run['started_at']}, commit {run['commit']}, on "
+        f"{machine['cores']} cores ({machine['cpu']}), {machine['implementation']} "
+        f"{machine['python']}, {machine['platform']}; {run.get('wall_seconds', 0):,.0f} s "
+        "in all. Compare only figures taken in the same run._"
+    )
+    return f"{header}\n\n{PLACEHOLDER.sub(filled, TABLE.read_text()).rstrip()}"
+
+
+def update_readme(path: Path, table: str) -> bool:
+    """Replace what is between the markers; False (and nothing written) if they are missing."""
+    text = path.read_text()
+    head, start, rest = text.partition(START)
+    _, end, tail = rest.partition(END)
+    if not start or not end:
+        return False
+    path.write_text(f"{head}{START}\n{table}\n{END}{tail}")
+    return True
 
 
 def main() -> int:
