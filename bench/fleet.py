@@ -1,23 +1,26 @@
 """API economy: what a simulated fleet costs the controller, next to polling baselines.
 
-500 training and 50 AutoML jobs arrive on the queue over the first 20 simulated minutes
-and run on the simulated SageMaker (its clock is a fake one that this driver moves in
-30-second ticks): for up to ~2 hours, about an hour on average (``--profile mixed``), or
-about two hours each (``--profile 2h``, the issue's workload). Training jobs' state
-changes are delivered as events twice each, and 1 % of the changes the rule matches lose
-both deliveries; AutoML jobs get no events, as in AWS. The sweep runs every 5 simulated
-minutes. The handlers run in-process under moto, exactly as in the integration tests;
-SageMaker calls are counted by the simulator, the DynamoDB and SNS calls on botocore's
-``before-call`` event of the handlers' own clients.
+500 training and 50 AutoML jobs arrive on the jobs queue over the first 20 simulated
+minutes and run on the simulated SageMaker, each job moving along its planned path at its
+planned times: for up to ~2 hours, about an hour on average (``--profile mixed``), or
+about two hours each (``--profile 2h``, the issue's workload). The deployment is the one
+runtime (``bench.harness.Scenario``): the template's SQS event source, each training
+state change delivered twice 0.5 to 2 s after it (1 % of changes lose both deliveries;
+AutoML jobs get no events, as in AWS), the sweep every 5 simulated minutes, each
+followed at once by a probe sweep measuring what a quiet one costs (left out of the
+totals). SageMaker calls are counted by the simulator, the DynamoDB and SNS calls on
+botocore's events of the handlers' own clients; the tables are ``bench.fakes``'
+DynamoDB (moto's gives the same figures here, four times slower).
 
 The controller's simulator keeps SageMaker's account-wide rate limits on (Create* 1/s,
 List* 2/s, others 5/s, ``jobctl_tools.local.sagemaker.RATE_LIMITS``): a throttled call reaches
 the controller as a failure (``attach`` answers on ``before-call``, so botocore's own
 retries do not run). The controller paces its calls on the simulated clock
 (the controller's, this driver's ``ManualClock``: sleeping moves it), so a submit
-invocation creating a batch spends simulated seconds. The driver runs submit invocations
-one after another (one container), so the functions get ``SUBMIT_MAX_CONCURRENCY=1``
-(``bench.harness.ENVIRONMENT``): one container may spend the whole create rate. The
+invocation creating a batch spends simulated seconds. The runtime on a simulated clock
+runs submit invocations one after another (one container), so the functions get
+``SUBMIT_MAX_CONCURRENCY=1`` (``bench.harness.ENVIRONMENT``): one container may spend the
+whole create rate. The
 result reports the throttled calls and the peak List and Describe calls per second.
 
 ``--tracking terminal`` runs the functions with ``TRACKING_MODE=terminal`` and delivers
@@ -27,8 +30,8 @@ training job's outcome alone).
 In the same run, two pollers drive their own copies of the fleet (same arrivals, same
 durations, same outcomes): each creates its jobs and describes every in-flight job
 every 30 s (Airflow's ``SageMakerHook`` default ``check_interval``) or every 60 s until
-it settles. A real account would throttle them (a tick's arrivals created at once, and
-every in-flight job described at the same instant: hundreds of Describes a second): their
+it settles. A real account would throttle them (every in-flight job described at the
+same instant: hundreds of Describes a second): their
 simulators run with ``rate_limits=None``, so the pollers are counted, not throttled —
 their figures are what polling asks for, not what it would get.
 """
@@ -37,33 +40,30 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
+import json
 import os
 import random
 import statistics
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
 from typing import Any
 
 from bench.harness import (
     BENCH_EPOCH,
     DEFAULT_ROLE,
+    SWEEP_EVERY,
     ApiCalls,
-    deploy_in_moto,
-    install_controller,
+    Scenario,
     job_request,
     lambda_environment,
     quiet,
-    rule_patterns,
     write_result,
 )
 from jobctl_tools.local.clocks import ManualClock
-from jobctl_tools.local.lambda_events import LambdaContext, scheduled_event, sqs_event
 
-TICK = 30  # seconds of simulated time per step of the driver
-SWEEP_EVERY = 300  # the template's rate(5 minutes)
+TICK = 30  # the shortest step a planned job takes, in seconds
 ARRIVAL_WINDOW = 20 * 60
 TRAINING_JOBS = 500
 AUTOML_JOBS = 50
@@ -148,64 +148,38 @@ def plan_fleet(
     return jobs
 
 
-class Timeline:
-    """Moves each simulator's copy of a job along its plan at the planned times."""
-
-    def __init__(self, plans: dict[tuple[str, str], PlannedJob]) -> None:
-        self.plans = plans
-        self.due: list[dict[tuple[str, str], list[datetime]]] = []
-        self.sims: list[Any] = []
-
-    def add(self, sim: Any) -> None:
-        self.sims.append(sim)
-        self.due.append({})
-
-    def schedule_new(self) -> None:
-        for sim, due in zip(self.sims, self.due, strict=True):
-            for key, job in sim.jobs.items():
-                if key not in due:
-                    moments, at = [], job.created
-                    plan = self.plans[key]
-                    # The simulator puts some training jobs in Pending first (by name, so
-                    # alike in every copy): one more step, from Pending to Starting.
-                    extra = len(job.plan) - len(plan.dwell)
-                    for seconds in [plan.pending] * extra + plan.dwell:
-                        at += timedelta(seconds=seconds)
-                        moments.append(at)
-                    due[key] = moments
-
-    def move(self, now: datetime) -> None:
-        for sim, due in zip(self.sims, self.due, strict=True):
-            for key, moments in due.items():
-                while moments and moments[0] <= now:
-                    moments.pop(0)
-                    sim.take_step(*key)  # one step along the job's planned path
+def step_times(job: Any, plan: PlannedJob) -> list[float]:
+    """Seconds from the job's creation to each step of its planned path (the simulator
+    puts some training jobs in Pending first, by name: one step more, Pending to Starting)."""
+    extra = len(job.plan) - len(plan.dwell)
+    return list(itertools.accumulate([plan.pending] * extra + plan.dwell))
 
 
 class Poller:
-    """The baseline: create each job, then describe every in-flight job every ``interval``."""
+    """The baseline: create each job, then describe every in-flight job every ``interval``,
+    on a simulator of its own (counted, not throttled: a real account would refuse most
+    of these calls)."""
 
-    def __init__(self, clock: ManualClock, interval: int, quotas: dict[str, int]) -> None:
+    def __init__(self, fleet: Fleet, interval: int, quotas: dict[str, int]) -> None:
         from jobctl_tools.local.sagemaker import SimulatedSageMaker
 
-        self.interval = interval
-        # Counted, not throttled: a real account would refuse most of these calls.
-        self.sim = SimulatedSageMaker(clock=clock, rate_limits=None, training_quotas=quotas)
+        self.fleet, self.interval = fleet, interval
+        self.sim = SimulatedSageMaker(clock=fleet.clock, rate_limits=None, training_quotas=quotas)
         self.in_flight: set[tuple[str, str]] = set()
+        fleet.at(interval, self.poll)
 
-    def create(self, jobs: Iterable[PlannedJob]) -> None:
-        for job in jobs:
-            body = job.request()
-            member = "TrainingJobName" if job.job_type == "TrainingJob" else "AutoMLJobName"
-            params = {member: job.name, "RoleArn": DEFAULT_ROLE, **body["spec"]}
-            self.sim.handle(f"Create{job.job_type}", params)
-            self.in_flight.add(job.key)
+    def create(self, job: PlannedJob) -> None:
+        body = job.request()
+        member = "TrainingJobName" if job.job_type == "TrainingJob" else "AutoMLJobName"
+        self.sim.handle(
+            f"Create{job.job_type}", {member: job.name, "RoleArn": DEFAULT_ROLE, **body["spec"]}
+        )
+        self.in_flight.add(job.key)
+        self.fleet.move(self.sim, self.sim.jobs[job.key], job)
 
-    def poll(self, elapsed: float) -> None:
+    def poll(self) -> None:
         from jobctl.logic.lifecycle import is_settled
 
-        if elapsed <= 0 or elapsed % self.interval:
-            return
         for job_type, name in sorted(self.in_flight):
             if job_type == "TrainingJob":
                 answer = self.sim.handle("DescribeTrainingJob", {"TrainingJobName": name})
@@ -215,124 +189,78 @@ class Poller:
                 state = (answer["AutoMLJobStatus"], answer.get("AutoMLJobSecondaryStatus"))
             if is_settled(*state):
                 self.in_flight.discard((job_type, name))
+        self.fleet.at(self.fleet.clock.elapsed + self.interval, self.poll)
 
 
-@dataclass
-class Retry:
-    due: float
-    run: Callable[[], None]
+class Fleet(Scenario):
+    """The fleet on the one runtime: requests arrive on the jobs queue, each SageMaker job
+    (and each poller's copy of it) moves along its planned path at its planned times,
+    and after every scheduled sweep a probe sweep measures what a quiet one costs (left
+    out of the totals)."""
 
+    def __init__(self, plans: list[PlannedJob], clock: ManualClock, tracking: str) -> None:
+        # The account was granted an instance for each of its training jobs: how many run
+        # at once is the arrivals' and the dwell times' doing, not a quota's.
+        quotas = {"ml.m5.xlarge": sum(1 for job in plans if job.job_type == "TrainingJob")}
+        super().__init__(clock, tracking, training_quotas=quotas)
+        self.deployment.drop_event_ratio = DROP_RATE
+        self.plans = {job.key: job for job in plans}
+        self.pollers = [Poller(self, interval, quotas) for interval in POLL_INTERVALS]
+        self.changes: Counter[str] = Counter()
+        self.dynamodb, self.sns = ApiCalls(), ApiCalls()
+        self.items_read: Counter[str] = Counter()
+        self.duplicate_describes = 0
+        self.unsettled_describes = 0
+        self.notice_ids: Counter[str] = Counter()
+        self.excluded: list[dict[str, Counter[str]]] = []  # the probes' calls
+        self.probes: list[dict[str, Any]] = []
+        self.moving: set[tuple[str, str]] = set()
+        self.deployment.sweep_watchers.append(self.probe)
+        for job in plans:
+            self.arrive(job.arrival, json.dumps(job.request()))
+            for poller in self.pollers:
+                self.at(job.arrival, functools.partial(poller.create, job))
 
-@dataclass
-class Controller:
-    """jobctl's two functions, invoked the way their event sources would."""
-
-    clock: ManualClock
-    sim: Any
-    dynamodb: ApiCalls
-    sns: ApiCalls
-    rng: random.Random
-    patterns: list[Any]  # the EventBridge rule's patterns for ReconcileFunction
-    invocations: Counter[str] = field(default_factory=Counter)
-    changes: Counter[str] = field(default_factory=Counter)
-    pending_events: list[str] = field(default_factory=list)
-    events: Counter[str] = field(default_factory=Counter)
-    duplicate_describes: int = 0
-    unsettled_describes: int = 0
-    items_read: Counter[str] = field(default_factory=Counter)
-    retries: list[Retry] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    notice_ids: Counter[str] = field(default_factory=Counter)
-
-    def on_change(self, job: Any) -> None:
+    def job_changed(self, job: Any) -> None:
         self.changes[job.job_type] += 1
-        if job.job_type == "TrainingJob":  # SageMaker sends no AutoML state-change events
-            self.pending_events.append(job.name)
+        key = (job.job_type, job.name)
+        if key not in self.moving:  # created: its steps are planned
+            self.moving.add(key)
+            self.move(self.sim, job, self.plans[key])
 
-    # -- SubmitFunction: SQS batches of up to 10 ------------------------------------------
+    def move(self, sim: Any, job: Any, plan: PlannedJob) -> None:
+        created = (job.created - self.clock.start).total_seconds()
+        for seconds in step_times(job, plan):
+            self.at(created + seconds, functools.partial(sim.take_step, job.job_type, job.name))
 
-    def submit(self, bodies: list[dict[str, Any]], receive_count: int = 1) -> None:
-        from jobctl.handlers import submit
+    def attached(self, made: Any) -> None:
+        self.dynamodb.watch(made.dynamodb)
+        self.sns.watch(made.sns)
+        made.sns.meta.events.register("before-parameter-build.sns.Publish", self._notice)
+        made.sagemaker.meta.events.register("after-call.sagemaker", self._described)
+        made.dynamodb.meta.events.register("after-call.dynamodb", self._items)
 
-        for start in range(0, len(bodies), 10):
-            batch = bodies[start : start + 10]
-            event = sqs_event(batch, receive_count=receive_count)
-            self.invocations["submit"] += 1
-            try:
-                answer = submit.handler(event, LambdaContext("SubmitFunction", 120))
-                failed = {f["itemIdentifier"] for f in answer.get("batchItemFailures", [])}
-            except Exception as exc:  # noqa: BLE001 - as Lambda: every record comes back
-                self.errors.append(f"submit: {exc!r}")
-                failed = {r["messageId"] for r in event["Records"]}
-            again = [
-                b for b, r in zip(batch, event["Records"], strict=True) if r["messageId"] in failed
-            ]
-            if again:  # back after the queue's visibility timeout (720 s)
-                self._later(720, functools.partial(self.submit, again, receive_count + 1))
-
-    # -- ReconcileFunction: events and the schedule -----------------------------------------
-
-    def deliver_changes(self) -> None:
-        first, duplicates = [], []
-        for name in self.pending_events:
-            event = self.sim.training_event(name)
-            self.events["changes"] += 1
-            if not any(p.matches_event(event) for p in self.patterns):
-                self.events["not_matched"] += 1  # the rule never invokes the function
-                continue
-            self.events["matched"] += 1
-            if self.rng.random() < DROP_RATE:
-                self.events["dropped"] += 1
-                continue
-            first.append(event)
-            duplicates.extend([event] * (DELIVERIES - 1))
-        self.pending_events.clear()
-        self.rng.shuffle(duplicates)
-        for event in first:
-            self.reconcile(event)
-        for event in duplicates:
-            before = sum(self.sim.calls[op] for op in DESCRIBES)
-            self.reconcile(event)
-            self.duplicate_describes += sum(self.sim.calls[op] for op in DESCRIBES) - before
-
-    def reconcile(self, event: dict[str, Any], attempt: int = 0) -> Any:
-        from jobctl.handlers import reconcile
-
-        kind = "sweep" if event.get("source") == "aws.events" else "event"
-        self.invocations[f"reconcile_{kind}"] += 1
-        self.events["deliveries"] += kind == "event"
-        try:
-            return reconcile.handler(event, LambdaContext("ReconcileFunction", 300))
-        except Exception as exc:  # noqa: BLE001 - as Lambda: retried twice, a minute apart
-            self.errors.append(f"reconcile ({kind}, attempt {attempt + 1}): {exc!r}")
-            if attempt < 2:
-                self._later(60, lambda: self.reconcile(event, attempt + 1))
-            return None
-
-    def sweep(self) -> Any:
-        return self.reconcile(scheduled_event(self.clock.now()))
-
-    def run_due(self) -> None:
-        due = [r for r in self.retries if r.due <= self.clock.elapsed]
-        self.retries = [r for r in self.retries if r.due > self.clock.elapsed]
-        for retry in due:
-            retry.run()
-
-    def _later(self, seconds: float, run: Callable[[], None]) -> None:
-        self.retries.append(Retry(self.clock.elapsed + seconds, run))
-
-    # -- counting -----------------------------------------------------------------------
+    def probe(self) -> None:
+        """Another sweep right after the scheduled one, nothing changed: what it costs."""
+        before, unsettled = self.snapshot(), self.unsettled_describes
+        answer = self.deployment.sweep()
+        spent = _diff(self.snapshot(), before)
+        self.unsettled_describes = unsettled
+        self.excluded.append(spent)
+        self.probes.append(
+            {"at_minute": int(self.clock.elapsed // 60), **_sweep_probe(spent, answer)}
+        )
 
     def snapshot(self) -> dict[str, Counter[str]]:
         return {
             "sagemaker": Counter(self.sim.calls),
             "dynamodb": self.dynamodb.snapshot(),
             "sns": self.sns.snapshot(),
-            "invocations": Counter(self.invocations),
+            "invocations": Counter(self.deployment.invocations),
             "items_read": Counter(self.items_read),
         }
 
-    def count_items(self, model: Any, parsed: dict[str, Any], **_: Any) -> None:
+    def _items(self, model: Any, parsed: dict[str, Any], **_: Any) -> None:
         """DynamoDB items read: a read call's cost grows with them (capacity units)."""
         if model.name == "Query":
             self.items_read[model.name] += parsed.get("Count", 0)
@@ -341,8 +269,9 @@ class Controller:
         elif model.name == "BatchGetItem":
             self.items_read[model.name] += sum(map(len, parsed.get("Responses", {}).values()))
 
-    def count_describe(self, model: Any, parsed: dict[str, Any], **_: Any) -> None:
-        """Describes whose answer is not a settled job: progress a cheaper source could give."""
+    def _described(self, model: Any, parsed: dict[str, Any], **_: Any) -> None:
+        """Describes of jobs not settled yet (progress a cheaper source could give), and
+        Describes made on a duplicate delivery of an event."""
         from jobctl.logic.lifecycle import is_settled
 
         if model.name == "DescribeTrainingJob":
@@ -352,8 +281,10 @@ class Controller:
         else:
             return
         self.unsettled_describes += not is_settled(*state)
+        delivering = self.deployment.delivering
+        self.duplicate_describes += bool(delivering and self.deployment.deliveries[delivering] > 1)
 
-    def count_notice(self, params: dict[str, Any], **_: Any) -> None:
+    def _notice(self, params: dict[str, Any], **_: Any) -> None:
         attributes = params.get("MessageAttributes") or {}
         self.notice_ids[attributes.get("notice_id", {}).get("StringValue", "?")] += 1
 
@@ -425,80 +356,26 @@ def run(
     from moto import mock_aws
 
     from jobctl.logic.lifecycle import record_is_settled
-    from jobctl_tools.local.sagemaker import SimulatedSageMaker
 
     started = time.perf_counter()
     rng = random.Random(SEED)  # noqa: S311 - a reproducible workload, not cryptography
     plans = plan_fleet(training, automl, rng, dwell_table)
-    by_key = {job.key: job for job in plans}
-    arrivals: dict[int, list[PlannedJob]] = {}
-    for job in plans:
-        tick = -(-job.arrival // TICK) * TICK  # the first tick at or after its arrival
-        arrivals.setdefault(tick, []).append(job)
-
     clock = ManualClock(BENCH_EPOCH)
-    timeline = Timeline(by_key)
-    # The fleet's account was granted an instance for each of its training jobs: how many
-    # run at once is the arrivals' and the dwell times' doing, not a quota's.
-    quotas = {"ml.m5.xlarge": training}
-    pollers = [Poller(clock, interval, quotas) for interval in POLL_INTERVALS]
+    fleet = Fleet(plans, clock, tracking)
+    sim, pollers = fleet.sim, fleet.pollers
 
     with mock_aws(), quiet():
-        deploy_in_moto()
-        # The controller's clock is the simulated one, as the simulator's.
-        built, made = install_controller(clock)
-
-        dynamodb, sns = ApiCalls(), ApiCalls()
-        dynamodb.watch(made.dynamodb)
-        sns.watch(made.sns)
-        controller = Controller(clock, None, dynamodb, sns, rng, rule_patterns(tracking))
-        sim = SimulatedSageMaker(
-            clock=clock, on_change=controller.on_change, training_quotas=quotas
-        )
-        controller.sim = sim
-        sim.attach(made.sagemaker)
-        made.sns.meta.events.register("before-parameter-build.sns.Publish", controller.count_notice)
-        made.sagemaker.meta.events.register("after-call.sagemaker", controller.count_describe)
-        made.dynamodb.meta.events.register("after-call.dynamodb", controller.count_items)
-        for copy in (sim, *(p.sim for p in pollers)):
-            timeline.add(copy)
-
-        excluded: list[dict[str, Counter[str]]] = []
-        probes: list[dict[str, Any]] = []
-        for elapsed in range(0, horizon + TICK, TICK):
-            clock.set(elapsed)
-            arriving = arrivals.get(elapsed, [])
-            if arriving:
-                controller.submit([job.request() for job in arriving])
-                for poller in pollers:
-                    poller.create(arriving)
-            controller.run_due()
-            timeline.schedule_new()
-            timeline.move(clock.now())
-            controller.deliver_changes()
-            if elapsed and elapsed % SWEEP_EVERY == 0:
-                controller.sweep()
-                # A probe (left out of the totals): another sweep at once, nothing changed.
-                before = controller.snapshot()
-                unsettled = controller.unsettled_describes
-                answer = controller.sweep()
-                probe = _diff(controller.snapshot(), before)
-                controller.unsettled_describes = unsettled
-                excluded.append(probe)
-                probes.append({"at_minute": elapsed // 60, **_sweep_probe(probe, answer)})
-            for poller in pollers:
-                poller.poll(elapsed)
-
-        totals = controller.snapshot()
-        for part in excluded:
+        built = fleet.install()
+        fleet.run(horizon)
+        fleet.deployment.sweep_watchers.clear()
+        totals = fleet.snapshot()
+        for part in fleet.excluded:
             _subtract(totals, part)
-        # Then nothing more happens: a few sweeps of the settled fleet.
-        idle: dict[str, Any] = {}
-        for extra in range(1, 5):
-            clock.set(horizon + extra * SWEEP_EVERY)
-            before = controller.snapshot()
-            answer = controller.sweep()
-            idle = _sweep_probe(_diff(controller.snapshot(), before), answer)
+        # Then nothing more happens: a few sweeps of the settled fleet, the last measured.
+        fleet.deployment.run(until=3 * SWEEP_EVERY)
+        before = fleet.snapshot()
+        answer = fleet.deployment.sweep()
+        idle = _sweep_probe(_diff(fleet.snapshot(), before), answer)
 
         reconciler = built.reconciler
         ledger, limits = reconciler.ledger, reconciler.limits
@@ -508,7 +385,8 @@ def run(
 
     jobs = len(plans)
     sagemaker = _sagemaker_summary(totals["sagemaker"], jobs)
-    changes = sum(controller.changes.values())
+    changes = sum(fleet.changes.values())
+    deployment, probes = fleet.deployment, fleet.probes
     describes_by_type = {
         "TrainingJob": totals["sagemaker"]["DescribeTrainingJob"],
         "AutoMLJob": totals["sagemaker"]["DescribeAutoMLJob"],
@@ -558,8 +436,13 @@ def run(
             "mean_job_lifetime_minutes": round(mean_lifetime / 60, 1),
             "longest_job_lifetime_minutes": round(max(lifetimes) / 60, 1),
         },
-        "state_changes": {**controller.changes, "total": changes},
-        "events": dict(controller.events),
+        "state_changes": {**fleet.changes, "total": changes},
+        "events": {
+            "changes": deployment.events_sent,
+            "dropped": deployment.events_dropped,
+            "matched": len(deployment.deliveries),
+            "deliveries": sum(deployment.deliveries.values()),
+        },
         "controller": {
             "sagemaker": sagemaker,
             "lambda_invocations": {**invocations, "total": sum(invocations.values())},
@@ -584,8 +467,8 @@ def run(
                 "dynamodb_items_read": round(sum(totals["items_read"].values()) / jobs, 1),
                 "sns_publishes": round(totals["sns"]["Publish"] / jobs, 3),
             },
-            "errors": controller.errors[:20],
-            "error_count": len(controller.errors),
+            "errors": deployment.errors[:20],
+            "error_count": deployment.errors.total,
             # The account's rate limits: calls they refused, and the busiest second.
             "throttled": dict(sim.throttled),
             "throttled_total": sum(sim.throttled.values()),
@@ -602,9 +485,9 @@ def run(
         "baselines": baselines,
         "describe_per_state_change": round(sum(describes_by_type.values()) / changes, 3),
         "describe_per_state_change_by_type": {
-            t: round(describes_by_type[t] / controller.changes[t], 3) for t in describes_by_type
+            t: round(describes_by_type[t] / fleet.changes[t], 3) for t in describes_by_type
         },
-        "duplicate_delivery_describes": controller.duplicate_describes,
+        "duplicate_delivery_describes": fleet.duplicate_describes,
         "quiet_sweep_in_flight": {
             "probes": len(probes),
             "max_describes": max(p["describes"] for p in probes),
@@ -626,13 +509,13 @@ def run(
         # Describes whose answer was a job not settled yet. Events record progress from
         # their detail and the sweep from List summaries, and only settled jobs are
         # described (a job in flight past the List window aside): this should be ~0.
-        "unsettled_describes": controller.unsettled_describes,
+        "unsettled_describes": fleet.unsettled_describes,
         "checks": {
             "jobs": jobs,
             "settled_in_ledger": len(settled),
             "ledger_matches_sagemaker": len(matching),
-            "notices_published": sum(controller.notice_ids.values()),
-            "jobs_notified_exactly_once": sum(1 for n in controller.notice_ids.values() if n == 1),
+            "notices_published": sum(fleet.notice_ids.values()),
+            "jobs_notified_exactly_once": sum(1 for n in fleet.notice_ids.values() if n == 1),
         },
         "wall_seconds": round(time.perf_counter() - started, 1),
     }

@@ -62,24 +62,6 @@ ENVIRONMENT = {
 }
 
 
-def install_controller(clock: Any, prepare: Callable[[Any], None] | None = None) -> tuple[Any, Any]:
-    """Build the functions' controller from this interpreter's (Lambda-like) environment,
-    on ``clock``, and run the handlers on it; returns it and its clients. Call it where
-    the clients should be made (inside moto's mock, say); ``prepare`` gets the clients
-    before the controller is built on them (to attach fakes: building may call AWS)."""
-    from jobctl import handlers
-    from jobctl.adapters.aws import clients
-    from jobctl.bootstrap import bootstrap
-    from jobctl.config import Settings
-
-    made = clients()
-    if prepare is not None:
-        prepare(made)
-    built = bootstrap(Settings.from_environ(os.environ), made, clock)
-    handlers.use(built)
-    return built, made
-
-
 def lambda_environment() -> None:
     """Point this interpreter at fakes only: no profile, no real endpoint."""
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER"):
@@ -156,29 +138,6 @@ def job_request(
         config = spec.setdefault("AutoMLJobConfig", {})
         config.setdefault("CompletionCriteria", {})["MaxAutoMLJobRuntimeInSeconds"] = max_runtime
     return body
-
-
-def deploy_in_moto() -> None:
-    """The stack's tables and topic in moto (inside ``mock_aws``), as template.yaml has them."""
-    import boto3
-
-    from jobctl_tools.local.template import table_create_kwargs
-
-    setup = boto3.client("dynamodb")
-    setup.create_table(**table_create_kwargs("JobsTable", JOBS_TABLE))
-    setup.create_table(**table_create_kwargs("IdempotencyTable", IDEMPOTENCY_TABLE))
-    boto3.client("sns").create_topic(Name=TOPIC_NAME)
-
-
-def rule_patterns(tracking: str) -> list[Any]:
-    """The template's own EventBridge patterns for ReconcileFunction with its TrackingMode
-    parameter set to ``tracking`` (as the local stack matches them)."""
-    from moto.events.models import EventPattern
-
-    from jobctl_tools.local.template import event_patterns
-
-    patterns = event_patterns(parameters={"TrackingMode": tracking})
-    return [EventPattern.load(json.dumps(p)) for p in patterns]
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -263,10 +222,10 @@ class Scenario:
         deployment = self.deployment.deploy()
         os.environ["JOBS_QUEUE_URL"] = str(deployment.queue_url)
         made = clients()
+        self.attached(made)  # first: its before-call handlers see every call
         fake_tables(made.dynamodb)
         self.sim.attach(made.sagemaker)
         made.sns.meta.events.register("provide-client-params.sns.Publish", self._published)
-        self.attached(made)
         return deployment.install(Settings.from_environ(os.environ), made)
 
     def attached(self, made: Any) -> None:

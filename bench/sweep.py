@@ -28,6 +28,7 @@ every job's first status from List, the most a sweep could have to record.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from datetime import timedelta
@@ -35,15 +36,12 @@ from typing import Any
 
 from bench.harness import (
     BENCH_EPOCH,
-    deploy_in_moto,
-    install_controller,
     job_request,
     lambda_environment,
     measure_main,
     quiet,
 )
 from jobctl_tools.local.clocks import ManualClock
-from jobctl_tools.local.lambda_events import LambdaContext, scheduled_event, sqs_event
 
 HISTORY = 50_000
 IN_FLIGHT = 200
@@ -70,20 +68,16 @@ def _snapshot(sim: Any) -> dict[tuple[str, str], tuple[Any, ...]]:
 
 
 class Sweeps:
-    """The scheduled sweep through the reconcile handler, its SageMaker calls counted."""
+    """The scheduled sweep through the deployment's reconcile function, its SageMaker calls
+    counted."""
 
-    def __init__(self, sim: Any, clock: ManualClock) -> None:
-        self.sim = sim
-        self.clock = clock
+    def __init__(self, deployment: Any) -> None:
+        self.deployment, self.sim, self.clock = deployment, deployment.sagemaker, deployment.clock
 
     def run(self) -> dict[str, Any]:
-        from jobctl.handlers import reconcile
-
         lists, describes = _calls(self.sim, LISTS), _calls(self.sim, DESCRIBES)
         started, wall = self.clock.now(), time.perf_counter()
-        answer = reconcile.handler(
-            scheduled_event(self.clock.now()), LambdaContext("ReconcileFunction", 300)
-        )
+        answer = self.deployment.sweep()
         list_calls = _calls(self.sim, LISTS) - lists
         report = answer["sweep"]
         return {
@@ -132,8 +126,10 @@ def run() -> dict[str, Any]:
     lambda_environment()
     from moto import mock_aws
 
-    from jobctl.handlers import submit
+    from jobctl.adapters.aws import clients
+    from jobctl.config import Settings
     from jobctl.logic.lifecycle import is_settled
+    from jobctl_tools.local.runtime import Deployment
     from jobctl_tools.local.sagemaker import SimulatedJob, SimulatedSageMaker
 
     started = time.perf_counter()
@@ -154,9 +150,11 @@ def run() -> dict[str, Any]:
     seed_seconds = time.perf_counter() - seeding
 
     with mock_aws(), quiet():
-        deploy_in_moto()
-        built, made = install_controller(clock)
+        deployment = Deployment(clock, sim).deploy(queue=False)
+        sim.on_change = mirror  # no events: the sweep alone finds what changed
+        made = clients()
         sim.attach(made.sagemaker)
+        built = deployment.install(Settings.from_environ(os.environ), made)
         names = [f"bench-sweep-{index:04d}" for index in range(IN_FLIGHT)]
         submitting, failures = clock.now(), 0
         for first in range(0, IN_FLIGHT, 10):
@@ -164,7 +162,7 @@ def run() -> dict[str, Any]:
                 job_request("TrainingJob", name, "Hang", MAX_RUNTIME)
                 for name in names[first : first + 10]
             ]
-            answer = submit.handler(sqs_event(bodies), LambdaContext("SubmitFunction", 120))
+            answer = deployment.submit(bodies)
             failures += len(answer.get("batchItemFailures", []))
         submit_seconds = (clock.now() - submitting).total_seconds()
         ours = [
@@ -179,7 +177,7 @@ def run() -> dict[str, Any]:
                 f"{failures} submit failures, {len(ours)} jobs created, {unsettled} in flight"
             )
 
-        sweeps = Sweeps(sim, clock)
+        sweeps = Sweeps(deployment)
         first_sweep = sweeps.run()
         clock.set(clock.elapsed + SWEEP_EVERY)
         quiet_sweep = sweeps.run()

@@ -267,6 +267,8 @@ class Deployment:
         self.invocations: Counter[str] = Counter()
         self.records_handled = 0
         self.messages_sent = 0
+        self.deliveries: Counter[str] = Counter()  # EventBridge deliveries, by event id
+        self.delivering: str | None = None  # the id of the event being delivered
         self.queue_url: str | None = None
         self.dead_letter_queue_url: str | None = None
         self.errors = ErrorLog()
@@ -289,6 +291,8 @@ class Deployment:
         # Called on every job's state change, before its events are sent (a scenario
         # watching the simulator: it must not call back into the simulator).
         self.watchers: list[Callable[[SimulatedJob], None]] = []
+        # Called after every scheduled sweep (a benchmark probing what the next one costs).
+        self.sweep_watchers: list[Callable[[], None]] = []
         self._time: contextlib.ExitStack | None = None
 
     # -- the deployment -----------------------------------------------------------------
@@ -471,12 +475,16 @@ class Deployment:
         (retried later if it fails)."""
         if not self.matches(event):
             return
+        self.deliveries[event["id"]] += attempt == 0
+        self.delivering = event["id"]
         try:
             self.reconcile(event)
         except Exception as exc:  # noqa: BLE001 - as Lambda: retried a minute later
             self._fault(f"ReconcileFunction attempt {attempt + 1}: {exc!r}", exc)
             if attempt < ASYNC_RETRIES:
                 self.at(ASYNC_RETRY_SECONDS, functools.partial(self.route, event, attempt + 1))
+        finally:
+            self.delivering = None
 
     def matches(self, event: dict[str, Any]) -> bool:
         """Whether one of the template's rules for ReconcileFunction matches ``event``."""
@@ -559,6 +567,8 @@ class Deployment:
                 self.sweep()
             except Exception as exc:  # noqa: BLE001 - as Lambda: the next one runs on time
                 self._fault(f"ReconcileFunction (schedule): {exc!r}", exc)
+            for watcher in self.sweep_watchers:
+                watcher()
             self.at(self.sweep_every, sweep)
 
         self.at(self.sweep_every, sweep)
