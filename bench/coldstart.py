@@ -141,14 +141,8 @@ def first_call_rig(function: str, again: bool = False) -> tuple[dict[str, Any], 
     """The event for a handler's first (or second) invocation, with fakes answering the
     calls of the clients it has not built yet (they attach as each client is built)."""
 
-    from bench.fakes import FakeDynamoDB, FakeSNS
-    from bench.harness import (
-        BENCH_EPOCH,
-        DEFAULT_ROLE,
-        IDEMPOTENCY_TABLE,
-        JOBS_TABLE,
-        job_request,
-    )
+    from bench.fakes import FakeSNS
+    from bench.harness import BENCH_EPOCH, DEFAULT_ROLE, JOBS_TABLE, job_request, template_tables
     from jobctl import bootstrap, handlers
     from jobctl.adapters import aws
     from jobctl_tools.local.clocks import ManualClock
@@ -162,7 +156,7 @@ def first_call_rig(function: str, again: bool = False) -> tuple[dict[str, Any], 
         # fakes attach to the clients it makes.
         clock = ManualClock(BENCH_EPOCH)
         sim = SimulatedSageMaker(clock=clock)
-        dynamodb = FakeDynamoDB({JOBS_TABLE: ["job_name", "job_type"], IDEMPOTENCY_TABLE: ["id"]})
+        dynamodb = template_tables()
         sns = FakeSNS()
 
         def clients(service_quotas: bool = False) -> aws.Clients:
@@ -196,7 +190,7 @@ def first_call_rig(function: str, again: bool = False) -> tuple[dict[str, Any], 
         plan=planned_path("TrainingJob", "Completed"),
     )
     at = {"S": "2025-11-26T12:00:00.000Z"}
-    dynamodb.tables[JOBS_TABLE][(name, "TrainingJob")] = {
+    item = {
         "job_name": {"S": name},
         "job_type": {"S": "TrainingJob"},
         "status": {"S": "InProgress"},
@@ -207,6 +201,7 @@ def first_call_rig(function: str, again: bool = False) -> tuple[dict[str, Any], 
         "history": {"L": [{"M": {"status": {"S": "InProgress"}, "at": at}}]},
         "version": {"N": "2"},
     }
+    dynamodb.call("PutItem", {"TableName": JOBS_TABLE, "Item": item})
     return sim.training_event(name), LambdaContext("ReconcileFunction", 120)
 
 

@@ -169,16 +169,16 @@ SOURCE = EventSource.from_template(template_parameters())
 SWEEP_EVERY = rate_seconds(template_parameters()["SweepSchedule"])
 
 
-def fake_tables(client: Any) -> None:
-    """The template's tables in ``bench.fakes.FakeDynamoDB``, answering ``client``."""
-    from bench.fakes import FakeDynamoDB, Table
+def template_tables() -> Any:
+    """The template's tables in moto's DynamoDB called in-process (``attach`` it to the
+    clients it should answer)."""
+    from bench.fakes import InProcessDynamoDB
     from jobctl_tools.local.template import table_create_kwargs
 
-    tables: dict[str, Table | list[str]] = {
-        name: Table.from_create_kwargs(table_create_kwargs(logical, name))
-        for logical, name in (("JobsTable", JOBS_TABLE), ("IdempotencyTable", IDEMPOTENCY_TABLE))
-    }
-    FakeDynamoDB(tables).attach(client)
+    tables = InProcessDynamoDB()
+    for logical, name in (("JobsTable", JOBS_TABLE), ("IdempotencyTable", IDEMPOTENCY_TABLE)):
+        tables.call("CreateTable", table_create_kwargs(logical, name))
+    return tables
 
 
 # -- a scenario on the one runtime ------------------------------------------------------
@@ -212,10 +212,10 @@ class Scenario:
         return False
 
     def install(self) -> Any:
-        """The template's topic and queue in moto, its tables in ``bench.fakes.FakeDynamoDB``
-        (moto's are 20 times slower here: README, Benchmarks), and the functions'
-        controller on this interpreter's environment (JOBS_QUEUE_URL: the deployed queue);
-        returns it."""
+        """The template's topic and queue in moto, its tables in moto's DynamoDB called
+        in-process (``bench.fakes.InProcessDynamoDB``: through botocore, moto's takes ten
+        times as long here), and the functions' controller on this interpreter's
+        environment (JOBS_QUEUE_URL: the deployed queue); returns it."""
         from jobctl.adapters.aws import clients
         from jobctl.config import Settings
 
@@ -223,7 +223,7 @@ class Scenario:
         os.environ["JOBS_QUEUE_URL"] = str(deployment.queue_url)
         made = clients()
         self.attached(made)  # first: its before-call handlers see every call
-        fake_tables(made.dynamodb)
+        template_tables().attach(made.dynamodb)
         self.sim.attach(made.sagemaker)
         made.sns.meta.events.register("provide-client-params.sns.Publish", self._published)
         return deployment.install(Settings.from_environ(os.environ), made)

@@ -44,13 +44,12 @@ from typing import Any
 
 from bench.harness import (
     BENCH_EPOCH,
-    IDEMPOTENCY_TABLE,
-    JOBS_TABLE,
     job_request,
     lambda_environment,
     measure_main,
     percentile,
     quiet,
+    template_tables,
 )
 from jobctl_tools.local.clocks import ManualClock
 from jobctl_tools.local.lambda_events import LambdaContext, scheduled_event, sqs_event
@@ -71,28 +70,20 @@ class Rig:
 
     def __init__(self) -> None:
         lambda_environment()
-        from bench.fakes import FakeDynamoDB, FakeSNS, FakeTime, Table
+        from bench.fakes import FakeSNS, FakeTime
         from jobctl import handlers
         from jobctl.adapters.aws import clients
         from jobctl.bootstrap import bootstrap
         from jobctl.config import Settings
         from jobctl_tools.local.sagemaker import SimulatedSageMaker
-        from jobctl_tools.local.template import table_create_kwargs
 
         self.clock = ManualClock(BENCH_EPOCH)
         # The rig's jobs never finish: its account was granted more instances than the
         # rig ever starts, so no create is refused for its quota.
         self.sim = SimulatedSageMaker(clock=self.clock, training_quotas=RIG_QUOTAS)
-        tables: dict[str, Table | list[str]] = {
-            name: Table.from_create_kwargs(table_create_kwargs(logical, name))
-            for logical, name in (
-                ("JobsTable", JOBS_TABLE),
-                ("IdempotencyTable", IDEMPOTENCY_TABLE),
-            )
-        }
         made = clients()
         self.sim.attach(made.sagemaker)
-        FakeDynamoDB(tables).attach(made.dynamodb)
+        template_tables().attach(made.dynamodb)
         self.sns = FakeSNS()
         self.sns.attach(made.sns)
         self.fake_time = FakeTime()

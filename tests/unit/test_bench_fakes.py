@@ -1,5 +1,6 @@
-"""bench.fakes' DynamoDB and SQS: the expressions, transactions and indexes the benchmarks'
-controllers rely on behave as DynamoDB's and SQS's do."""
+"""bench.fakes' in-process DynamoDB (moto's, called without HTTP): the expressions,
+transactions and indexes the benchmarks' controllers rely on behave as DynamoDB's do, with
+its own transactions and projections in place of moto's."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
-from bench.fakes import FakeDynamoDB, Table
+from bench.fakes import InProcessDynamoDB
 from botocore.exceptions import ClientError
 
 from jobctl_tools.local.template import table_create_kwargs
@@ -18,8 +19,17 @@ TABLE = "budgets"
 @pytest.fixture
 def dynamodb() -> Any:
     client = boto3.client("dynamodb", region_name="us-east-1")
-    FakeDynamoDB({TABLE: ["id"]}).attach(client)
-    return client
+    tables = InProcessDynamoDB()
+    tables.call(
+        "CreateTable",
+        {
+            "TableName": TABLE,
+            "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+            "BillingMode": "PAY_PER_REQUEST",
+        },
+    )
+    return tables.attach(client)
 
 
 def test_an_update_adds_to_a_counter_and_a_nested_map_under_its_condition(dynamodb: Any) -> None:
@@ -111,8 +121,9 @@ def test_a_transaction_writes_all_or_nothing_and_says_which_condition_failed(
 
 def test_a_sparse_index_holds_only_items_with_its_key_and_its_projection() -> None:
     client = boto3.client("dynamodb", region_name="us-east-1")
-    jobs = Table.from_create_kwargs(table_create_kwargs("JobsTable", "jobs"))
-    FakeDynamoDB({"jobs": jobs}).attach(client)
+    tables = InProcessDynamoDB()
+    tables.call("CreateTable", table_create_kwargs("JobsTable", "jobs"))
+    tables.attach(client)
     for name, waiting in (("b", "1"), ("a", "1"), ("c", None)):
         item = {
             "job_name": {"S": name},
