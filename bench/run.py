@@ -43,7 +43,7 @@ PARTS: list[tuple[str, str, list[str], int]] = [
     ("burst", "bench.burst", [], 600),
     # A contended p4d budget: priorities, shares, a freed slot's reuse; and the same on
     # the controller before scheduling (its run is a subprocess of this part).
-    ("scheduling", "bench.scheduling", [], 600),
+    ("scheduling", "bench.scheduling", [], 1500),
     # 300 requests retried by failure cause (10 % CapacityError, 3 % AlgorithmError, 20 %
     # spot), and the same fleet without its capacity failures, for the calls retries add.
     ("retries", "bench.retries", [], 300),

@@ -97,7 +97,7 @@ REACTION = 30.0  # seconds by which the controller has acted on a freed slot
 HORIZON = 120 * 3600.0  # a run that has not finished by then stops (and says so)
 # The controller before scheduling: the merge of issue 10, the last commit before it.
 BEFORE = "0f0c928"
-BEFORE_TIMEOUT = 600
+BEFORE_TIMEOUT = 1200
 
 
 @dataclass(frozen=True)
