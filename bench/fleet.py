@@ -198,11 +198,14 @@ class Fleet(Scenario):
     and after every scheduled sweep a probe sweep measures what a quiet one costs (left
     out of the totals)."""
 
-    def __init__(self, plans: list[PlannedJob], clock: ManualClock, tracking: str) -> None:
+    def __init__(
+        self, plans: list[PlannedJob], clock: ManualClock, tracking: str, profile: str
+    ) -> None:
         # The account was granted an instance for each of its training jobs: how many run
         # at once is the arrivals' and the dwell times' doing, not a quota's.
         quotas = {"ml.m5.xlarge": sum(1 for job in plans if job.job_type == "TrainingJob")}
         super().__init__(clock, tracking, training_quotas=quotas)
+        self.tracking, self.profile, self.horizon = tracking, profile, PROFILES[profile][1]
         self.deployment.drop_event_ratio = DROP_RATE
         self.plans = {job.key: job for job in plans}
         self.pollers = [Poller(self, interval, quotas) for interval in POLL_INTERVALS]
@@ -355,14 +358,12 @@ def run(
     dwell_table, horizon = PROFILES[profile]
     from moto import mock_aws
 
-    from jobctl.logic.lifecycle import record_is_settled
-
     started = time.perf_counter()
     rng = random.Random(SEED)  # noqa: S311 - a reproducible workload, not cryptography
     plans = plan_fleet(training, automl, rng, dwell_table)
     clock = ManualClock(BENCH_EPOCH)
-    fleet = Fleet(plans, clock, tracking)
-    sim, pollers = fleet.sim, fleet.pollers
+    fleet = Fleet(plans, clock, tracking, profile)
+    sim = fleet.sim
 
     with mock_aws(), quiet():
         built = fleet.install()
@@ -377,12 +378,27 @@ def run(
         answer = fleet.deployment.sweep()
         idle = _sweep_probe(_diff(fleet.snapshot(), before), answer)
 
-        reconciler = built.reconciler
-        ledger, limits = reconciler.ledger, reconciler.limits
-        records = ledger.get_many((job.name, job.job_type) for job in plans)
+        records = built.reconciler.ledger.get_many((job.name, job.job_type) for job in plans)
         last_change = max(job.modified for job in sim.jobs.values())
         idle["minutes_after_last_change"] = round((clock.now() - last_change).total_seconds() / 60)
 
+    return figures(fleet, plans, totals, idle, records, built.reconciler.limits) | {
+        "wall_seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def figures(
+    fleet: Fleet,
+    plans: list[PlannedJob],
+    totals: dict[str, Counter[str]],
+    idle: dict[str, Any],
+    records: dict[tuple[str, str], Any],
+    limits: Any,
+) -> dict[str, Any]:
+    """What the run measured, from its counts, the ledger and the simulator."""
+    from jobctl.logic.lifecycle import record_is_settled
+
+    sim, pollers = fleet.sim, fleet.pollers
     jobs = len(plans)
     sagemaker = _sagemaker_summary(totals["sagemaker"], jobs)
     changes = sum(fleet.changes.values())
@@ -391,19 +407,11 @@ def run(
         "TrainingJob": totals["sagemaker"]["DescribeTrainingJob"],
         "AutoMLJob": totals["sagemaker"]["DescribeAutoMLJob"],
     }
-    dynamodb_calls = totals["dynamodb"]
-    reads = sum(v for op, v in dynamodb_calls.items() if op in DYNAMODB_READS)
-    writes = sum(v for op, v in dynamodb_calls.items() if op not in DYNAMODB_READS)
-    invocations = dict(totals["invocations"])
     baselines = {}
     for poller in pollers:
         summary = _sagemaker_summary(poller.sim.calls, jobs)
         summary["unsettled_at_end"] = len(poller.in_flight)
         baselines[f"poll_{poller.interval}s"] = summary
-    lifetimes = [
-        ((job.ended or job.modified) - job.created).total_seconds() for job in sim.jobs.values()
-    ]
-    mean_lifetime = sum(lifetimes) / len(lifetimes)
     calls_per_job = sagemaker["total"] / jobs
     settled = [r for r in records.values() if record_is_settled(r)]
     matching = [
@@ -413,29 +421,7 @@ def run(
         and (r.sagemaker_status, r.secondary_status) == (sm.status, sm.secondary)
     ]
     return {
-        "workload": {
-            "training_jobs": training,
-            "automl_jobs": automl,
-            "scaled_down": (training, automl) != (TRAINING_JOBS, AUTOML_JOBS),
-            "profile": profile,
-            "tracking_mode": tracking,
-            "simulated_hours": horizon / 3600,
-            "tick_seconds": TICK,
-            "arrival_window_minutes": ARRIVAL_WINDOW // 60,
-            "sweep_every_seconds": SWEEP_EVERY,
-            "sweep_list_calls": limits.list_calls,
-            "sweep_describe_calls": limits.describe_calls,
-            "sweep_list_window_hours": limits.list_window.total_seconds() / 3600,
-            "account_history_jobs": 0,  # bench.sweep prices the sweep over a long history
-            "controller_rate_limits": rate_limits_text(sim.rate_limits),
-            "poller_rate_limits": None,  # counted, not throttled
-            "submit_max_concurrency": int(os.environ["SUBMIT_MAX_CONCURRENCY"]),
-            "deliveries_per_change": DELIVERIES,
-            "dropped_change_rate": DROP_RATE,
-            "seed": SEED,
-            "mean_job_lifetime_minutes": round(mean_lifetime / 60, 1),
-            "longest_job_lifetime_minutes": round(max(lifetimes) / 60, 1),
-        },
+        "workload": _workload(fleet, plans, limits),
         "state_changes": {**fleet.changes, "total": changes},
         "events": {
             "changes": deployment.events_sent,
@@ -443,42 +429,7 @@ def run(
             "matched": len(deployment.deliveries),
             "deliveries": sum(deployment.deliveries.values()),
         },
-        "controller": {
-            "sagemaker": sagemaker,
-            "lambda_invocations": {**invocations, "total": sum(invocations.values())},
-            "dynamodb": {
-                "reads": reads,
-                "writes": writes,
-                "items_read": dict(totals["items_read"]),
-                "by_operation": dict(sorted(dynamodb_calls.items())),
-            },
-            "sns_publishes": totals["sns"]["Publish"],
-            "per_job": {
-                "sagemaker_calls": round(calls_per_job, 3),
-                "create": sagemaker["per_job"]["create"],
-                "describe": sagemaker["per_job"]["describe"],
-                "list_pages": sagemaker["per_job"]["list_pages"],
-                "lambda_invocations": round(sum(invocations.values()) / jobs, 3),
-                "lambda_invocations_by_kind": {
-                    kind: round(n / jobs, 3) for kind, n in sorted(invocations.items())
-                },
-                "dynamodb_reads": round(reads / jobs, 3),
-                "dynamodb_writes": round(writes / jobs, 3),
-                "dynamodb_items_read": round(sum(totals["items_read"].values()) / jobs, 1),
-                "sns_publishes": round(totals["sns"]["Publish"] / jobs, 3),
-            },
-            "errors": deployment.errors[:20],
-            "error_count": deployment.errors.total,
-            # The account's rate limits: calls they refused, and the busiest second.
-            "throttled": dict(sim.throttled),
-            "throttled_total": sum(sim.throttled.values()),
-            "peak_calls_per_second": {
-                "create": sim.peak_rate(*CREATES),
-                "list": sim.peak_rate(*LISTS),
-                "describe": sim.peak_rate(*DESCRIBES),
-            },
-            "simulated_seconds_paced": round(clock.slept, 1),
-        },
+        "controller": _controller(fleet, totals, len(plans)),
         "peak_list_tps": sim.peak_rate(*LISTS),
         "peak_describe_tps": sim.peak_rate(*DESCRIBES),
         "throttled": dict(sim.throttled),
@@ -517,7 +468,85 @@ def run(
             "notices_published": sum(fleet.notice_ids.values()),
             "jobs_notified_exactly_once": sum(1 for n in fleet.notice_ids.values() if n == 1),
         },
-        "wall_seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def _workload(fleet: Fleet, plans: list[PlannedJob], limits: Any) -> dict[str, Any]:
+    sim, horizon, tracking, profile = fleet.sim, fleet.horizon, fleet.tracking, fleet.profile
+    training = sum(1 for plan in plans if plan.job_type == "TrainingJob")
+    automl = len(plans) - training
+    lifetimes = [
+        ((job.ended or job.modified) - job.created).total_seconds() for job in sim.jobs.values()
+    ]
+    mean_lifetime = sum(lifetimes) / len(lifetimes)
+    return {
+        "training_jobs": training,
+        "automl_jobs": automl,
+        "scaled_down": (training, automl) != (TRAINING_JOBS, AUTOML_JOBS),
+        "profile": profile,
+        "tracking_mode": tracking,
+        "simulated_hours": horizon / 3600,
+        "tick_seconds": TICK,
+        "arrival_window_minutes": ARRIVAL_WINDOW // 60,
+        "sweep_every_seconds": SWEEP_EVERY,
+        "sweep_list_calls": limits.list_calls,
+        "sweep_describe_calls": limits.describe_calls,
+        "sweep_list_window_hours": limits.list_window.total_seconds() / 3600,
+        "account_history_jobs": 0,  # bench.sweep prices the sweep over a long history
+        "controller_rate_limits": rate_limits_text(sim.rate_limits),
+        "poller_rate_limits": None,  # counted, not throttled
+        "submit_max_concurrency": int(os.environ["SUBMIT_MAX_CONCURRENCY"]),
+        "deliveries_per_change": DELIVERIES,
+        "dropped_change_rate": DROP_RATE,
+        "seed": SEED,
+        "mean_job_lifetime_minutes": round(mean_lifetime / 60, 1),
+        "longest_job_lifetime_minutes": round(max(lifetimes) / 60, 1),
+    }
+
+
+def _controller(fleet: Fleet, totals: dict[str, Counter[str]], jobs: int) -> dict[str, Any]:
+    sim, deployment = fleet.sim, fleet.deployment
+    sagemaker = _sagemaker_summary(totals["sagemaker"], jobs)
+    dynamodb_calls = totals["dynamodb"]
+    reads = sum(v for op, v in dynamodb_calls.items() if op in DYNAMODB_READS)
+    writes = sum(v for op, v in dynamodb_calls.items() if op not in DYNAMODB_READS)
+    invocations = dict(totals["invocations"])
+    calls_per_job = sagemaker["total"] / jobs
+    return {
+        "sagemaker": sagemaker,
+        "lambda_invocations": {**invocations, "total": sum(invocations.values())},
+        "dynamodb": {
+            "reads": reads,
+            "writes": writes,
+            "items_read": dict(totals["items_read"]),
+            "by_operation": dict(sorted(dynamodb_calls.items())),
+        },
+        "sns_publishes": totals["sns"]["Publish"],
+        "per_job": {
+            "sagemaker_calls": round(calls_per_job, 3),
+            "create": sagemaker["per_job"]["create"],
+            "describe": sagemaker["per_job"]["describe"],
+            "list_pages": sagemaker["per_job"]["list_pages"],
+            "lambda_invocations": round(sum(invocations.values()) / jobs, 3),
+            "lambda_invocations_by_kind": {
+                kind: round(n / jobs, 3) for kind, n in sorted(invocations.items())
+            },
+            "dynamodb_reads": round(reads / jobs, 3),
+            "dynamodb_writes": round(writes / jobs, 3),
+            "dynamodb_items_read": round(sum(totals["items_read"].values()) / jobs, 1),
+            "sns_publishes": round(totals["sns"]["Publish"] / jobs, 3),
+        },
+        "errors": deployment.errors[:20],
+        "error_count": deployment.errors.total,
+        # The account's rate limits: calls they refused, and the busiest second.
+        "throttled": dict(sim.throttled),
+        "throttled_total": sum(sim.throttled.values()),
+        "peak_calls_per_second": {
+            "create": sim.peak_rate(*CREATES),
+            "list": sim.peak_rate(*LISTS),
+            "describe": sim.peak_rate(*DESCRIBES),
+        },
+        "simulated_seconds_paced": round(fleet.clock.slept, 1),
     }
 
 
