@@ -426,6 +426,10 @@ class Deployment:
             QueueUrl=self._queue(),
             MaxNumberOfMessages=min(self.source.batch_size, 10),
             WaitTimeSeconds=wait_seconds,
+            # Hidden while the function works on them. Its time left counts on the wall
+            # clock (Lambda's context), so on a faster clock the queue's visibility
+            # timeout is kept in wall seconds: a slow batch never shows again mid-work.
+            VisibilityTimeout=int(self.source.visibility_seconds * self._speed()),
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
         ).get("Messages", [])
@@ -520,6 +524,9 @@ class Deployment:
         if self.on_fault is not None:
             self.on_fault(exc)
 
+    def _speed(self) -> float:
+        return self.clock.speed if isinstance(self.clock, ScaledClock) else 1.0
+
     def _queue(self) -> str:
         if self.queue_url is None:
             raise RuntimeError("the deployment has no jobs queue: deploy() or use_queue() first")
@@ -563,15 +570,18 @@ class Deployment:
         self._sweeping = True
 
         def sweep() -> None:
-            try:
-                self.sweep()
-            except Exception as exc:  # noqa: BLE001 - as Lambda: the next one runs on time
-                self._fault(f"ReconcileFunction (schedule): {exc!r}", exc)
-            for watcher in self.sweep_watchers:
-                watcher()
+            self._scheduled_sweep()
             self.at(self.sweep_every, sweep)
 
         self.at(self.sweep_every, sweep)
+
+    def _scheduled_sweep(self) -> None:
+        try:
+            self.sweep()
+        except Exception as exc:  # noqa: BLE001 - as Lambda: the next one runs on time
+            self._fault(f"ReconcileFunction (schedule): {exc!r}", exc)
+        for watcher in self.sweep_watchers:
+            watcher()
 
     # -- on a wall clock: threads ---------------------------------------------------------
 
@@ -582,7 +592,9 @@ class Deployment:
         self._on_threads = True
         if sweep_seconds:
             self.sweep_every = sweep_seconds
-        self._schedule_sweep()
+        # The schedule keeps its own time, however far behind the events run (EventBridge
+        # Scheduler fires on time): sweeps never wait behind a backlog of events.
+        self._spawn(self._run_schedule)
         self._spawn(self._run_due)
         self._spawn(self._move_sagemaker)
         for _ in range(pollers):
@@ -624,10 +636,14 @@ class Deployment:
             due = self._due[0][0]
             wait = (due - self.clock.now()).total_seconds()
             if wait > 0:
-                self._changed_due.wait(min(0.5, wait / getattr(self.clock, "speed", 1.0)))
+                self._changed_due.wait(min(0.5, wait / self._speed()))
                 return
             _, _, action = heapq.heappop(self._due)
         action()
+
+    def _run_schedule(self) -> None:
+        if not self._stopping.wait(self.sweep_every / self._speed()):
+            self._scheduled_sweep()
 
     def _move_sagemaker(self) -> None:
         self.sagemaker.advance()

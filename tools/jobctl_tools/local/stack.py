@@ -8,13 +8,14 @@
 - boto3's own endpoint settings (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_SAGEMAKER``,
   ``AWS_ENDPOINT_URL_SERVICE_QUOTAS``) point the unchanged handlers at them all, so
   ``INSTANCE_TYPE_BUDGETS=auto`` reads the simulated account's quotas.
-- An SQS event source feeds SubmitFunction's handler as Lambda does; SageMaker's
-  state-change events (each delivered twice, as SageMaker does) are matched against the
-  template's own EventBridge patterns and handed to ReconcileFunction, and the schedule
-  runs the sweep. AutoML jobs get no events, as in AWS.
+- The functions run in this process on the one runtime
+  (``jobctl_tools.local.runtime.Deployment``), its event sources on threads: the jobs
+  queue's event source, SageMaker's state-change events matched against the template's
+  own EventBridge patterns (AutoML jobs get none, as in AWS), and the schedule.
 - The simulator and the functions share one clock, which may run faster than the wall
   clock (``speed``): a soak of a thousand jobs at SageMaker's 1 create a second takes
-  minutes, not a quarter of an hour, and still meets every rate limit.
+  minutes, not a quarter of an hour, and still meets every rate limit. moto's SQS keeps
+  that clock too.
 - The stack cannot outlive moto's state: when a loop meets a missing queue or a refused
   connection and moto confirms it (its jobs queue is gone, or it refuses connections),
   the stack says so in one line (``failure``) and stops its loops instead of retrying
