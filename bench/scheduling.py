@@ -503,7 +503,10 @@ def run(requests: int = REQUESTS, before: bool = False) -> dict[str, Any]:
     )
     if not before:
         os.environ["SHARE_WEIGHTS"] = ",".join(f"{s}={w}" for s, w in SHARE_WEIGHTS.items())
-    from jobctl.logic.lifecycle import record_is_settled
+    try:
+        from jobctl.logic.lifecycle import record_is_settled
+    except ImportError:  # the controller before scheduling kept it in jobctl.logic.states
+        from jobctl.logic.states import record_is_settled  # type: ignore[import-not-found,no-redef]
 
     scheduling = _has_scheduling()
     if scheduling == before:
