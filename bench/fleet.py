@@ -365,7 +365,7 @@ def run(
     fleet = Fleet(plans, clock, tracking, profile)
     sim = fleet.sim
 
-    with mock_aws(), quiet():
+    with mock_aws(), quiet(), fleet:
         built = fleet.install()
         fleet.run(horizon)
         fleet.deployment.sweep_watchers.clear()

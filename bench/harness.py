@@ -191,7 +191,8 @@ class Scenario:
     schedule. A subclass says what SageMaker's jobs do (``job_changed``: called on every
     state change, a new job's first) and when its work is done (``finished``); ``run``
     goes on until then and two sweeps more, or until ``horizon``. Call ``install`` and
-    ``run`` inside moto's ``mock_aws``."""
+    ``run`` inside moto's ``mock_aws``, and the scenario as a context manager (leaving
+    it closes the deployment)."""
 
     def __init__(self, clock: ManualClock, tracking: str = "progress", **simulator: Any) -> None:
         from jobctl_tools.local.runtime import Deployment
@@ -203,6 +204,12 @@ class Scenario:
         self.deployment.watchers.append(self.job_changed)
         self.published: list[str] = []  # the notices' messages
         self.arrivals_due = 0  # requests that have not reached the queue yet
+
+    def __enter__(self) -> Scenario:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.deployment.close()  # moto's SQS gets the wall clock back
 
     def job_changed(self, job: Any) -> None:
         """A SageMaker job changed state (it must not call back into the simulator here)."""

@@ -357,7 +357,7 @@ def run_fleet(jobs: list[PlannedJob], failures: tuple[str, ...]) -> dict[str, An
     started = time.perf_counter()
     clock = ManualClock(BENCH_EPOCH)
     fleet = Fleet(jobs, clock, failures)
-    with mock_aws(), quiet():
+    with mock_aws(), quiet(), fleet:
         built = fleet.install()
         fleet.run()
         found = built.reconciler.ledger.get_many((job.name, "TrainingJob") for job in jobs)

@@ -520,7 +520,7 @@ def run(requests: int = REQUESTS, before: bool = False) -> dict[str, Any]:
     clock = ManualClock(BENCH_EPOCH)
     driver = Contention(jobs, clock, scheduling)
 
-    with mock_aws(), quiet():
+    with mock_aws(), quiet(), driver:
         built = driver.install()
         if before:
             _seed_backoff()

@@ -150,7 +150,7 @@ def run() -> dict[str, Any]:
     seed_seconds = time.perf_counter() - seeding
 
     with mock_aws(), quiet():
-        deployment = Deployment(clock, sim).deploy(queue=False)
+        deployment = Deployment(clock, sim).deploy(queue=False)  # no queue: no clock for SQS
         sim.on_change = mirror  # no events: the sweep alone finds what changed
         made = clients()
         sim.attach(made.sagemaker)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import moto.sqs.models
 import pytest
 from moto import mock_aws
 
@@ -19,6 +20,8 @@ from jobctl_tools.local.sagemaker import SimulatedSageMaker
 from tests.support.environment import ENVIRONMENT, FUNCTION_NAME
 from tests.support.logs import Logs, captured_logs
 from tests.support.stack import Stack, deploy
+
+MOTO_SQS_TIME = moto.sqs.models.unix_time  # type: ignore[attr-defined]
 
 
 @pytest.fixture(autouse=True)
@@ -36,6 +39,8 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     handlers.use(None)
     get_settings.cache_clear()
+    # A deployment left open would keep moto's SQS on its clock for every later test.
+    assert moto.sqs.models.unix_time is MOTO_SQS_TIME, "a Deployment was left open"  # type: ignore[attr-defined]
 
 
 @pytest.fixture
