@@ -3,7 +3,9 @@ without starting the stack."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +34,7 @@ class FakeStack:
     def start(self) -> FakeStack:
         return self
 
-    def wait_for_failure(self, timeout: float) -> str | None:
-        return FAILURE
+    failure: str | None = FAILURE
 
     def stop(self) -> None:
         FakeStack.stopped = True
@@ -197,3 +198,26 @@ def test_local_up_refuses_a_bad_quota_or_parameter_naming_it(
     assert result.exit_code != 0
     assert problem in result.output
     assert fake_stack.options is None  # nothing started
+
+
+class SignalledWhileStarting(FakeStack):
+    """A stack that gets Ctrl-C while it starts (the user pressed it at once)."""
+
+    failure = None
+
+    def start(self) -> FakeStack:
+        os.kill(os.getpid(), signal.SIGINT)
+        return self
+
+
+def test_ctrl_c_while_the_stack_starts_stops_it_once_started(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    FakeStack.stopped = False
+    monkeypatch.setattr(local_stack, "LocalStack", SignalledWhileStarting)
+    handler = signal.getsignal(signal.SIGINT)
+    result = up(tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "stopping" in result.output
+    assert FakeStack.stopped
+    assert signal.getsignal(signal.SIGINT) is handler  # the caller's handler is back

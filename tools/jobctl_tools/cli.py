@@ -6,6 +6,7 @@ import json
 import signal
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict
 from datetime import datetime
@@ -703,23 +704,35 @@ def up(
         quotas=local_stack.parse_quotas(quotas),
         parameters=local_stack.parse_parameters(parameters),
     )
-    stack = local_stack.LocalStack(options).start()
+    # Ctrl-C, and a process manager's SIGTERM, stop the stack cleanly, even when the shell
+    # started this process with SIGINT ignored (a background job, `nohup`), and even when
+    # they come while the stack is starting: the handlers only note the request.
+    asked_to_stop = threading.Event()
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    for signum in previous:
+        signal.signal(signum, lambda *_: asked_to_stop.set())
+    try:
+        _serve(local_stack.LocalStack(options), directory, asked_to_stop)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _serve(stack: Any, directory: Path, asked_to_stop: threading.Event) -> None:
+    """Start the stack and keep it up until asked to stop, or until it fails."""
+    stack = stack.start()
     console.print(Text.assemble(("jobctl local stack is up", "green"), f" (state in {directory})"))
     console.print("In another terminal:\n")
     console.print(Text(f"  source {directory / 'env.sh'}"))
     console.print(
         "  jobctl submit events/requests/training.json && jobctl watch demo-xgboost-churn\n"
     )
-    # Ctrl-C, and a process manager's SIGTERM, stop the stack cleanly, even when the shell
-    # started this process with SIGINT ignored (a background job, `nohup`).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
     failure = None
     try:
-        while failure is None:
-            failure = stack.wait_for_failure(1)
-    except KeyboardInterrupt:
-        console.print("stopping…")
+        while failure is None and not asked_to_stop.wait(0.5):
+            failure = stack.failure
+        if failure is None:
+            console.print("stopping…")
     finally:
         stack.stop()
     if failure is not None:
