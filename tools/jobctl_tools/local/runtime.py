@@ -330,6 +330,10 @@ class Deployment:
     def use_queue(self, queue_url: str, dead_letter_queue_url: str | None = None) -> Deployment:
         """The jobs queue the event source reads (and its dead-letter queue)."""
         self.queue_url, self.dead_letter_queue_url = queue_url, dead_letter_queue_url
+        # One client and one ARN lookup for the queue's life: poll() is the hot path.
+        self._sqs: Any = boto3.client("sqs")
+        arn = self._sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+        self._queue_arn = str(arn["Attributes"]["QueueArn"])
         if self._time is None:
             self._time = contextlib.ExitStack()
             self._time.enter_context(sqs_keeps(self.clock))
@@ -390,14 +394,14 @@ class Deployment:
         if at is not None and at > 0:
             self.at(at, functools.partial(self.send, body))
             return
-        boto3.client("sqs").send_message(QueueUrl=self._queue(), MessageBody=body)
+        self._sqs.send_message(QueueUrl=self._queue(), MessageBody=body)
         self._sent({})
 
     def queue_depth(self) -> int:
         """Messages in the jobs queue, visible, delayed or being worked on."""
-        attributes = boto3.client("sqs").get_queue_attributes(
-            QueueUrl=self._queue(), AttributeNames=["All"]
-        )["Attributes"]
+        attributes = self._sqs.get_queue_attributes(QueueUrl=self._queue(), AttributeNames=["All"])[
+            "Attributes"
+        ]
         return sum(
             int(attributes[name])
             for name in (
@@ -411,8 +415,7 @@ class Deployment:
         """The bodies in the jobs queue's dead-letter queue (read, not removed)."""
         if self.dead_letter_queue_url is None:
             return []
-        sqs = boto3.client("sqs")
-        answer = sqs.receive_message(
+        answer = self._sqs.receive_message(
             QueueUrl=self.dead_letter_queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0
         )
         return [m["Body"] for m in answer.get("Messages", [])]
@@ -421,7 +424,7 @@ class Deployment:
         """The event source's one batch: receive, invoke SubmitFunction, delete what it
         handled; what failed shows again after the visibility timeout. Returns the
         number of records handed over."""
-        sqs: Any = boto3.client("sqs")
+        sqs = self._sqs
         messages = sqs.receive_message(
             QueueUrl=self._queue(),
             MaxNumberOfMessages=min(self.source.batch_size, 10),
@@ -435,8 +438,7 @@ class Deployment:
         ).get("Messages", [])
         if not messages:
             return 0
-        queue_arn = sqs.get_queue_attributes(QueueUrl=self._queue(), AttributeNames=["QueueArn"])
-        event = sqs_event_from(messages, queue_arn["Attributes"]["QueueArn"])
+        event = sqs_event_from(messages, self._queue_arn)
         self.invocations["submit"] += 1
         self.records_handled += len(messages)
         try:
