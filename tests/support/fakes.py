@@ -1,17 +1,183 @@
 """In-memory fakes of the logic's ports (``jobctl.logic.ports``): the submit and reconcile
 rules run on them in milliseconds, without moto. They keep the ports' promises — writes
 are conditional on the version read, a capacity transaction takes every slot or none —
-so a rule that breaks with them breaks with DynamoDB too."""
+so a rule that breaks with them breaks with DynamoDB too.
+
+``FakeSageMaker`` is the SageMaker port's: jobs as the answers Describe gives, read with the
+adapter's own parsing, and faults set by hand. SageMaker's behaviour itself (rate limits,
+quotas, paging, event shapes) is the simulator's, tested on its own."""
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
-from jobctl.errors import ConcurrentUpdate, NoRoom, StaleHold, UnreadableBudget, UnreadableRecord
-from jobctl.logic.ports import BudgetItem
+from jobctl.adapters.sagemaker import PAGE_SIZE, observation
+from jobctl.errors import (
+    ConcurrentUpdate,
+    InvalidRequest,
+    JobAlreadyExists,
+    JobNotFound,
+    NoRoom,
+    RetryableError,
+    ServiceRefused,
+    StaleHold,
+    UnreadableBudget,
+    UnreadableRecord,
+)
+from jobctl.logic.ports import BudgetItem, Clock, ListPage
 from jobctl.logic.scheduling import Usage
-from jobctl.models.jobs import InFlight, JobRecord, Notice, Phase, Waiting, utc_iso
+from jobctl.models.jobs import InFlight, JobRecord, Notice, Observation, Phase, Waiting, utc_iso
+from jobctl.models.kinds import KINDS, JobType
+
+SETTLED = ("Completed", "Failed", "Stopped")
+# What a List summary or an event leaves out of a Describe answer.
+DESCRIBE_ONLY = (
+    "Environment",
+    "FinalMetricDataList",
+    "ModelArtifacts",
+    "StoppingCondition",
+    "BillableTimeInSeconds",
+    "TrainingTimeInSeconds",
+    "BestCandidate",
+)
+
+# SageMaker's faults as the adapter reports them.
+THROTTLED = RetryableError("SageMaker: ThrottlingException")
+ANSWER_LOST = RetryableError("SageMaker: InternalFailure")
+ACCESS_DENIED = ServiceRefused("SageMaker: AccessDeniedException: not authorized")
+BAD_IMAGE = InvalidRequest(["SageMaker rejected the request: bad image"])
+
+
+class FakeSageMaker:
+    """The ``SageMakerGateway`` port over a dict of Describe answers."""
+
+    def __init__(self, clock: Clock, call_seconds: float = 0) -> None:
+        self.clock = clock
+        self.call_seconds = call_seconds  # what each call costs on the clock
+        self.answers: dict[tuple[str, str], dict[str, Any]] = {}
+        self.tags: dict[str, dict[str, str]] = {}  # by ARN
+        self.calls: Counter[str] = Counter()
+        self._faults: dict[str, list[tuple[Exception, bool]]] = defaultdict(list)
+
+    def fail_next(
+        self, call: str, error: Exception, times: int = 1, after_effect: bool = False
+    ) -> None:
+        """The next ``times`` calls of ``call`` raise ``error``; with ``after_effect``, a
+        create takes effect first and only its answer is lost."""
+        self._faults[call].extend([(error, after_effect)] * times)
+
+    def _call(self, call: str) -> Exception | None:
+        """Count the call, and raise its fault; a fault that comes after the call's effect
+        is returned, for the call to raise once it took effect."""
+        self.calls[call] += 1
+        self.clock.sleep(self.call_seconds)
+        if not self._faults[call]:
+            return None
+        error, after_effect = self._faults[call].pop(0)
+        if not after_effect:
+            raise error
+        return error
+
+    def create_job(self, job_type: JobType, params: dict[str, Any]) -> str:
+        lost = self._call("create_job")
+        name = params[KINDS[job_type].name_member]
+        if (job_type, name) in self.answers:
+            raise JobAlreadyExists(name)
+        arn = self.add(job_type, params)
+        if lost:
+            raise lost
+        return arn
+
+    def describe_job(self, job_type: JobType, job_name: str) -> Observation:
+        self._call("describe_job")
+        if (job_type, job_name) not in self.answers:
+            raise JobNotFound(job_name)
+        return observation(KINDS[job_type], self.answers[job_type, job_name])
+
+    def job_tags(self, job_arn: str) -> dict[str, str]:
+        self._call("job_tags")
+        return dict(self.tags[job_arn])
+
+    def stop_job(self, job_type: JobType, job_name: str) -> None:
+        self._call("stop_job")
+        if self.status(job_type, job_name) == "InProgress":
+            self.set_state(job_type, job_name, "Stopping")
+
+    def list_newest(self, job_type: JobType, token: str | None) -> ListPage:
+        self._call("list_newest")
+        kind = KINDS[job_type]
+        answers = [a for (kind_of, _), a in self.answers.items() if kind_of == job_type]
+        answers.sort(key=lambda answer: answer["CreationTime"], reverse=True)
+        start = int(token or 0)
+        page = answers[start : start + PAGE_SIZE]
+        more = str(start + PAGE_SIZE) if start + PAGE_SIZE < len(answers) else None
+        return ListPage([observation(kind, summary(a)) for a in page], more)
+
+    # -- what SageMaker does on its own -----------------------------------------------------
+
+    def add(
+        self, job_type: JobType, params: dict[str, Any], created: datetime | None = None
+    ) -> str:
+        """A job SageMaker runs, created by anyone (no call of ours)."""
+        kind = KINDS[job_type]
+        name = params[kind.name_member]
+        arn = f"arn:aws:sagemaker:us-east-1:123456789012:{kind.arn_resource}/{name}"
+        self.tags[arn] = {tag["Key"]: tag["Value"] for tag in params.get("Tags", [])}
+        now = created or self.clock.now()
+        self.answers[job_type, name] = {
+            **{key: value for key, value in params.items() if key != "Tags"},
+            kind.arn_member: arn,
+            kind.status_member: "InProgress",
+            kind.secondary_member: "Starting",
+            "CreationTime": now,
+            "LastModifiedTime": now,
+        }
+        return arn
+
+    def status(self, job_type: JobType, name: str) -> str:
+        return str(self.answers[job_type, name][KINDS[job_type].status_member])
+
+    def set_state(
+        self,
+        job_type: JobType,
+        name: str,
+        status: str,
+        secondary: str | None = None,
+        failure_reason: str | None = None,
+        **answer: Any,
+    ) -> None:
+        """Move a job to a status; ``answer`` joins its Describe answer."""
+        kind, job = KINDS[job_type], self.answers[job_type, name]
+        # LastModifiedTime strictly increases per job, however fast a test moves.
+        now = max(self.clock.now(), job["LastModifiedTime"] + timedelta(milliseconds=1))
+        job.update({kind.status_member: status, kind.secondary_member: secondary or status})
+        job.update({"LastModifiedTime": now, "FailureReason": failure_reason, **answer})
+        if status in SETTLED:
+            job.setdefault(kind.ended_member, now)
+
+    def complete(self, job_type: JobType, name: str, **answer: Any) -> None:
+        self.set_state(job_type, name, "Completed", **answer)
+
+    def event(self, name: str) -> Observation:
+        """What a training job's state-change event tells: its summary and its tags."""
+        answer = self.answers["TrainingJob", name]
+        tags = self.tags[answer["TrainingJobArn"]]
+        return observation(KINDS["TrainingJob"], summary(answer) | {"Tags": tags})
+
+    def add_history(self, count: int, span: timedelta = timedelta(days=365)) -> None:
+        """``count`` settled training jobs of other teams, created over ``span`` before now."""
+        now = self.clock.now()
+        for index in range(count):
+            name = f"others-{index:06d}"
+            self.add("TrainingJob", {"TrainingJobName": name}, now - span * (index + 1) / count)
+            self.set_state("TrainingJob", name, "Completed")
+
+
+def summary(answer: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in answer.items() if key not in DESCRIBE_ONLY}
 
 
 class InMemoryLedger:

@@ -1,4 +1,4 @@
-"""The logic on in-memory fakes of its ports and the simulated SageMaker: no moto."""
+"""The logic on in-memory fakes of its ports, SageMaker's among them: no moto, no simulator."""
 
 from __future__ import annotations
 
@@ -8,20 +8,18 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-import boto3
 import pytest
 
-from jobctl.adapters.sagemaker import SageMakerAdapter
-from jobctl.bootstrap import Ports, assemble, call_rates
+from jobctl.bootstrap import Ports, assemble
 from jobctl.config import Settings
 from jobctl.logic.reconciliation import Reconciler
 from jobctl.logic.submission import Delivery, Outcome, Submitter
 from jobctl.models.jobs import JobRecord
 from jobctl.models.requests import parse_request
 from jobctl_tools.local.clocks import ManualClock
-from jobctl_tools.local.sagemaker import SimulatedSageMaker
 from tests.support.environment import ENVIRONMENT
 from tests.support.fakes import (
+    FakeSageMaker,
     InMemoryCapacity,
     InMemoryLedger,
     InMemoryNotices,
@@ -34,8 +32,8 @@ from tests.support.fakes import (
 class Logic:
     """The submit and reconcile logic, with every port it talks to in reach."""
 
-    sagemaker: SimulatedSageMaker
     clock: ManualClock
+    sagemaker: FakeSageMaker = field(init=False)
     ledger: InMemoryLedger = field(default_factory=InMemoryLedger)
     notices: InMemoryNotices = field(default_factory=InMemoryNotices)
     sweep_state: InMemorySweepState = field(default_factory=InMemorySweepState)
@@ -45,14 +43,14 @@ class Logic:
     reconciler: Reconciler = field(init=False)
 
     def __post_init__(self) -> None:
+        self.sagemaker = FakeSageMaker(self.clock)
         self.capacity = InMemoryCapacity(self.ledger)
         self.reconfigure()
 
     def reconfigure(self, **changes: str) -> None:
         settings = Settings.from_environ({**ENVIRONMENT, **changes})
-        client = self.sagemaker.attach(boto3.client("sagemaker", region_name="us-east-1"))
         ports = Ports(
-            sagemaker=SageMakerAdapter(client, self.clock, call_rates(settings)),
+            sagemaker=self.sagemaker,
             ledger=self.ledger,
             publisher=self.notices,
             sweep_state=self.sweep_state,
@@ -91,5 +89,5 @@ class Logic:
 
 
 @pytest.fixture
-def logic(sagemaker: SimulatedSageMaker, clock: ManualClock) -> Logic:
-    return Logic(sagemaker=sagemaker, clock=clock)
+def logic(clock: ManualClock) -> Logic:
+    return Logic(clock=clock)

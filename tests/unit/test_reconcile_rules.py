@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from jobctl.adapters.sagemaker import training_observation
 from jobctl.models.jobs import Observation
 from tests.support.requests import request_body
 from tests.unit.conftest import Logic
@@ -13,7 +12,7 @@ NAME = "demo-xgboost-churn"
 
 
 def event_detail(logic: Logic, name: str = NAME) -> Observation:
-    return training_observation(logic.sagemaker.training_event(name)["detail"])
+    return logic.sagemaker.event(name)
 
 
 def submitted(logic: Logic, count: int = 1) -> list[str]:
@@ -28,11 +27,11 @@ def test_progress_comes_from_the_event_and_only_the_outcome_is_described(logic: 
     logic.sagemaker.set_state("TrainingJob", NAME, "InProgress", "Training")
     logic.reconciler.on_state_change("TrainingJob", event_detail(logic))
     assert logic.record(NAME).secondary_status == "Training"
-    assert logic.sagemaker.calls["DescribeTrainingJob"] == 0
+    assert logic.sagemaker.calls["describe_job"] == 0
     logic.sagemaker.complete("TrainingJob", NAME)
     logic.reconciler.on_state_change("TrainingJob", event_detail(logic))
     assert logic.record(NAME).status == "Completed"
-    assert logic.sagemaker.calls["DescribeTrainingJob"] == 1
+    assert logic.sagemaker.calls["describe_job"] == 1
     assert logic.notices.statuses(NAME) == ["Completed"]
 
 
@@ -50,14 +49,13 @@ def test_a_duplicate_or_stale_event_changes_nothing_and_costs_nothing(logic: Log
 
 
 def test_a_sweep_with_nothing_in_flight_lists_nothing(logic: Logic) -> None:
-    logic.sagemaker.seed_history(500)
+    logic.sagemaker.add_history(500)
     assert logic.sweep()["list_calls"] == 0
-    assert logic.sagemaker.calls["ListTrainingJobs"] == 0
+    assert logic.sagemaker.calls["list_newest"] == 0
 
 
 def test_a_sweep_over_a_long_history_reads_only_the_pages_in_flight(logic: Logic) -> None:
-    logic.sagemaker.seed_history(3_000)
-    logic.sagemaker.set_quota("ml.m5.xlarge", 120)  # an account that runs 120 at once
+    logic.sagemaker.add_history(3_000)
     submitted(logic, 120)
     first = logic.sweep()
     assert (first["list_calls"], first["updated"]) == (2, 120)
@@ -69,7 +67,7 @@ def test_a_sweep_stands_down_while_another_holds_the_lease(logic: Logic) -> None
     now = logic.clock.now()
     logic.sweep_state.acquire_lease("other", now, now + timedelta(minutes=5))
     assert logic.sweep()["skipped"] == "another sweep is running"
-    assert logic.sagemaker.calls["ListTrainingJobs"] == 0
+    assert logic.sagemaker.calls["list_newest"] == 0
 
 
 def test_a_damaged_record_is_skipped_and_the_others_caught_up(logic: Logic) -> None:
@@ -93,13 +91,13 @@ def test_a_job_older_than_the_list_window_is_described_instead(logic: Logic) -> 
 def test_a_sweep_short_of_time_leaves_the_rest_of_its_catch_up_to_the_next(
     logic: Logic,
 ) -> None:
-    logic.sagemaker.set_quota("ml.m5.xlarge", 150)  # an account that runs 150 at once
     names = submitted(logic, 150)
     for name in names:  # every job settled, and every event was lost
         logic.sagemaker.complete("TrainingJob", name)
+    logic.sagemaker.call_seconds = 0.25  # paced calls: 150 Describes take 37 s
     started = logic.clock.now()
     first = logic.reconciler.sweep("a-sweep", timedelta(seconds=45)).__dict__
     assert logic.clock.now() <= started + timedelta(seconds=45)
-    assert 0 < first["described"] < 150  # Describes are paced: 150 would take 37 s
+    assert 0 < first["described"] < 150
     logic.reconciler.sweep("another-sweep", timedelta(minutes=5))
     assert {logic.record(name).status for name in names} == {"Completed"}

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from jobctl.adapters.sagemaker import training_observation
 from jobctl.errors import RetryableError
 from jobctl.logic import lifecycle
 from jobctl.logic.scheduling import OVERALL
@@ -39,8 +38,7 @@ def job(name: str, retries: int = 1, instance_type: str = CPU, **fields: Any) ->
 
 
 def report(logic: Logic, sagemaker_name: str) -> None:
-    event = logic.sagemaker.training_event(sagemaker_name)
-    logic.reconciler.on_state_change("TrainingJob", training_observation(event["detail"]))
+    logic.reconciler.on_state_change("TrainingJob", logic.sagemaker.event(sagemaker_name))
 
 
 def fail(logic: Logic, sagemaker_name: str, reason: str = CAPACITY) -> None:
@@ -64,11 +62,6 @@ def failing_once(action: Callable[..., Any]) -> Callable[..., Any]:
 def minutes_later(logic: Logic, minutes: int = 3) -> dict[str, Any]:
     logic.clock.advance(minutes * 60)
     return logic.sweep()
-
-
-@pytest.fixture(autouse=True)
-def instances_granted(logic: Logic) -> None:
-    logic.sagemaker.set_quota(GPU, 8)
 
 
 # -- 1. a wake-up whose send failed ------------------------------------------------------
@@ -329,7 +322,7 @@ def test_a_job_given_up_while_its_create_was_on_the_way_is_stopped_not_left_runn
 
     monkeypatch.setattr(sagemaker, "create_job", create_then_lose_the_race)
     assert logic.handle(job("a")).status == "SubmitFailed"
-    assert logic.sagemaker.jobs[("TrainingJob", "a")].status in ("Stopping", "Stopped")
+    assert logic.sagemaker.status("TrainingJob", "a") in ("Stopping", "Stopped")
 
 
 def test_the_sweep_records_every_job_it_catches_up_with_then_runs_one_pass(

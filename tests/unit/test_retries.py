@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from jobctl.adapters.sagemaker import training_observation
 from jobctl.logic.lifecycle import matches, try_name
 from jobctl.logic.requests import JOB_TAG_KEY
 from jobctl.models.requests import JOB_NAME_PATTERN, UnreadableRequest, parse_request
+from tests.support.fakes import ANSWER_LOST
 from tests.support.requests import request_body
 from tests.unit.conftest import Logic
 
@@ -36,8 +36,7 @@ def retrying(logic: Logic) -> Logic:
 
 def report(logic: Logic, sagemaker_name: str) -> None:
     """SageMaker's event of the job's current state reaches the reconciler."""
-    event = logic.sagemaker.training_event(sagemaker_name)
-    logic.reconciler.on_state_change("TrainingJob", training_observation(event["detail"]))
+    logic.reconciler.on_state_change("TrainingJob", logic.sagemaker.event(sagemaker_name))
 
 
 def fail(logic: Logic, sagemaker_name: str, reason: str, **used: Any) -> None:
@@ -131,14 +130,16 @@ def test_a_capacity_failure_is_tried_again_as_a_new_job_and_announced_once(
     assert [o.status for o in retrying.deliver_wakeups()] == ["InProgress"]
 
     second = try_name("TrainingJob", NAME, 2)
-    job = retrying.sagemaker.jobs[("TrainingJob", second)]
-    assert job.tags[JOB_TAG_KEY] == NAME  # its events lead back to the request's record
+    job = retrying.sagemaker.describe_job("TrainingJob", second)
+    assert (
+        retrying.sagemaker.job_tags(job.job_arn or "")[JOB_TAG_KEY] == NAME
+    )  # its events lead back to the request's record
     complete(retrying, second)
     record = retrying.record(NAME)
-    assert (record.status, record.attempt, record.job_arn) == ("Completed", 2, job.arn)
+    assert (record.status, record.attempt, record.job_arn) == ("Completed", 2, job.job_arn)
     assert [(a.sagemaker_job_name, a.status, a.job_arn) for a in record.attempts] == [
         (NAME, "Failed", first_arn),
-        (second, "Completed", job.arn),
+        (second, "Completed", job.job_arn),
     ]
     assert record.attempts[0].failure_reason == CAPACITY
     (notice,) = retrying.notices.published
@@ -151,7 +152,7 @@ def test_an_algorithm_error_fails_at_once(retrying: Logic) -> None:
     record = retrying.record(NAME)
     assert (record.status, record.attempt, record.failure_reason) == ("Failed", 1, ALGORITHM)
     assert retrying.wakeup.sent == []
-    assert retrying.sagemaker.calls["CreateTrainingJob"] == 1
+    assert retrying.sagemaker.calls["create_job"] == 1
     assert [n.status for n in retrying.notices.published] == ["Failed"]
 
 
@@ -188,7 +189,7 @@ def test_a_stop_between_tries_cancels_the_next_one(retrying: Logic) -> None:
     stop = {"job_type": "TrainingJob", "action": "stop", "job_name": NAME, "request_id": "s"}
     assert retrying.handle(stop).status == "Stopped"
     assert [o.status for o in retrying.deliver_wakeups()] == ["Stopped"]  # a late wake-up
-    assert retrying.sagemaker.calls["CreateTrainingJob"] == 1
+    assert retrying.sagemaker.calls["create_job"] == 1
     assert [n.status for n in retrying.notices.published] == ["Stopped"]
 
 
@@ -208,15 +209,15 @@ def test_a_retry_whose_create_answer_was_lost_is_adopted(retrying: Logic) -> Non
     retrying.handle(retried_job())
     fail(retrying, NAME, CAPACITY)
     (wakeup,) = retrying.wakeup.take()
-    retrying.sagemaker.fail_next("CreateTrainingJob", "InternalFailure", after_effect=True)
+    retrying.sagemaker.fail_next("create_job", ANSWER_LOST, after_effect=True)
     with pytest.raises(Exception, match="InternalFailure"):
         retrying.handle_text(wakeup)  # created, but the answer lost: the message fails
     assert retrying.record(NAME).status == "Queued"
     retrying.clock.advance(2)
     assert retrying.handle_text(wakeup, receive_count=2).status == "InProgress"  # redelivered
-    second = retrying.sagemaker.jobs[("TrainingJob", try_name("TrainingJob", NAME, 2))]
-    assert retrying.record(NAME).job_arn == second.arn
-    assert retrying.sagemaker.calls["CreateTrainingJob"] == 3  # no third job
+    second = retrying.sagemaker.describe_job("TrainingJob", try_name("TrainingJob", NAME, 2))
+    assert retrying.record(NAME).job_arn == second.job_arn
+    assert retrying.sagemaker.calls["create_job"] == 3  # no third job
 
 
 def test_events_of_an_earlier_try_change_nothing(retrying: Logic) -> None:
@@ -241,7 +242,7 @@ def test_another_teams_job_naming_our_record_in_its_tags_changes_nothing(
     }
     theirs["Tags"] = [{"Key": JOB_TAG_KEY, "Value": NAME}]
     retrying.clock.advance(1)
-    retrying.sagemaker.handle("CreateTrainingJob", theirs)
+    retrying.sagemaker.add("TrainingJob", theirs)
     before = retrying.record(NAME)
     fail(retrying, "their-job", CAPACITY)
     assert retrying.record(NAME) == before

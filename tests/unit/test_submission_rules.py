@@ -10,6 +10,7 @@ from jobctl.errors import RetryableError, ServiceRefused
 from jobctl.logic.requests import ownership_tags
 from jobctl.logic.submission.submit import FOREIGN_JOB, NAME_TAKEN, REUSED_REQUEST_ID
 from tests.support.environment import DEFAULT_ROLE, DEPLOYMENT_ID, MAX_RECEIVE_COUNT
+from tests.support.fakes import ACCESS_DENIED, ANSWER_LOST, BAD_IMAGE, THROTTLED
 from tests.support.requests import request_body
 from tests.unit.conftest import Logic
 
@@ -24,15 +25,15 @@ def wrong_role(**changes: Any) -> dict[str, Any]:
 
 def someone_elses_job(logic: Logic, tags: list[dict[str, str]]) -> None:
     spec = request_body()["spec"] | {"RoleArn": DEFAULT_ROLE, "TrainingJobName": NAME}
-    logic.sagemaker.handle("CreateTrainingJob", spec | {"Tags": tags})
+    logic.sagemaker.add("TrainingJob", spec | {"Tags": tags})
     logic.clock.advance(2)
 
 
 def test_a_valid_request_is_created_and_its_record_takes_the_job(logic: Logic) -> None:
     assert logic.handle(request_body()).status == "InProgress"
     record = logic.record(NAME)
-    job = logic.sagemaker.jobs[("TrainingJob", NAME)]
-    assert (record.job_arn, record.in_flight) == (job.arn, "TrainingJob")
+    job = logic.sagemaker.describe_job("TrainingJob", NAME)
+    assert (record.job_arn, record.in_flight) == (job.job_arn, "TrainingJob")
     assert [h.status for h in record.history] == ["Queued", "InProgress"]
     assert logic.notices.published == []
 
@@ -40,7 +41,7 @@ def test_a_valid_request_is_created_and_its_record_takes_the_job(logic: Logic) -
 def test_a_redelivered_request_acts_once(logic: Logic) -> None:
     logic.handle(request_body(), message_id="m-1")
     logic.handle(request_body(), message_id="m-1", receive_count=2)
-    assert logic.sagemaker.calls["CreateTrainingJob"] == 1
+    assert logic.sagemaker.calls["create_job"] == 1
 
 
 def test_a_rejected_request_can_be_corrected_and_takes_its_name_over(logic: Logic) -> None:
@@ -64,11 +65,11 @@ def test_a_request_id_reused_for_another_body_is_rejected(logic: Logic) -> None:
     changed["spec"]["StoppingCondition"] = {"MaxRuntimeInSeconds": 60}
     logic.handle(changed, message_id="m-3")
     assert logic.record("rejected-m-3").failure_reason == REUSED_REQUEST_ID
-    assert logic.sagemaker.calls["CreateTrainingJob"] == 1
+    assert logic.sagemaker.calls["create_job"] == 1
 
 
 def test_a_transient_failure_waits_then_the_last_delivery_gives_up_once(logic: Logic) -> None:
-    logic.sagemaker.fail_next("CreateTrainingJob", "ThrottlingException", times=MAX_RECEIVE_COUNT)
+    logic.sagemaker.fail_next("create_job", THROTTLED, times=MAX_RECEIVE_COUNT)
     for receive in range(1, MAX_RECEIVE_COUNT):
         with pytest.raises(RetryableError):
             logic.handle(request_body(), receive_count=receive)
@@ -81,12 +82,12 @@ def test_a_transient_failure_waits_then_the_last_delivery_gives_up_once(logic: L
 
 
 def test_a_lost_create_answer_is_adopted_only_with_this_deployments_tags(logic: Logic) -> None:
-    logic.sagemaker.fail_next("CreateTrainingJob", "InternalFailure", after_effect=True)
+    logic.sagemaker.fail_next("create_job", ANSWER_LOST, after_effect=True)
     with pytest.raises(RetryableError):
         logic.handle(request_body())
     logic.clock.advance(2)
     assert logic.handle(request_body(), receive_count=2).status == "InProgress"
-    assert len(logic.sagemaker.jobs) == 1
+    assert len(logic.sagemaker.answers) == 1
 
 
 def test_another_stacks_job_of_the_same_name_is_not_adopted(logic: Logic) -> None:
@@ -100,22 +101,22 @@ def test_another_stacks_job_of_the_same_name_is_not_adopted(logic: Logic) -> Non
 
 
 def test_cancelling_a_queued_job_stops_the_job_a_lost_create_started(logic: Logic) -> None:
-    logic.sagemaker.fail_next("CreateTrainingJob", "InternalFailure", after_effect=True)
+    logic.sagemaker.fail_next("create_job", ANSWER_LOST, after_effect=True)
     with pytest.raises(RetryableError):
         logic.handle(request_body())
     logic.clock.advance(2)
     assert logic.handle(request_body("stop.json")).status == "Stopped"
-    assert logic.sagemaker.jobs[("TrainingJob", NAME)].status == "Stopping"
+    assert logic.sagemaker.status("TrainingJob", NAME) == "Stopping"
     assert logic.notices.statuses(NAME) == ["Stopped"]
 
 
 def test_cancelling_never_stops_another_teams_job_of_the_same_name(logic: Logic) -> None:
-    logic.sagemaker.fail_next("CreateTrainingJob", "ThrottlingException")
+    logic.sagemaker.fail_next("create_job", THROTTLED)
     with pytest.raises(RetryableError):
         logic.handle(request_body())
     someone_elses_job(logic, ownership_tags("another-stack", "demo-train-1", "demo-xgboost-churn"))
     logic.handle(request_body("stop.json"))
-    assert logic.sagemaker.jobs[("TrainingJob", NAME)].status == "InProgress"
+    assert logic.sagemaker.status("TrainingJob", NAME) == "InProgress"
 
 
 def test_a_stop_of_an_unknown_name_reserves_nothing(logic: Logic) -> None:
@@ -125,7 +126,7 @@ def test_a_stop_of_an_unknown_name_reserves_nothing(logic: Logic) -> None:
 
 def test_the_ownership_tags_name_this_deployment_and_request(logic: Logic) -> None:
     logic.handle(request_body())
-    tags = logic.sagemaker.jobs[("TrainingJob", NAME)].tags
+    tags = logic.sagemaker.job_tags(logic.record(NAME).job_arn or "")
     expected = {
         tag["Key"]: tag["Value"]
         for tag in ownership_tags(DEPLOYMENT_ID, "demo-train-1", "demo-xgboost-churn")
@@ -137,7 +138,7 @@ def test_a_refusal_retrying_cannot_cure_ends_submit_failed_not_queued_for_good(
     logic: Logic,
 ) -> None:
     # A role without sagemaker:CreateTrainingJob: every delivery meets the same refusal.
-    logic.sagemaker.fail_next("CreateTrainingJob", "AccessDeniedException", times=5)
+    logic.sagemaker.fail_next("create_job", ACCESS_DENIED, times=5)
     for receive in range(1, MAX_RECEIVE_COUNT + 1):
         with pytest.raises(ServiceRefused):
             logic.handle(request_body(), receive_count=receive)
@@ -159,8 +160,8 @@ def test_a_rejected_request_sent_twice_unchanged_is_one_rejection_and_one_notice
 def test_a_request_sagemaker_rejected_sent_again_unchanged_is_not_created_again(
     logic: Logic,
 ) -> None:
-    logic.sagemaker.fail_next("CreateTrainingJob", "ValidationException", message="bad image")
+    logic.sagemaker.fail_next("create_job", BAD_IMAGE)
     logic.handle(request_body(), message_id="m-1")
     logic.handle(request_body(), message_id="m-2")
-    assert logic.sagemaker.calls["CreateTrainingJob"] == 1
+    assert logic.sagemaker.calls["create_job"] == 1
     assert logic.notices.statuses(NAME) == ["Rejected"]

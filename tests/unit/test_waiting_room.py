@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from jobctl.adapters.sagemaker import training_observation
 from jobctl.errors import RetryableError
 from jobctl.logic.admission import Admission
 from jobctl.logic.scheduling import Usage
@@ -17,6 +16,7 @@ from jobctl.logic.submission.reject import UNKNOWN_JOB
 from jobctl.logic.submission.update import not_waiting
 from jobctl.models.jobs import Waiting
 from tests.support.environment import MAX_RECEIVE_COUNT
+from tests.support.fakes import BAD_IMAGE, THROTTLED
 from tests.support.requests import request_body
 from tests.unit.conftest import Logic
 
@@ -46,13 +46,6 @@ def update(name: str, priority: int, request_id: str | None = None) -> dict[str,
     }
 
 
-@pytest.fixture(autouse=True)
-def gpus_granted(logic: Logic) -> None:
-    """The account was granted GPUs (AWS's default is 0), more than any budget here: the
-    budgets hold jobs back, not the quota."""
-    logic.sagemaker.set_quota(GPU, 8)
-
-
 @pytest.fixture
 def budgeted(logic: Logic) -> Logic:
     """A budget of 4 GPU instances."""
@@ -63,8 +56,7 @@ def budgeted(logic: Logic) -> Logic:
 def finish(logic: Logic, name: str) -> None:
     """The job completes in SageMaker and its event reaches the reconciler."""
     logic.sagemaker.complete("TrainingJob", name)
-    event = logic.sagemaker.training_event(name)
-    logic.reconciler.on_state_change("TrainingJob", training_observation(event["detail"]))
+    logic.reconciler.on_state_change("TrainingJob", logic.sagemaker.event(name))
 
 
 def statuses(logic: Logic, names: Iterable[str]) -> dict[str, str]:
@@ -76,7 +68,7 @@ def test_a_job_over_budget_waits_queued_naming_the_full_budget(budgeted: Logic) 
     assert budgeted.handle(gpu_job("next")).status == "Queued"
     waiting = budgeted.record("next")
     assert waiting.waiting_for == f"waiting for capacity ({GPU}: 4 of 4 instances in use, needs 1)"
-    assert budgeted.sagemaker.calls["CreateTrainingJob"] == 1
+    assert budgeted.sagemaker.calls["create_job"] == 1
     assert budgeted.notices.published == []
 
 
@@ -210,7 +202,7 @@ def test_a_stopped_waiting_job_leaves_the_waiting_room_and_is_never_created(
     assert budgeted.handle(stop).status == "Stopped"
     finish(budgeted, "big")
     assert budgeted.deliver_wakeups() == []
-    assert ("TrainingJob", "next") not in budgeted.sagemaker.jobs
+    assert ("TrainingJob", "next") not in budgeted.sagemaker.answers
     assert budgeted.notices.statuses("next") == ["Stopped"]
 
 
@@ -230,7 +222,7 @@ def test_a_job_stopped_after_admission_gives_its_room_to_the_next(budgeted: Logi
 
 
 def test_a_transient_create_failure_keeps_the_jobs_room_for_its_retry(budgeted: Logic) -> None:
-    budgeted.sagemaker.fail_next("CreateTrainingJob", "ThrottlingException")
+    budgeted.sagemaker.fail_next("create_job", THROTTLED)
     with pytest.raises(RetryableError):
         budgeted.handle(gpu_job("big", gpus=4))
     assert budgeted.handle(gpu_job("other")).status == "Queued"
@@ -240,7 +232,7 @@ def test_a_transient_create_failure_keeps_the_jobs_room_for_its_retry(budgeted: 
 def test_a_job_sagemaker_refuses_gives_its_room_to_the_next(budgeted: Logic) -> None:
     budgeted.handle(gpu_job("big", gpus=4))
     budgeted.handle(gpu_job("bad", gpus=4))
-    budgeted.sagemaker.fail_next("CreateTrainingJob", "ValidationException", message="bad image")
+    budgeted.sagemaker.fail_next("create_job", BAD_IMAGE)
     budgeted.clock.advance(1)
     budgeted.handle(gpu_job("good", gpus=4))
     finish(budgeted, "big")
