@@ -79,16 +79,16 @@ test: lint typecheck lint-template checkov pytest ## Everything CI runs: ruff, m
 
 .PHONY: lint
 lint: $(VENV)/.installed ## ruff (lint and format check)
-	$(VENV)/bin/ruff check src tools tests scripts bench
-	$(VENV)/bin/ruff format --check src tools tests scripts bench
+	$(VENV)/bin/ruff check src cli tools tests scripts bench
+	$(VENV)/bin/ruff format --check src cli tools tests scripts bench
 
 .PHONY: format
 format: $(VENV)/.installed ## Format the code with ruff
-	$(VENV)/bin/ruff check --fix src tools tests scripts bench
-	$(VENV)/bin/ruff format src tools tests scripts bench
+	$(VENV)/bin/ruff check --fix src cli tools tests scripts bench
+	$(VENV)/bin/ruff format src cli tools tests scripts bench
 
 .PHONY: typecheck
-typecheck: $(VENV)/.installed ## mypy (strict) on src/, tools/, tests/ and bench/
+typecheck: $(VENV)/.installed ## mypy (strict) on src/, cli/, tools/, tests/ and bench/
 	$(VENV)/bin/mypy
 
 .PHONY: lint-template
@@ -100,8 +100,8 @@ checkov: $(CHECKOV_VENV)/.installed ## checkov (CloudFormation) on template.yaml
 	$(CHECKOV_VENV)/bin/checkov --skip-download --quiet --compact --framework cloudformation -f template.yaml
 
 .PHONY: pytest
-pytest: $(VENV)/.installed ## The test suite, with line coverage of src/ and tools/
-	$(PY) -m pytest --cov=jobctl --cov=jobctl_tools --cov-report=term
+pytest: $(VENV)/.installed ## The test suite, with line coverage of src/, cli/ and tools/
+	$(PY) -m pytest --cov=jobctl --cov=jobctl_cli --cov=jobctl_tools --cov-report=term
 
 .PHONY: unit
 unit: $(VENV)/.installed ## The unit tests alone: the rules on in-memory fakes, no moto (seconds)

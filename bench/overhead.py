@@ -23,22 +23,19 @@ amortized per record, in microseconds.
 The simulator keeps SageMaker's account-wide rate limits on, and the controller paces
 its calls on the simulated clock (the controller's: sleeping moves it, at no wall time).
 
-Then the same paths run once more under cProfile, and the hot spots are reported.
+Where the time goes is the standard library's to say:
+``python -m cProfile -s cumulative -m bench.overhead | head -60``.
 """
 
 from __future__ import annotations
 
-import cProfile
 import functools
 import gc
 import itertools
 import os
-import pstats
 import statistics
 import sys
-import sysconfig
 import time
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -59,7 +56,6 @@ SUBMIT_INVOCATIONS = {1: 400, 10: 100}
 EVENT_JOBS = 100  # x 5 state changes each
 SWEEP_AUTOML_JOBS = 200  # x 5 steps each, 10 per sweep
 SWEEP_BATCH = 10
-TOP = 10
 SCALING_SIZES = (100, 1000)
 MAX_RUNTIME = 7 * 86_400
 RIG_QUOTAS = {"ml.m5.xlarge": 10_000}
@@ -242,184 +238,12 @@ def quiet_sweep_scaling() -> dict[str, Any]:
     }
 
 
-# -- profiling -------------------------------------------------------------------------------
-
-_STDLIB = sysconfig.get_paths()["stdlib"]
-_PACKAGES = {
-    "aws_lambda_powertools": "powertools",
-    "pydantic": "pydantic",
-    "pydantic_core": "pydantic",
-    "botocore": "botocore",
-    "boto3": "boto3",
-    "jmespath": "jmespath",
-    "dateutil": "dateutil",
-}
-
-
-def component(filename: str) -> str:
-    if "/bench/" in filename or "/jobctl/local/" in filename:
-        return "fakes (bench, simulator)"
-    if "/jobctl/" in filename:
-        return "jobctl"
-    if "site-packages/" in filename:
-        package = filename.split("site-packages/", 1)[1].split("/", 1)[0].removesuffix(".py")
-        return _PACKAGES.get(package, package)
-    if filename.startswith(_STDLIB):
-        module = filename[len(_STDLIB) :].strip("/").split("/", 1)[0].removesuffix(".py")
-        return f"stdlib {module}"
-    return "builtins (C)"
-
-
-def _where(filename: str, line: int, function: str) -> str:
-    for marker in ("site-packages/", "/src/", "/bench/", _STDLIB + "/"):
-        if marker in filename:
-            filename = filename.split(marker, 1)[1]
-            break
-    return f"{filename}:{line} {function}" if filename != "~" else function
-
-
-# Named places worth watching: (label, [(file, function, only when called from (file,
-# function) or None)]); their cumulative time per record is reported.
-ENTRY_POINTS: list[tuple[str, list[tuple[str, str, tuple[str, str] | None]]]] = [
-    (
-        "botocore parameter validation of every client call",
-        [("botocore/validate.py", "validate", ("botocore/validate.py", "serialize_to_request"))],
-    ),
-    (
-        "jobctl spec validation (create_params -> spec_problems)",
-        [
-            (
-                "jobctl/logic/spec_validation.py",
-                "spec_problems",
-                ("jobctl/logic/requests.py", "create_params"),
-            )
-        ],
-    ),
-    ("botocore request serialization", [("botocore/serialize.py", "serialize_to_request", None)]),
-    (
-        "ledger records to/from DynamoDB JSON",
-        [
-            ("jobctl/adapters/ledger.py", "item_of", None),
-            ("jobctl/adapters/ledger.py", "record_from_item", None),
-        ],
-    ),
-    (
-        "Powertools idempotency: deepcopy of the payload",
-        [("idempotency/base.py", "__init__", None)],
-    ),
-    (
-        "Powertools idempotency: its two DynamoDB writes",
-        [
-            ("idempotency/persistence/base.py", "save_inprogress", None),
-            ("idempotency/persistence/base.py", "save_success", None),
-        ],
-    ),
-    ("stdlib logging (Powertools Logger)", [("logging/__init__.py", "handle", None)]),
-]
-
-
-def _entry_point(
-    stats: dict[Any, Any], parts: list[tuple[str, str, tuple[str, str] | None]]
-) -> float:
-    seconds = 0.0
-    for (filename, _, function), (_, _, _, cumulative, callers) in stats.items():
-        for file_part, name, caller in parts:
-            if function != name or not filename.endswith(file_part):
-                continue
-            if caller is None:
-                seconds += cumulative
-            else:
-                seconds += sum(
-                    timing[3]
-                    for (caller_file, _, caller_function), timing in callers.items()
-                    if caller_file.endswith(caller[0]) and caller_function == caller[1]
-                )
-    return seconds
-
-
-def hot_spots(profile: cProfile.Profile, records: int) -> dict[str, Any]:
-    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
-    by_component: Counter[str] = Counter()
-    rows = []
-    for (filename, line, function), (_, calls, own, cumulative, _) in stats.items():
-        part = component(filename)
-        by_component[part] += own
-        rows.append((own, cumulative, calls, part, _where(filename, line, function)))
-    fakes = by_component.pop("fakes (bench, simulator)", 0.0)
-    total = sum(by_component.values())
-
-    def row(own: float, cumulative: float, calls: int, part: str, where: str) -> dict[str, Any]:
-        return {
-            "where": where,
-            "component": part,
-            "own_us_per_record": round(own / records * 1e6, 1),
-            "cumulative_us_per_record": round(cumulative / records * 1e6, 1),
-            "calls_per_record": round(calls / records, 1),
-            "own_share": round(own / total, 3),
-        }
-
-    own_rows = [r for r in rows if r[3] != "fakes (bench, simulator)"]
-    jobctl_rows = [r for r in rows if r[3] == "jobctl" and "handlers/" not in r[4]]
-    entry_points = {
-        label: {
-            "cumulative_us_per_record": round(_entry_point(stats, parts) / records * 1e6, 1),
-            "share": round(_entry_point(stats, parts) / total, 3),
-        }
-        for label, parts in ENTRY_POINTS
-        if _entry_point(stats, parts) > 0
-    }
-    return {
-        "profiled_records": records,
-        "entry_points": dict(sorted(entry_points.items(), key=lambda item: -item[1]["share"])),
-        "own_time_share_by_component": {
-            name: round(seconds / total, 3) for name, seconds in by_component.most_common(12)
-        },
-        "fakes_share_of_profile": round(fakes / (total + fakes), 3),
-        "top_own_time": [row(*r) for r in sorted(own_rows, reverse=True)[:TOP]],
-        "top_jobctl_cumulative": [
-            row(*r) for r in sorted(jobctl_rows, key=lambda r: r[1], reverse=True)[:TOP]
-        ],
-    }
-
-
-def profile_paths(rig: Rig) -> dict[str, Any]:
-    submit_profile = cProfile.Profile()
-    events = [rig.submit_event("TrainingJob", rig.new_names("prof-sub", 10)) for _ in range(30)]
-    submit_profile.enable()
-    for event in events:
-        rig.submit(event)
-    submit_profile.disable()
-
-    reconcile_profile = cProfile.Profile()
-    names = rig.new_names("prof-evt", 40)
-    for start in range(0, len(names), 10):
-        rig.submit(rig.submit_event("TrainingJob", names[start : start + 10]))
-    delivered = 0
-    reconcile_profile.enable()
-    for name in names:
-        while True:
-            event = rig.sim.training_event(name)
-            rig.reconcile(event)
-            rig.reconcile(event)
-            delivered += 2
-            if not rig.sim.jobs[("TrainingJob", name)].plan:
-                break
-            rig.tick(60)
-            rig.step("TrainingJob", name)
-    reconcile_profile.disable()
-    return {
-        "submit": hot_spots(submit_profile, 300),
-        "reconcile_events": hot_spots(reconcile_profile, delivered),
-    }
-
-
 def run() -> dict[str, Any]:
     started = time.perf_counter()
     rig = Rig()
     with quiet():
         submit = {f"batch_{b}": measure_submit(rig, b, n) for b, n in SUBMIT_INVOCATIONS.items()}
         fresh, duplicate = measure_events(rig, EVENT_JOBS)
-        profiles = profile_paths(rig)
         sweep = measure_sweeps(SWEEP_AUTOML_JOBS)
         scaling = quiet_sweep_scaling()
     return {
@@ -429,7 +253,6 @@ def run() -> dict[str, Any]:
         "submit": submit,
         "reconcile": {"batch_1": fresh, "batch_1_duplicate": duplicate, "batch_10_sweep": sweep},
         "sweep_scaling": scaling,
-        "profile": profiles,
         "wall_seconds": round(time.perf_counter() - started, 1),
     }
 

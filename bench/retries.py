@@ -32,7 +32,7 @@ Measured:
   not retried in either run), divided by the retries; by operation, and beside it the
   calls that name a later try (Create, Describe, ListTags of the retry's own job);
 - ``report_matches_simulator``: ``jobctl report``'s totals over the ledger
-  (``jobctl_tools.report.report``: billable instance-seconds, spot-saved instance-seconds)
+  (``jobctl_cli.report.report``: billable instance-seconds, spot-saved instance-seconds)
   and the training seconds of the ledger's ``usage`` (the report does not total them),
   against the simulator's own accounting (``billed_total``, ``billed``), to the second.
 """
@@ -265,9 +265,9 @@ def compared(jobctl: float, simulator: float) -> dict[str, Any]:
 def report_against_simulator(records: list[Any], sim: Any) -> dict[str, Any]:
     """``jobctl report``'s totals over the ledger's records against the simulator's
     accounting of the same jobs (their tries: every job the simulator ran here)."""
+    from jobctl_cli.report import report
     from jobctl_tools.local.sagemaker import Billed
     from jobctl_tools.local.sagemaker_quotas import training_instances
-    from jobctl_tools.report import report
 
     total = report(records).total
     billed = sim.billed_total()
@@ -447,7 +447,7 @@ def scenario(count: int = JOBS) -> dict[str, Any]:
     retries = summary["tries"] - summary["checks"]["recorded"]
     accounts = report_against_simulator(main["records"], main["sim"])
     extra = extra_calls(summary, baseline["summary"], retries)
-    from jobctl_tools.report import report
+    from jobctl_cli.report import report
 
     return {
         "workload": {

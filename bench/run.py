@@ -41,9 +41,8 @@ PARTS: list[tuple[str, str, list[str], int]] = [
     ("local_stack", "bench.throughput", [], 300),
     # 1,000 requests at once through the local stack, at SageMaker's create rate.
     ("burst", "bench.burst", [], 600),
-    # A contended p4d budget: priorities, shares, a freed slot's reuse; and the same on
-    # the controller before scheduling (its run is a subprocess of this part).
-    ("scheduling", "bench.scheduling", [], 1500),
+    # A contended p4d budget: priorities, shares, a freed slot's reuse.
+    ("scheduling", "bench.scheduling", [], 900),
     # 300 requests retried by failure cause (10 % CapacityError, 3 % AlgorithmError, 20 %
     # spot), and the same fleet without its capacity failures, for the calls retries add.
     ("retries", "bench.retries", [], 300),
@@ -189,7 +188,6 @@ HEADLINE: dict[str, tuple[Callable[..., Any], tuple[str, ...]]] = {
         for key in (
             "slot_idle_seconds_p50",
             "slot_idle_seconds_p95",
-            "slot_idle_seconds_p95_before",
             "priority_inversions",
             "share_deviation_percent",
             "utilisation_percent",

@@ -31,15 +31,6 @@ Measured, from the ledger's and the simulator's times:
   weight's fair part, relative to that fair part;
 - ``utilisation_percent``: the budget's instances running while some job waits.
 
-The same scenario also runs on the controller before scheduling (commit ``BEFORE``, whose
-``src`` is exported with ``git archive`` and run in a subprocess): it had no priorities
-and no shares (the requests carry neither), it waited by sending a request back to the
-queue after a random backoff of 30 s to 15 minutes (``DEFER_BASE_SECONDS``), and its
-``INSTANCE_TYPE_BUDGETS`` counted jobs, not instances (8 jobs, of 1 to 4 instances each).
-Its figures are taken in its own unit (a job's slot) and against the scenario's
-priorities and shares, which that controller could not see. Its backoff's random delays
-are seeded, so both runs repeat exactly.
-
 Slots that stay free longer than the target are told apart by cause
 (``slot_idle_causes``): room held, by design, for waiting jobs of the top priority that
 all need more instances than are free (lower priorities may not take it), or anything
@@ -50,26 +41,19 @@ from __future__ import annotations
 
 import argparse
 import functools
-import io
 import json
 import os
 import random
-import subprocess
-import sys
-import tarfile
-import tempfile
 import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from moto import mock_aws
 
 from bench.harness import (
     BENCH_EPOCH,
-    ROOT,
     SOURCE,
     SWEEP_EVERY,
     Scenario,
@@ -80,6 +64,7 @@ from bench.harness import (
     simulated_seconds,
     write_result,
 )
+from jobctl.logic.lifecycle import record_is_settled
 from jobctl_tools.local.clocks import ManualClock
 from jobctl_tools.local.runtime import EVENT_DELAY
 
@@ -95,9 +80,6 @@ ARRIVAL_WINDOW = 30 * 60
 IDLE_TARGET = 10.0  # the issue's: a freed slot reused within 10 s (p95)
 REACTION = 30.0  # seconds by which the controller has acted on a freed slot
 HORIZON = 120 * 3600.0  # a run that has not finished by then stops (and says so)
-# The controller before scheduling: the merge of issue 10, the last commit before it.
-BEFORE = "0f0c928"
-BEFORE_TIMEOUT = 1200
 
 
 @dataclass(frozen=True)
@@ -109,15 +91,14 @@ class PlannedJob:
     seconds: int  # how long SageMaker runs it
     arrival: float  # when its request reaches the queue (simulated seconds)
 
-    def request(self, scheduling: bool) -> dict[str, Any]:
+    def request(self) -> dict[str, Any]:
         body = job_request("TrainingJob", self.name)
         body["spec"]["ResourceConfig"] = {
             "InstanceType": INSTANCE_TYPE,
             "InstanceCount": self.instances,
             "VolumeSizeInGB": 50,
         }
-        if scheduling:
-            body.update(priority=self.priority, share=self.share)
+        body.update(priority=self.priority, share=self.share)
         return body
 
 
@@ -146,10 +127,9 @@ class Span:
     name: str
     priority: int
     share: str
-    units: int  # what it takes of the budget: instances (before scheduling: 1 job)
     instances: int
     arrived: float  # the controller recorded its request
-    admitted: float | None  # it took its room (before scheduling: its create)
+    admitted: float | None  # it took its room
     created: float | None  # CreateTrainingJob
     ended: float | None  # SageMaker ended it: its room is free
 
@@ -188,12 +168,12 @@ def slot_idle(spans: Iterable[Span], budget: int) -> list[Idle]:
     idle: list[Idle] = []
     for at, kind, span in events:
         if kind == 0:  # its job ended: its slots free
-            free.extend([(at, waiting > 0)] * span.units)
+            free.extend([(at, waiting > 0)] * span.instances)
         elif kind == 1:
             waiting += 1
         else:
             waiting -= 1
-            for _ in range(min(span.units, len(free))):
+            for _ in range(min(span.instances, len(free))):
                 since, counted = free.popleft()
                 if counted:
                     idle.append(Idle(since, at - since))
@@ -208,9 +188,9 @@ def held_for_larger(spans: list[Span], budget: int, at: float) -> bool:
     waiting = [s for s in spans if s.waits(at)]
     if not waiting:
         return False
-    room = budget - sum(s.units for s in spans if s.holds(at))
+    room = budget - sum(s.instances for s in spans if s.holds(at))
     top = max(s.priority for s in waiting)
-    return min(s.units for s in waiting if s.priority == top) > room
+    return min(s.instances for s in waiting if s.priority == top) > room
 
 
 def idle_causes(spans: list[Span], budget: int, idle: list[Idle]) -> dict[str, Any]:
@@ -249,11 +229,11 @@ def priority_inversions(spans: Iterable[Span], budget: int) -> list[Inversion]:
     for span in sorted((s for s in spans if s.admitted is not None), key=lambda s: s.admitted or 0):
         at = span.admitted
         assert at is not None  # noqa: S101 - filtered above
-        room = budget - sum(s.units for s in spans if s is not span and s.holds(at))
+        room = budget - sum(s.instances for s in spans if s is not span and s.holds(at))
         passed_over = [
             s
             for s in spans
-            if s.priority > span.priority and s.waits(at) and s.units <= room and s is not span
+            if s.priority > span.priority and s.waits(at) and s.instances <= room and s is not span
         ]
         if passed_over:
             first = max(passed_over, key=lambda s: (s.priority, -s.arrived))
@@ -267,7 +247,7 @@ class _State:
 
     waiting: Counter[tuple[str, int]] = field(default_factory=Counter)  # (share, priority)
     uncreated: int = 0  # recorded, not created yet
-    running_units: int = 0
+    running: int = 0  # instances
     running_instances: Counter[str] = field(default_factory=Counter)  # by share
 
 
@@ -295,10 +275,10 @@ def _apply(state: _State, kind: int, span: Span) -> None:
         state.waiting[(span.share, span.priority)] -= 1
     elif kind == 2:  # created
         state.uncreated -= 1
-        state.running_units += span.units
+        state.running += span.instances
         state.running_instances[span.share] += span.instances
     else:  # ended
-        state.running_units -= span.units
+        state.running -= span.instances
         state.running_instances[span.share] -= span.instances
 
 
@@ -350,26 +330,21 @@ def share_usage(
 
 
 def utilisation_percent(spans: Iterable[Span], budget: int) -> tuple[float | None, float]:
-    """The budget's use (running units ÷ budget) while some job waits to be created, and
+    """The budget's use (instances running ÷ budget) while some job waits to be created, and
     how long jobs waited (hours)."""
     busy = waited = 0.0
     for length, state in _intervals(spans):
         if state.uncreated > 0:
             waited += length
-            busy += length * state.running_units
+            busy += length * state.running
     if not waited:
         return None, 0.0
     return round(busy / (budget * waited) * 100, 1), round(waited / 3600, 2)
 
 
-def peak_in_use(spans: Iterable[Span]) -> tuple[int, int]:
-    """The most budget units and instances running at once."""
-    units = instances = peak_units = peak_instances = 0
-    for _, state in _intervals(spans):
-        units = state.running_units
-        instances = sum(state.running_instances.values())
-        peak_units, peak_instances = max(peak_units, units), max(peak_instances, instances)
-    return peak_units, peak_instances
+def peak_in_use(spans: Iterable[Span]) -> int:
+    """The most instances running at once."""
+    return max((state.running for _, state in _intervals(spans)), default=0)
 
 
 def _quantiles(values: list[float]) -> dict[str, float | int | None]:
@@ -384,22 +359,20 @@ def _quantiles(values: list[float]) -> dict[str, float | int | None]:
     }
 
 
-def measure(spans: list[Span], budget: int, scheduling: bool = True) -> dict[str, Any]:
-    """Every figure of a run's timeline (``scheduling``: the controller kept room for
-    waiting jobs by priority, so a slot may be free by design)."""
+def measure(spans: list[Span], budget: int) -> dict[str, Any]:
+    """Every figure of a run's timeline."""
     idle = slot_idle(spans, budget)
     inversions = priority_inversions(spans, budget)
     fair = share_usage(spans, dict(SHARE_WEIGHTS))
     anywhere = share_usage(spans, dict(SHARE_WEIGHTS), at_top_priority=False)
     utilisation, waited_hours = utilisation_percent(spans, budget)
-    peak_units, peak_instances = peak_in_use(spans)
     waits: dict[int, list[float]] = defaultdict(list)
     for span in spans:
         if span.created is not None:
             waits[span.priority].append(span.created - span.arrived)
     return {
         "slot_idle_seconds": _quantiles([i.seconds for i in idle]),
-        "slot_idle_causes": idle_causes(spans, budget, idle) if scheduling else None,
+        "slot_idle_causes": idle_causes(spans, budget, idle),
         "priority_inversions": len(inversions),
         "priority_inversion_examples": [vars(i) for i in inversions[:5]],
         "share_deviation_percent": fair["deviation_percent"],
@@ -408,8 +381,7 @@ def measure(spans: list[Span], budget: int, scheduling: bool = True) -> dict[str
         "share_usage_any_priority": anywhere,
         "utilisation_percent": utilisation,
         "hours_with_work_waiting": waited_hours,
-        "peak_budget_units_running": peak_units,
-        "peak_instances_running": peak_instances,
+        "peak_instances_running": peak_in_use(spans),
         "wait_to_create_minutes_by_priority": {
             str(priority): {
                 k: v if v is None or k == "count" else round(v / 60, 1)
@@ -431,21 +403,17 @@ class Contention(Scenario):
         self,
         jobs: list[PlannedJob],
         clock: ManualClock,
-        scheduling: bool,
     ) -> None:
         # An account granted the budget's instances (AWS's default quota is 0): the
-        # budget, not the quota, decides here. Before scheduling the budget counted jobs,
-        # so up to BUDGET jobs of the most instances each may run.
-        granted = BUDGET if scheduling else BUDGET * INSTANCE_COUNTS[1]
-        super().__init__(clock, training_quotas={INSTANCE_TYPE: granted})
+        # budget, not the quota, decides here.
+        super().__init__(clock, training_quotas={INSTANCE_TYPE: BUDGET})
         self.jobs = {job.name: job for job in jobs}
-        self.scheduling = scheduling
         self.started: set[str] = set()
         self.ended: set[str] = set()
 
     def run(self, horizon: float = HORIZON) -> None:
         for job in self.jobs.values():
-            self.arrive(job.arrival, json.dumps(job.request(self.scheduling)))
+            self.arrive(job.arrival, json.dumps(job.request()))
         super().run(horizon)
 
     def finished(self) -> bool:
@@ -472,20 +440,14 @@ def timeline(driver: Contention, records: dict[tuple[str, str], Any]) -> list[Sp
             continue  # never recorded (still in the queue, or lost): reported in the checks
         simulated = driver.sim.jobs.get(("TrainingJob", job.name))
         created = simulated_seconds(simulated.created) if simulated else None
-        admitted = (
-            simulated_seconds(getattr(record, "admitted_at", None))
-            if driver.scheduling
-            else created
-        )
         spans.append(
             Span(
                 name=job.name,
                 priority=job.priority,
                 share=job.share,
-                units=job.instances if driver.scheduling else 1,
                 instances=job.instances,
                 arrived=simulated_seconds(record.created_at) or 0.0,
-                admitted=admitted,
+                admitted=simulated_seconds(record.admitted_at),
                 created=created,
                 ended=simulated_seconds(simulated.ended) if simulated and simulated.ended else None,
             )
@@ -493,67 +455,36 @@ def timeline(driver: Contention, records: dict[tuple[str, str], Any]) -> list[Sp
     return spans
 
 
-def run(requests: int = REQUESTS, before: bool = False) -> dict[str, Any]:
-    """The scenario on the controller importable here (``before``: the one before
-    scheduling, whose requests carry no priority or share)."""
+def run(requests: int = REQUESTS) -> dict[str, Any]:
+    """The scenario, and the issue's figures from it."""
     lambda_environment()
     os.environ.update(
         INSTANCE_TYPE_BUDGETS=f"{INSTANCE_TYPE}={BUDGET}",
         TRACKING_MODE="progress",
+        SHARE_WEIGHTS=",".join(f"{s}={w}" for s, w in SHARE_WEIGHTS.items()),
     )
-    if not before:
-        os.environ["SHARE_WEIGHTS"] = ",".join(f"{s}={w}" for s, w in SHARE_WEIGHTS.items())
-    try:
-        from jobctl.logic.lifecycle import record_is_settled
-    except ImportError:  # the controller before scheduling kept it in jobctl.logic.states
-        from jobctl.logic.states import record_is_settled  # type: ignore[import-not-found,no-redef]
-
-    scheduling = _has_scheduling()
-    if scheduling == before:
-        raise SystemExit(
-            "bench.scheduling: the controller on PYTHONPATH "
-            + ("schedules (run --before on the export)" if before else "does not schedule")
-        )
     started = time.perf_counter()
-    rng = random.Random(SEED)  # noqa: S311 - a reproducible workload, not cryptography
-    jobs = plan_requests(requests, rng)
-    clock = ManualClock(BENCH_EPOCH)
-    driver = Contention(jobs, clock, scheduling)
-
+    jobs = plan_requests(requests, random.Random(SEED))  # noqa: S311 - a reproducible workload
+    driver = Contention(jobs, ManualClock(BENCH_EPOCH))
     with mock_aws(), quiet(), driver:
         built = driver.install()
-        if before:
-            _seed_backoff()
         driver.run()
         records = built.reconciler.ledger.get_many((job.name, "TrainingJob") for job in jobs)
         dead_letters = len(driver.deployment.dead_letters())
     spans = timeline(driver, records)
-    sim = driver.sim
-    statuses = Counter(r.status for r in records.values())
-    figures = measure(spans, BUDGET, scheduling)
+    figures = measure(spans, BUDGET)
     return {
-        "controller": f"{BEFORE} (before scheduling)" if before else "this commit",
-        "budget": f"{INSTANCE_TYPE}={BUDGET} ({'jobs' if before else 'instances'})",
-        "requests_carry_priority_and_share": scheduling,
+        "workload": workload(requests),
+        "slot_idle_seconds_p50": figures["slot_idle_seconds"]["p50"],
+        "slot_idle_seconds_p95": figures["slot_idle_seconds"]["p95"],
         **figures,
         "simulated_hours_to_last_end": round(
             max((s.ended or 0 for s in spans), default=0) / 3600, 2
         ),
-        "checks": {
-            "jobs": len(jobs),
-            "recorded": len(records),
-            "created": sum(1 for j in jobs if ("TrainingJob", j.name) in sim.jobs),
-            "ended": len(driver.ended),
-            "finished_within_horizon": len(driver.ended) == len(jobs),
-            "settled_in_ledger": sum(1 for r in records.values() if record_is_settled(r)),
-            "ledger_statuses": dict(statuses),
-            "dead_letters": dead_letters,
-            "errors": driver.deployment.errors[:10],
-            "error_count": driver.deployment.errors.total,
-        },
+        "checks": checks(driver, jobs, records, dead_letters),
         "calls": {
-            "create_training_job": sim.calls["CreateTrainingJob"],
-            "sagemaker_throttled": dict(sim.throttled),
+            "create_training_job": driver.sim.calls["CreateTrainingJob"],
+            "sagemaker_throttled": dict(driver.sim.throttled),
             "queue_messages_sent": driver.deployment.messages_sent,
             "submit_records_handled": driver.deployment.records_handled,
             "lambda_invocations": dict(driver.deployment.invocations),
@@ -562,121 +493,40 @@ def run(requests: int = REQUESTS, before: bool = False) -> dict[str, Any]:
     }
 
 
-def _seed_backoff() -> None:
-    """The controller before scheduling drew its backoff delays from an unseeded
-    ``random.Random`` in its submit handler: seeded here, so its run repeats too."""
-    from jobctl.handlers import submit
-
-    jitter = getattr(submit, "_jitter", None)
-    if isinstance(jitter, random.Random):
-        jitter.seed(SEED)
-
-
-def _has_scheduling() -> bool:
-    try:
-        import jobctl.logic.scheduling  # noqa: F401 - present since CONTRACT §8 was built
-    except ImportError:
-        return False
-    return True
-
-
-class BeforeRun:
-    """The same scenario on the controller before scheduling, in a subprocess started at
-    once (it runs beside this one): commit ``BEFORE``'s ``src``, exported with
-    ``git archive`` into a temporary directory, beside this tree's simulator and
-    benchmarks."""
-
-    def __init__(self, requests: int) -> None:
-        self.failure: str | None = None
-        self.process: subprocess.Popen[str] | None = None
-        self.scratch = tempfile.TemporaryDirectory(prefix="jobctl-bench-before-")
-        self.out = Path(self.scratch.name) / "before.json"
-        exported = subprocess.run(  # noqa: S603 - fixed git arguments
-            ["git", "archive", "--format=tar", BEFORE, "src"],  # noqa: S607 - git from PATH
-            cwd=ROOT,
-            capture_output=True,
-            check=False,
-        )
-        if exported.returncode != 0:
-            self.failure = f"git archive {BEFORE}: {exported.stderr.decode().strip()}"
-            return
-        with tarfile.open(fileobj=io.BytesIO(exported.stdout)) as archive:
-            archive.extractall(self.scratch.name, filter="data")
-        path = [str(Path(self.scratch.name) / "src"), str(ROOT / "tools"), str(ROOT)]
-        command = [sys.executable, "-m", "bench.scheduling", str(self.out), "--before"]
-        self.process = subprocess.Popen(  # noqa: S603 - our interpreter, our module
-            [*command, "--requests", str(requests)],
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join(path)},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-
-    def result(self) -> dict[str, Any]:
-        try:
-            if self.process is None:
-                return {"failed": self.failure or "not started"}
-            try:
-                log, _ = self.process.communicate(timeout=BEFORE_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.communicate()
-                return {"failed": f"timed out after {BEFORE_TIMEOUT} s"}
-            if self.process.returncode != 0 or not self.out.exists():
-                tail = log.strip().splitlines()[-10:]
-                return {"failed": f"exit status {self.process.returncode}", "log_tail": tail}
-            result: dict[str, Any] = json.loads(self.out.read_text())
-            return result
-        finally:
-            self.scratch.cleanup()
-
-
-def scenario(requests: int = REQUESTS, with_before: bool = True) -> dict[str, Any]:
-    """Both runs, and the issue's figures from them."""
-    started = time.perf_counter()
-    before_run = BeforeRun(requests) if with_before else None
-    after = run(requests)
-    before: dict[str, Any] = (
-        before_run.result() if before_run else {"failed": "not run (--no-before)"}
-    )
-    measured_before = "failed" not in before
+def workload(requests: int) -> dict[str, Any]:
     return {
-        "workload": {
-            "requests": requests,
-            "scaled_down": requests != REQUESTS,
-            "instance_type_budget": f"{INSTANCE_TYPE}={BUDGET}",
-            "share_weights": SHARE_WEIGHTS,
-            "requests_per_share": requests // len(SHARE_WEIGHTS),
-            "priorities": list(PRIORITIES),
-            "instance_counts": list(INSTANCE_COUNTS),
-            "job_minutes": [JOB_SECONDS[0] // 60, JOB_SECONDS[1] // 60],
-            "arrival_window_minutes": ARRIVAL_WINDOW // 60,
-            "batch_size": SOURCE.batch_size,
-            "batch_window_seconds": SOURCE.window_seconds,
-            "visibility_timeout_seconds": SOURCE.visibility_seconds,
-            "event_delay_seconds": list(EVENT_DELAY),
-            "sweep_every_seconds": SWEEP_EVERY,
-            "seed": SEED,
-        },
-        "slot_idle_seconds_p50": after["slot_idle_seconds"]["p50"],
-        "slot_idle_seconds_p95": after["slot_idle_seconds"]["p95"],
-        "slot_idle_seconds_p95_before": (
-            before.get("slot_idle_seconds", {}).get("p95") if measured_before else None
-        ),
-        "priority_inversions": after["priority_inversions"],
-        "share_deviation_percent": after["share_deviation_percent"],
-        "utilisation_percent": after["utilisation_percent"],
-        "after": after,
-        "before": before,
-        "before_note": (
-            f"commit {BEFORE}: no priorities or shares (its requests carry neither; its "
-            "inversions and share figures are taken against the scenario's), waiting by "
-            "random backoff re-sends of 30 s to 15 min (DEFER_BASE_SECONDS=30), and "
-            "INSTANCE_TYPE_BUDGETS counting jobs: 8 jobs of 1 to 4 instances may run at "
-            "once, so its slots, idle times and utilisation are in jobs, not instances"
-        ),
-        "wall_seconds": round(time.perf_counter() - started, 1),
+        "requests": requests,
+        "scaled_down": requests != REQUESTS,
+        "instance_type_budget": f"{INSTANCE_TYPE}={BUDGET}",
+        "share_weights": SHARE_WEIGHTS,
+        "requests_per_share": requests // len(SHARE_WEIGHTS),
+        "priorities": list(PRIORITIES),
+        "instance_counts": list(INSTANCE_COUNTS),
+        "job_minutes": [JOB_SECONDS[0] // 60, JOB_SECONDS[1] // 60],
+        "arrival_window_minutes": ARRIVAL_WINDOW // 60,
+        "batch_size": SOURCE.batch_size,
+        "batch_window_seconds": SOURCE.window_seconds,
+        "visibility_timeout_seconds": SOURCE.visibility_seconds,
+        "event_delay_seconds": list(EVENT_DELAY),
+        "sweep_every_seconds": SWEEP_EVERY,
+        "seed": SEED,
+    }
+
+
+def checks(
+    driver: Contention, jobs: list[PlannedJob], records: dict[Any, Any], dead_letters: int
+) -> dict[str, Any]:
+    return {
+        "jobs": len(jobs),
+        "recorded": len(records),
+        "created": sum(1 for j in jobs if ("TrainingJob", j.name) in driver.sim.jobs),
+        "ended": len(driver.ended),
+        "finished_within_horizon": len(driver.ended) == len(jobs),
+        "settled_in_ledger": sum(1 for r in records.values() if record_is_settled(r)),
+        "ledger_statuses": dict(Counter(r.status for r in records.values())),
+        "dead_letters": dead_letters,
+        "errors": driver.deployment.errors[:10],
+        "error_count": driver.deployment.errors.total,
     }
 
 
@@ -684,16 +534,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("out", nargs="?", help="where to write the result (JSON)")
     parser.add_argument("--requests", type=int, default=REQUESTS)
-    parser.add_argument(
-        "--before", action="store_true", help="one run, on the controller before scheduling"
-    )
-    parser.add_argument("--no-before", action="store_true", help="skip the run before scheduling")
     args = parser.parse_args()
-    if args.before:
-        result = run(args.requests, before=True)
-    else:
-        result = scenario(args.requests, with_before=not args.no_before)
-    write_result(result, args.out)
+    write_result(run(args.requests), args.out)
 
 
 if __name__ == "__main__":

@@ -18,8 +18,8 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from jobctl_tools.cli import main as jobctl
-from jobctl_tools.client import JobctlClient
+from jobctl_cli.cli import main as jobctl
+from jobctl_cli.client import JobctlClient
 from jobctl_tools.local.stack import LocalStack, LocalStackOptions
 from jobctl_tools.local.template import EVENTS
 

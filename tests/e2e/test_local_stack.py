@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from jobctl_tools.cli import main
+from jobctl_cli.cli import main
 from jobctl_tools.local.sagemaker import OUTCOME_TAG
 from tests.support.template import EVENTS
 
@@ -40,7 +40,7 @@ def local_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalUp]:
     """The local stack in a child process, shared by the module's tests."""
     state = tmp_path_factory.mktemp("local-stack")
     process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-        [sys.executable, "-m", "jobctl_tools.cli", "local", "up", "--state-dir", str(state),
+        [sys.executable, "-m", "jobctl_cli.cli", "local", "up", "--state-dir", str(state),
          "--step-seconds", "0.2", "--sweep-seconds", "1", "--visibility-timeout", "1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -147,7 +147,7 @@ def test_notices_arrive_once_each_and_the_temporary_queue_is_removed(
             [
                 sys.executable,
                 "-m",
-                "jobctl_tools.cli",
+                "jobctl_cli.cli",
                 "notices",
                 "--json",
                 "--count",
@@ -220,7 +220,7 @@ def test_an_unknown_stack_is_one_clear_error(jobctl: Any) -> None:
 
 def test_jobctl_is_installed_as_a_console_script() -> None:
     (script,) = entry_points(group="console_scripts", name="jobctl")
-    assert script.value == "jobctl_tools.cli:main"
+    assert script.value == "jobctl_cli.cli:main"
     shown = subprocess.run(  # noqa: S603 - the installed script, fixed arguments
         [str(Path(sys.executable).with_name("jobctl")), "--help"],
         capture_output=True,
@@ -261,7 +261,7 @@ def test_a_second_local_up_on_a_state_dir_in_use_is_refused_in_one_line(
 ) -> None:
     local_state, local_pid = local_up.state, local_up.pid
     second = subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
-        [sys.executable, "-m", "jobctl_tools.cli", "local", "up", "--state-dir", str(local_state)],
+        [sys.executable, "-m", "jobctl_cli.cli", "local", "up", "--state-dir", str(local_state)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -349,7 +349,7 @@ def test_ctrl_c_stops_the_stack_even_when_started_with_sigint_ignored(
     # SIGINT ignored; Python then installs no KeyboardInterrupt handler of its own.
     state = tmp_path / "state"
     process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-        [sys.executable, "-m", "jobctl_tools.cli", "local", "up", "--state-dir", str(state)],
+        [sys.executable, "-m", "jobctl_cli.cli", "local", "up", "--state-dir", str(state)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),

@@ -42,7 +42,7 @@ def _reset_moto(endpoint: str) -> None:
 
 def test_local_up_exits_with_one_line_when_moto_loses_its_state(tmp_path: Path) -> None:
     process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-        [sys.executable, "-m", "jobctl_tools.cli", "local", "up", "--state-dir", str(tmp_path),
+        [sys.executable, "-m", "jobctl_cli.cli", "local", "up", "--state-dir", str(tmp_path),
          "--step-seconds", "0.2", "--sweep-seconds", "1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

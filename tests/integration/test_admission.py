@@ -147,7 +147,7 @@ def test_a_second_update_with_the_same_request_id_is_refused_not_ignored(
 def test_list_of_queued_jobs_shows_why_each_waits(budgeted: tuple[Stack, str]) -> None:
     from click.testing import CliRunner
 
-    from jobctl_tools.cli import main
+    from jobctl_cli.cli import main
 
     stack, queue_url = budgeted
     stack.submit(job("a"), job("b"), job("c"))

@@ -13,7 +13,7 @@ import boto3
 import pytest
 from click.testing import CliRunner, Result
 
-from jobctl_tools.cli import main
+from jobctl_cli.cli import main
 from tests.support.requests import request_body
 from tests.support.stack import Stack
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from jobctl_tools.cli import main
+from jobctl_cli.cli import main
 from tests.support.environment import JOBS_TABLE, TOPIC_ARN
 from tests.support.requests import request_body
 from tests.support.stack import Stack

@@ -13,7 +13,7 @@ import boto3
 import pytest
 from click.testing import CliRunner, Result
 
-from jobctl_tools.cli import main
+from jobctl_cli.cli import main
 from jobctl_tools.local.clocks import ManualClock
 from tests.support.environment import IDEMPOTENCY_TABLE, JOBS_TABLE, TOPIC_ARN
 from tests.support.requests import request_body

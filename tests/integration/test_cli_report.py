@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from jobctl.logic.lifecycle import try_name
-from jobctl_tools.cli import main
+from jobctl_cli.cli import main
 from tests.support.environment import JOBS_TABLE, TOPIC_ARN
 from tests.support.requests import request_body
 from tests.support.stack import Stack

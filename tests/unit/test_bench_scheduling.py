@@ -27,7 +27,7 @@ def span(
     (unless ``created`` says when), ended at ``ended``."""
     if created is None and admitted is not None:
         created = admitted + 1
-    return Span(name, priority, share, units, units, arrived, admitted, created, ended)
+    return Span(name, priority, share, units, arrived, admitted, created, ended)
 
 
 def test_a_slot_freed_while_a_job_waits_is_idle_until_the_create_that_takes_it() -> None:

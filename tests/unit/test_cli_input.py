@@ -13,8 +13,8 @@ from click.testing import CliRunner, Result
 
 from jobctl.errors import InvalidRequest
 from jobctl.models.jobs import STATUSES
-from jobctl_tools import cli
-from jobctl_tools.client import (
+from jobctl_cli import cli
+from jobctl_cli.client import (
     UserError,
     check_request,
     parse_time,

@@ -11,8 +11,8 @@ from rich.console import Console, RenderableType
 
 from jobctl.logic.scheduling import OVERALL, Budgets, Usage
 from jobctl.models.jobs import JobRecord, Phase
-from jobctl_tools.client import DeadLetter, QueueEntry
-from jobctl_tools.render import (
+from jobctl_cli.client import DeadLetter, QueueEntry
+from jobctl_cli.render import (
     budgets_line,
     dead_letters_view,
     instances_text,

@@ -13,8 +13,8 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from click.testing import CliRunner
 
-from jobctl_tools import cli
-from jobctl_tools.client import UserError
+from jobctl_cli import cli
+from jobctl_cli.client import UserError
 from jobctl_tools.local import stack as local_stack
 from jobctl_tools.local.runtime import ERRORS_KEPT, ErrorLog
 from jobctl_tools.local.stack import LocalStackOptions

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from jobctl.models.jobs import Attempt, JobRecord, Usage
-from jobctl_tools.report import report
+from jobctl_cli.report import report
 
 AT = "2026-12-01T00:00:00.000Z"
 

@@ -17,11 +17,11 @@ from typing import Any
 from rich.text import Text
 
 from jobctl.logic.lifecycle import record_is_settled
-from jobctl_tools.client import NoticeCollector
+from jobctl_cli.client import NoticeCollector
+from jobctl_cli.render import Follow, console, ledger_view, notices_view
 from jobctl_tools.local.sagemaker import OUTCOME_TAG
 from jobctl_tools.local.stack import LocalStack, LocalStackOptions
 from jobctl_tools.local.template import EVENTS
-from jobctl_tools.render import Follow, console, ledger_view, notices_view
 
 REQUESTS = EVENTS / "requests"
 TIMEOUT_SECONDS = 60

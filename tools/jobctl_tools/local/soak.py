@@ -34,7 +34,7 @@ from jobctl.config import Settings
 from jobctl.logic.lifecycle import record_is_settled
 from jobctl.logic.requests import JOB_TAG_KEY
 from jobctl.logic.scheduling import OVERALL, instances_of
-from jobctl_tools.client import NoticeCollector
+from jobctl_cli.client import NoticeCollector
 from jobctl_tools.local.chaos import Chaos
 from jobctl_tools.local.sagemaker import (
     ALGORITHM_ERROR,
@@ -404,7 +404,7 @@ def check(
 def print_report(report: dict[str, Any], failures: list[str]) -> None:
     from rich.table import Table
 
-    from jobctl_tools.cli import console
+    from jobctl_cli.cli import console
 
     table = Table("measure", "value", title="jobctl soak")
     for key, value in report.items():

@@ -56,7 +56,7 @@ from werkzeug.serving import make_server
 
 from jobctl.adapters.aws import clients
 from jobctl.config import Settings
-from jobctl_tools.client import JobctlClient, Resources, UserError
+from jobctl_cli.client import JobctlClient, Resources, UserError
 from jobctl_tools.local.api_server import ApiServer
 from jobctl_tools.local.chaos import Chaos
 from jobctl_tools.local.clocks import ScaledClock

@@ -28,7 +28,7 @@ from jobctl.models.jobs import (
     utc_iso,
 )
 from jobctl.models.requests import Priority, Share
-from jobctl_tools.client import (
+from jobctl_cli.client import (
     JobctlClient,
     Queue,
     QueueEntry,
@@ -41,7 +41,7 @@ from jobctl_tools.client import (
     update_request,
     with_scheduling,
 )
-from jobctl_tools.render import (
+from jobctl_cli.render import (
     Follow,
     budgets_line,
     console,
@@ -54,8 +54,8 @@ from jobctl_tools.render import (
     report_view,
     styled,
 )
-from jobctl_tools.report import GROUP_BY, GroupBy
-from jobctl_tools.report import report as usage_report
+from jobctl_cli.report import GROUP_BY, GroupBy
+from jobctl_cli.report import report as usage_report
 
 __all__ = ["STATUSES", "console", "main"]
 

@@ -30,8 +30,8 @@ from rich.text import Text
 from jobctl.logic.scheduling import OVERALL, Budgets, Usage, describe_key, is_share_key
 from jobctl.models.jobs import JobRecord
 from jobctl.models.requests import DEFAULT_SHARE, MIN_PRIORITY
-from jobctl_tools.client import DeadLetter, QueueEntry
-from jobctl_tools.report import Report, Totals
+from jobctl_cli.client import DeadLetter, QueueEntry
+from jobctl_cli.report import Report, Totals
 
 STATUS_STYLE = {
     "Completed": "green",
