@@ -100,8 +100,8 @@ checkov: $(CHECKOV_VENV)/.installed ## checkov (CloudFormation) on template.yaml
 	$(CHECKOV_VENV)/bin/checkov --skip-download --quiet --compact --framework cloudformation -f template.yaml
 
 .PHONY: pytest
-pytest: $(VENV)/.installed ## The test suite, with line coverage of src/, cli/ and tools/
-	$(PY) -m pytest --cov=jobctl --cov=jobctl_cli --cov=jobctl_tools --cov-report=term
+pytest: $(VENV)/.installed ## The test suite, with line coverage of the product (src/ and cli/)
+	$(PY) -m pytest --cov=jobctl --cov=jobctl_cli --cov-report=term
 
 .PHONY: unit
 unit: $(VENV)/.installed ## The unit tests alone: the rules on in-memory fakes, no moto (seconds)

@@ -1,25 +1,22 @@
 """Cold start: importing each handler in a fresh interpreter, next to importing boto3 alone,
-then its first invocation; and the deployment package that ``sam build`` makes.
+then its first invocation.
 
 Each import runs in a new interpreter with Lambda's environment (``LAMBDA_TASK_ROOT`` set,
 so Powertools' Tracer is active as with the template's ``Tracing: Active``), timed inside
 the interpreter around the import statement; the runs of the three modules are
-interleaved and the median of ``RUNS`` is reported. ``python -X importtime`` names the
-costliest imports. The first invocation (clients built, service models loaded, settings
-read) runs in a fresh interpreter too, its AWS calls answered by ``bench.fakes``.
+interleaved and the median of ``RUNS`` is reported (``python -X importtime -c "import
+jobctl.handlers.submit"`` names the costliest imports). The first invocation (clients
+built, service models loaded, settings read) runs in a fresh interpreter too, its AWS calls
+answered by ``bench.fakes``.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import zipfile
-from pathlib import Path
 from typing import Any
 
 from bench.harness import ENVIRONMENT, ROOT, measure_main
@@ -31,8 +28,6 @@ MODULES = {
     "submit": "jobctl.handlers.submit",
     "reconcile": "jobctl.handlers.reconcile",
 }
-SAM = ROOT / ".venv-sam" / "bin" / "sam"
-SAM_TIMEOUT = 300
 
 _IMPORT = "import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
 
@@ -78,28 +73,6 @@ def import_times() -> dict[str, Any]:
     }
 
 
-def top_imports(module: str, top: int = 5) -> dict[str, Any]:
-    """The costliest imports by their own time, and the costliest packages as a whole."""
-    runs = [_python(f"import {module}", "-X", "importtime").stderr for _ in range(3)]
-    own: dict[str, list[int]] = {}
-    packages: dict[str, list[int]] = {}
-    for stderr in runs:
-        for line in stderr.splitlines():
-            if not line.startswith("import time:") or "|" not in line or "self [us]" in line:
-                continue
-            self_us, cumulative_us, name = line[len("import time:") :].split("|")
-            own.setdefault(name.strip(), []).append(int(self_us))
-            if "." not in name.strip() and name.strip() != module:
-                packages.setdefault(name.strip(), []).append(int(cumulative_us))
-
-    def ranked(table: dict[str, list[int]]) -> list[dict[str, Any]]:
-        medians = {name: statistics.median(values) for name, values in table.items()}
-        best = sorted(medians.items(), key=lambda item: -item[1])[:top]
-        return [{"module": name, "ms": round(us / 1000, 1)} for name, us in best]
-
-    return {"by_own_time": ranked(own), "packages_by_cumulative_time": ranked(packages)}
-
-
 _FIRST_CALL = """
 import time
 t0 = time.perf_counter()
@@ -140,43 +113,53 @@ _RIG: dict[str, Any] = {}
 def first_call_rig(function: str, again: bool = False) -> tuple[dict[str, Any], Any]:
     """The event for a handler's first (or second) invocation, with fakes answering the
     calls of the clients it has not built yet (they attach as each client is built)."""
-
-    from bench.fakes import FakeSNS
-    from bench.harness import BENCH_EPOCH, DEFAULT_ROLE, JOBS_TABLE, job_request, template_tables
-    from jobctl import bootstrap, handlers
-    from jobctl.adapters import aws
-    from jobctl_tools.local.clocks import ManualClock
+    from bench.harness import job_request
     from jobctl_tools.local.lambda_events import LambdaContext, sqs_event
-    from jobctl_tools.local.sagemaker import SimulatedJob, SimulatedSageMaker, planned_path
 
     if not _RIG:
-        # One simulated clock for the simulator and the functions: the second create waits
-        # for its turn under the create rate on it, at no wall time. The handler still
-        # builds its own controller on its first invocation (that cost is measured); the
-        # fakes attach to the clients it makes.
-        clock = ManualClock(BENCH_EPOCH)
-        sim = SimulatedSageMaker(clock=clock)
-        dynamodb = template_tables()
-        sns = FakeSNS()
-
-        def clients(service_quotas: bool = False) -> aws.Clients:
-            made = aws.clients(service_quotas=service_quotas)
-            sim.attach(made.sagemaker)
-            dynamodb.attach(made.dynamodb)
-            sns.attach(made.sns)
-            return made
-
-        def on_the_simulated_clock(settings: Any, made: aws.Clients) -> bootstrap.Controller:
-            return bootstrap.bootstrap(settings, made, clock)
-
-        # What the handlers' controller() builds with, replaced for this interpreter.
-        setattr(handlers, "clients", clients)  # noqa: B010
-        setattr(handlers, "bootstrap", on_the_simulated_clock)  # noqa: B010
-        _RIG.update(sim=sim, dynamodb=dynamodb)
+        _install_rig()
     name = f"cold-{function}-{'b' if again else 'a'}"
     if function == "submit":
         return sqs_event([job_request("TrainingJob", name)]), LambdaContext("SubmitFunction", 120)
-    # Reconcile: a job the ledger holds as just submitted, whose Starting event arrives.
+    return _submitted_job_event(name), LambdaContext("ReconcileFunction", 120)
+
+
+def _install_rig() -> None:
+    """One simulated clock for the simulator and the functions: the second create waits for
+    its turn under the create rate on it, at no wall time. The handler still builds its own
+    controller on its first invocation (that cost is measured); the fakes attach to the
+    clients it makes."""
+    from bench.fakes import FakeSNS
+    from bench.harness import BENCH_EPOCH, template_tables
+    from jobctl import bootstrap, handlers
+    from jobctl.adapters import aws
+    from jobctl_tools.local.clocks import ManualClock
+    from jobctl_tools.local.sagemaker import SimulatedSageMaker
+
+    clock = ManualClock(BENCH_EPOCH)
+    sim, dynamodb, sns = SimulatedSageMaker(clock=clock), template_tables(), FakeSNS()
+
+    def clients(service_quotas: bool = False) -> aws.Clients:
+        made = aws.clients(service_quotas=service_quotas)
+        sim.attach(made.sagemaker)
+        dynamodb.attach(made.dynamodb)
+        sns.attach(made.sns)
+        return made
+
+    def on_the_simulated_clock(settings: Any, made: aws.Clients) -> bootstrap.Controller:
+        return bootstrap.bootstrap(settings, made, clock)
+
+    # What the handlers' controller() builds with, replaced for this interpreter.
+    setattr(handlers, "clients", clients)  # noqa: B010
+    setattr(handlers, "bootstrap", on_the_simulated_clock)  # noqa: B010
+    _RIG.update(sim=sim, dynamodb=dynamodb)
+
+
+def _submitted_job_event(name: str) -> dict[str, Any]:
+    """A job the ledger holds as just submitted, and its Starting event."""
+    from bench.harness import BENCH_EPOCH, DEFAULT_ROLE, JOBS_TABLE, job_request
+    from jobctl_tools.local.sagemaker import SimulatedJob, planned_path
+
     sim, dynamodb = _RIG["sim"], _RIG["dynamodb"]
     request = job_request("TrainingJob", name)["spec"]
     arn = f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}"
@@ -202,72 +185,15 @@ def first_call_rig(function: str, again: bool = False) -> tuple[dict[str, Any], 
         "version": {"N": "2"},
     }
     dynamodb.call("PutItem", {"TableName": JOBS_TABLE, "Item": item})
-    return sim.training_event(name), LambdaContext("ReconcileFunction", 120)
-
-
-def package_size() -> dict[str, Any]:
-    """What ``sam build`` makes of each function; "not measured" when it cannot run."""
-    if not SAM.exists():
-        return {"measured": False, "reason": f"{SAM.relative_to(ROOT)} not found (make build)"}
-    build = Path(tempfile.mkdtemp(prefix="jobctl-bench-sam-"))
-    env = {**os.environ, "PYENV_VERSION": "3.12.1", "SAM_CLI_TELEMETRY": "0"}
-    started = time.perf_counter()
-    try:
-        done = subprocess.run(  # noqa: S603 - the project's own SAM CLI
-            [str(SAM), "build", "--build-dir", str(build / "build")],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=SAM_TIMEOUT,
-            check=False,
-        )
-        if done.returncode != 0:
-            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-            return {"measured": False, "reason": f"sam build failed: {tail[0][:200]}"}
-        functions = {}
-        for function in sorted((build / "build").iterdir()):
-            if function.is_dir():
-                functions[function.name] = _sizes(function, build / f"{function.name}.zip")
-        return {
-            "measured": True,
-            "build_seconds": round(time.perf_counter() - started, 1),
-            "functions": functions,
-        }
-    except (OSError, subprocess.SubprocessError) as exc:
-        return {"measured": False, "reason": f"sam build could not run: {exc}"}
-    finally:
-        shutil.rmtree(build, ignore_errors=True)
-
-
-def _sizes(directory: Path, archive: Path) -> dict[str, Any]:
-    files = [p for p in directory.rglob("*") if p.is_file()]
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
-        for path in files:
-            bundle.write(path, path.relative_to(directory))
-    by_entry: dict[str, int] = {}
-    for path in files:
-        top = path.relative_to(directory).parts[0].split("-")[0].removesuffix(".py")
-        by_entry[top] = by_entry.get(top, 0) + path.stat().st_size
-    largest = sorted(by_entry.items(), key=lambda item: -item[1])[:6]
-    return {
-        "unzipped_mb": round(sum(p.stat().st_size for p in files) / 1e6, 1),
-        "zipped_mb": round(archive.stat().st_size / 1e6, 1),
-        "largest_unzipped_mb": {name: round(size / 1e6, 1) for name, size in largest},
-        # Only the controller ships: no tool package, no X-Ray SDK.
-        "holds": sorted(
-            name for name in ("jobctl", "jobctl_tools", "aws_xray_sdk") if name in by_entry
-        ),
-    }
+    event: dict[str, Any] = sim.training_event(name)
+    return event
 
 
 def run() -> dict[str, Any]:
     started = time.perf_counter()
     result: dict[str, Any] = {"environment": "Lambda-like: LAMBDA_TASK_ROOT set (no X-Ray SDK)"}
     result.update(import_times())
-    result["top_imports"] = {name: top_imports(MODULES[name]) for name in ("submit", "reconcile")}
     result["first_invocation"] = first_calls()
-    result["package"] = package_size()
     result["wall_seconds"] = round(time.perf_counter() - started, 1)
     return result
 

@@ -1,5 +1,5 @@
 """In-process stand-ins that answer boto3 clients on botocore's ``before-call`` event: moto's
-DynamoDB, an SNS topic, and a meter of the time spent in them.
+DynamoDB and an SNS topic.
 
 ``InProcessDynamoDB`` is moto's DynamoDB (its request handling, expression language,
 indexes and tables: the same as the tests' and the local stack's) called in this process
@@ -16,7 +16,6 @@ botocore still validates and serializes every request, as it does in Lambda.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from typing import Any
 
@@ -136,48 +135,11 @@ Item.project = _project_top_level  # type: ignore[method-assign]
 
 
 class FakeSNS:
-    """A topic that answers ``Publish``; with ``keep``, it also keeps each ``Message`` as
-    sent (a notice's JSON) in ``messages`` (off where handler overhead is measured: reading
-    the parameters is a handler more on every call)."""
-
-    def __init__(self, keep: bool = False) -> None:
-        self.published = 0
-        self.keep = keep
-        self.messages: list[str] = []
-        self._request: dict[str, Any] = {}
+    """A topic that answers ``Publish`` (the cold-start rig's: no moto in that interpreter)."""
 
     def attach(self, client: Any) -> Any:
-        if self.keep:
-            client.meta.events.register("before-parameter-build.sns.Publish", self._read)
         client.meta.events.register("before-call.sns.Publish", self._publish)
         return client
 
-    def _read(self, params: dict[str, Any], **_: Any) -> None:
-        self._request = params
-
     def _publish(self, **_: Any) -> Any:
-        self.published += 1
-        if self.keep:
-            self.messages.append(self._request.get("Message", ""))
         return _answer({"MessageId": str(uuid.uuid4())})
-
-
-class FakeTime:
-    """Time spent answering inside fakes: from the first ``before-call`` handler to
-    ``after-call``, so it can be told apart from the handlers' own time."""
-
-    def __init__(self) -> None:
-        self.total = 0.0
-        self._started = 0.0
-
-    def watch(self, client: Any) -> Any:
-        service = client.meta.service_model.service_id.hyphenize()
-        client.meta.events.register_first(f"before-call.{service}", self._start)
-        client.meta.events.register_last(f"after-call.{service}", self._stop)
-        return client
-
-    def _start(self, **_: Any) -> None:
-        self._started = time.perf_counter()
-
-    def _stop(self, **_: Any) -> None:
-        self.total += time.perf_counter() - self._started

@@ -1,44 +1,25 @@
-"""API economy: what a simulated fleet costs the controller, next to polling baselines.
+"""API economy: what a simulated fleet costs the controller, next to polling baselines
+(README, Benchmarks).
 
-500 training and 50 AutoML jobs arrive on the jobs queue over the first 20 simulated
-minutes and run on the simulated SageMaker, each job moving along its planned path at its
-planned times: for up to ~2 hours, about an hour on average (``--profile mixed``), or
-about two hours each (``--profile 2h``, the issue's workload). The deployment is the one
-runtime (``bench.harness.Scenario``): the template's SQS event source, each training
-state change delivered twice 0.5 to 2 s after it (1 % of changes lose both deliveries;
-AutoML jobs get no events, as in AWS), the sweep every 5 simulated minutes, each
-followed at once by a probe sweep measuring what a quiet one costs (left out of the
-totals). SageMaker calls are counted by the simulator, the DynamoDB and SNS calls on
-botocore's events of the handlers' own clients; the tables are ``bench.fakes``'
-DynamoDB (moto's gives the same figures here, four times slower).
+500 training and 50 AutoML jobs arrive over 20 simulated minutes and move along their
+planned paths at planned times: up to ~2 hours, an hour on average (``--profile mixed``),
+or about two hours each (``--profile 2h``). The deployment is the one runtime
+(``bench.harness.Scenario``); 1 % of training state changes lose both deliveries, and
+each scheduled sweep is followed at once by a probe sweep pricing a quiet one (left out
+of the totals). SageMaker's rate limits are on and the controller paces on the simulated
+clock. ``--tracking terminal`` runs ``TRACKING_MODE=terminal``, the template's rule
+matching outcomes only.
 
-The controller's simulator keeps SageMaker's account-wide rate limits on (Create* 1/s,
-List* 2/s, others 5/s, ``jobctl_tools.local.sagemaker.RATE_LIMITS``): a throttled call reaches
-the controller as a failure (``attach`` answers on ``before-call``, so botocore's own
-retries do not run). The controller paces its calls on the simulated clock
-(the controller's, this driver's ``ManualClock``: sleeping moves it), so a submit
-invocation creating a batch spends simulated seconds. The runtime on a simulated clock
-runs submit invocations one after another (one container), so the functions get
-``SUBMIT_MAX_CONCURRENCY=1`` (``bench.harness.ENVIRONMENT``): one container may spend the
-whole create rate. The
-result reports the throttled calls and the peak List and Describe calls per second.
-
-``--tracking terminal`` runs the functions with ``TRACKING_MODE=terminal`` and delivers
-only the events the template's rule matches in that mode (``TrackingMode=terminal``: a
-training job's outcome alone).
-
-In the same run, two pollers drive their own copies of the fleet (same arrivals, same
-durations, same outcomes): each creates its jobs and describes every in-flight job
-every 30 s (Airflow's ``SageMakerHook`` default ``check_interval``) or every 60 s until
-it settles. A real account would throttle them (every in-flight job described at the
-same instant: hundreds of Describes a second): their
-simulators run with ``rate_limits=None``, so the pollers are counted, not throttled —
-their figures are what polling asks for, not what it would get.
+Two pollers drive their own copies of the fleet, describing every in-flight job every 30 s
+(Airflow's ``SageMakerHook`` default) or 60 s, on simulators without rate limits: their
+figures are what polling asks for, not what an account would grant. ``HandlerTime`` times
+each invocation, the fakes' answers taken out.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import itertools
 import json
@@ -47,6 +28,7 @@ import random
 import statistics
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +40,7 @@ from bench.harness import (
     Scenario,
     job_request,
     lambda_environment,
+    percentile,
     quiet,
     write_result,
 )
@@ -219,6 +202,7 @@ class Fleet(Scenario):
         self.probes: list[dict[str, Any]] = []
         self.moving: set[tuple[str, str]] = set()
         self.deployment.sweep_watchers.append(self.probe)
+        self.handler_time = HandlerTime(self.deployment)
         for job in plans:
             self.arrive(job.arrival, json.dumps(job.request()))
             for poller in self.pollers:
@@ -237,6 +221,7 @@ class Fleet(Scenario):
             self.at(created + seconds, functools.partial(sim.take_step, job.job_type, job.name))
 
     def attached(self, made: Any) -> None:
+        self.handler_time.watch(made)
         self.dynamodb.watch(made.dynamodb)
         self.sns.watch(made.sns)
         made.sns.meta.events.register("before-parameter-build.sns.Publish", self._notice)
@@ -246,7 +231,8 @@ class Fleet(Scenario):
     def probe(self) -> None:
         """Another sweep right after the scheduled one, nothing changed: what it costs."""
         before, unsettled = self.snapshot(), self.unsettled_describes
-        answer = self.deployment.sweep()
+        with self.handler_time.quiet_sweep():
+            answer = self.deployment.sweep()
         spent = _diff(self.snapshot(), before)
         self.unsettled_describes = unsettled
         self.excluded.append(spent)
@@ -292,17 +278,75 @@ class Fleet(Scenario):
         self.notice_ids[attributes.get("notice_id", {}).get("StringValue", "?")] += 1
 
 
-def rate_limits_text(limits: dict[str, Any] | None) -> dict[str, str] | None:
-    """A simulator's account-wide rate limits, readable (None: off)."""
-    from jobctl_tools.local.sagemaker import DEFAULT_RATE_LIMIT
+class HandlerTime:
+    """Each invocation's own time: wall time in the handler less the time the fakes took to
+    answer its calls (the simulator, the in-process DynamoDB, moto's SNS; from botocore's
+    first ``before-call`` handler to its last ``after-call``), so what is left is
+    Powertools, pydantic, botocore's request side and jobctl. Pacing sleeps on the
+    simulated clock and cost no wall time."""
 
-    if limits is None:
-        return None
-    shown = {op: f"{limit.per_second:g}/s, burst {limit.burst:g}" for op, limit in limits.items()}
-    shown["any other operation"] = (
-        f"{DEFAULT_RATE_LIMIT.per_second:g}/s, burst {DEFAULT_RATE_LIMIT.burst:g}"
-    )
-    return shown
+    def __init__(self, deployment: Any) -> None:
+        self.deployment, self.faked, self._call_started = deployment, 0.0, 0.0
+        self.samples: dict[str, list[float]] = {}  # seconds per record, by kind
+        self.quiet_sweeps: list[tuple[int, float]] = []  # (jobs in flight, seconds)
+        self._quiet = False
+        invoke = deployment.functions.invoke
+        deployment.functions.invoke = functools.partial(self._timed, invoke)
+
+    def watch(self, made: Any) -> None:
+        for client in (made.sagemaker, made.dynamodb, made.sns):
+            service = client.meta.service_model.service_id.hyphenize()
+            client.meta.events.register_first(f"before-call.{service}", self._call)
+            client.meta.events.register_last(f"after-call.{service}", self._answered)
+
+    def _call(self, **_: Any) -> None:
+        self._call_started = time.perf_counter()
+
+    def _answered(self, **_: Any) -> None:
+        self.faked += time.perf_counter() - self._call_started
+
+    @contextlib.contextmanager
+    def quiet_sweep(self) -> Iterator[None]:
+        self._quiet = True
+        try:
+            yield
+        finally:
+            self._quiet = False
+
+    def _timed(self, invoke: Any, logical_id: str, event: dict[str, Any]) -> Any:
+        self.faked, started = 0.0, time.perf_counter()
+        answer = invoke(logical_id, event)
+        own = time.perf_counter() - started - self.faked
+        if self._quiet:
+            self.quiet_sweeps.append((sum(answer["sweep"]["in_flight"].values()), own))
+        elif logical_id == "SubmitFunction":
+            records = len(event["Records"])
+            self.samples.setdefault(f"submit_batch_{records}", []).append(own / records)
+        elif event.get("source") == "aws.events":
+            self.samples.setdefault("sweep", []).append(own)
+        else:
+            delivering = self.deployment.delivering
+            again = delivering and self.deployment.deliveries[delivering] > 1
+            self.samples.setdefault("event_again" if again else "event", []).append(own)
+        return answer
+
+    def figures(self) -> dict[str, Any]:
+        """Microseconds per record (p50, p99) by kind; what a quiet sweep costs, fitted on
+        the jobs in flight at each probe."""
+        in_flight, seconds = zip(*self.quiet_sweeps, strict=True)
+        slope, intercept = statistics.linear_regression(in_flight, seconds)
+        return {
+            kind: {
+                "invocations": len(samples),
+                **{f"p{q}_us": round(percentile(samples, q / 100) * 1e6) for q in (50, 99)},
+            }
+            for kind, samples in sorted(self.samples.items())
+            if kind in ("submit_batch_1", "submit_batch_10", "event", "event_again", "sweep")
+        } | {
+            "quiet_sweep_ms_base": round(intercept * 1000, 2),
+            "quiet_sweep_us_per_job_in_flight": round(slope * 1e6, 1),
+            "quiet_sweep_probes": len(in_flight),
+        }
 
 
 def _diff(after: dict[str, Counter[str]], before: dict[str, Counter[str]]) -> dict[str, Any]:
@@ -382,7 +426,7 @@ def run(
         last_change = max(job.modified for job in sim.jobs.values())
         idle["minutes_after_last_change"] = round((clock.now() - last_change).total_seconds() / 60)
 
-    return figures(fleet, plans, totals, idle, records, built.reconciler.limits) | {
+    return figures(fleet, plans, totals, idle, records) | {
         "wall_seconds": round(time.perf_counter() - started, 1),
     }
 
@@ -393,16 +437,13 @@ def figures(
     totals: dict[str, Counter[str]],
     idle: dict[str, Any],
     records: dict[tuple[str, str], Any],
-    limits: Any,
 ) -> dict[str, Any]:
     """What the run measured, from its counts, the ledger and the simulator."""
-    from jobctl.logic.lifecycle import record_is_settled
-
     sim, pollers = fleet.sim, fleet.pollers
     jobs = len(plans)
     sagemaker = _sagemaker_summary(totals["sagemaker"], jobs)
     changes = sum(fleet.changes.values())
-    deployment, probes = fleet.deployment, fleet.probes
+    deployment = fleet.deployment
     describes_by_type = {
         "TrainingJob": totals["sagemaker"]["DescribeTrainingJob"],
         "AutoMLJob": totals["sagemaker"]["DescribeAutoMLJob"],
@@ -413,15 +454,8 @@ def figures(
         summary["unsettled_at_end"] = len(poller.in_flight)
         baselines[f"poll_{poller.interval}s"] = summary
     calls_per_job = sagemaker["total"] / jobs
-    settled = [r for r in records.values() if record_is_settled(r)]
-    matching = [
-        r
-        for r in records.values()
-        if (sm := sim.jobs.get((r.job_type, r.job_name)))
-        and (r.sagemaker_status, r.secondary_status) == (sm.status, sm.secondary)
-    ]
     return {
-        "workload": _workload(fleet, plans, limits),
+        "workload": _workload(fleet, plans),
         "state_changes": {**fleet.changes, "total": changes},
         "events": {
             "changes": deployment.events_sent,
@@ -439,14 +473,7 @@ def figures(
             t: round(describes_by_type[t] / fleet.changes[t], 3) for t in describes_by_type
         },
         "duplicate_delivery_describes": fleet.duplicate_describes,
-        "quiet_sweep_in_flight": {
-            "probes": len(probes),
-            "max_describes": max(p["describes"] for p in probes),
-            "max_list_calls": max(p["list_calls"] for p in probes),
-            "median_list_calls": statistics.median(p["list_calls"] for p in probes),
-            "busiest": max(probes, key=lambda p: (p["list_calls"], p["jobs_listed"])),
-            "max_dynamodb_items_read": max(probes, key=lambda p: p["dynamodb_items_read"]),
-        },
+        "quiet_sweep_in_flight": _quiet_sweeps(fleet.probes),
         "quiet_sweep_settled": idle,
         "calls_ratio_vs_poll": {
             name: round(b["total"] / sagemaker["total"], 1) for name, b in baselines.items()
@@ -461,91 +488,87 @@ def figures(
         # their detail and the sweep from List summaries, and only settled jobs are
         # described (a job in flight past the List window aside): this should be ~0.
         "unsettled_describes": fleet.unsettled_describes,
-        "checks": {
-            "jobs": jobs,
-            "settled_in_ledger": len(settled),
-            "ledger_matches_sagemaker": len(matching),
-            "notices_published": sum(fleet.notice_ids.values()),
-            "jobs_notified_exactly_once": sum(1 for n in fleet.notice_ids.values() if n == 1),
-        },
+        "checks": _checks(fleet, records),
+        "handler_time": fleet.handler_time.figures(),
     }
 
 
-def _workload(fleet: Fleet, plans: list[PlannedJob], limits: Any) -> dict[str, Any]:
-    sim, horizon, tracking, profile = fleet.sim, fleet.horizon, fleet.tracking, fleet.profile
-    training = sum(1 for plan in plans if plan.job_type == "TrainingJob")
-    automl = len(plans) - training
-    lifetimes = [
-        ((job.ended or job.modified) - job.created).total_seconds() for job in sim.jobs.values()
+def _quiet_sweeps(probes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The probe sweeps run while jobs were in flight: the worst of them."""
+    return {
+        "probes": len(probes),
+        "max_describes": max(p["describes"] for p in probes),
+        "max_list_calls": max(p["list_calls"] for p in probes),
+        "median_list_calls": statistics.median(p["list_calls"] for p in probes),
+        "busiest": max(probes, key=lambda p: (p["list_calls"], p["jobs_listed"])),
+        "max_dynamodb_items_read": max(probes, key=lambda p: p["dynamodb_items_read"]),
+    }
+
+
+def _checks(fleet: Fleet, records: dict[tuple[str, str], Any]) -> dict[str, Any]:
+    """Every job settled in the ledger as SageMaker has it, and announced once."""
+    from jobctl.logic.lifecycle import record_is_settled
+
+    matching = [
+        r
+        for r in records.values()
+        if (sm := fleet.sim.jobs.get((r.job_type, r.job_name)))
+        and (r.sagemaker_status, r.secondary_status) == (sm.status, sm.secondary)
     ]
-    mean_lifetime = sum(lifetimes) / len(lifetimes)
+    return {
+        "jobs": len(fleet.plans),
+        "settled_in_ledger": sum(1 for r in records.values() if record_is_settled(r)),
+        "ledger_matches_sagemaker": len(matching),
+        "notices_published": sum(fleet.notice_ids.values()),
+        "jobs_notified_exactly_once": sum(1 for n in fleet.notice_ids.values() if n == 1),
+    }
+
+
+def _workload(fleet: Fleet, plans: list[PlannedJob]) -> dict[str, Any]:
+    lifetimes = [
+        ((job.ended or job.modified) - job.created).total_seconds()
+        for job in fleet.sim.jobs.values()
+    ]
+    training = sum(1 for plan in plans if plan.job_type == "TrainingJob")
     return {
         "training_jobs": training,
-        "automl_jobs": automl,
-        "scaled_down": (training, automl) != (TRAINING_JOBS, AUTOML_JOBS),
-        "profile": profile,
-        "tracking_mode": tracking,
-        "simulated_hours": horizon / 3600,
-        "tick_seconds": TICK,
+        "automl_jobs": len(plans) - training,
+        "scaled_down": (training, len(plans) - training) != (TRAINING_JOBS, AUTOML_JOBS),
+        "profile": fleet.profile,
+        "tracking_mode": fleet.tracking,
+        "simulated_hours": fleet.horizon / 3600,
         "arrival_window_minutes": ARRIVAL_WINDOW // 60,
         "sweep_every_seconds": SWEEP_EVERY,
-        "sweep_list_calls": limits.list_calls,
-        "sweep_describe_calls": limits.describe_calls,
-        "sweep_list_window_hours": limits.list_window.total_seconds() / 3600,
-        "account_history_jobs": 0,  # bench.sweep prices the sweep over a long history
-        "controller_rate_limits": rate_limits_text(sim.rate_limits),
-        "poller_rate_limits": None,  # counted, not throttled
         "submit_max_concurrency": int(os.environ["SUBMIT_MAX_CONCURRENCY"]),
         "deliveries_per_change": DELIVERIES,
         "dropped_change_rate": DROP_RATE,
         "seed": SEED,
-        "mean_job_lifetime_minutes": round(mean_lifetime / 60, 1),
+        "mean_job_lifetime_minutes": round(statistics.fmean(lifetimes) / 60, 1),
         "longest_job_lifetime_minutes": round(max(lifetimes) / 60, 1),
     }
 
 
 def _controller(fleet: Fleet, totals: dict[str, Counter[str]], jobs: int) -> dict[str, Any]:
-    sim, deployment = fleet.sim, fleet.deployment
     sagemaker = _sagemaker_summary(totals["sagemaker"], jobs)
-    dynamodb_calls = totals["dynamodb"]
-    reads = sum(v for op, v in dynamodb_calls.items() if op in DYNAMODB_READS)
-    writes = sum(v for op, v in dynamodb_calls.items() if op not in DYNAMODB_READS)
+    dynamodb = totals["dynamodb"]
+    reads = sum(v for op, v in dynamodb.items() if op in DYNAMODB_READS)
     invocations = dict(totals["invocations"])
-    calls_per_job = sagemaker["total"] / jobs
     return {
         "sagemaker": sagemaker,
-        "lambda_invocations": {**invocations, "total": sum(invocations.values())},
-        "dynamodb": {
-            "reads": reads,
-            "writes": writes,
-            "items_read": dict(totals["items_read"]),
-            "by_operation": dict(sorted(dynamodb_calls.items())),
-        },
-        "sns_publishes": totals["sns"]["Publish"],
+        "lambda_invocations": invocations,
+        "dynamodb_calls": dict(sorted(dynamodb.items())),
+        "dynamodb_items_read": dict(totals["items_read"]),
         "per_job": {
-            "sagemaker_calls": round(calls_per_job, 3),
-            "create": sagemaker["per_job"]["create"],
-            "describe": sagemaker["per_job"]["describe"],
-            "list_pages": sagemaker["per_job"]["list_pages"],
+            "sagemaker_calls": sagemaker["per_job"]["total"],
+            **{key: sagemaker["per_job"][key] for key in ("create", "describe", "list_pages")},
             "lambda_invocations": round(sum(invocations.values()) / jobs, 3),
-            "lambda_invocations_by_kind": {
-                kind: round(n / jobs, 3) for kind, n in sorted(invocations.items())
-            },
             "dynamodb_reads": round(reads / jobs, 3),
-            "dynamodb_writes": round(writes / jobs, 3),
+            "dynamodb_writes": round((sum(dynamodb.values()) - reads) / jobs, 3),
             "dynamodb_items_read": round(sum(totals["items_read"].values()) / jobs, 1),
             "sns_publishes": round(totals["sns"]["Publish"] / jobs, 3),
         },
-        "errors": deployment.errors[:20],
-        "error_count": deployment.errors.total,
-        # The account's rate limits: calls they refused, and the busiest second.
-        "throttled": dict(sim.throttled),
-        "throttled_total": sum(sim.throttled.values()),
-        "peak_calls_per_second": {
-            "create": sim.peak_rate(*CREATES),
-            "list": sim.peak_rate(*LISTS),
-            "describe": sim.peak_rate(*DESCRIBES),
-        },
+        "errors": fleet.deployment.errors[:20],
+        "error_count": fleet.deployment.errors.total,
         "simulated_seconds_paced": round(fleet.clock.slept, 1),
     }
 

@@ -147,6 +147,18 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[rank - 1]
 
 
+def distribution(values: list[float], scale: float = 1.0) -> dict[str, Any]:
+    """Count, p50, p95, max and mean of ``values``, each times ``scale``, to 0.1."""
+    if not values:
+        return {"count": 0, "p50": None, "p95": None, "max": None, "mean": None}
+    return {
+        "count": len(values),
+        **{f"p{q}": round(percentile(values, q / 100) * scale, 1) for q in (50, 95)},
+        "max": round(max(values) * scale, 1),
+        "mean": round(sum(values) / len(values) * scale, 1),
+    }
+
+
 def write_result(result: dict[str, Any], out: str | None) -> None:
     """Write a measurement's result where ``bench.run`` asked, else to stdout."""
     text = json.dumps(result, indent=2, default=str)

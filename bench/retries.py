@@ -1,40 +1,16 @@
-"""Retries by failure cause, and what jobs used (docs/contract.md §9), on the simulated clock.
+"""Retries by failure cause, and what jobs used (docs/contract.md §9; README, Benchmarks).
 
-300 training requests, each asking ``"retry": {"attempts": 3}`` (the default ``on``:
-``CapacityError*``, ``InternalServerError*``), reach the jobs queue over the first 30
-minutes. The simulated SageMaker fails the first try of 10 % of them with its
-``CapacityError`` (while Starting: they never train) and of 3 % with an ``AlgorithmError``
-(after some training), through its ``jobctl-sim:failed-tries`` and
-``jobctl-sim:failure-reason`` tags; 20 %, drawn apart from the failures, run on managed
-spot (``EnableManagedSpotTraining``, ``MaxWaitTimeInSeconds``; the simulator interrupts
-each once and bills 70 % less than the training time). Jobs run on ``ml.m5.xlarge`` or
-``ml.g5.2xlarge``, one or two instances, and ``INSTANCE_PRICES`` names both. Every job's
-time in each status is drawn from a seed of its request's name, so a retry that completes
-runs exactly as the same job's first try does where it does not fail.
+300 training requests asking ``"retry": {"attempts": 3}`` reach the jobs queue over 30
+minutes, on the one runtime (``bench.harness.Scenario``) with budgets of 60
+``ml.m5.xlarge`` and 30 ``ml.g5.2xlarge`` instances. The simulator fails the first try
+of 10 % with ``CapacityError`` (while Starting) and of 3 % with ``AlgorithmError`` (its
+``jobctl-sim:failed-tries`` and ``jobctl-sim:failure-reason`` tags); 20 % run on managed
+spot. Each job's dwell times are drawn from its request's name, so a retry runs as the
+same job's untroubled first try would.
 
-The deployment is the one runtime (``bench.harness.Scenario``), as in ``bench.scheduling``:
-the template's SQS event source for the submit function (where the controller's retries
-land too), each training state change delivered twice 0.5 to 2 s after it, a sweep every
-5 minutes, moto's SQS and SNS, ``bench.fakes``' in-process DynamoDB, SageMaker's rate
-limits on. ``INSTANCE_TYPE_BUDGETS`` holds
-60 ``ml.m5.xlarge`` and 30 ``ml.g5.2xlarge`` instances, fewer than the fleet asks for at
-its peak, so every try, the retries too, waits for room like any request (§8); the
-account is granted more than the budget (the budget decides, not the quota).
-
-Measured:
-
-- ``retried_jobs``: ledger records with more than one try, beside the capacity failures
-  the fleet was given (the expected count; none of the algorithm errors may be retried);
-- ``notices_per_job``: notices published per request (exactly one each, when its last try
-  settles), and whether each notice's ``attempts`` is the record's;
-- ``extra_sagemaker_calls_per_retry``: the run's SageMaker calls minus those of a baseline
-  run of the same fleet without its capacity failures (the algorithm errors kept: they are
-  not retried in either run), divided by the retries; by operation, and beside it the
-  calls that name a later try (Create, Describe, ListTags of the retry's own job);
-- ``report_matches_simulator``: ``jobctl report``'s totals over the ledger
-  (``jobctl_cli.report.report``: billable instance-seconds, spot-saved instance-seconds)
-  and the training seconds of the ledger's ``usage`` (the report does not total them),
-  against the simulator's own accounting (``billed_total``, ``billed``), to the second.
+Measured: the jobs retried (the capacity failures, none of the algorithm errors), notices
+per job, the SageMaker calls naming a retry's own job, and ``jobctl report``'s totals
+against the simulator's own accounting, to the second.
 """
 
 from __future__ import annotations
@@ -93,7 +69,6 @@ DWELL = {
     "Uploading": (60, 180),
 }
 DWELL_BEFORE_FAILING = {"Starting": (30, 180), "Training": (60, 10 * 60)}
-CAUSES = ("capacity", "algorithm")
 
 
 @dataclass(frozen=True)
@@ -106,8 +81,8 @@ class PlannedJob:
     cause: str | None  # what fails its first try: "capacity", "algorithm" or nothing
     arrival: float
 
-    def request(self, failures: tuple[str, ...] = CAUSES) -> dict[str, Any]:
-        """Its request; its first try fails only if its cause is among ``failures``."""
+    def request(self) -> dict[str, Any]:
+        """Its request; its first try fails for its cause."""
         from jobctl_tools.local.sagemaker import (
             ALGORITHM_ERROR,
             CAPACITY_ERROR,
@@ -125,7 +100,7 @@ class PlannedJob:
         if self.spot:
             spec["EnableManagedSpotTraining"] = True
             spec["StoppingCondition"]["MaxWaitTimeInSeconds"] = MAX_WAIT
-        if self.cause in failures:
+        if self.cause is not None:
             reason = CAPACITY_ERROR if self.cause == "capacity" else ALGORITHM_ERROR
             spec["Tags"] += [
                 {"Key": FAILED_TRIES_TAG, "Value": "1"},
@@ -183,19 +158,18 @@ class Fleet(Scenario):
         self,
         jobs: list[PlannedJob],
         clock: ManualClock,
-        failures: tuple[str, ...],
     ) -> None:
         granted: Counter[str] = Counter()
         for job in jobs:
             granted[job.instance_type] += job.instances
         super().__init__(clock, training_quotas=dict(granted), spot_training_quotas=dict(granted))
         self.jobs = {job.name: job for job in jobs}
-        self.failures = failures
-        self.calls_by_job: Counter[str] = Counter()  # SageMaker calls naming a job
+        # SageMaker calls naming a job, by (job, operation).
+        self.calls_by_job: Counter[tuple[str, str]] = Counter()
 
     def run(self, horizon: float = HORIZON) -> None:
         for job in self.jobs.values():
-            self.arrive(job.arrival, json.dumps(job.request(self.failures)))
+            self.arrive(job.arrival, json.dumps(job.request()))
         super().run(horizon)
 
     def finished(self) -> bool:
@@ -221,10 +195,10 @@ class Fleet(Scenario):
     def attached(self, made: Any) -> None:
         made.sagemaker.meta.events.register("before-parameter-build.sagemaker", self._named)
 
-    def _named(self, params: dict[str, Any], **_: Any) -> None:
+    def _named(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         name = params.get("TrainingJobName") or params.get("ResourceArn", "").rpartition("/")[2]
         if name:
-            self.calls_by_job[name] += 1
+            self.calls_by_job[name, model.name] += 1
 
 
 # -- the measures -----------------------------------------------------------------------
@@ -350,13 +324,13 @@ def peak_instances(sim: Any) -> dict[str, int]:
     return dict(sorted(peak.items()))
 
 
-def run_fleet(jobs: list[PlannedJob], failures: tuple[str, ...]) -> dict[str, Any]:
-    """One run of the fleet, its first tries failing for ``failures``; what it left."""
+def run_fleet(jobs: list[PlannedJob]) -> dict[str, Any]:
+    """One run of the fleet; what it left."""
     from jobctl.logic.lifecycle import record_is_settled
 
     started = time.perf_counter()
     clock = ManualClock(BENCH_EPOCH)
-    fleet = Fleet(jobs, clock, failures)
+    fleet = Fleet(jobs, clock)
     with mock_aws(), quiet(), fleet:
         built = fleet.install()
         fleet.run()
@@ -368,7 +342,9 @@ def run_fleet(jobs: list[PlannedJob], failures: tuple[str, ...]) -> dict[str, An
     notices = notices_by_job(fleet.published)
     retried = [r for r in records if len(r.attempts) > 1]
     causes = Counter(fleet.jobs[r.job_name].cause or "none" for r in retried)
-    later_tries = set(fleet.calls_by_job) - set(fleet.jobs)
+    later_tries: Counter[str] = Counter()  # calls naming a retry's own job, by operation
+    for (name, operation), calls in fleet.calls_by_job.items():
+        later_tries[operation] += calls if name not in fleet.jobs else 0
     matching, tries = tries_matching_the_simulator(records, fleet.sim)
     return {
         "records": records,
@@ -380,8 +356,7 @@ def run_fleet(jobs: list[PlannedJob], failures: tuple[str, ...]) -> dict[str, An
             "sagemaker_jobs": len(fleet.sim.jobs),
             **notice_figures(len(jobs), notices, by_key),
             "sagemaker_calls": sum(fleet.sim.calls.values()),
-            "sagemaker_calls_by_operation": dict(sorted(fleet.sim.calls.items())),
-            "calls_naming_later_tries": sum(fleet.calls_by_job[n] for n in later_tries),
+            "calls_naming_later_tries": dict(+later_tries),
             "checks": {
                 "jobs": len(jobs),
                 "recorded": len(records),
@@ -402,27 +377,6 @@ def run_fleet(jobs: list[PlannedJob], failures: tuple[str, ...]) -> dict[str, An
     }
 
 
-def extra_calls(run: dict[str, Any], baseline: dict[str, Any], retries: int) -> dict[str, Any]:
-    """The run's SageMaker calls beyond the baseline's, per retry (in all, by operation),
-    and the calls naming a retry's own job, per retry; None without retries."""
-    if not retries:
-        return {
-            "per_retry": None,
-            "per_retry_by_operation": {},
-            "naming_later_tries_per_retry": None,
-        }
-    ran, base = run["sagemaker_calls_by_operation"], baseline["sagemaker_calls_by_operation"]
-    return {
-        "per_retry": round((run["sagemaker_calls"] - baseline["sagemaker_calls"]) / retries, 3),
-        "per_retry_by_operation": {
-            op: round((ran.get(op, 0) - base.get(op, 0)) / retries, 3)
-            for op in sorted(set(ran) | set(base))
-            if ran.get(op, 0) != base.get(op, 0)
-        },
-        "naming_later_tries_per_retry": round(run["calls_naming_later_tries"] / retries, 3),
-    }
-
-
 def scenario_environment() -> None:
     """The functions' environment for the fleet: the template's, with the jobs queue (for
     the retries), the prices and the budgets."""
@@ -435,18 +389,15 @@ def scenario_environment() -> None:
 
 
 def scenario(count: int = JOBS) -> dict[str, Any]:
-    """The fleet and its baseline, and the figures from them."""
+    """The fleet, and the figures from it."""
     scenario_environment()
     started = time.perf_counter()
     jobs = plan_fleet(count, random.Random(SEED))  # noqa: S311 - a reproducible workload
     expected = Counter(job.cause for job in jobs if job.cause)
-    main = run_fleet(jobs, CAUSES)
-    # The same fleet, its capacity failures left out: nothing is retried.
-    baseline = run_fleet(jobs, ("algorithm",))
+    main = run_fleet(jobs)
     summary = main["summary"]
     retries = summary["tries"] - summary["checks"]["recorded"]
     accounts = report_against_simulator(main["records"], main["sim"])
-    extra = extra_calls(summary, baseline["summary"], retries)
     from jobctl_cli.report import report
 
     return {
@@ -476,21 +427,16 @@ def scenario(count: int = JOBS) -> dict[str, Any]:
         "retried_algorithm_errors": summary["retried_by_cause"].get("algorithm", 0),
         "notices_per_job": summary["notices_per_job"],
         "jobs_notified_exactly_once": summary["jobs_notified_exactly_once"],
-        "extra_sagemaker_calls_per_retry": extra["per_retry"],
-        "extra_sagemaker_calls": {
-            **extra,
-            "retries": retries,
-            "method": (
-                "the run's SageMaker calls minus a baseline run's (the same fleet without its "
-                "capacity failures; its algorithm errors kept, as neither run retries them), "
-                "divided by the retries; beside it, the calls naming a retry's own job"
-            ),
+        # A retry is one job more: its create, its Describe once settled, its tags' read.
+        "sagemaker_calls_per_retry": {
+            operation: round(calls / retries, 3)
+            for operation, calls in summary["calls_naming_later_tries"].items()
         },
+        "retries": retries,
         "report_matches_simulator": accounts["agree_to_the_second"],
         "report_vs_simulator": accounts,
         "report_by_share": report(main["records"]).as_dict(),
         "run": summary,
-        "baseline": baseline["summary"],
         "wall_seconds": round(time.perf_counter() - started, 1),
     }
 

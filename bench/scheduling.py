@@ -1,40 +1,20 @@
-"""Scheduling under contention (docs/contract.md §8): a freed slot's reuse, priority order,
-fair shares and the budget's use, on the simulated clock.
+"""Scheduling under contention (docs/contract.md §8; README, Benchmarks), on the simulated
+clock.
 
-300 training requests on ``ml.p4d.24xlarge`` (``INSTANCE_TYPE_BUDGETS=ml.p4d.24xlarge=8``:
-8 instances at once), from three shares weighted 1:2:3 (``SHARE_WEIGHTS``; 100 requests
-each), priorities 0, 50 and 100 and ``InstanceCount`` 1 to 4 drawn at random, each job
-running 10 to 60 simulated minutes (seeded: every run is the same). The requests reach the
-jobs queue over the first 30 minutes, far more than the budget runs at once.
+300 training requests on ``ml.p4d.24xlarge`` (a budget of 8 instances) from three shares
+weighted 1:2:3, priorities 0, 50 and 100, 1 to 4 instances and 10 to 60 minutes each
+(seeded), reach the jobs queue over 30 minutes, on the one runtime
+(``bench.harness.Scenario``) with ``bench.fakes``' in-process DynamoDB. Measured from the
+ledger's and the simulator's times:
 
-The deployment is the one runtime (``jobctl_tools.local.runtime.Deployment``, through
-``bench.harness.Scenario``) on the simulated clock: the template's event source (batches
-of up to 10 gathered for up to 5 s, one invocation at a time with
-``SUBMIT_MAX_CONCURRENCY=1``, a failed record back after the 720-second visibility
-timeout), its EventBridge rule (each training state change delivered twice, 0.5 to 2 s
-later) and its 5-minute sweep, over moto's SQS and SNS and the simulator with its rate
-limits on. Its tables are ``bench.fakes``' in-process DynamoDB: a pass over the waiting
-room reads every waiting job, and moto's DynamoDB made the 300-request run take 512 s of
-wall time instead of 22 (README, Benchmarks).
-
-Measured, from the ledger's and the simulator's times:
-
-- ``slot_idle_seconds``: for every instance (a slot of the budget) that frees while a job
-  waits, the simulated seconds until a waiting job's CreateTrainingJob takes it (the slot
-  free longest is taken first; a slot still free when no job waits any more is not
-  counted);
-- ``priority_inversions``: admissions of a job while a waiting job of higher priority, for
-  the same budget, would have fitted in the room left;
-- ``share_deviation_percent``: while all three shares have jobs waiting at the priority
-  being admitted (the top waiting one: shares compete within a priority, priority comes
-  first), the largest gap between a share's part of the instance-hours run and its
-  weight's fair part, relative to that fair part;
+- ``slot_idle_seconds``: for each instance freed while a job waits, the seconds until a
+  waiting job's create takes it; slower ones told apart by cause (``slot_idle_causes``:
+  room held for top-priority jobs that all need more, or anything else);
+- ``priority_inversions``: admissions while a waiting job of higher priority would fit;
+- ``share_deviation_percent``: while all shares wait at the top waiting priority, the
+  largest gap between a share's part of the instance-hours and its weight's, relative to
+  the latter;
 - ``utilisation_percent``: the budget's instances running while some job waits.
-
-Slots that stay free longer than the target are told apart by cause
-(``slot_idle_causes``): room held, by design, for waiting jobs of the top priority that
-all need more instances than are free (lower priorities may not take it), or anything
-else.
 """
 
 from __future__ import annotations
@@ -45,7 +25,7 @@ import json
 import os
 import random
 import time
-from collections import Counter, defaultdict, deque
+from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,9 +37,9 @@ from bench.harness import (
     SOURCE,
     SWEEP_EVERY,
     Scenario,
+    distribution,
     job_request,
     lambda_environment,
-    percentile,
     quiet,
     simulated_seconds,
     write_result,
@@ -208,20 +188,11 @@ def idle_causes(spans: list[Span], budget: int, idle: list[Idle]) -> dict[str, A
         f"within_{IDLE_TARGET:g}_s": len(idle) - len(slow),
         "held_for_larger_jobs_of_the_top_priority": len(held),
         "other": len(other),
-        "other_seconds": _quantiles(other),
+        "other_seconds": distribution(other),
     }
 
 
-@dataclass(frozen=True)
-class Inversion:
-    at: float
-    admitted: str
-    priority: int
-    waiting: str
-    waiting_priority: int
-
-
-def priority_inversions(spans: Iterable[Span], budget: int) -> list[Inversion]:
+def priority_inversions(spans: Iterable[Span], budget: int) -> list[dict[str, Any]]:
     """Admissions of a job while a waiting job of higher priority would have fitted in the
     room left without it (every job here needs the same budget)."""
     spans = list(spans)
@@ -237,7 +208,7 @@ def priority_inversions(spans: Iterable[Span], budget: int) -> list[Inversion]:
         ]
         if passed_over:
             first = max(passed_over, key=lambda s: (s.priority, -s.arrived))
-            found.append(Inversion(at, span.name, span.priority, first.name, first.priority))
+            found.append({"at": at, "admitted": span.name, "passed_over": first.name})
     return found
 
 
@@ -290,21 +261,13 @@ def _top_priority_backlogged(state: _State, shares: Iterable[str]) -> bool:
     return all(state.waiting[(share, top)] > 0 for share in shares)
 
 
-def _any_priority_backlogged(state: _State, shares: Iterable[str]) -> bool:
-    backlogged = {share for (share, _), n in state.waiting.items() if n > 0}
-    return backlogged >= set(shares)
-
-
-def share_usage(
-    spans: Iterable[Span], weights: dict[str, float], at_top_priority: bool = True
-) -> dict[str, Any]:
-    """Instance-hours by share while every share is backlogged (``at_top_priority``: has
-    jobs waiting at the top waiting priority; else at any), against the weights' parts."""
-    backlogged = _top_priority_backlogged if at_top_priority else _any_priority_backlogged
+def share_usage(spans: Iterable[Span], weights: dict[str, float]) -> dict[str, Any]:
+    """Instance-hours by share while every share has jobs waiting at the top waiting
+    priority, against the weights' parts."""
     used: dict[str, float] = dict.fromkeys(weights, 0.0)
     window = 0.0
     for length, state in _intervals(spans):
-        if backlogged(state, weights):
+        if _top_priority_backlogged(state, weights):
             window += length
             for share in weights:
                 used[share] += state.running_instances[share] * length
@@ -347,48 +310,22 @@ def peak_in_use(spans: Iterable[Span]) -> int:
     return max((state.running for _, state in _intervals(spans)), default=0)
 
 
-def _quantiles(values: list[float]) -> dict[str, float | int | None]:
-    if not values:
-        return {"count": 0, "p50": None, "p95": None, "max": None, "mean": None}
-    return {
-        "count": len(values),
-        "p50": round(percentile(values, 0.5), 1),
-        "p95": round(percentile(values, 0.95), 1),
-        "max": round(max(values), 1),
-        "mean": round(sum(values) / len(values), 1),
-    }
-
-
 def measure(spans: list[Span], budget: int) -> dict[str, Any]:
     """Every figure of a run's timeline."""
     idle = slot_idle(spans, budget)
     inversions = priority_inversions(spans, budget)
     fair = share_usage(spans, dict(SHARE_WEIGHTS))
-    anywhere = share_usage(spans, dict(SHARE_WEIGHTS), at_top_priority=False)
     utilisation, waited_hours = utilisation_percent(spans, budget)
-    waits: dict[int, list[float]] = defaultdict(list)
-    for span in spans:
-        if span.created is not None:
-            waits[span.priority].append(span.created - span.arrived)
     return {
-        "slot_idle_seconds": _quantiles([i.seconds for i in idle]),
+        "slot_idle_seconds": distribution([i.seconds for i in idle]),
         "slot_idle_causes": idle_causes(spans, budget, idle),
         "priority_inversions": len(inversions),
-        "priority_inversion_examples": [vars(i) for i in inversions[:5]],
+        "priority_inversion_examples": inversions[:5],
         "share_deviation_percent": fair["deviation_percent"],
         "share_usage": fair,
-        # Backlogged at any priority: priority comes first, so this is not fairness alone.
-        "share_usage_any_priority": anywhere,
         "utilisation_percent": utilisation,
         "hours_with_work_waiting": waited_hours,
         "peak_instances_running": peak_in_use(spans),
-        "wait_to_create_minutes_by_priority": {
-            str(priority): {
-                k: v if v is None or k == "count" else round(v / 60, 1)
-                for k, v in _quantiles(w).items()
-            }
-            for priority, w in sorted(waits.items(), reverse=True)
-        },
     }
 
 

@@ -43,19 +43,18 @@ def test_the_fleet_has_exactly_its_shares_of_failures_and_spot_jobs() -> None:
     assert tiny["capacity"] == tiny["algorithm"] == 1  # at least one of each, however small
 
 
-def test_a_request_fails_its_first_try_only_for_the_causes_the_run_gives() -> None:
-    job = retries.PlannedJob("j", "nlp", "ml.m5.xlarge", 2, True, "capacity", 0.0)
-    failing, baseline = job.request(), job.request(failures=("algorithm",))
+def test_a_request_fails_its_first_try_for_its_cause_only() -> None:
+    failing = retries.PlannedJob("j", "nlp", "ml.m5.xlarge", 2, True, "capacity", 0.0).request()
     assert tags(failing)[FAILED_TRIES_TAG] == "1"
     assert tags(failing)[FAILURE_REASON_TAG] == CAPACITY_ERROR
-    assert FAILED_TRIES_TAG not in tags(baseline)
-    for body in (failing, baseline):
-        assert body["retry"] == {"attempts": 3}
-        assert body["spec"]["EnableManagedSpotTraining"] is True
-        stopping = body["spec"]["StoppingCondition"]
-        assert stopping["MaxWaitTimeInSeconds"] >= stopping["MaxRuntimeInSeconds"]
+    assert failing["retry"] == {"attempts": 3}
+    assert failing["spec"]["EnableManagedSpotTraining"] is True
+    stopping = failing["spec"]["StoppingCondition"]
+    assert stopping["MaxWaitTimeInSeconds"] >= stopping["MaxRuntimeInSeconds"]
     algorithm = retries.PlannedJob("k", "nlp", "ml.m5.xlarge", 1, False, "algorithm", 0.0)
-    assert tags(algorithm.request(failures=("algorithm",)))[FAILURE_REASON_TAG] == ALGORITHM_ERROR
+    assert tags(algorithm.request())[FAILURE_REASON_TAG] == ALGORITHM_ERROR
+    healthy = retries.PlannedJob("h", "nlp", "ml.m5.xlarge", 1, False, None, 0.0).request()
+    assert FAILED_TRIES_TAG not in tags(healthy)
 
 
 def test_a_request_s_jobs_dwell_alike_whatever_the_try() -> None:
@@ -79,23 +78,6 @@ def test_notices_are_counted_per_job_and_against_the_record_s_tries() -> None:
     assert figures["notices_giving_the_tries"] == 1
 
 
-def test_extra_calls_are_the_run_s_beyond_the_baseline_s_per_retry() -> None:
-    run = {
-        "sagemaker_calls": 29,
-        "sagemaker_calls_by_operation": {"CreateTrainingJob": 14, "ListTrainingJobs": 15},
-        "calls_naming_later_tries": 8,
-    }
-    baseline = {
-        "sagemaker_calls": 20,
-        "sagemaker_calls_by_operation": {"CreateTrainingJob": 10, "ListTrainingJobs": 10},
-    }
-    extra = retries.extra_calls(run, baseline, retries=4)
-    assert extra["per_retry"] == 2.25
-    assert extra["per_retry_by_operation"] == {"CreateTrainingJob": 1.0, "ListTrainingJobs": 1.25}
-    assert extra["naming_later_tries_per_retry"] == 2.0
-    assert retries.extra_calls(run, baseline, retries=0)["per_retry"] is None
-
-
 def test_the_tiny_fleet_retries_its_capacity_failures_only_and_notifies_each_job_once(
     result: dict[str, Any],
 ) -> None:
@@ -113,17 +95,14 @@ def test_the_tiny_fleet_retries_its_capacity_failures_only_and_notifies_each_job
     assert result["run"]["notices_giving_the_tries"] == TINY
     assert checks["finished_within_horizon"]
     assert checks["error_count"] == checks["dead_letters"] == 0
-    assert result["baseline"]["retried_jobs"] == 0
     for instance_type, peak in checks["peak_instances_running"].items():
         assert 0 < peak <= retries.BUDGETS[instance_type]
 
 
 def test_a_retry_costs_its_own_create_and_describe(result: dict[str, Any]) -> None:
-    extra = result["extra_sagemaker_calls"]
-    assert extra["retries"] == result["retried_jobs"]
-    assert extra["naming_later_tries_per_retry"] == 2.0
-    assert extra["per_retry_by_operation"]["CreateTrainingJob"] == 1.0
-    assert extra["per_retry_by_operation"]["DescribeTrainingJob"] == 1.0
+    assert result["retries"] == result["retried_jobs"]
+    per_retry = result["sagemaker_calls_per_retry"]
+    assert per_retry["CreateTrainingJob"] == per_retry["DescribeTrainingJob"] == 1.0
 
 
 def test_the_report_agrees_with_the_simulator_to_the_second(result: dict[str, Any]) -> None:
@@ -141,7 +120,7 @@ def test_a_second_off_in_the_ledger_is_a_disagreement() -> None:
     with mock.patch.dict(os.environ):
         retries.scenario_environment()
         jobs = retries.plan_fleet(6, random.Random(retries.SEED))
-        ran = retries.run_fleet(jobs, retries.CAUSES)
+        ran = retries.run_fleet(jobs)
     records = ran["records"]
     used = next(r for r in records if r.usage is not None)
     more = used.usage.model_copy(
@@ -170,7 +149,7 @@ def test_the_readme_shows_a_line_for_each_figure_and_its_target(result: dict[str
     for row in (
         "Jobs retried",
         "Notices per job",
-        "SageMaker calls a retry adds",
+        "SageMaker calls naming a retry's own job",
         "`jobctl report`",
     ):
         assert f"| {row}" in table

@@ -55,11 +55,16 @@ def test_a_sweep_with_nothing_in_flight_lists_nothing(logic: Logic) -> None:
 
 
 def test_a_sweep_over_a_long_history_reads_only_the_pages_in_flight(logic: Logic) -> None:
-    logic.sagemaker.add_history(3_000)
-    submitted(logic, 120)
+    # A mature account: jobs are never deleted, and a List page is taken before it is
+    # filtered. 200 of ours in flight fill two pages, newest first; a third shows the scan
+    # passed the oldest of them. Nothing below it is read.
+    logic.sagemaker.add_history(50_000)
+    submitted(logic, 200)
     first = logic.sweep()
-    assert (first["list_calls"], first["updated"]) == (2, 120)
-    assert logic.sweep()["list_calls"] == 2
+    assert (first["list_calls"], first["updated"], first["described"]) == (3, 200, 0)
+    logic.clock.advance(300)
+    quiet = logic.sweep()
+    assert (quiet["list_calls"], quiet["described"]) == (3, 0)
 
 
 def test_a_sweep_stands_down_while_another_holds_the_lease(logic: Logic) -> None:

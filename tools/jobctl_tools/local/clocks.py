@@ -61,6 +61,8 @@ class ScaledClock:
         self.speed = speed
         self._start = start or datetime.now(UTC)
         self._started = time.monotonic()
+        self.slept = 0.0  # simulated seconds spent sleeping (pacing), on every thread
+        self._lock = threading.Lock()
 
     def now(self) -> datetime:
         elapsed = (time.monotonic() - self._started) * self.speed
@@ -68,4 +70,6 @@ class ScaledClock:
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
+            with self._lock:
+                self.slept += seconds
             time.sleep(seconds / self.speed)

@@ -145,7 +145,58 @@ def run(
 ) -> int:
     mix = plan(requests, seed)
     budgets = scheduling(budget_scale)
-    options = LocalStackOptions(
+    options = stack_options(requests, history, speed, budgets, chaos)
+    started = time.monotonic()
+    with LocalStack(options) as stack:
+        client = stack.client()
+        collector = NoticeCollector(client).start()
+        notices = collector.received
+        send(mix, client.resources.queue_url, rate, random.Random(seed + 1))  # noqa: S311
+        enqueued = time.monotonic()
+        names = {body["job_name"] for body in mix.bodies}
+        wait_settled(client, names, notices, timeout)
+        collector.stop()
+        elapsed = time.monotonic() - started
+        records = client.find()
+        letters = client.dead_letters()
+        sagemaker = stack.sagemaker
+        # Every try of a request is tagged with its job_name (a retry has a name of its own).
+        ours = {
+            key: job
+            for key, job in sagemaker.jobs.items()
+            if key[1] in names or job.tags.get(JOB_TAG_KEY) in names
+        }
+        report = summary(mix, stack, records, notices, ours, len(letters))
+        report["seconds (enqueue took)"] = f"{elapsed:.1f} ({enqueued - started:.1f})"
+        report["simulated seconds (speed)"] = f"{elapsed * speed:.0f} ({speed:g}x)"
+        peak_jobs, peak_instances = peaks(list(ours.values()))
+        report["budgets (peak in SageMaker)"] = (
+            f"{budgets['ConcurrencyBudget']} jobs ({peak_jobs}), "
+            f"{budgets['InstanceTypeBudgets']} ({peak_instances})"
+        )
+        if chaos is not None:
+            report["chaos"] = chaos.report()
+        failures = check(mix, records, notices, ours, sagemaker.error_answers, letters, chaos)
+        failures += check_budgets(budgets, peak_jobs, peak_instances, *budget_items())
+    print_report(report, failures)
+    return 1 if failures else 0
+
+
+def wait_settled(client: Any, names: set[str], notices: list[Any], timeout: float) -> None:
+    """Until every request settled and was announced, or ``timeout`` wall seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        settled = [r for r in client.find() if r.job_name in names and record_is_settled(r)]
+        if len(settled) >= len(names) and len(notices) >= len(names):
+            break
+        time.sleep(1)
+    time.sleep(2)  # let any duplicate notice arrive before counting
+
+
+def stack_options(
+    requests: int, history: int, speed: float, budgets: dict[str, str], chaos: Chaos | None
+) -> LocalStackOptions:
+    return LocalStackOptions(
         state_dir=Path(tempfile.mkdtemp(prefix="jobctl-soak-")),
         step_seconds=1.0,
         sweep_seconds=20.0,
@@ -164,87 +215,59 @@ def run(
         quotas={INSTANCE_TYPE: requests},
         chaos=chaos,
     )
-    started = time.monotonic()
-    with LocalStack(options) as stack:
-        client = stack.client()
-        collector = NoticeCollector(client).start()
-        notices = collector.received
-        rng = random.Random(seed + 1)  # noqa: S311 - simulation
-        sqs: Any = boto3.client("sqs")  # the local stack set AWS_ENDPOINT_URL
-        messages = [json.dumps(body) for body in mix.bodies]
-        duplicated = [m for m in messages if rng.random() < 0.05]
-        mix.duplicates = len(duplicated)
-        mix.sent_twice = {json.loads(message)["job_name"] for message in duplicated}
-        outgoing = messages + duplicated
-        for start in range(0, len(outgoing), 10):
-            entries = [
-                {"Id": str(i), "MessageBody": body}
-                for i, body in enumerate(outgoing[start : start + 10])
-            ]
-            sqs.send_message_batch(QueueUrl=client.resources.queue_url, Entries=entries)
-            if rate:
-                time.sleep(len(entries) / rate)
-        enqueued = time.monotonic()
 
-        names = {body["job_name"] for body in mix.bodies}
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            records = client.find()
-            settled = [r for r in records if r.job_name in names and record_is_settled(r)]
-            if len(settled) >= len(names) and len(notices) >= len(names):
-                break
-            time.sleep(1)
-        time.sleep(2)  # let any duplicate notice arrive before counting
-        collector.stop()
-        elapsed = time.monotonic() - started
-        records = client.find()
-        letters = client.dead_letters()
-        sagemaker = stack.sagemaker
-        # Every try of a request is tagged with its job_name (a retry has a name of its own).
-        ours = {
-            key: job
-            for key, job in sagemaker.jobs.items()
-            if key[1] in names or job.tags.get(JOB_TAG_KEY) in names
-        }
-        report = {
-            "requests": requests,
-            "duplicate deliveries sent": mix.duplicates,
-            "mix": dict(mix.kinds),
-            "other teams' jobs in the account": history,
-            "ledger records": len(records),
-            "terminal states": dict(Counter(r.status for r in records)),
-            "notices": len(notices),
-            "SageMaker jobs created": len(ours),
-            "tries retried": sum(r.attempt - 1 for r in records),
-            "estimated cost (USD)": round(sum(r.estimated_cost_usd or 0 for r in records), 2),
-            "CreateTrainingJob/CreateAutoMLJob calls": sagemaker.calls["CreateTrainingJob"]
-            + sagemaker.calls["CreateAutoMLJob"],
-            "List calls": sagemaker.calls["ListTrainingJobs"] + sagemaker.calls["ListAutoMLJobs"],
-            "SageMaker error answers": dict(sagemaker.error_answers),
-            "of which throttled by the account's rate limits": dict(sagemaker.throttled),
-            "peak calls per second (Create / List / Describe)": " / ".join(
-                str(sagemaker.peak_rate(*operations)) for operations in PEAKS
-            ),
-            "state-change events sent / dropped": f"{stack.events_sent} / {stack.events_dropped}",
-            "dead letters": len(letters),
-            "seconds (enqueue took)": f"{elapsed:.1f} ({enqueued - started:.1f})",
-            "simulated seconds (speed)": f"{elapsed * speed:.0f} ({speed:g}x)",
-            "local stack errors": stack.errors.total,
-            "of which the first (kinds)": sorted(
-                {e.split(":", 2)[-1][:90] for e in stack.errors[:20]}
-            ),
-        }
-        peak_jobs, peak_instances = peaks(list(ours.values()))
-        report["budgets (peak in SageMaker)"] = (
-            f"{budgets['ConcurrencyBudget']} jobs ({peak_jobs}), "
-            f"{budgets['InstanceTypeBudgets']} ({peak_instances})"
-        )
-        if chaos is not None:
-            report["chaos"] = chaos.report()
-        failures = check(mix, records, notices, ours, sagemaker.error_answers, letters, chaos)
-        failures += check_budgets(budgets, peak_jobs, peak_instances, *budget_items())
-    print_report(report, failures)
-    return 1 if failures else 0
+
+def send(mix: Plan, queue_url: str, rate: float, rng: random.Random) -> None:
+    """The requests on the jobs queue, 5 % of them twice (a producer's retries)."""
+    sqs: Any = boto3.client("sqs")  # the local stack set AWS_ENDPOINT_URL
+    messages = [json.dumps(body) for body in mix.bodies]
+    duplicated = [m for m in messages if rng.random() < 0.05]
+    mix.duplicates = len(duplicated)
+    mix.sent_twice = {json.loads(message)["job_name"] for message in duplicated}
+    outgoing = messages + duplicated
+    for start in range(0, len(outgoing), 10):
+        entries = [
+            {"Id": str(i), "MessageBody": body} for i, body in enumerate(outgoing[start:][:10])
+        ]
+        sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+        if rate:
+            time.sleep(len(entries) / rate)
+
+
+def summary(
+    mix: Plan,
+    stack: LocalStack,
+    records: list[Any],
+    notices: list[dict[str, Any]],
+    ours: dict[Any, Any],
+    letters: int,
+) -> dict[str, Any]:
+    """What the soak did, for its report."""
+    sagemaker = stack.sagemaker
+    return {
+        "requests": len(mix.bodies),
+        "duplicate deliveries sent": mix.duplicates,
+        "mix": dict(mix.kinds),
+        "other teams' jobs in the account": stack.options.history,
+        "ledger records": len(records),
+        "terminal states": dict(Counter(r.status for r in records)),
+        "notices": len(notices),
+        "SageMaker jobs created": len(ours),
+        "tries retried": sum(r.attempt - 1 for r in records),
+        "estimated cost (USD)": round(sum(r.estimated_cost_usd or 0 for r in records), 2),
+        "CreateTrainingJob/CreateAutoMLJob calls": sagemaker.calls["CreateTrainingJob"]
+        + sagemaker.calls["CreateAutoMLJob"],
+        "List calls": sagemaker.calls["ListTrainingJobs"] + sagemaker.calls["ListAutoMLJobs"],
+        "SageMaker error answers": dict(sagemaker.error_answers),
+        "of which throttled by the account's rate limits": dict(sagemaker.throttled),
+        "peak calls per second (Create / List / Describe)": " / ".join(
+            str(sagemaker.peak_rate(*operations)) for operations in PEAKS
+        ),
+        "state-change events sent / dropped": f"{stack.events_sent} / {stack.events_dropped}",
+        "dead letters": letters,
+        "local stack errors": stack.errors.total,
+        "of which the first (kinds)": sorted({e.split(":", 2)[-1][:90] for e in stack.errors[:20]}),
+    }
 
 
 def peaks(jobs: list[Any]) -> tuple[int, int]:
@@ -352,28 +375,7 @@ def check(
         failures.append(
             f"{len(unsettled)} requests never reached a terminal state: {unsettled[:5]}"
         )
-    noticed = Counter(n["job_name"] for n in notices)
-    doubled = [name for name, count in noticed.items() if count > 1]
-    if chaos is not None:
-        # A job given up (every delivery failed) comes back when its request is sent
-        # again (docs/contract.md §6): a request the soak sent twice may have two outcomes,
-        # each announced once, the first SubmitFailed.
-        outcomes = {
-            name: [n["status"] for n in notices if n["job_name"] == name] for name in doubled
-        }
-        doubled = [
-            name
-            for name in doubled
-            if name not in mix.sent_twice
-            or outcomes[name][0] != "SubmitFailed"
-            or len(set(outcomes[name])) != len(outcomes[name])
-        ]
-    missing = names - set(noticed)
-    if doubled or missing:
-        twice = {
-            name: [n["status"] for n in notices if n["job_name"] == name] for name in doubled[:5]
-        }
-        failures.append(f"notices: {len(doubled)} jobs twice ({twice}), {len(missing)} jobs never")
+    failures += check_notices(mix, names, notices, chaos)
     valid = sum(count for kind, count in mix.kinds.items() if not kind.startswith("invalid"))
     retries = sum(r.attempt - 1 for r in records)
     expected = valid - sum(1 for r in records if r.status == "SubmitFailed") + retries
@@ -399,6 +401,31 @@ def check(
     if unexplained:
         failures.append(f"{len(unexplained)} dead letters with no SubmitFailed job")
     return failures
+
+
+def check_notices(
+    mix: Plan, names: set[str], notices: list[dict[str, Any]], chaos: Chaos | None
+) -> list[str]:
+    """One notice per request."""
+    noticed = Counter(n["job_name"] for n in notices)
+    outcomes = {name: [n["status"] for n in notices if n["job_name"] == name] for name in noticed}
+    doubled = [name for name, count in noticed.items() if count > 1]
+    if chaos is not None:
+        # A job given up (every delivery failed) comes back when its request is sent
+        # again (docs/contract.md §6): a request the soak sent twice may have two outcomes,
+        # each announced once, the first SubmitFailed.
+        doubled = [
+            name
+            for name in doubled
+            if name not in mix.sent_twice
+            or outcomes[name][0] != "SubmitFailed"
+            or len(set(outcomes[name])) != len(outcomes[name])
+        ]
+    missing = names - set(noticed)
+    if not doubled and not missing:
+        return []
+    twice = {name: outcomes[name] for name in doubled[:5]}
+    return [f"notices: {len(doubled)} jobs twice ({twice}), {len(missing)} jobs never"]
 
 
 def print_report(report: dict[str, Any], failures: list[str]) -> None:
