@@ -101,7 +101,7 @@ checkov: $(CHECKOV_VENV)/.installed ## checkov (CloudFormation) on template.yaml
 
 .PHONY: pytest
 pytest: $(VENV)/.installed ## The test suite, with line coverage of the product (src/ and cli/)
-	$(PY) -m pytest --cov=jobctl --cov=jobctl_cli --cov-report=term
+	$(PY) -m pytest -n auto --dist worksteal --cov=jobctl --cov=jobctl_cli --cov-report=term
 
 .PHONY: unit
 unit: $(VENV)/.installed ## The unit tests alone: the rules on in-memory fakes, no moto (seconds)
