@@ -15,7 +15,6 @@ change to its SNS Publish.
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 import time
@@ -26,7 +25,7 @@ from typing import Any
 
 import boto3
 
-from bench.harness import distribution, job_request, write_result
+from bench.harness import distribution, job_request, measure_main
 from jobctl.config import get_settings
 from jobctl.models.jobs import IN_PROGRESS, SUBMIT_FAILED
 from jobctl_tools.local.stack import LocalStack, LocalStackOptions
@@ -172,14 +171,5 @@ def _wait(condition: Any, timeout: float, interval: float = 0.5) -> bool:
     return False
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("out", nargs="?", help="where to write the result (JSON)")
-    parser.add_argument("--speed", type=float, default=SPEED, help="simulated s per wall s")
-    parser.add_argument("--requests", type=int, default=REQUESTS)
-    args = parser.parse_args()
-    write_result(run(args.speed, args.requests), args.out)
-
-
 if __name__ == "__main__":
-    main()
+    measure_main(run, __doc__, speed=float(SPEED), requests=REQUESTS)

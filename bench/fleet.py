@@ -18,7 +18,6 @@ each invocation, the fakes' answers taken out.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import itertools
@@ -40,9 +39,9 @@ from bench.harness import (
     Scenario,
     job_request,
     lambda_environment,
+    measure_main,
     percentile,
     quiet,
-    write_result,
 )
 from jobctl_tools.local.clocks import ManualClock
 
@@ -391,12 +390,13 @@ def _sweep_probe(diff: dict[str, Counter[str]], answer: Any) -> dict[str, Any]:
     }
 
 
-def run(
-    training: int = TRAINING_JOBS,
-    automl: int = AUTOML_JOBS,
-    tracking: str = "progress",
-    profile: str = "mixed",
-) -> dict[str, Any]:
+def run(scale: float = 1.0, tracking: str = "progress", profile: str = "mixed") -> dict[str, Any]:
+    """The fleet, ``scale`` times the size (< 1: smaller), its functions on ``tracking``
+    (``TRACKING_MODES``), its jobs running as ``profile`` says (``PROFILES``)."""
+    if tracking not in TRACKING_MODES or profile not in PROFILES:
+        raise SystemExit(f"tracking: one of {TRACKING_MODES}; profile: one of {sorted(PROFILES)}")
+    training = max(10, round(TRAINING_JOBS * scale))
+    automl = max(1, round(AUTOML_JOBS * scale))
     lambda_environment()
     os.environ["TRACKING_MODE"] = tracking  # the template's TrackingMode parameter
     dwell_table, horizon = PROFILES[profile]
@@ -573,22 +573,5 @@ def _controller(fleet: Fleet, totals: dict[str, Counter[str]], jobs: int) -> dic
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", nargs="?", help="where to write the result (JSON)")
-    parser.add_argument("--scale", type=float, default=1.0, help="fleet size factor (< 1: smaller)")
-    parser.add_argument(
-        "--tracking", choices=TRACKING_MODES, default="progress", help="TRACKING_MODE"
-    )
-    parser.add_argument(
-        "--profile", choices=sorted(PROFILES), default="mixed", help="how long the jobs run"
-    )
-    args = parser.parse_args()
-    training = max(10, round(TRAINING_JOBS * args.scale))
-    automl = max(1, round(AUTOML_JOBS * args.scale))
-    result = run(training, automl, args.tracking, args.profile)
-    write_result(result, args.out)
-
-
 if __name__ == "__main__":
-    main()
+    measure_main(run, __doc__, scale=1.0, tracking="progress", profile="mixed")

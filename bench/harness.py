@@ -24,7 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from jobctl_tools.local.clocks import ManualClock
-from jobctl_tools.local.runtime import EventSource, rate_seconds, template_parameters
+from jobctl_tools.local.runtime import (
+    EVENT_DELAY,
+    EventSource,
+    rate_seconds,
+    template_parameters,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
@@ -168,17 +173,28 @@ def write_result(result: dict[str, Any], out: str | None) -> None:
         print(text)
 
 
-def measure_main(run: Callable[[], dict[str, Any]], doc: str | None) -> None:
-    """The command line of a measurement module: run it, write its result (JSON)."""
+def measure_main(run: Callable[..., dict[str, Any]], doc: str | None, **options: Any) -> None:
+    """The command line of a measurement module: run it with ``options`` (each one a
+    ``--name`` of its own, its value the default), write its result (JSON)."""
     parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0] if doc else None)
     parser.add_argument("out", nargs="?", help="where to write the result (JSON)")
-    out = parser.parse_args().out  # before running: --help must not run the measurement
-    write_result(run(), out)
+    for name, default in options.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default)
+    arguments = vars(parser.parse_args())  # before running: --help must not run it
+    out = arguments.pop("out")
+    write_result(run(**arguments), out)
 
 
 # The deployment as the template has it: its event source and schedule (for the results).
 SOURCE = EventSource.from_template(template_parameters())
 SWEEP_EVERY = rate_seconds(template_parameters()["SweepSchedule"])
+RUNTIME = {
+    "batch_size": SOURCE.batch_size,
+    "batch_window_seconds": SOURCE.window_seconds,
+    "visibility_timeout_seconds": SOURCE.visibility_seconds,
+    "event_delay_seconds": list(EVENT_DELAY),
+    "sweep_every_seconds": SWEEP_EVERY,
+}
 
 
 def template_tables() -> Any:
@@ -268,6 +284,22 @@ class Scenario:
 
     def run(self, horizon: float) -> None:
         self.deployment.run(until=horizon - self.clock.elapsed, done=self.finished)
+
+    def checks(self, records: list[Any], jobs: int) -> dict[str, Any]:
+        """What every scenario checks, inside moto: each request recorded and settled,
+        nothing in the dead-letter queue, no error."""
+        from jobctl.logic.lifecycle import record_is_settled
+
+        return {
+            "jobs": jobs,
+            "recorded": len(records),
+            "settled_in_ledger": sum(1 for r in records if record_is_settled(r)),
+            "ledger_statuses": dict(Counter(r.status for r in records)),
+            "finished_within_horizon": self.finished(),
+            "dead_letters": len(self.deployment.dead_letters()),
+            "errors": self.deployment.errors[:10],
+            "error_count": self.deployment.errors.total,
+        }
 
 
 def simulated_seconds(at: str | datetime | None) -> float | None:

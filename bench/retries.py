@@ -15,7 +15,6 @@ against the simulator's own accounting, to the second.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import os
@@ -29,16 +28,14 @@ from moto import mock_aws
 
 from bench.harness import (
     BENCH_EPOCH,
-    SOURCE,
-    SWEEP_EVERY,
+    RUNTIME,
     Scenario,
     job_request,
     lambda_environment,
+    measure_main,
     quiet,
-    write_result,
 )
 from jobctl_tools.local.clocks import ManualClock
-from jobctl_tools.local.runtime import EVENT_DELAY
 
 SEED = 20251218
 JOBS = 300
@@ -326,8 +323,6 @@ def peak_instances(sim: Any) -> dict[str, int]:
 
 def run_fleet(jobs: list[PlannedJob]) -> dict[str, Any]:
     """One run of the fleet; what it left."""
-    from jobctl.logic.lifecycle import record_is_settled
-
     started = time.perf_counter()
     clock = ManualClock(BENCH_EPOCH)
     fleet = Fleet(jobs, clock)
@@ -335,9 +330,8 @@ def run_fleet(jobs: list[PlannedJob]) -> dict[str, Any]:
         built = fleet.install()
         fleet.run()
         found = built.reconciler.ledger.get_many((job.name, "TrainingJob") for job in jobs)
-        finished = fleet.finished()
-        dead_letters = len(fleet.deployment.dead_letters())
-    records = [found[key] for key in sorted(found)]
+        records = [found[key] for key in sorted(found)]
+        checks = fleet.checks(records, len(jobs))
     by_key = {record.key: record for record in records}
     notices = notices_by_job(fleet.published)
     retried = [r for r in records if len(r.attempts) > 1]
@@ -357,18 +351,11 @@ def run_fleet(jobs: list[PlannedJob]) -> dict[str, Any]:
             **notice_figures(len(jobs), notices, by_key),
             "sagemaker_calls": sum(fleet.sim.calls.values()),
             "calls_naming_later_tries": dict(+later_tries),
-            "checks": {
-                "jobs": len(jobs),
-                "recorded": len(records),
-                "settled_in_ledger": sum(1 for r in records if record_is_settled(r)),
-                "ledger_statuses": dict(Counter(r.status for r in records)),
+            "checks": checks
+            | {
                 "tries_usage_matching_the_simulator": matching,
                 "peak_instances_running": peak_instances(fleet.sim),
-                "finished_within_horizon": finished,
-                "dead_letters": dead_letters,
                 "sagemaker_throttled": dict(fleet.sim.throttled),
-                "errors": fleet.deployment.errors[:10],
-                "error_count": fleet.deployment.errors.total,
             },
             "lambda_invocations": dict(fleet.deployment.invocations),
             "simulated_hours": round(clock.elapsed / 3600, 2),
@@ -416,10 +403,7 @@ def scenario(count: int = JOBS) -> dict[str, Any]:
             "instance_types": dict(Counter(job.instance_type for job in jobs)),
             "instance_counts": list(INSTANCE_COUNTS),
             "arrival_window_minutes": ARRIVAL_WINDOW // 60,
-            "batch_size": SOURCE.batch_size,
-            "batch_window_seconds": SOURCE.window_seconds,
-            "event_delay_seconds": list(EVENT_DELAY),
-            "sweep_every_seconds": SWEEP_EVERY,
+            **RUNTIME,
             "seed": SEED,
         },
         "retried_jobs": summary["retried_jobs"],
@@ -441,13 +425,5 @@ def scenario(count: int = JOBS) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("out", nargs="?", help="where to write the result (JSON)")
-    parser.add_argument("--jobs", type=int, default=JOBS)
-    args = parser.parse_args()
-    write_result(scenario(args.jobs), args.out)
-
-
 if __name__ == "__main__":
-    main()
+    measure_main(scenario, __doc__, count=JOBS)

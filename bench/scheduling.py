@@ -19,7 +19,6 @@ ledger's and the simulator's times:
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import os
@@ -34,19 +33,16 @@ from moto import mock_aws
 
 from bench.harness import (
     BENCH_EPOCH,
-    SOURCE,
-    SWEEP_EVERY,
+    RUNTIME,
     Scenario,
     distribution,
     job_request,
     lambda_environment,
+    measure_main,
     quiet,
     simulated_seconds,
-    write_result,
 )
-from jobctl.logic.lifecycle import record_is_settled
 from jobctl_tools.local.clocks import ManualClock
-from jobctl_tools.local.runtime import EVENT_DELAY
 
 SEED = 20251211
 REQUESTS = 300
@@ -407,7 +403,7 @@ def run(requests: int = REQUESTS) -> dict[str, Any]:
         built = driver.install()
         driver.run()
         records = built.reconciler.ledger.get_many((job.name, "TrainingJob") for job in jobs)
-        dead_letters = len(driver.deployment.dead_letters())
+        checks = driver.checks(list(records.values()), len(jobs))
     spans = timeline(driver, records)
     figures = measure(spans, BUDGET)
     return {
@@ -418,7 +414,8 @@ def run(requests: int = REQUESTS) -> dict[str, Any]:
         "simulated_hours_to_last_end": round(
             max((s.ended or 0 for s in spans), default=0) / 3600, 2
         ),
-        "checks": checks(driver, jobs, records, dead_letters),
+        "checks": checks
+        | {"created": sum(1 for j in jobs if ("TrainingJob", j.name) in driver.sim.jobs)},
         "calls": {
             "create_training_job": driver.sim.calls["CreateTrainingJob"],
             "sagemaker_throttled": dict(driver.sim.throttled),
@@ -441,39 +438,10 @@ def workload(requests: int) -> dict[str, Any]:
         "instance_counts": list(INSTANCE_COUNTS),
         "job_minutes": [JOB_SECONDS[0] // 60, JOB_SECONDS[1] // 60],
         "arrival_window_minutes": ARRIVAL_WINDOW // 60,
-        "batch_size": SOURCE.batch_size,
-        "batch_window_seconds": SOURCE.window_seconds,
-        "visibility_timeout_seconds": SOURCE.visibility_seconds,
-        "event_delay_seconds": list(EVENT_DELAY),
-        "sweep_every_seconds": SWEEP_EVERY,
+        **RUNTIME,
         "seed": SEED,
     }
 
 
-def checks(
-    driver: Contention, jobs: list[PlannedJob], records: dict[Any, Any], dead_letters: int
-) -> dict[str, Any]:
-    return {
-        "jobs": len(jobs),
-        "recorded": len(records),
-        "created": sum(1 for j in jobs if ("TrainingJob", j.name) in driver.sim.jobs),
-        "ended": len(driver.ended),
-        "finished_within_horizon": len(driver.ended) == len(jobs),
-        "settled_in_ledger": sum(1 for r in records.values() if record_is_settled(r)),
-        "ledger_statuses": dict(Counter(r.status for r in records.values())),
-        "dead_letters": dead_letters,
-        "errors": driver.deployment.errors[:10],
-        "error_count": driver.deployment.errors.total,
-    }
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("out", nargs="?", help="where to write the result (JSON)")
-    parser.add_argument("--requests", type=int, default=REQUESTS)
-    args = parser.parse_args()
-    write_result(run(args.requests), args.out)
-
-
 if __name__ == "__main__":
-    main()
+    measure_main(run, __doc__, requests=REQUESTS)
