@@ -10,9 +10,9 @@ of the totals). SageMaker's rate limits are on and the controller paces on the s
 clock. ``--tracking terminal`` runs ``TRACKING_MODE=terminal``, the template's rule
 matching outcomes only.
 
-Two pollers drive their own copies of the fleet, describing every in-flight job every 30 s
-(Airflow's ``SageMakerHook`` default) or 60 s, on simulators without rate limits: their
-figures are what polling asks for, not what an account would grant. ``HandlerTime`` times
+Beside it, what a poller describing every in-flight job every 30 s (Airflow's
+``SageMakerHook`` default) or 60 s would ask for the same jobs (``polled``): counted, not
+throttled. ``HandlerTime`` times
 each invocation, the fakes' answers taken out.
 """
 
@@ -22,6 +22,7 @@ import contextlib
 import functools
 import itertools
 import json
+import math
 import os
 import random
 import statistics
@@ -33,7 +34,6 @@ from typing import Any
 
 from bench.harness import (
     BENCH_EPOCH,
-    DEFAULT_ROLE,
     SWEEP_EVERY,
     ApiCalls,
     Scenario,
@@ -137,46 +137,29 @@ def step_times(job: Any, plan: PlannedJob) -> list[float]:
     return list(itertools.accumulate([plan.pending] * extra + plan.dwell))
 
 
-class Poller:
-    """The baseline: create each job, then describe every in-flight job every ``interval``,
-    on a simulator of its own (counted, not throttled: a real account would refuse most
-    of these calls)."""
-
-    def __init__(self, fleet: Fleet, interval: int, quotas: dict[str, int]) -> None:
-        from jobctl_tools.local.sagemaker import SimulatedSageMaker
-
-        self.fleet, self.interval = fleet, interval
-        self.sim = SimulatedSageMaker(clock=fleet.clock, rate_limits=None, training_quotas=quotas)
-        self.in_flight: set[tuple[str, str]] = set()
-        fleet.at(interval, self.poll)
-
-    def create(self, job: PlannedJob) -> None:
-        body = job.request()
-        member = "TrainingJobName" if job.job_type == "TrainingJob" else "AutoMLJobName"
-        self.sim.handle(
-            f"Create{job.job_type}", {member: job.name, "RoleArn": DEFAULT_ROLE, **body["spec"]}
-        )
-        self.in_flight.add(job.key)
-        self.fleet.move(self.sim, self.sim.jobs[job.key], job)
-
-    def poll(self) -> None:
-        from jobctl.logic.lifecycle import is_settled
-
-        for job_type, name in sorted(self.in_flight):
-            if job_type == "TrainingJob":
-                answer = self.sim.handle("DescribeTrainingJob", {"TrainingJobName": name})
-                state = (answer["TrainingJobStatus"], answer.get("SecondaryStatus"))
-            else:
-                answer = self.sim.handle("DescribeAutoMLJob", {"AutoMLJobName": name})
-                state = (answer["AutoMLJobStatus"], answer.get("AutoMLJobSecondaryStatus"))
-            if is_settled(*state):
-                self.in_flight.discard((job_type, name))
-        self.fleet.at(self.fleet.clock.elapsed + self.interval, self.poll)
+def polled(fleet: Fleet, interval: int) -> dict[str, Any]:
+    """What a poller asks of SageMaker for the same fleet: it creates each job as its
+    request arrives, then describes every job in flight on each tick of ``interval``
+    seconds, until a Describe finds it settled; each job lives as long as SageMaker kept
+    the controller's copy. Counted, not throttled: a real account would refuse most of it."""
+    describes = 0
+    for plan in fleet.plans.values():
+        job = fleet.sim.jobs[plan.key]
+        settled = plan.arrival + ((job.ended or job.modified) - job.created).total_seconds()
+        # The ticks after its creation, up to the first at or after it settled.
+        describes += math.ceil(settled / interval) - plan.arrival // interval
+    jobs = len(fleet.plans)
+    return {
+        "create": jobs,
+        "describe": describes,
+        "total": jobs + describes,
+        "per_job": {"total": round((jobs + describes) / jobs, 3)},
+    }
 
 
 class Fleet(Scenario):
     """The fleet on the one runtime: requests arrive on the jobs queue, each SageMaker job
-    (and each poller's copy of it) moves along its planned path at its planned times,
+    moves along its planned path at its planned times,
     and after every scheduled sweep a probe sweep measures what a quiet one costs (left
     out of the totals)."""
 
@@ -190,7 +173,6 @@ class Fleet(Scenario):
         self.tracking, self.profile, self.horizon = tracking, profile, PROFILES[profile][1]
         self.deployment.drop_event_ratio = DROP_RATE
         self.plans = {job.key: job for job in plans}
-        self.pollers = [Poller(self, interval, quotas) for interval in POLL_INTERVALS]
         self.changes: Counter[str] = Counter()
         self.dynamodb, self.sns = ApiCalls(), ApiCalls()
         self.items_read: Counter[str] = Counter()
@@ -204,20 +186,16 @@ class Fleet(Scenario):
         self.handler_time = HandlerTime(self.deployment)
         for job in plans:
             self.arrive(job.arrival, json.dumps(job.request()))
-            for poller in self.pollers:
-                self.at(job.arrival, functools.partial(poller.create, job))
 
     def job_changed(self, job: Any) -> None:
         self.changes[job.job_type] += 1
         key = (job.job_type, job.name)
         if key not in self.moving:  # created: its steps are planned
             self.moving.add(key)
-            self.move(self.sim, job, self.plans[key])
-
-    def move(self, sim: Any, job: Any, plan: PlannedJob) -> None:
-        created = (job.created - self.clock.start).total_seconds()
-        for seconds in step_times(job, plan):
-            self.at(created + seconds, functools.partial(sim.take_step, job.job_type, job.name))
+            created = (job.created - self.clock.start).total_seconds()
+            for seconds in step_times(job, self.plans[key]):
+                step = functools.partial(self.sim.take_step, job.job_type, job.name)
+                self.at(created + seconds, step)
 
     def attached(self, made: Any) -> None:
         self.handler_time.watch(made)
@@ -439,7 +417,7 @@ def figures(
     records: dict[tuple[str, str], Any],
 ) -> dict[str, Any]:
     """What the run measured, from its counts, the ledger and the simulator."""
-    sim, pollers = fleet.sim, fleet.pollers
+    sim = fleet.sim
     jobs = len(plans)
     sagemaker = _sagemaker_summary(totals["sagemaker"], jobs)
     changes = sum(fleet.changes.values())
@@ -449,10 +427,8 @@ def figures(
         "AutoMLJob": totals["sagemaker"]["DescribeAutoMLJob"],
     }
     baselines = {}
-    for poller in pollers:
-        summary = _sagemaker_summary(poller.sim.calls, jobs)
-        summary["unsettled_at_end"] = len(poller.in_flight)
-        baselines[f"poll_{poller.interval}s"] = summary
+    for interval in POLL_INTERVALS:
+        baselines[f"poll_{interval}s"] = polled(fleet, interval)
     calls_per_job = sagemaker["total"] / jobs
     return {
         "workload": _workload(fleet, plans),
