@@ -18,7 +18,6 @@ each invocation, the fakes' answers taken out.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import itertools
 import json
@@ -28,7 +27,6 @@ import random
 import statistics
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -208,8 +206,9 @@ class Fleet(Scenario):
     def probe(self) -> None:
         """Another sweep right after the scheduled one, nothing changed: what it costs."""
         before, unsettled = self.snapshot(), self.unsettled_describes
-        with self.handler_time.quiet_sweep():
-            answer = self.deployment.sweep()
+        self.handler_time.quiet = True
+        answer = self.deployment.sweep()
+        self.handler_time.quiet = False
         spent = _diff(self.snapshot(), before)
         self.unsettled_describes = unsettled
         self.excluded.append(spent)
@@ -266,7 +265,7 @@ class HandlerTime:
         self.deployment, self.faked, self._call_started = deployment, 0.0, 0.0
         self.samples: dict[str, list[float]] = {}  # seconds per record, by kind
         self.quiet_sweeps: list[tuple[int, float]] = []  # (jobs in flight, seconds)
-        self._quiet = False
+        self.quiet = False  # a probe sweep is running
         invoke = deployment.functions.invoke
         deployment.functions.invoke = functools.partial(self._timed, invoke)
 
@@ -282,19 +281,11 @@ class HandlerTime:
     def _answered(self, **_: Any) -> None:
         self.faked += time.perf_counter() - self._call_started
 
-    @contextlib.contextmanager
-    def quiet_sweep(self) -> Iterator[None]:
-        self._quiet = True
-        try:
-            yield
-        finally:
-            self._quiet = False
-
     def _timed(self, invoke: Any, logical_id: str, event: dict[str, Any]) -> Any:
         self.faked, started = 0.0, time.perf_counter()
         answer = invoke(logical_id, event)
         own = time.perf_counter() - started - self.faked
-        if self._quiet:
+        if self.quiet:
             self.quiet_sweeps.append((sum(answer["sweep"]["in_flight"].values()), own))
         elif logical_id == "SubmitFunction":
             records = len(event["Records"])

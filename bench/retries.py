@@ -302,25 +302,6 @@ def tries_matching_the_simulator(records: list[Any], sim: Any) -> tuple[int, int
     return matching, tries
 
 
-def peak_instances(sim: Any) -> dict[str, int]:
-    """The most instances of each type the account's jobs ran at once (from each job's
-    create to its end), spot and on-demand together, as the budgets count them."""
-    from jobctl_tools.local.sagemaker_quotas import training_instances
-
-    changes: list[tuple[Any, int, str, int]] = []
-    for job in sim.jobs.values():
-        for instance_type, count in training_instances(job.request).items():
-            changes.append((job.created, 1, instance_type, count))
-            if job.ended is not None:
-                changes.append((job.ended, 0, instance_type, -count))  # ends first
-    running: Counter[str] = Counter()
-    peak: Counter[str] = Counter()
-    for _, _, instance_type, delta in sorted(changes):
-        running[instance_type] += delta
-        peak[instance_type] = max(peak[instance_type], running[instance_type])
-    return dict(sorted(peak.items()))
-
-
 def run_fleet(jobs: list[PlannedJob]) -> dict[str, Any]:
     """One run of the fleet; what it left."""
     started = time.perf_counter()
@@ -354,7 +335,7 @@ def run_fleet(jobs: list[PlannedJob]) -> dict[str, Any]:
             "checks": checks
             | {
                 "tries_usage_matching_the_simulator": matching,
-                "peak_instances_running": peak_instances(fleet.sim),
+                "peak_instances_running": dict(sorted(fleet.sim.peaks()[1].items())),
                 "sagemaker_throttled": dict(fleet.sim.throttled),
             },
             "lambda_invocations": dict(fleet.deployment.invocations),

@@ -171,3 +171,17 @@ def test_a_quota_is_set_only_for_an_instance_type_sagemaker_trains_on(
         sagemaker.set_quota("ml.m5.xlarg", 10)
     with pytest.raises(ValueError, match="cannot be negative"):
         sagemaker.set_quota("ml.m5.xlarge", -1)
+
+
+def test_the_peaks_are_the_most_jobs_and_instances_ever_running_at_once(
+    client: Any, sagemaker: SimulatedSageMaker, clock: ManualClock
+) -> None:
+    sagemaker.set_quota(GPU, 8)
+    create(client, clock, "a", ResourceConfig=resources(GPU, 4))
+    create(client, clock, "b", ResourceConfig=resources(GPU, 3))
+    sagemaker.complete("TrainingJob", "a")
+    clock.advance(1)
+    create(client, clock, "c", ResourceConfig=resources(GPU, 1))  # b and c: 4 at once
+    create(client, clock, "d", ResourceConfig=resources())
+    assert sagemaker.peaks() == (3, {GPU: 7, "ml.m5.xlarge": 1})
+    assert sagemaker.peaks(lambda job: job.name in ("a", "c")) == (1, {GPU: 4})

@@ -461,6 +461,30 @@ class SimulatedSageMaker:
                     in_use.update(training_instances(job.request))
         return in_use
 
+    def peaks(
+        self, select: Callable[[SimulatedJob], bool] | None = None
+    ) -> tuple[int, Counter[str]]:
+        """The most jobs, and the most training instances of each type, the account ran at
+        once over its history (from each job's create to its end), of those ``select`` keeps:
+        what a budget must never have let through."""
+        moments: list[tuple[datetime, int, Counter[str]]] = []
+        with self._lock:
+            for job in self.jobs.values():
+                if select is None or select(job):
+                    instances = training_instances(job.request)
+                    moments.append((job.created, 1, instances))
+                    ended = Counter({kind: -count for kind, count in instances.items()})
+                    moments.append((job.ended or self.now(), -1, ended))  # or still runs
+        jobs, peak_jobs = 0, 0
+        running: Counter[str] = Counter()
+        peak: Counter[str] = Counter()
+        for _, step, instances in sorted(moments, key=lambda moment: moment[:2]):
+            jobs += step
+            running.update(instances)
+            peak_jobs = max(peak_jobs, jobs)
+            peak |= +running
+        return peak_jobs, peak
+
     def billed(self, job_type: str, name: str) -> Billed | None:
         """What the job is billed for, computed as DescribeTrainingJob reports it; None
         while it runs, if it never trained, and for AutoML jobs (whose Describe reports

@@ -33,7 +33,7 @@ from jobctl.adapters.capacity import DynamoDBCapacity
 from jobctl.config import Settings
 from jobctl.logic.lifecycle import record_is_settled
 from jobctl.logic.requests import JOB_TAG_KEY
-from jobctl.logic.scheduling import OVERALL, instances_of
+from jobctl.logic.scheduling import OVERALL
 from jobctl_cli.client import NoticeCollector
 from jobctl_tools.local.chaos import Chaos
 from jobctl_tools.local.sagemaker import (
@@ -169,7 +169,8 @@ def run(
         report = summary(mix, stack, records, notices, ours, len(letters))
         report["seconds (enqueue took)"] = f"{elapsed:.1f} ({enqueued - started:.1f})"
         report["simulated seconds (speed)"] = f"{elapsed * speed:.0f} ({speed:g}x)"
-        peak_jobs, peak_instances = peaks(list(ours.values()))
+        peak_jobs, peak = sagemaker.peaks(lambda job: (job.job_type, job.name) in ours)
+        peak_instances = peak[INSTANCE_TYPE]
         report["budgets (peak in SageMaker)"] = (
             f"{budgets['ConcurrencyBudget']} jobs ({peak_jobs}), "
             f"{budgets['InstanceTypeBudgets']} ({peak_instances})"
@@ -268,21 +269,6 @@ def summary(
         "local stack errors": stack.errors.total,
         "of which the first (kinds)": sorted({e.split(":", 2)[-1][:90] for e in stack.errors[:20]}),
     }
-
-
-def peaks(jobs: list[Any]) -> tuple[int, int]:
-    """The most jobs, and the most instances of the budgeted type, SageMaker ran at once."""
-    moments = []
-    for job in jobs:
-        instances = instances_of(job.request).get(INSTANCE_TYPE, 0)
-        moments.append((job.created, 1, instances))
-        moments.append((job.ended or job.modified, -1, -instances))
-    running = instances = peak_jobs = peak_instances = 0
-    for _, jobs_delta, instances_delta in sorted(moments, key=lambda m: (m[0], m[1])):
-        running += jobs_delta
-        instances += instances_delta
-        peak_jobs, peak_instances = max(peak_jobs, running), max(peak_instances, instances)
-    return peak_jobs, peak_instances
 
 
 def budget_items() -> tuple[dict[str, Any], dict[str, str]]:
