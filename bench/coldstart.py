@@ -157,7 +157,8 @@ def _install_rig() -> None:
 
 def _submitted_job_event(name: str) -> dict[str, Any]:
     """A job the ledger holds as just submitted, and its Starting event."""
-    from bench.harness import BENCH_EPOCH, DEFAULT_ROLE, JOBS_TABLE, job_request
+    from bench.harness import BENCH_EPOCH, JOBS_TABLE, job_request
+    from jobctl_tools.local.runtime import DEFAULT_ROLE
     from jobctl_tools.local.sagemaker import SimulatedJob, planned_path
 
     sim, dynamodb = _RIG["sim"], _RIG["dynamodb"]

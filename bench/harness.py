@@ -27,44 +27,24 @@ from jobctl_tools.local.clocks import ManualClock
 from jobctl_tools.local.runtime import (
     EVENT_DELAY,
     EventSource,
+    Names,
     rate_seconds,
     template_parameters,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
-DEFAULT_ROLE = f"arn:aws:iam::{ACCOUNT}:role/jobctl-sagemaker-execution"
-JOBS_TABLE = "jobctl-jobs"
-IDEMPOTENCY_TABLE = "jobctl-idempotency"
-TOPIC_NAME = "jobctl-notices"
-TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:{TOPIC_NAME}"
+NAMES = Names()
+JOBS_TABLE, IDEMPOTENCY_TABLE = NAMES.jobs_table, NAMES.idempotency_table
 OUTCOME_TAG = "jobctl-sim:outcome"
-
-# What the functions see in Lambda (template.yaml's Globals), minus X-Ray: there is no
-# daemon to send traces to, so the tracer is off here as in the test suite.
-ENVIRONMENT = {
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_REGION": REGION,
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
-    "JOBS_TABLE": JOBS_TABLE,
-    "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
-    "NOTICES_TOPIC_ARN": TOPIC_ARN,
-    "DEFAULT_ROLE_ARN": DEFAULT_ROLE,
-    "ALLOWED_ROLE_ARNS": "",
-    "MAX_RECEIVE_COUNT": "5",
-    "POWERTOOLS_SERVICE_NAME": "jobctl",
-    "POWERTOOLS_METRICS_NAMESPACE": "jobctl",
-    "POWERTOOLS_LOG_LEVEL": "INFO",
-    "POWERTOOLS_TRACE_DISABLED": "true",
-    "AWS_LAMBDA_FUNCTION_NAME": "jobctl-bench",
-    # The bench runs submit invocations one after another (one container), so a container
-    # may spend the deployment's whole create rate (the template's default is 2 at once).
-    "SUBMIT_MAX_CONCURRENCY": "1",
-    "DEPLOYMENT_ID": "5e0c4b1a-jobctl-bench",
-}
+# The bench runs submit invocations one after another (one container), so a container may
+# spend the deployment's whole create rate (the template's default is 2 at once).
+ENVIRONMENT = NAMES.environment(
+    POWERTOOLS_LOG_LEVEL="INFO",
+    SUBMIT_MAX_CONCURRENCY="1",
+    DEPLOYMENT_ID="5e0c4b1a-jobctl-bench",
+    AWS_LAMBDA_FUNCTION_NAME="jobctl-bench",
+)
 
 
 def lambda_environment() -> None:

@@ -55,7 +55,7 @@ from jobctl_tools.local.lambda_events import (
     sqs_event,
     sqs_event_from,
 )
-from jobctl_tools.local.sagemaker import SimulatedJob, SimulatedSageMaker
+from jobctl_tools.local.sagemaker import ACCOUNT, REGION, SimulatedJob, SimulatedSageMaker
 from jobctl_tools.local.template import (
     event_patterns,
     function_events,
@@ -74,6 +74,7 @@ DELIVERIES = 2  # SageMaker delivers each state change more than once
 ASYNC_RETRIES = 2  # Lambda retries a failed asynchronous invocation twice
 ASYNC_RETRY_SECONDS = 60.0
 ERRORS_KEPT = 100
+DEFAULT_ROLE = f"arn:aws:iam::{ACCOUNT}:role/jobctl-sagemaker-execution"
 
 
 class Functions:
@@ -231,6 +232,28 @@ class Names:
     idempotency_table: str = "jobctl-idempotency"
     topic: str = "jobctl-notices"
     jobs_queue: str = "jobctl-jobs"
+
+    def environment(self, **changes: str) -> dict[str, str]:
+        """What the functions see in Lambda (the template's Globals) for a deployment of
+        these names in the simulated account, minus X-Ray (there is no daemon to send traces
+        to), with ``changes``."""
+        return {
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "JOBS_TABLE": self.jobs_table,
+            "IDEMPOTENCY_TABLE": self.idempotency_table,
+            "NOTICES_TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:{self.topic}",
+            "DEFAULT_ROLE_ARN": DEFAULT_ROLE,
+            "ALLOWED_ROLE_ARNS": "",
+            "MAX_RECEIVE_COUNT": "5",
+            "DEPLOYMENT_ID": "5e0c4b1a-jobctl-local",
+            "POWERTOOLS_SERVICE_NAME": "jobctl",
+            "POWERTOOLS_METRICS_NAMESPACE": "jobctl",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "AWS_LAMBDA_FUNCTION_NAME": "jobctl-local",
+        } | changes
 
 
 class Deployment:
