@@ -26,14 +26,13 @@ import os
 import random
 import statistics
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
 from bench.harness import (
     BENCH_EPOCH,
     SWEEP_EVERY,
-    ApiCalls,
     Scenario,
     job_request,
     lambda_environment,
@@ -172,7 +171,6 @@ class Fleet(Scenario):
         self.deployment.drop_event_ratio = DROP_RATE
         self.plans = {job.key: job for job in plans}
         self.changes: Counter[str] = Counter()
-        self.dynamodb, self.sns = ApiCalls(), ApiCalls()
         self.items_read: Counter[str] = Counter()
         self.duplicate_describes = 0
         self.unsettled_describes = 0
@@ -197,8 +195,6 @@ class Fleet(Scenario):
 
     def attached(self, made: Any) -> None:
         self.handler_time.watch(made)
-        self.dynamodb.watch(made.dynamodb)
-        self.sns.watch(made.sns)
         made.sns.meta.events.register("before-parameter-build.sns.Publish", self._notice)
         made.sagemaker.meta.events.register("after-call.sagemaker", self._described)
         made.dynamodb.meta.events.register("after-call.dynamodb", self._items)
@@ -219,8 +215,8 @@ class Fleet(Scenario):
     def snapshot(self) -> dict[str, Counter[str]]:
         return {
             "sagemaker": Counter(self.sim.calls),
-            "dynamodb": self.dynamodb.snapshot(),
-            "sns": self.sns.snapshot(),
+            "dynamodb": Counter(self.handler_time.calls["dynamodb"]),
+            "sns": Counter(self.handler_time.calls["sns"]),
             "invocations": Counter(self.deployment.invocations),
             "items_read": Counter(self.items_read),
         }
@@ -259,11 +255,13 @@ class HandlerTime:
     answer its calls (the simulator, the in-process DynamoDB, moto's SNS; from botocore's
     first ``before-call`` handler to its last ``after-call``), so what is left is
     Powertools, pydantic, botocore's request side and jobctl. Pacing sleeps on the
-    simulated clock and cost no wall time."""
+    simulated clock and cost no wall time. It counts the calls too (once per call, whatever
+    botocore's retries)."""
 
     def __init__(self, deployment: Any) -> None:
         self.deployment, self.faked, self._call_started = deployment, 0.0, 0.0
         self.samples: dict[str, list[float]] = {}  # seconds per record, by kind
+        self.calls: dict[str, Counter[str]] = defaultdict(Counter)  # by service, operation
         self.quiet_sweeps: list[tuple[int, float]] = []  # (jobs in flight, seconds)
         self.quiet = False  # a probe sweep is running
         invoke = deployment.functions.invoke
@@ -275,7 +273,8 @@ class HandlerTime:
             client.meta.events.register_first(f"before-call.{service}", self._call)
             client.meta.events.register_last(f"after-call.{service}", self._answered)
 
-    def _call(self, **_: Any) -> None:
+    def _call(self, model: Any, **_: Any) -> None:
+        self.calls[model.service_model.endpoint_prefix][model.name] += 1
         self._call_started = time.perf_counter()
 
     def _answered(self, **_: Any) -> None:

@@ -81,25 +81,6 @@ def quiet() -> Iterator[None]:
 BENCH_EPOCH = datetime(2025, 11, 26, 12, 0, tzinfo=UTC)
 
 
-class ApiCalls:
-    """API calls boto3 clients make, by operation, counted on botocore's ``before-call``
-    event (once per call, whatever its retries)."""
-
-    def __init__(self) -> None:
-        self.by_operation: Counter[str] = Counter()
-
-    def watch(self, client: Any) -> Any:
-        service = client.meta.service_model.service_id.hyphenize()
-        client.meta.events.register(f"before-call.{service}", self._count)
-        return client
-
-    def _count(self, model: Any, **_: Any) -> None:
-        self.by_operation[model.name] += 1
-
-    def snapshot(self) -> Counter[str]:
-        return Counter(self.by_operation)
-
-
 @functools.cache
 def sample_request(job_type: str) -> dict[str, Any]:
     """A sample request from events/requests/ (copy it before changing it)."""
