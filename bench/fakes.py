@@ -1,16 +1,10 @@
 """In-process stand-ins that answer boto3 clients on botocore's ``before-call`` event: moto's
 DynamoDB and an SNS topic.
 
-``InProcessDynamoDB`` is moto's DynamoDB (its request handling, expression language,
-indexes and tables: the same as the tests' and the local stack's) called in this process
-without HTTP and without moto's response serializer, which costs more than the rest of
-moto together. Two changes, for speed at the benchmarks' scale: a transaction checks
-every condition before it writes anything (moto copies every table it touches to roll
-back), and a projection of top-level attributes takes them as they are (moto's
-``Item.project`` turns the whole item into JSON once per projected path). On 60
-scheduling requests, moto through botocore took 112 s, this 12 s, the former hand-written
-fake (with its own interpreter of DynamoDB's expressions) 5 s, with the same figures.
-botocore still validates and serializes every request, as it does in Lambda.
+``InProcessDynamoDB`` is moto's DynamoDB called without HTTP or moto's response serializer,
+with two changes for speed at the benchmarks' scale: a transaction checks every condition
+before it writes (moto copies each table it touches to roll back), and a projection of
+top-level attributes takes them as they are. README, Benchmarks, has the figures.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
-"""Shared pieces: the Lambda-like environment, call counters and sample requests, and
-``Scenario``: a workload on the one runtime (``jobctl_tools.local.runtime.Deployment``)
-on the simulated clock.
-
-Every measurement runs in its own interpreter (see ``bench.run``), so setting
-``os.environ`` here never leaks into another measurement.
+"""Shared pieces: the functions' environment, sample requests, and ``Scenario``: a workload
+on the one runtime (``jobctl_tools.local.runtime.Deployment``) on the simulated clock.
+Each measurement runs in its own interpreter (``bench.run``): ``os.environ`` set here never
+leaks into another.
 """
 
 from __future__ import annotations
@@ -125,15 +123,6 @@ def distribution(values: list[float], scale: float = 1.0) -> dict[str, Any]:
     }
 
 
-def write_result(result: dict[str, Any], out: str | None) -> None:
-    """Write a measurement's result where ``bench.run`` asked, else to stdout."""
-    text = json.dumps(result, indent=2, default=str)
-    if out:
-        Path(out).write_text(text)
-    else:
-        print(text)
-
-
 def measure_main(run: Callable[..., dict[str, Any]], doc: str | None, **options: Any) -> None:
     """The command line of a measurement module: run it with ``options`` (each one a
     ``--name`` of its own, its value the default), write its result (JSON)."""
@@ -143,7 +132,11 @@ def measure_main(run: Callable[..., dict[str, Any]], doc: str | None, **options:
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default)
     arguments = vars(parser.parse_args())  # before running: --help must not run it
     out = arguments.pop("out")
-    write_result(run(**arguments), out)
+    text = json.dumps(run(**arguments), indent=2, default=str)
+    if out:
+        Path(out).write_text(text)
+    else:
+        print(text)
 
 
 # The deployment as the template has it: its event source and schedule (for the results).

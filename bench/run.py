@@ -9,6 +9,7 @@ one full run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -35,8 +36,7 @@ PARTS: list[tuple[str, str, list[str], int]] = [
     ("fleet_2h", "bench.fleet", ["--profile", "2h"], 300),
     ("fleet_2h_terminal", "bench.fleet", ["--profile", "2h", "--tracking", "terminal"], 300),
     ("cold_start", "bench.coldstart", [], 480),
-    # 1,000 requests at once through the local stack, at SageMaker's create rate; then
-    # state changes timed to their notices.
+    # 1,000 requests at once through the local stack, at SageMaker's create rate.
     ("burst", "bench.burst", [], 900),
     # A contended p4d budget: priorities, shares, a freed slot's reuse.
     ("scheduling", "bench.scheduling", [], 900),
@@ -48,20 +48,14 @@ PARTS: list[tuple[str, str, list[str], int]] = [
 
 def machine() -> dict[str, Any]:
     cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        usable = os.cpu_count() or 0
+    with contextlib.suppress(OSError):
+        names = [
+            line for line in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in line
+        ]
+        cpu = names[0].split(":", 1)[1].strip() if names else cpu
     return {
         "cores": os.cpu_count(),
-        "usable_cores": usable,
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "cpu": cpu,
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
@@ -203,7 +197,6 @@ HEADLINE: dict[str, str | tuple[Callable[..., Any], tuple[str, ...]]] = {
     "import_ratio_submit": "cold_start.import_ratio_vs_boto3.submit",
     "import_ratio_reconcile": "cold_start.import_ratio_vs_boto3.reconcile",
     "local_stack_requests_per_second": "burst.requests_per_second",
-    "local_stack_event_to_notice_p50_ms": "burst.event_to_notice_ms.one_at_a_time.p50",
 }
 
 # The targets: (its name in the table, what is wanted, the figures it is judged
