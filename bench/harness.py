@@ -21,14 +21,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.fakes import InProcessDynamoDB
+from jobctl.adapters.aws import clients
+from jobctl.config import Settings
+from jobctl.logic.lifecycle import record_is_settled
 from jobctl_tools.local.clocks import ManualClock
 from jobctl_tools.local.runtime import (
     EVENT_DELAY,
+    Deployment,
     EventSource,
     Names,
     rate_seconds,
     template_parameters,
 )
+from jobctl_tools.local.sagemaker import SimulatedSageMaker
+from jobctl_tools.local.template import table_create_kwargs
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
@@ -54,10 +61,8 @@ def lambda_environment() -> None:
 
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
-    """Send the handlers' logs and EMF metrics to /dev/null: they are still produced
-    (that is part of the handlers' cost), just not shown. Afterwards every handler writes
-    where it wrote before, or to stdout if it was made inside (its stream, /dev/null, is
-    closed then: a second ``quiet`` would fail flushing it)."""
+    """The handlers' logs and EMF metrics to /dev/null (still produced: part of their cost);
+    afterwards each log handler writes where it did before, or to stdout if made inside."""
     shown = sys.stdout
     logger = logging.getLogger("jobctl")
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
@@ -154,9 +159,6 @@ RUNTIME = {
 def template_tables() -> Any:
     """The template's tables in moto's DynamoDB called in-process (``attach`` it to the
     clients it should answer)."""
-    from bench.fakes import InProcessDynamoDB
-    from jobctl_tools.local.template import table_create_kwargs
-
     tables = InProcessDynamoDB()
     for logical, name in (("JobsTable", JOBS_TABLE), ("IdempotencyTable", IDEMPOTENCY_TABLE)):
         tables.call("CreateTable", table_create_kwargs(logical, name))
@@ -167,19 +169,13 @@ def template_tables() -> Any:
 
 
 class Scenario:
-    """A workload on the deployment (``jobctl_tools.local.runtime.Deployment``) in moto, on
-    the simulated clock: requests ``arrive`` on the jobs queue, the event source and
-    EventBridge feed the functions as the template has them, the sweep runs on its
-    schedule. A subclass says what SageMaker's jobs do (``job_changed``: called on every
-    state change, a new job's first) and when its work is done (``finished``); ``run``
-    goes on until then and two sweeps more, or until ``horizon``. Call ``install`` and
-    ``run`` inside moto's ``mock_aws``, and the scenario as a context manager (leaving
-    it closes the deployment)."""
+    """A workload on the one runtime in moto, on the simulated clock: requests ``arrive`` on
+    the jobs queue, and a subclass says what SageMaker's jobs do (``job_changed``, on every
+    state change) and when the work is done (``finished``: ``run`` goes on until then, or
+    ``horizon``). ``install`` and ``run`` inside ``mock_aws``; leaving the scenario (a
+    context manager) closes the deployment."""
 
     def __init__(self, clock: ManualClock, tracking: str = "progress", **simulator: Any) -> None:
-        from jobctl_tools.local.runtime import Deployment
-        from jobctl_tools.local.sagemaker import SimulatedSageMaker
-
         self.clock = clock
         self.sim = SimulatedSageMaker(clock=clock, **simulator)
         self.deployment = Deployment(clock, self.sim, parameters={"TrackingMode": tracking})
@@ -205,9 +201,6 @@ class Scenario:
         in-process (``bench.fakes.InProcessDynamoDB``: through botocore, moto's takes ten
         times as long here), and the functions' controller on this interpreter's
         environment (JOBS_QUEUE_URL: the deployed queue); returns it."""
-        from jobctl.adapters.aws import clients
-        from jobctl.config import Settings
-
         deployment = self.deployment.deploy()
         os.environ["JOBS_QUEUE_URL"] = str(deployment.queue_url)
         made = clients()
@@ -242,8 +235,6 @@ class Scenario:
     def checks(self, records: list[Any], jobs: int) -> dict[str, Any]:
         """What every scenario checks, inside moto: each request recorded and settled,
         nothing in the dead-letter queue, no error."""
-        from jobctl.logic.lifecycle import record_is_settled
-
         return {
             "jobs": jobs,
             "recorded": len(records),

@@ -35,7 +35,17 @@ from bench.harness import (
     measure_main,
     quiet,
 )
+from jobctl_cli.report import report
 from jobctl_tools.local.clocks import ManualClock
+from jobctl_tools.local.sagemaker import (
+    ALGORITHM_ERROR,
+    CAPACITY_ERROR,
+    FAILED_TRIES_TAG,
+    FAILURE_REASON_TAG,
+    REQUEST_TAG,
+    Billed,
+)
+from jobctl_tools.local.sagemaker_quotas import training_instances
 
 SEED = 20251218
 JOBS = 300
@@ -80,13 +90,6 @@ class PlannedJob:
 
     def request(self) -> dict[str, Any]:
         """Its request; its first try fails for its cause."""
-        from jobctl_tools.local.sagemaker import (
-            ALGORITHM_ERROR,
-            CAPACITY_ERROR,
-            FAILED_TRIES_TAG,
-            FAILURE_REASON_TAG,
-        )
-
         body = job_request("TrainingJob", self.name, max_runtime=MAX_RUNTIME)
         spec = body["spec"]
         spec["ResourceConfig"] = {
@@ -177,8 +180,6 @@ class Fleet(Scenario):
         )
 
     def job_changed(self, job: Any) -> None:
-        from jobctl_tools.local.sagemaker import REQUEST_TAG
-
         if not job.plan:
             return
         request = job.tags.get(REQUEST_TAG, job.name)
@@ -236,10 +237,6 @@ def compared(jobctl: float, simulator: float) -> dict[str, Any]:
 def report_against_simulator(records: list[Any], sim: Any) -> dict[str, Any]:
     """``jobctl report``'s totals over the ledger's records against the simulator's
     accounting of the same jobs (their tries: every job the simulator ran here)."""
-    from jobctl_cli.report import report
-    from jobctl_tools.local.sagemaker import Billed
-    from jobctl_tools.local.sagemaker_quotas import training_instances
-
     total = report(records).total
     billed = sim.billed_total()
     training_instance_seconds = 0
@@ -366,8 +363,6 @@ def scenario(count: int = JOBS) -> dict[str, Any]:
     summary = main["summary"]
     retries = summary["tries"] - summary["checks"]["recorded"]
     accounts = report_against_simulator(main["records"], main["sim"])
-    from jobctl_cli.report import report
-
     return {
         "workload": {
             "jobs": count,

@@ -96,8 +96,8 @@ def run_part(key: str, module: str, timeout: int, extra: list[str]) -> dict[str,
             failure = None if done.returncode == 0 else f"exit status {done.returncode}"
         except subprocess.TimeoutExpired:
             failure = f"timed out after {timeout} s"
-        seconds = time.perf_counter() - started
         if failure is None and out.exists():
+            seconds = time.perf_counter() - started
             print(f"bench: {key} done in {seconds:.0f} s", file=sys.stderr, flush=True)
             return json.loads(out.read_text())  # type: ignore[no-any-return]
         tail = log.read_text().strip().splitlines()[-15:]
@@ -355,13 +355,9 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
     started = time.perf_counter()
-    results: dict[str, Any] = {
-        "run": {
-            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "commit": git_commit(),
-        },
-        "machine": machine(),
-    }
+    when = datetime.now(UTC).isoformat(timespec="seconds")
+    run: dict[str, Any] = {"started_at": when, "commit": git_commit()}
+    results: dict[str, Any] = {"run": run, "machine": machine()}
     parts = {}
     for key, module, arguments, timeout in PARTS:
         if key in chosen:
@@ -372,18 +368,19 @@ def main() -> int:
     # The keys also stand at the top level, where a reader looks for them first.
     results.update({key: value for key, value in results["headline"].items() if key not in parts})
     results.update(parts)
-    results["run"]["wall_seconds"] = round(time.perf_counter() - started, 1)
+    run["wall_seconds"] = round(time.perf_counter() - started, 1)
     failed = [key for key, part in parts.items() if "failed" in part]
+    text = json.dumps(results, indent=2, default=str)
     if args.only:
-        print(json.dumps(results, indent=2, default=str))
+        print(text)
         return 1 if failed else 0
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=False, default=str) + "\n")
+    RESULTS.write_text(text + "\n")
     table = render_table(results)
     if not update_readme(README, table):
         print("bench: README.md has no bench markers; table not written", file=sys.stderr)
     print(table)
     print(f"\nbench: wrote {RESULTS.relative_to(ROOT)} and README.md", file=sys.stderr)
-    print(f"bench: {results['run']['wall_seconds']:.0f} s in all", file=sys.stderr)
+    print(f"bench: {run['wall_seconds']:.0f} s in all", file=sys.stderr)
     return 1 if failed else 0
 
 
