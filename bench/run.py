@@ -191,7 +191,7 @@ HEADLINE: dict[str, str | tuple[Callable[..., Any], tuple[str, ...]]] = {
     "report_training_seconds_difference": "retries.report_vs_simulator.training_seconds.difference",
     "submit_p50_us": "fleet.handler_time.submit_batch_1.p50_us",
     "submit_p99_us": "fleet.handler_time.submit_batch_1.p99_us",
-    "submit_p99_us_batch_10": "fleet.handler_time.submit_batch_10.p99_us",
+    "submit_p99_us_batched": "fleet.handler_time.submit_batched.p99_us",
     "reconcile_p50_us": "fleet.handler_time.event.p50_us",
     "reconcile_p99_us": "fleet.handler_time.event.p99_us",
     "import_ratio_submit": "cold_start.import_ratio_vs_boto3.submit",
