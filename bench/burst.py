@@ -101,12 +101,14 @@ def wait_in_progress(stack: LocalStack, names: list[str]) -> list[Any]:
     """The requests' records once each is InProgress or given up (or at the timeout)."""
     ledger, keys = stack.controller.reconciler.ledger, [(n, "TrainingJob") for n in names]
     records: list[Any] = []
-    deadline = time.monotonic() + TIMEOUT
+    deadline, last_read = time.monotonic() + TIMEOUT, time.monotonic()
     while time.monotonic() < deadline:
         time.sleep(2)
-        # SageMaker's jobs are counted in memory; the ledger is read once they all exist.
-        if sum(1 for name, _ in keys if ("TrainingJob", name) in stack.sagemaker.jobs) < len(keys):
+        # The ledger once every job exists, or every 30 s (a SubmitFailed request has none).
+        created = sum(1 for name in names if ("TrainingJob", name) in stack.sagemaker.jobs)
+        if created < len(names) and time.monotonic() - last_read < 30:
             continue
+        last_read = time.monotonic()
         records = list(ledger.get_many(keys).values())
         if sum(1 for r in records if r.job_arn or r.status == SUBMIT_FAILED) == len(keys):
             break

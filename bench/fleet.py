@@ -44,6 +44,7 @@ from bench.harness import (
 )
 from jobctl.logic.lifecycle import is_settled, record_is_settled
 from jobctl_tools.local.clocks import ManualClock
+from jobctl_tools.local.runtime import DELIVERIES
 from jobctl_tools.local.sagemaker import planned_path
 
 TICK = 30  # the shortest step a planned job takes, in seconds
@@ -51,7 +52,6 @@ ARRIVAL_WINDOW = 20 * 60
 TRAINING_JOBS = 500
 AUTOML_JOBS = 50
 DROP_RATE = 0.01  # share of state changes whose every delivery is lost
-DELIVERIES = 2  # SageMaker delivers each state change more than once
 SEED = 20251126
 POLL_INTERVALS = (30, 60)
 TARGET_RATIOS = (35, 100)  # the issue's: progress tracked, terminal-only tracking

@@ -34,14 +34,12 @@ from jobctl_tools.local.runtime import (
     rate_seconds,
     template_parameters,
 )
-from jobctl_tools.local.sagemaker import SimulatedSageMaker
-from jobctl_tools.local.template import table_create_kwargs
+from jobctl_tools.local.sagemaker import OUTCOME_TAG, SimulatedSageMaker
+from jobctl_tools.local.template import EVENTS, table_create_kwargs
 
 ROOT = Path(__file__).resolve().parents[1]
-EVENTS = ROOT / "events"
 NAMES = Names()
 JOBS_TABLE, IDEMPOTENCY_TABLE = NAMES.jobs_table, NAMES.idempotency_table
-OUTCOME_TAG = "jobctl-sim:outcome"
 # The bench runs submit invocations one after another (one container), so a container may
 # spend the deployment's whole create rate (the template's default is 2 at once).
 ENVIRONMENT = NAMES.environment(

@@ -10,7 +10,6 @@ from jobctl_tools.local.sagemaker import ACCOUNT as ACCOUNT
 OTHER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/team-b-sagemaker"
 NAMES = Names()
 JOBS_TABLE, IDEMPOTENCY_TABLE, TOPIC_NAME = NAMES.jobs_table, NAMES.idempotency_table, NAMES.topic
-TOPIC_ARN = f"arn:aws:sns:us-east-1:{ACCOUNT}:{TOPIC_NAME}"
 MAX_RECEIVE_COUNT = 3
 DEPLOYMENT_ID = "5e0c4b1a-jobctl-test"
 FUNCTION_NAME = "jobctl-test"
@@ -23,3 +22,4 @@ ENVIRONMENT = NAMES.environment(
     MAX_RECEIVE_COUNT=str(MAX_RECEIVE_COUNT),
     AWS_LAMBDA_FUNCTION_NAME=FUNCTION_NAME,
 )
+TOPIC_ARN = ENVIRONMENT["NOTICES_TOPIC_ARN"]
