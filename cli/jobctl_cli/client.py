@@ -23,8 +23,9 @@ from jobctl.adapters.capacity import DynamoDBCapacity
 from jobctl.adapters.ledger import DynamoDBLedger
 from jobctl.errors import InvalidRequest, UnreadableBudget
 from jobctl.logic.admission import candidate_of
+from jobctl.logic.fair_share import Usage
 from jobctl.logic.requests import create_params
-from jobctl.logic.scheduling import Budgets, Usage, admission_order, budgets_wanted
+from jobctl.logic.scheduling import Budgets, admission_order, budgets_wanted
 from jobctl.models.jobs import JobRecord, Waiting, utc_iso
 from jobctl.models.requests import JobRequest, parse_request
 
@@ -315,6 +316,8 @@ class QueueEntry:
     # Waiting jobs before it that want one of its budgets; None with the budgets unknown.
     ahead: int | None
     starts_next: bool  # there is room for it now: the controller's next pass admits it
+    # When it starts at the latest if it holds a reservation (ISO-8601), else None.
+    expected_start: str | None = None
 
 
 @dataclass(frozen=True)
@@ -331,13 +334,18 @@ class Queue:
 
 
 def _wanted_usage(
-    capacity: DynamoDBCapacity, keys: Iterable[str], unreadable: list[str]
+    capacity: DynamoDBCapacity,
+    keys: Iterable[str],
+    unreadable: list[str],
+    now: datetime,
+    half_life: float,
 ) -> dict[str, Usage]:
     """The budgets' usage; a damaged item is reported in ``unreadable`` and left out."""
     wanted = set(keys)
     while True:
         try:
-            return capacity.usage(sorted(wanted))
+            items = capacity.items(sorted(wanted))
+            return {key: Usage.of(item, now, half_life) for key, item in items.items()}
         except UnreadableBudget as damaged:
             unreadable.append(damaged.item_id)
             if damaged.budget not in wanted:
@@ -439,8 +447,9 @@ class JobctlClient:
         waiting = {w.key: w for w in self.waiting()}
         candidates = [candidate_of(w) for w in waiting.values()]
         scheduled = budgets or Budgets()
-        usage = _wanted_usage(capacity, budgets_wanted(candidates, scheduled), unreadable)
         moment = now or datetime.now(UTC)
+        wanted = budgets_wanted(candidates, scheduled)
+        usage = _wanted_usage(capacity, wanted, unreadable, moment, scheduled.half_life)
         entries = []
         for position, place in enumerate(admission_order(candidates, usage, scheduled), start=1):
             job = place.candidate
@@ -463,6 +472,9 @@ class JobctlClient:
                     waiting_for=waits_for,
                     ahead=ahead,
                     starts_next=budgets is not None and place.admit,
+                    expected_start=None
+                    if place.starts_in is None
+                    else utc_iso(moment + timedelta(seconds=place.starts_in)),
                 )
             )
         return Queue(entries, budgets, usage, unreadable)

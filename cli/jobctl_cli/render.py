@@ -27,7 +27,8 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from jobctl.logic.scheduling import OVERALL, Budgets, Usage, describe_key, is_share_key
+from jobctl.logic.fair_share import Usage
+from jobctl.logic.scheduling import OVERALL, Budgets, describe_key, is_share_key
 from jobctl.models.jobs import JobRecord
 from jobctl.models.requests import DEFAULT_SHARE, MIN_PRIORITY
 from jobctl_cli.client import DeadLetter, QueueEntry

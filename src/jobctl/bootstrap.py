@@ -100,6 +100,7 @@ def budgets(settings: Settings, quotas: Mapping[str, int] | None = None) -> Budg
         instance_types=per_type,
         share_limits=settings.share_limits,
         share_weights=settings.share_weights,
+        half_life=settings.share_half_life_seconds,
     )
 
 

@@ -78,6 +78,14 @@ class Settings(BaseModel):
     instance_quotas_auto: bool = False  # set by INSTANCE_TYPE_BUDGETS=auto
     share_weights: dict[str, float] = Field(default={}, alias="SHARE_WEIGHTS")
     share_limits: dict[str, int] = Field(default={}, alias="SHARE_LIMITS")
+    # How fast a share's past use is forgotten (0: only what runs now counts); the
+    # waiting room's bounds; and, if set, the only shares a request may name.
+    share_half_life_seconds: int = Field(
+        default=3600, ge=0, le=604_800, alias="SHARE_HALF_LIFE_SECONDS"
+    )
+    max_waiting_jobs: int = Field(default=20_000, ge=1, alias="MAX_WAITING_JOBS")
+    max_waiting_shares: int = Field(default=100, ge=1, alias="MAX_WAITING_SHARES")
+    shares: frozenset[str] = Field(default=frozenset(), alias="SHARES")
     # Where an admitted job's request is sent to be created (the jobs queue).
     jobs_queue_url: str | None = Field(default=None, alias="JOBS_QUEUE_URL")
     # Retries (docs/contract.md §9): how failed jobs are tried again when a request does
@@ -153,7 +161,15 @@ class Settings(BaseModel):
             or self.share_limits
         )
 
-    @field_validator("allowed_role_arns", mode="before")
+    @field_validator("shares")
+    @classmethod
+    def _known_shares(cls, value: frozenset[str]) -> frozenset[str]:
+        for share in value:
+            if not SHARE_NAME.fullmatch(share):
+                raise ValueError(f"{share!r} is not a share name ([A-Za-z0-9_-]{{1,64}})")
+        return value
+
+    @field_validator("allowed_role_arns", "shares", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):

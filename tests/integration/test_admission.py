@@ -9,6 +9,7 @@ import boto3
 import pytest
 
 from jobctl.errors import NoRoom
+from jobctl.logic.fair_share import Holding
 from jobctl.logic.submission import REUSED_REQUEST_ID
 from jobctl.models.jobs import unpack_request
 from tests.support.environment import JOBS_TABLE, MAX_RECEIVE_COUNT, TOPIC_ARN
@@ -76,9 +77,12 @@ def test_a_budget_of_instances_counts_each_jobs_instances(budgeted: tuple[Stack,
         "Queued",
         "InProgress",
     ]
+    # "one" fits beside "two"'s reservation (when "three" ends), and the pass that
+    # admitted it noted again what "two" waits for.
     assert stack.job("two").waiting_for == (
-        f"waiting for capacity ({GPU}: 3 of 4 instances in use, needs 2)"
+        f"waiting for capacity ({GPU}: 4 of 4 instances in use, needs 2)"
     )
+    assert stack.job("two").expected_start is not None
 
 
 def test_waiting_any_number_of_times_never_sends_a_request_to_the_dlq(
@@ -126,8 +130,10 @@ def test_two_admissions_racing_for_the_last_slot_take_it_once(
     waiting = stack.job("d")
     # ...and a second admission that planned d into the same slot finds it taken.
     with pytest.raises(NoRoom):
-        admission.capacity.admit("TrainingJob/d", "default", {"all": 1}, {"all": 2}, waiting)
-    assert admission.capacity.usage(["all"])["all"].used == 2
+        admission.capacity.admit(
+            "TrainingJob/d", {"all": Holding(1, "default")}, {"all": 2}, waiting
+        )
+    assert admission.capacity.items(["all"])["all"].used == 2
     assert stack.job("d").waiting
 
 

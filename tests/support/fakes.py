@@ -27,8 +27,8 @@ from jobctl.errors import (
     UnreadableBudget,
     UnreadableRecord,
 )
-from jobctl.logic.ports import BudgetItem, Clock, ListPage
-from jobctl.logic.scheduling import Usage
+from jobctl.logic.fair_share import BudgetItem, Holding, past_use_after
+from jobctl.logic.ports import Clock, ListPage
 from jobctl.models.jobs import InFlight, JobRecord, Notice, Observation, Phase, Waiting, utc_iso
 from jobctl.models.kinds import KINDS, JobType
 
@@ -259,57 +259,67 @@ class InMemoryCapacity:
 
     def __init__(self, ledger: InMemoryLedger) -> None:
         self.ledger = ledger
-        self.held: dict[str, dict[str, tuple[int, str]]] = {}  # budget -> holder -> (units, share)
+        self.held: dict[str, dict[str, Holding]] = {}  # budget -> holder -> its room
+        self.past_use: dict[str, dict[str, tuple[float, datetime]]] = {}
         # A count that drifted from its holders, and items damaged by hand, by budget.
         self.drift: dict[str, int] = {}
         self.damaged: set[str] = set()
 
-    def usage(self, keys: Iterable[str]) -> dict[str, Usage]:
+    def items(self, keys: Iterable[str]) -> dict[str, BudgetItem]:
         found = {}
-        for key in keys:
-            if key in self.damaged:
+        for key, item in self.read(keys).items():
+            if item is None:
                 raise UnreadableBudget(f"jobctl#capacity#{key}", key)
-            holders = self.held.get(key, {})
-            by_share: dict[str, int] = {}
-            for units, share in holders.values():
-                by_share[share] = by_share.get(share, 0) + units
-            found[key] = Usage(self.in_use(key), by_share)
+            found[key] = item
         return found
 
     def admit(
         self,
         holder: str,
-        share: str,
-        needs: Mapping[str, int],
+        holdings: Mapping[str, Holding],
         limits: Mapping[str, int],
         record: JobRecord,
     ) -> JobRecord:
         stored = self.ledger.records.get(record.key)
         if stored is None or stored.version != record.version:
             raise ConcurrentUpdate(f"{record.key} changed since it was read")
-        if any(holder in self.held.get(key, {}) for key in needs):
+        if any(holder in self.held.get(key, {}) for key in holdings):
             raise StaleHold(f"{holder} holds room already")
-        for key, units in needs.items():
-            if self.in_use(key) + units > limits[key]:
+        for key, holding in holdings.items():
+            if self.in_use(key) + holding.units > limits[key]:
                 raise NoRoom(key)
         written = self.ledger.update(record)
-        for key, units in needs.items():
-            self.held.setdefault(key, {})[holder] = (units, share)
+        for key, holding in holdings.items():
+            self.held.setdefault(key, {})[holder] = holding
         return written
 
-    def release(self, holder: str, holds: Mapping[str, int]) -> None:
+    def release(
+        self,
+        holder: str,
+        holds: Mapping[str, int],
+        at: datetime | None = None,
+        half_life: float = 0,
+    ) -> None:
         for key in holds:
-            self.held.get(key, {}).pop(holder, None)
+            item = self.read([key])[key]
+            holding = self.held.get(key, {}).pop(holder, None)
+            if holding is not None and item is not None and at is not None and half_life > 0:
+                past = past_use_after(item, holding, at, half_life)
+                self.past_use.setdefault(key, {})[holding.share] = past
 
     def read(self, keys: Iterable[str]) -> dict[str, BudgetItem | None]:
         return {
             key: None
             if key in self.damaged
-            else BudgetItem(self.in_use(key), dict(self.held.get(key, {})))
+            else BudgetItem(
+                self.in_use(key),
+                dict(self.held.get(key, {})),
+                dict(self.past_use.get(key, {})),
+            )
             for key in keys
         }
 
-    def rebuild(self, key: str, holders: dict[str, tuple[int, str]], read_used: int | None) -> None:
+    def rebuild(self, key: str, holders: Mapping[str, Holding], read_used: int | None) -> None:
         if read_used is not None and read_used != self.in_use(key):
             raise ConcurrentUpdate(f"budget {key} changed")
         self.held[key] = dict(holders)
@@ -317,11 +327,16 @@ class InMemoryCapacity:
         self.damaged.discard(key)
 
     def holders(self, keys: Iterable[str]) -> dict[str, dict[str, int]]:
-        return {key: {h: units for h, (units, _) in self.held.get(key, {}).items()} for key in keys}
+        return {key: {h: held.units for h, held in self.held.get(key, {}).items()} for key in keys}
+
+    def hold(self, key: str, holder: str, units: int, share: str = "default") -> None:
+        """Room a test puts in a budget by hand."""
+        self.held.setdefault(key, {})[holder] = Holding(units, share)
 
     def in_use(self, key: str) -> int:
         """The budget's count: its holders' room, plus any drift a test put there."""
-        return sum(units for units, _ in self.held.get(key, {}).values()) + self.drift.get(key, 0)
+        held = self.held.get(key, {}).values()
+        return sum(holding.units for holding in held) + self.drift.get(key, 0)
 
 
 class InMemoryWakeup:

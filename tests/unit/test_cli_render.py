@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from rich.console import Console, RenderableType
 
-from jobctl.logic.scheduling import OVERALL, Budgets, Usage
+from jobctl.logic.fair_share import Usage
+from jobctl.logic.scheduling import OVERALL, Budgets
 from jobctl.models.jobs import JobRecord, Phase
 from jobctl_cli.client import DeadLetter, QueueEntry
 from jobctl_cli.render import (

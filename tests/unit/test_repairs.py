@@ -126,7 +126,7 @@ def test_room_a_waiting_job_is_still_named_in_is_given_back_when_it_is_admitted(
     logic.handle(job("a"))
     # a is named in the budget though its record says it waits (a release that failed
     # before tries had a phase of their own left such leaks).
-    logic.capacity.held[OVERALL]["TrainingJob/a"] = (1, "default")
+    logic.capacity.hold(OVERALL, "TrainingJob/a", 1)
     for name in ("x", "b"):
         logic.sagemaker.complete("TrainingJob", name)
         report(logic, name)

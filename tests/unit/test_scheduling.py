@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from jobctl.logic import scheduling
+from jobctl.logic.fair_share import Usage
 from jobctl.logic.scheduling import (
     OVERALL,
     Budgets,
     Candidate,
     Place,
-    Usage,
     admission_order,
     instances_of,
     plan,
@@ -26,8 +27,10 @@ def waiting(
     share: str = "default",
     gpus: int = 1,
     since: str = "2026-12-01T00:00:00.000Z",
+    runtime: float | None = None,
 ) -> Candidate:
-    return Candidate((name, "TrainingJob"), priority, share, {GPU: gpus} if gpus else {}, since)
+    instances = {GPU: gpus} if gpus else {}
+    return Candidate((name, "TrainingJob"), priority, share, instances, since, runtime)
 
 
 def at(second: int) -> str:
@@ -250,4 +253,146 @@ def test_a_budget_lowered_to_zero_keeps_its_jobs_waiting_and_others_running() ->
         budgets,
     )
     assert admitted(places) == ["cpu"]
-    assert places[0].waits_for == f"waiting for capacity ({GPU}: 0 of 0 instances in use, needs 1)"
+    assert places[0].waits_for == (
+        f"waiting for capacity ({GPU}: its budget is 0 instances now, it needs 1)"
+    )
+    assert places[0].starts_in is None  # no reservation: it would never start
+
+
+# -- reservations and backfill ----------------------------------------------------------
+
+
+def running(*ends: tuple[float, int]) -> dict[str, Usage]:
+    """The GPU budget with jobs running that end at the latest in so many seconds."""
+    return {GPU: Usage(sum(units for _, units in ends), {"default": 8}, ends=list(ends))}
+
+
+def test_the_first_job_that_does_not_fit_gets_a_reservation_when_its_room_frees() -> None:
+    # 6 of 8 taken: 2 end within 10 minutes, 4 within an hour. The 4-GPU job can start
+    # once the first two are gone: in 10 minutes at the latest.
+    places = plan(
+        [waiting("big", gpus=4, runtime=3600)], running((600, 2), (3600, 4)), gpu_budget()
+    )
+    assert places[0].starts_in == 600
+    assert places[0].waits_for == f"waiting for capacity ({GPU}: 6 of 8 instances in use, needs 4)"
+
+
+def test_a_job_that_ends_before_the_reservation_starts_may_use_its_room() -> None:
+    places = plan(
+        [
+            waiting("big", gpus=4, since=at(1), runtime=3600),
+            waiting("short", gpus=2, since=at(2), runtime=300),
+        ],
+        running((600, 2), (3600, 4)),
+        gpu_budget(),
+    )
+    assert admitted(places) == ["short"]
+
+
+def test_a_job_that_would_delay_the_reservation_waits_whatever_its_priority() -> None:
+    for priority in (0, 5):
+        places = plan(
+            [
+                waiting("big", 5, gpus=4, since=at(1), runtime=3600),
+                waiting("long", priority, gpus=2, since=at(2), runtime=1200),
+            ],
+            running((600, 2), (3600, 4)),
+            gpu_budget(),
+        )
+        assert admitted(places) == []
+        assert places[1].waits_for == (
+            f"waiting for capacity ({GPU}: room reserved for a job before it)"
+        )
+
+
+def test_a_job_may_use_room_the_reservation_does_not_need() -> None:
+    # 5 of 8 taken: 2 free in an hour, when the 4-GPU job's reservation starts; 3 for 4
+    # hours. So from then the reservation leaves 1 free: of the 3 free now, 1 may run on
+    # past it, not 2.
+    usage = running((3600, 2), (14400, 3))
+    places = plan(
+        [
+            waiting("big", gpus=4, since=at(1), runtime=3600),
+            waiting("one", gpus=1, since=at(2), runtime=7200),
+            waiting("two", gpus=2, since=at(3), runtime=7200),
+        ],
+        usage,
+        gpu_budget(),
+    )
+    assert places[0].starts_in == 3600
+    assert admitted(places) == ["one"]
+
+
+def test_a_stream_of_small_jobs_never_starves_a_large_one() -> None:
+    # Same priority, the large job oldest. Every time a small job ends, another arrives:
+    # backfill may only use room it gives back before the large one's reservation.
+    budgets, now, ends, started = (
+        gpu_budget(8),
+        0.0,
+        [(0.0 + 600 * n, 1) for n in range(1, 9)],
+        None,
+    )
+    large = waiting("large", gpus=8, since=at(0), runtime=3600)
+    for n in range(50):
+        small = waiting(f"small-{n}", gpus=1, since=at(1 + n % 50), runtime=1800)
+        usage = {
+            GPU: Usage(len(ends), {"default": len(ends)}, ends=[(e - now, u) for e, u in ends])
+        }
+        places = {p.candidate.key[0]: p for p in plan([large, small], usage, budgets)}
+        if places["large"].admit:
+            started = now
+            break
+        if places[small.key[0]].admit:
+            ends.append((now + 1800, 1))
+        now = min(e for e, _ in ends)
+        ends = [(e, u) for e, u in ends if e > now]
+    assert started is not None
+    assert started <= 4800  # when the 8 first jobs have ended
+
+
+def test_without_known_ends_a_job_holds_its_budget_back_from_lower_priorities() -> None:
+    places = plan(
+        [waiting("urgent", 9, gpus=4, since=at(1)), waiting("small", 0, since=at(2), runtime=60)],
+        in_use(6),
+        gpu_budget(),
+    )
+    assert places[0].starts_in is None
+    assert admitted(places) == []
+    assert places[1].waits_for == f"waiting for capacity ({GPU}: held for jobs of higher priority)"
+
+
+# -- fair share over time ------------------------------------------------------------------
+
+
+def test_a_share_that_ran_a_lot_lately_waits_behind_one_that_did_not() -> None:
+    # Neither runs anything now; research used more of the budget in the last hours.
+    usage = {GPU: Usage(0, {}, use={"research": 3.0, "prod": 0.5})}
+    places = plan(
+        [waiting("r", share="research", since=at(1)), waiting("p", share="prod", since=at(2))],
+        usage,
+        gpu_budget(1),
+    )
+    assert admitted(places) == ["p"]
+
+
+def test_a_pass_over_many_groups_weighs_each_share_a_bounded_number_of_times() -> None:
+    # 2,000 jobs in 1,000 shares of distinct priorities and sizes: the ranking weighs a
+    # group when it is pushed, again only when its share was charged since.
+    weighed = []
+    original = scheduling._Ranking._load
+
+    def counting(self: scheduling._Ranking, share: str, keys: tuple[str, ...]) -> float:
+        weighed.append(share)
+        return original(self, share, keys)
+
+    jobs = [
+        waiting(f"j{n}", priority=n % 100, share=f"s{n % 1000}", gpus=1 + n % 3, runtime=60)
+        for n in range(2000)
+    ]
+    scheduling._Ranking._load = counting  # type: ignore[method-assign]
+    try:
+        places = plan(jobs, in_use(0, {}), gpu_budget(8))
+    finally:
+        scheduling._Ranking._load = original  # type: ignore[method-assign]
+    assert len(places) == 2000
+    assert len(weighed) <= 2000 + 8 * 10

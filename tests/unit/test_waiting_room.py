@@ -10,7 +10,7 @@ import pytest
 
 from jobctl.errors import RetryableError
 from jobctl.logic.admission import Admission
-from jobctl.logic.scheduling import Usage
+from jobctl.logic.fair_share import BudgetItem
 from jobctl.logic.submission import submit
 from jobctl.logic.submission.reject import UNKNOWN_JOB
 from jobctl.logic.submission.update import not_waiting
@@ -144,12 +144,21 @@ def test_a_job_at_its_shares_limit_does_not_hold_back_other_shares(logic: Logic)
     )
 
 
-def test_a_new_lower_priority_job_does_not_overtake_a_waiting_higher_one(budgeted: Logic) -> None:
-    budgeted.handle(gpu_job("running", gpus=2))
-    budgeted.handle(gpu_job("urgent-big", gpus=4, priority=100))
-    assert budgeted.handle(gpu_job("small", gpus=1)).status == "Queued"
-    assert "held for jobs of higher priority" in (budgeted.record("small").waiting_for or "")
-    assert budgeted.handle(gpu_job("urgent-small", gpus=1, priority=100)).status == "InProgress"
+def runs_for(body: dict[str, Any], seconds: int) -> dict[str, Any]:
+    body["spec"]["StoppingCondition"] = {"MaxRuntimeInSeconds": seconds}
+    return body
+
+
+def test_a_job_that_would_delay_a_reservation_waits_and_one_that_ends_before_it_starts(
+    budgeted: Logic,
+) -> None:
+    budgeted.handle(runs_for(gpu_job("running", gpus=2), 3600))
+    budgeted.handle(runs_for(gpu_job("urgent-big", gpus=4, priority=100), 3600))
+    reserved = budgeted.record("urgent-big")
+    assert reserved.expected_start is not None  # when "running" ends at the latest
+    assert budgeted.handle(runs_for(gpu_job("long", gpus=1), 7200)).status == "Queued"
+    assert "room reserved for a job before it" in (budgeted.record("long").waiting_for or "")
+    assert budgeted.handle(runs_for(gpu_job("short", gpus=1), 600)).status == "InProgress"
 
 
 def test_a_job_larger_than_its_budget_is_rejected_not_left_waiting(budgeted: Logic) -> None:
@@ -293,8 +302,8 @@ class RacingCapacity:
         self.inner = logic.capacity
         self.rival: Admission | None = rival
 
-    def usage(self, keys: Iterable[str]) -> dict[str, Usage]:
-        seen = self.inner.usage(keys)
+    def items(self, keys: Iterable[str]) -> dict[str, BudgetItem]:
+        seen = self.inner.items(keys)
         if self.rival is not None:
             rival, self.rival = self.rival, None
             rival.run()

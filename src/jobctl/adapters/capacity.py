@@ -1,8 +1,10 @@
 """The budgets' room in DynamoDB (docs/contract.md §8): one item per budget, beside the
 idempotency records.
 
-An item holds ``used`` (jobs or instances taken) and ``holders``, a map from each job
-holding room to what it took and its share. An admission is one transaction over every
+An item holds ``used`` (jobs or instances taken), ``holders``, a map from each job
+holding room to what it took, its share, when it was admitted and when it ends at the
+latest, and ``past_use``, each share's fair-share use by the jobs that have left
+(``logic.fair_share``), folded in as each leaves. An admission is one transaction over every
 budget the job needs *and* its ledger record: ``used`` grows only while it stays within
 the limit and the job is not in already, and the record is written only if nobody wrote
 it since it was read — so two admissions never take the same slot, and a job never holds
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer
@@ -23,9 +26,9 @@ from pydantic import TypeAdapter, ValidationError
 from jobctl.adapters.errors import describe, error_code, translated
 from jobctl.adapters.ledger import item_of
 from jobctl.errors import ConcurrentUpdate, NoRoom, RetryableError, StaleHold, UnreadableBudget
-from jobctl.logic.ports import BudgetItem
-from jobctl.logic.scheduling import Budgets, Usage
-from jobctl.models.jobs import JobRecord
+from jobctl.logic.fair_share import BudgetItem, Holding, past_use_after
+from jobctl.logic.scheduling import Budgets
+from jobctl.models.jobs import JobRecord, utc_iso
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -36,6 +39,8 @@ _PREFIX = "jobctl#capacity#"
 _BUDGETS_ID = "jobctl#budgets"
 _BUDGETS_KEY = {"id": {"S": _BUDGETS_ID}}
 _BATCH_GET_LIMIT = 100
+# Tries at folding a leaving job's use into its share's past use, racing other releases.
+_FOLD_TRIES = 5
 _deserializer = TypeDeserializer()
 _recorded = TypeAdapter(Budgets)
 
@@ -79,38 +84,46 @@ class DynamoDBCapacity:
         except (KeyError, TypeError, ValidationError):
             raise UnreadableBudget(_BUDGETS_ID) from None
 
-    def usage(self, keys: Iterable[str]) -> dict[str, Usage]:
-        """Each budget's room taken, in all and per share. Raises UnreadableBudget (naming
-        the first) if an item is damaged."""
-        return {key: _usage_of(key, item) for key, item in self._items(keys).items()}
+    def items(self, keys: Iterable[str]) -> dict[str, BudgetItem]:
+        """Each budget as stored. Raises UnreadableBudget (naming the first) if an item is
+        damaged."""
+        found = {}
+        for key, item in self._items(keys).items():
+            parsed = _item_of(item)
+            if parsed is None:
+                raise UnreadableBudget(_PREFIX + key, key)
+            found[key] = parsed
+        return found
 
     def holders(self, keys: Iterable[str]) -> dict[str, dict[str, int]]:
         return {
-            key: {holder: int(entry["units"]) for holder, entry in item.get("holders", {}).items()}
-            for key, item in self._items(keys).items()
+            key: {holder: holding.units for holder, holding in item.holders.items()}
+            for key, item in self.read(keys).items()
+            if item is not None
         }
 
     def read(self, keys: Iterable[str]) -> dict[str, BudgetItem | None]:
         return {key: _item_of(item) for key, item in self._items(keys).items()}
 
-    def rebuild(self, key: str, holders: dict[str, tuple[int, str]], read_used: int | None) -> None:
-        entries = {
-            holder: {"M": {"units": {"N": str(units)}, "share": {"S": share}}}
-            for holder, (units, share) in holders.items()
-        }
-        item = {
-            **_key(key),
-            "used": {"N": str(sum(units for units, _ in holders.values()))},
-            "holders": {"M": entries},
-        }
-        guard: dict[str, Any] = {}
-        if read_used is not None:  # a damaged item is replaced whatever it holds
-            guard = {
-                "ConditionExpression": "used = :read",
-                "ExpressionAttributeValues": {":read": {"N": str(read_used)}},
-            }
+    def rebuild(self, key: str, holders: Mapping[str, Holding], read_used: int | None) -> None:
+        entries = {holder: _entry(holding) for holder, holding in holders.items()}
+        used = {"N": str(sum(holding.units for holding in holders.values()))}
         try:
-            self._client.put_item(TableName=self._table, Item=item, **guard)
+            if read_used is None:  # a damaged item is replaced whatever it holds
+                item = {**_key(key), "used": used, "holders": {"M": entries}}
+                self._client.put_item(TableName=self._table, Item=item)
+            else:  # keeps the shares' past use
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=_key(key),
+                    UpdateExpression="SET used = :used, holders = :holders",
+                    ConditionExpression="used = :read",
+                    ExpressionAttributeValues={
+                        ":used": used,
+                        ":holders": {"M": entries},
+                        ":read": {"N": str(read_used)},
+                    },
+                )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 raise ConcurrentUpdate(f"budget {key} changed while it was checked") from exc
@@ -122,16 +135,13 @@ class DynamoDBCapacity:
     def admit(
         self,
         holder: str,
-        share: str,
-        needs: Mapping[str, int],
+        holdings: Mapping[str, Holding],
         limits: Mapping[str, int],
         record: JobRecord,
     ) -> JobRecord:
-        self._ensure(needs)
-        entry = {"M": {"units": {"N": "0"}, "share": {"S": share}}}
+        self._ensure(holdings)
         updates: list[dict[str, Any]] = []
-        for key, units in needs.items():
-            entry["M"]["units"] = {"N": str(units)}
+        for key, holding in holdings.items():
             updates.append(
                 {
                     "Update": {
@@ -145,10 +155,10 @@ class DynamoDBCapacity:
                         ),
                         "ExpressionAttributeNames": {"#holder": holder, "#limit": "limit"},
                         "ExpressionAttributeValues": {
-                            ":units": {"N": str(units)},
-                            ":entry": {"M": dict(entry["M"])},
+                            ":units": {"N": str(holding.units)},
+                            ":entry": _entry(holding),
                             ":limit": {"N": str(limits[key])},
-                            ":room": {"N": str(limits[key] - units)},
+                            ":room": {"N": str(limits[key] - holding.units)},
                         },
                     }
                 }
@@ -169,27 +179,71 @@ class DynamoDBCapacity:
         except ClientError as exc:
             if error_code(exc) != "TransactionCanceledException":
                 raise translated(exc, "DynamoDB") from exc
-            raise self._why_cancelled(exc, holder, list(needs)) from exc
+            raise self._why_cancelled(exc, holder, list(holdings)) from exc
         except BotoCoreError as exc:
             raise translated(exc, "DynamoDB") from exc
         return written
 
-    def release(self, holder: str, holds: Mapping[str, int]) -> None:
+    def release(
+        self,
+        holder: str,
+        holds: Mapping[str, int],
+        at: datetime | None = None,
+        half_life: float = 0,
+    ) -> None:
+        """Give back ``holder``'s room in each budget. With ``at`` and a half-life, what it
+        used is folded into its share's past use in the same write, conditional on the
+        past use read: two releases racing never lose one."""
         for key, units in holds.items():
-            try:
-                self._client.update_item(
-                    TableName=self._table,
-                    Key=_key(key),
-                    UpdateExpression="SET used = used - :units REMOVE holders.#holder",
-                    ConditionExpression="attribute_exists(holders.#holder)",
-                    ExpressionAttributeNames={"#holder": holder},
-                    ExpressionAttributeValues={":units": {"N": str(units)}},
-                )
-            except ClientError as exc:
-                if error_code(exc) != "ConditionalCheckFailedException":  # not in: fine
-                    raise translated(exc, "DynamoDB") from exc
-            except BotoCoreError as exc:
+            for _ in range(_FOLD_TRIES):
+                if self._release_one(key, holder, units, at if half_life > 0 else None, half_life):
+                    break
+
+    def _release_one(
+        self, key: str, holder: str, units: int, at: datetime | None, half_life: float
+    ) -> bool:
+        """True once the holder is out (or was not in); False if its share's past use
+        changed since it was read."""
+        names = {"#holder": holder}
+        values: dict[str, Any] = {":units": {"N": str(units)}}
+        setting, guard = "used = used - :units", "attribute_exists(holders.#holder)"
+        raw = self._items([key])[key] if at is not None else {}
+        item = _item_of(raw) if raw else None
+        holding = item.holders.get(holder) if item is not None else None
+        if item is not None and holding is not None and at is not None:
+            use, when = past_use_after(item, holding, at, half_life)
+            names.update({"#share": holding.share, "#at": "at"})
+            values[":entry"] = {"M": {"use": {"N": f"{use:.9g}"}, "at": {"S": utc_iso(when)}}}
+            if "past_use" not in raw:  # an item from before shares' past use was kept
+                setting += ", past_use = :uses"
+                values[":uses"] = {"M": {holding.share: values.pop(":entry")}}
+                guard += " AND attribute_not_exists(past_use)"
+                del names["#share"], names["#at"]
+            elif holding.share in item.past_use:
+                setting += ", past_use.#share = :entry"
+                values[":read_at"] = {"S": utc_iso(item.past_use[holding.share][1])}
+                guard += " AND past_use.#share.#at = :read_at"
+            else:
+                setting += ", past_use.#share = :entry"
+                guard += " AND attribute_not_exists(past_use.#share)"
+                del names["#at"]
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_key(key),
+                UpdateExpression=f"SET {setting} REMOVE holders.#holder",
+                ConditionExpression=guard,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
                 raise translated(exc, "DynamoDB") from exc
+            # Not in (fine: released already), or the past use changed (fold again).
+            return holding is None or holder not in self.holders([key]).get(key, {})
+        except BotoCoreError as exc:
+            raise translated(exc, "DynamoDB") from exc
+        return True
 
     def _why_cancelled(self, exc: ClientError, holder: str, keys: list[str]) -> Exception:
         reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
@@ -214,7 +268,12 @@ class DynamoDBCapacity:
             try:
                 self._client.put_item(
                     TableName=self._table,
-                    Item={**_key(key), "used": {"N": "0"}, "holders": {"M": {}}},
+                    Item={
+                        **_key(key),
+                        "used": {"N": "0"},
+                        "holders": {"M": {}},
+                        "past_use": {"M": {}},
+                    },
                     ConditionExpression="attribute_not_exists(id)",
                 )
             except ClientError as exc:
@@ -249,27 +308,35 @@ class DynamoDBCapacity:
         return found
 
 
+def _entry(holding: Holding) -> dict[str, Any]:
+    entry: dict[str, Any] = {"units": {"N": str(holding.units)}, "share": {"S": holding.share}}
+    if holding.since is not None:
+        entry["since"] = {"S": utc_iso(holding.since)}
+    if holding.until is not None:
+        entry["until"] = {"S": utc_iso(holding.until)}
+    return {"M": entry}
+
+
+def _when(text: Any) -> datetime | None:
+    return datetime.fromisoformat(text) if isinstance(text, str) else None
+
+
 def _item_of(item: Mapping[str, Any]) -> BudgetItem | None:
+    """A budget's item (plain values) parsed; None if it is damaged."""
     try:
         holders = {
-            str(holder): (int(entry["units"]), str(entry.get("share", "")))
+            str(holder): Holding(
+                units=int(entry["units"]),
+                share=str(entry.get("share", "")),
+                since=_when(entry.get("since")),
+                until=_when(entry.get("until")),
+            )
             for holder, entry in item.get("holders", {}).items()
         }
-        return BudgetItem(used=int(item.get("used", 0)), holders=holders)
+        past_use = {
+            str(share): (float(entry["use"]), datetime.fromisoformat(entry["at"]))
+            for share, entry in item.get("past_use", {}).items()
+        }
+        return BudgetItem(used=int(item.get("used", 0)), holders=holders, past_use=past_use)
     except (TypeError, ValueError, AttributeError, KeyError):
         return None
-
-
-def _usage_of(key: str, item: Mapping[str, Any]) -> Usage:
-    try:
-        return Usage(used=int(item.get("used", 0)), by_share=_by_share(item.get("holders", {})))
-    except (TypeError, ValueError, AttributeError):
-        raise UnreadableBudget(_PREFIX + key, key) from None
-
-
-def _by_share(holders: Mapping[str, Any]) -> dict[str, int]:
-    shares: dict[str, int] = {}
-    for entry in holders.values():
-        share = str(entry.get("share", ""))
-        shares[share] = shares.get(share, 0) + int(entry.get("units", 0))
-    return shares

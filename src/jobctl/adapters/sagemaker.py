@@ -27,6 +27,7 @@ from jobctl.errors import (
 )
 from jobctl.logic.lifecycle import spot_savings_percent
 from jobctl.logic.ports import Clock, ListPage
+from jobctl.logic.requests import max_runtime_seconds
 from jobctl.logic.scheduling import instances_of
 from jobctl.models.jobs import Observation, Usage
 from jobctl.models.kinds import KINDS, JobKind, JobType
@@ -210,7 +211,6 @@ def observation(
 def _training_details(answer: Mapping[str, Any]) -> dict[str, Any]:
     metrics = {m["MetricName"]: m["Value"] for m in answer.get("FinalMetricDataList", []) or []}
     artifacts = (answer.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
-    stopping = answer.get("StoppingCondition") or {}
     return {
         "environment": answer.get("Environment"),
         "outputs": (
@@ -218,7 +218,7 @@ def _training_details(answer: Mapping[str, Any]) -> dict[str, Any]:
             if artifacts or metrics
             else None
         ),
-        "max_runtime_seconds": stopping.get("MaxRuntimeInSeconds"),
+        "max_runtime_seconds": max_runtime_seconds(dict(answer)),
         "usage": training_usage(answer),
     }
 

@@ -18,13 +18,14 @@ try, and the budgets' counts are derived again from the jobs that hold room.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
 from jobctl.errors import ConcurrentUpdate, JobctlError, NoRoom, StaleHold
 from jobctl.logic import lifecycle
+from jobctl.logic.fair_share import Holding, Usage
 from jobctl.logic.ports import CapacityLedger, Ledger, Wakeup
 from jobctl.logic.records import revise
 from jobctl.logic.scheduling import (
@@ -34,6 +35,7 @@ from jobctl.logic.scheduling import (
     budgets_wanted,
     holder_of,
     job_of,
+    longest_run,
     plan,
 )
 from jobctl.models.jobs import JobRecord, Phase, Waiting, unpack_request, utc_iso
@@ -55,6 +57,8 @@ MAX_WAKE_GRACE = timedelta(hours=1)
 # Room a job holds but its budget does not show is restored only once its record has
 # been quiet this long (an admission a moment ago may not be in the index yet).
 BUDGET_GRACE = timedelta(minutes=2)
+# A waiting job's expected start is written again only when it moved by more than this.
+RESERVATION_SLACK = timedelta(minutes=1)
 
 
 def wake_grace(record: JobRecord) -> timedelta:
@@ -87,6 +91,7 @@ def candidate_of(waiting: Waiting | JobRecord) -> Candidate:
         share=waiting.share or DEFAULT_SHARE,
         instances=waiting.instances,
         since=waiting.created_at,
+        runtime=longest_run(waiting.max_runtime_seconds),
     )
 
 
@@ -125,8 +130,7 @@ class Admission:
                 waiting[joining.key] = candidate_of(joining)
             if not waiting:
                 break
-            usage = self.capacity.usage(budgets_wanted(waiting.values(), self.budgets))
-            places = plan(waiting.values(), usage, self.budgets)
+            places = plan(waiting.values(), self.usage(waiting.values()), self.budgets)
             report = PassReport(report.admitted, places)
             plan_again = False
             chosen = [place for place in places if place.admit]
@@ -156,16 +160,46 @@ class Admission:
                     self.wake(admitted)
             if not plan_again:
                 break
+        self._note_reservations(report, joining)
         return report
 
+    def usage(self, candidates: Iterable[Candidate]) -> dict[str, Usage]:
+        """The budgets the candidates need, as they stand now."""
+        items = self.capacity.items(budgets_wanted(candidates, self.budgets))
+        now, half_life = self.now(), self.budgets.half_life
+        return {key: Usage.of(item, now, half_life) for key, item in items.items()}
+
     def _admit(self, record: JobRecord, place: Place) -> JobRecord:
+        now = self.now()
+        runtime = place.candidate.runtime
+        until = None if runtime is None else now + timedelta(seconds=runtime)
+        share = place.candidate.share
         return self.capacity.admit(
             holder_of(record.job_type, record.job_name),
-            place.candidate.share,
-            place.needs,
+            {key: Holding(units, share, now, until) for key, units in place.needs.items()},
             {key: self.budgets.limit(key) for key in place.needs},
-            lifecycle.admit(record, dict(place.needs), utc_iso(self.now())),
+            lifecycle.admit(record, dict(place.needs), utc_iso(now)),
         )
+
+    def _note_reservations(self, report: PassReport, joining: JobRecord | None) -> None:
+        """Record when each job holding a reservation is expected to start (``jobctl get``
+        and ``jobctl queue`` show it), where it moved by more than ``RESERVATION_SLACK``.
+        The joining job's caller records its own."""
+        reserved = {
+            place.candidate.key: place
+            for place in report.places
+            if place.starts_in is not None
+            and (joining is None or place.candidate.key != joining.key)
+        }
+        for record in self.ledger.get_many(reserved).values():
+            place = reserved[record.key]
+            if record.waiting:
+                self.note_wait(record, place.waits_for, self.expected_start(place))
+
+    def expected_start(self, place: Place) -> str | None:
+        if place.starts_in is None:
+            return None
+        return utc_iso(self.now() + timedelta(seconds=place.starts_in))
 
     def _drop_stale_hold(self, record: JobRecord) -> None:
         """Give back room a waiting job is still named in (a release that failed): a
@@ -197,12 +231,16 @@ class Admission:
         the budgets from the ledger again."""
         try:
             if holds:
-                self.capacity.release(holder_of(record.job_type, record.job_name), holds)
+                self._release(record, holds)
             if admit and self.budgets.active:
                 self.run()
         except JobctlError as exc:
             logger.warning("room not given back: the sweep will", extra={"error": str(exc)})
             count("ReleasesFailed")
+
+    def _release(self, record: JobRecord, holds: dict[str, int]) -> None:
+        holder = holder_of(record.job_type, record.job_name)
+        self.capacity.release(holder, holds, self.now(), self.budgets.half_life)
 
     def next_try(self, record: JobRecord) -> JobRecord:
         """A failed try gives back the room it held, then its next try waits in the
@@ -210,7 +248,7 @@ class Admission:
         starts if it may. The record names its room until the release succeeded: if that
         fails, it stays between tries and the sweep finishes the move."""
         if record.holds:
-            self.capacity.release(holder_of(record.job_type, record.job_name), record.holds)
+            self._release(record, record.holds)
         waiting = revise(self.ledger, record.key, lambda r: lifecycle.next_try(r, self.now()))
         if waiting.phase != Phase.WAITING or waiting.attempt != record.attempt + 1:
             return waiting  # moved meanwhile (a stop, or another invocation got here first)
@@ -224,14 +262,18 @@ class Admission:
             )
             return waiting
         if place is not None and not place.admit:
-            self.note_wait(waiting, place.waits_for)
+            self.note_wait(waiting, place.waits_for, self.expected_start(place))
         return waiting
 
-    def note_wait(self, record: JobRecord, reason: str | None) -> JobRecord:
-        """Record what a waiting job waits for (``jobctl get`` shows it)."""
-        if reason == record.waiting_for:
+    def note_wait(
+        self, record: JobRecord, reason: str | None, expected_start: str | None = None
+    ) -> JobRecord:
+        """Record what a waiting job waits for, and when it is expected to start if it holds
+        a reservation (``jobctl get`` shows them)."""
+        if not lifecycle.wait_changed(record, reason, expected_start, RESERVATION_SLACK):
             return record
-        return revise(self.ledger, record.key, partial(lifecycle.note_wait, reason=reason), record)
+        change = partial(lifecycle.note_wait, reason=reason, expected_start=expected_start)
+        return revise(self.ledger, record.key, change, record)
 
 
 @dataclass(frozen=True)
@@ -300,7 +342,7 @@ class Repairs:
             for record in holding:
                 holder = holder_of(record.job_type, record.job_name)
                 if _holds(record, key) and holder not in held and self._quiet(record):
-                    held[holder] = (record.holds[key], record.share or DEFAULT_SHARE)
+                    held[holder] = holding_of(record, key)
             if item is not None and held == item.holders and item.used == _sum(held):
                 continue
             kind = "damaged item" if item is None else "count differs from the ledger"
@@ -332,5 +374,14 @@ def _holds(record: JobRecord, key: str) -> bool:
     return lifecycle.holds_room(record) and key in record.holds
 
 
-def _sum(holders: dict[str, tuple[int, str]]) -> int:
-    return sum(units for units, _ in holders.values())
+def _sum(holders: dict[str, Holding]) -> int:
+    return sum(holding.units for holding in holders.values())
+
+
+def holding_of(record: JobRecord, key: str) -> Holding:
+    """The room a job holds in a budget, as its admission wrote it."""
+    since = datetime.fromisoformat(record.admitted_at) if record.admitted_at else None
+    runtime = longest_run(record.max_runtime_seconds)
+    until = since + timedelta(seconds=runtime) if since and runtime is not None else None
+    share = record.share or DEFAULT_SHARE
+    return Holding(record.holds[key], share, since, until)

@@ -20,7 +20,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from fnmatch import fnmatchcase
 from types import MappingProxyType
@@ -208,6 +208,7 @@ def admit(record: JobRecord, holds: dict[str, int], at: str) -> JobRecord:
         Move.ADMIT,
         at,
         waiting_for=None,
+        expected_start=None,
         holds=holds,
         admitted_at=at,
         wakes=record.wakes + 1,
@@ -293,11 +294,27 @@ def note_error(record: JobRecord, reason: str, at: str) -> JobRecord | None:
     return record.model_copy(update={"last_error": reason, "updated_at": at})
 
 
-def note_wait(record: JobRecord, reason: str | None) -> JobRecord | None:
-    """What a waiting job waits for (``jobctl get`` shows it); None if it waits no more."""
-    if not record.waiting or record.waiting_for == reason:
+def note_wait(
+    record: JobRecord, reason: str | None, expected_start: str | None = None
+) -> JobRecord | None:
+    """What a waiting job waits for, and when it is expected to start if it holds a
+    reservation (``jobctl get`` shows them); None if it waits no more."""
+    if not record.waiting:
         return None
-    return record.model_copy(update={"waiting_for": reason})
+    return record.model_copy(update={"waiting_for": reason, "expected_start": expected_start})
+
+
+def wait_changed(
+    record: JobRecord, reason: str | None, expected_start: str | None, slack: timedelta
+) -> bool:
+    """Whether what a waiting job waits for changed, or its expected start moved by more
+    than ``slack`` (each pass computes it anew; writing every small move is waste)."""
+    if reason != record.waiting_for or (expected_start is None) != (record.expected_start is None):
+        return True
+    if expected_start is None or record.expected_start is None:
+        return False
+    moved = datetime.fromisoformat(expected_start) - datetime.fromisoformat(record.expected_start)
+    return abs(moved) > slack
 
 
 def checked(record: JobRecord, at: str) -> JobRecord:

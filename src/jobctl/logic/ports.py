@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from jobctl.logic.scheduling import Usage
+from jobctl.logic.fair_share import BudgetItem, Holding
 from jobctl.models.jobs import InFlight, JobRecord, Notice, Observation, Phase, Waiting
 from jobctl.models.kinds import JobType
 
@@ -79,36 +79,35 @@ class Ledger(Protocol):
         ``before`` (at any time, if None)."""
 
 
-@dataclass(frozen=True)
-class BudgetItem:
-    """A budget's item as stored: the room its count says is taken, and each holder with
-    the room it takes and its share."""
-
-    used: int
-    holders: dict[str, tuple[int, str]]
-
-
 class CapacityLedger(Protocol):
-    """The budgets' room: per budget, how much is taken, and by which jobs (holders)."""
+    """The budgets' room: per budget, how much is taken, by which jobs (holders), and each
+    share's past use."""
 
-    def usage(self, keys: Iterable[str]) -> dict[str, Usage]: ...
+    def items(self, keys: Iterable[str]) -> dict[str, BudgetItem]:
+        """Raises UnreadableBudget if one is damaged."""
 
     def admit(
         self,
         holder: str,
-        share: str,
-        needs: Mapping[str, int],
+        holdings: Mapping[str, Holding],
         limits: Mapping[str, int],
         record: JobRecord,
     ) -> JobRecord:
-        """Take ``needs`` in every budget (within ``limits``) and write ``record`` (if nobody
-        wrote it since it was read), all or nothing; return the record as written.
+        """Take each holding in its budget (within ``limits``) and write ``record`` (if
+        nobody wrote it since it was read), all or nothing; return the record as written.
 
         Raises NoRoom if a budget is too full, ConcurrentUpdate if the record changed or
         the holder is in a budget already."""
 
-    def release(self, holder: str, holds: Mapping[str, int]) -> None:
-        """Give back what ``holder`` took in each budget; what it no longer holds is fine."""
+    def release(
+        self,
+        holder: str,
+        holds: Mapping[str, int],
+        at: datetime | None = None,
+        half_life: float = 0,
+    ) -> None:
+        """Give back what ``holder`` took in each budget (what it no longer holds is fine),
+        folding its use into its share's past use as of ``at``."""
 
     def holders(self, keys: Iterable[str]) -> dict[str, dict[str, int]]:
         """Per budget, each holder and the room it takes."""
@@ -116,10 +115,10 @@ class CapacityLedger(Protocol):
     def read(self, keys: Iterable[str]) -> dict[str, BudgetItem | None]:
         """Each budget's item as stored; None for one that cannot be read (damaged)."""
 
-    def rebuild(self, key: str, holders: dict[str, tuple[int, str]], read_used: int | None) -> None:
-        """Write the budget's item anew with these holders and their sum as its count, if
-        its count is still ``read_used`` (None: the item was damaged; it is replaced).
-        Raises ConcurrentUpdate if the count changed meanwhile."""
+    def rebuild(self, key: str, holders: Mapping[str, Holding], read_used: int | None) -> None:
+        """Write the budget's holders anew, with their sum as its count, if its count is
+        still ``read_used`` (None: the item was damaged; it is replaced). Raises
+        ConcurrentUpdate if the count changed meanwhile."""
 
 
 class Wakeup(Protocol):

@@ -91,9 +91,16 @@ def create_params(
 
 
 def max_runtime_seconds(spec: dict[str, Any] | None) -> int | None:
-    """The longest a job may run, as its spec says (training or AutoML)."""
+    """The longest SageMaker lets a job run, as its spec says: its MaxRuntimeInSeconds,
+    or for managed spot its MaxWaitTimeInSeconds (waiting for spot capacity included),
+    or an AutoML job's MaxAutoMLJobRuntimeInSeconds."""
     spec = spec or {}
     stopping = spec.get("StoppingCondition") or {}
     criteria = (spec.get("AutoMLJobConfig") or {}).get("CompletionCriteria") or {}
-    limit = stopping.get("MaxRuntimeInSeconds") or criteria.get("MaxAutoMLJobRuntimeInSeconds")
-    return limit if isinstance(limit, int) else None
+    limits = [
+        stopping.get("MaxRuntimeInSeconds"),
+        stopping.get("MaxWaitTimeInSeconds"),
+        criteria.get("MaxAutoMLJobRuntimeInSeconds"),
+    ]
+    known = [limit for limit in limits if isinstance(limit, int) and not isinstance(limit, bool)]
+    return max(known, default=None)

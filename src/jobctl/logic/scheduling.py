@@ -17,9 +17,13 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from math import inf
 from typing import Any
+
+from jobctl.logic.fair_share import Usage
+from jobctl.logic.timeline import Timeline, earliest_start
 
 OVERALL = "all"
 SHARE_PREFIX = "share:"
@@ -44,6 +48,19 @@ def job_of(holder: str) -> tuple[str, str]:
     return job_name, job_type
 
 
+# A job's room is held from its admission: before its StoppingCondition's clock starts,
+# SageMaker provisions its instances and downloads its data (minutes). A reservation's
+# start is an upper bound only if running jobs end within their limit plus this.
+START_ALLOWANCE_SECONDS = 15 * 60
+
+
+def longest_run(max_runtime_seconds: int | None) -> float | None:
+    """The longest a job holds its room, from admission (None: no known limit)."""
+    if max_runtime_seconds is None:
+        return None
+    return float(max_runtime_seconds + START_ALLOWANCE_SECONDS)
+
+
 def instances_of(params: Mapping[str, Any]) -> dict[str, int]:
     """The instances a job runs on, per type, as SageMaker's quotas count them: a training
     job's ``InstanceCount`` of its ``InstanceType``, plus every instance group's. An
@@ -66,6 +83,9 @@ class Budgets:
     instance_types: Mapping[str, int] = field(default_factory=dict)
     share_limits: Mapping[str, int] = field(default_factory=dict)
     share_weights: Mapping[str, float] = field(default_factory=dict)
+    # SHARE_HALF_LIFE_SECONDS: how fast a share's past use is forgotten (0: only what
+    # runs now counts).
+    half_life: float = 0.0
 
     @property
     def active(self) -> bool:
@@ -114,14 +134,6 @@ def describe_key(key: str) -> str:
 
 
 @dataclass(frozen=True)
-class Usage:
-    """A budget as it stands: the room taken, in all and per share."""
-
-    used: int = 0
-    by_share: Mapping[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class Candidate:
     """A job waiting for room."""
 
@@ -130,18 +142,21 @@ class Candidate:
     share: str
     instances: Mapping[str, int]
     since: str  # when the request arrived (ISO-8601): the oldest goes first
+    runtime: float | None = None  # the longest it may run, in seconds (None: not known)
 
 
 @dataclass(frozen=True)
 class Place:
-    """Where a waiting job stands in the plan: admitted now, or what it waits for, and
-    how many jobs before it want the same budgets."""
+    """Where a waiting job stands in the plan: admitted now, or what it waits for, how
+    many jobs before it want the same budgets, and, if it holds a reservation, when its
+    room will be free at the latest (seconds from now)."""
 
     candidate: Candidate
     needs: Mapping[str, int]
     admit: bool
     waits_for: str | None = None
     ahead: int = 0
+    starts_in: float | None = None
 
 
 def budgets_wanted(candidates: Iterable[Candidate], budgets: Budgets) -> set[str]:
@@ -152,7 +167,7 @@ def waiting_text(
     needs: Mapping[str, int], used: Mapping[str, int], budgets: Budgets, held: Iterable[str]
 ) -> str:
     """What a job waits for, naming each budget without room for it (``held``: room there
-    is kept for jobs of higher priority)."""
+    is kept for other jobs: reserved, or held for higher priorities)."""
     full = []
     for key, units in needs.items():
         taken, limit = used.get(key, 0), budgets.limit(key)
@@ -162,59 +177,164 @@ def waiting_text(
             full.append(f"all jobs: {taken} of {limit} running")
         elif is_share_key(key):
             full.append(f"{describe_key(key)}: {taken} of its limit of {limit} running")
+        elif units > limit:
+            full.append(f"{key}: its budget is {limit} instances now, it needs {units}")
         else:
             full.append(f"{key}: {taken} of {limit} instances in use, needs {units}")
-    full.extend(f"{describe_key(key)}: held for jobs of higher priority" for key in held)
+    full.extend(held)
     return "waiting for capacity (" + "; ".join(full) + ")"
 
 
 class _Ranking:
     """Waiting jobs, taken one at a time in the order of admission: higher priority first;
-    among equal priorities, the share whose use of the budgets (read from ``by_share`` at
-    each take: the caller counts what it admits there) is lowest for its weight; then the
-    oldest. Within a group of the same priority, share and budgets the order is by age
-    alone, so only the groups' heads compete: taking every job costs (jobs x groups), not
-    jobs²."""
+    among equal priorities, the share whose fair-share use of the budgets the job needs
+    (the fullest of them, for its weight) is lowest; then the oldest. ``use`` is read at
+    each take: the caller adds what it admits, and says so (``charged``).
+
+    Jobs of one priority, share and set of budgets keep their order by age, so only each
+    group's oldest competes, in a heap. A share's use only grows within a pass, so a
+    group whose share was charged since it was pushed is weighed again when it comes
+    up, and pushed back: O(n log n) for n jobs, however many groups a producer makes."""
 
     def __init__(
         self,
         jobs: Iterable[tuple[Candidate, tuple[str, ...]]],
         budgets: Budgets,
-        by_share: Mapping[str, Mapping[str, int]],
+        use: Mapping[str, Mapping[str, float]],
     ) -> None:
         self._budgets = budgets
-        self._by_share = by_share
+        self._use = use
         self._groups: dict[
             tuple[int, str, tuple[str, ...]], list[tuple[str, tuple[str, str], Candidate]]
         ] = {}
         for candidate, keys in jobs:
             group = (candidate.priority, candidate.share, keys)
             self._groups.setdefault(group, []).append((candidate.since, candidate.key, candidate))
-        for members in self._groups.values():
+        self._charges: Counter[str] = Counter()
+        self._heap: list[
+            tuple[int, float, str, tuple[str, str], tuple[int, str, tuple[str, ...]], int]
+        ] = []
+        for group, members in self._groups.items():
             heapq.heapify(members)
+            self._push(group)
 
-    def __bool__(self) -> bool:
-        return bool(self._groups)
+    def _push(self, group: tuple[int, str, tuple[str, ...]]) -> None:
+        priority, share, keys = group
+        since, key, _ = self._groups[group][0]
+        load = self._load(share, keys)
+        heapq.heappush(self._heap, (-priority, load, since, key, group, self._charges[share]))
 
-    def take(self) -> Candidate:
-        groups = self._groups
-        group = min(
-            groups, key=lambda g: (-g[0], self._load(g[1], g[2]), groups[g][0][0], groups[g][0][1])
-        )
-        _, _, candidate = heapq.heappop(groups[group])
-        if not groups[group]:
-            del groups[group]
-        return candidate
+    def __iter__(self) -> Iterator[Candidate]:
+        while self._heap:
+            *_, group, charged = heapq.heappop(self._heap)
+            if charged != self._charges[group[1]]:
+                self._push(group)  # its share was charged since: weigh it again
+                continue
+            members = self._groups[group]
+            _, _, candidate = heapq.heappop(members)
+            if members:
+                self._push(group)
+            yield candidate
+
+    def charged(self, share: str) -> None:
+        self._charges[share] += 1
 
     def _load(self, share: str, keys: tuple[str, ...]) -> float:
         """The share's use of the budgets (the fullest one), for its weight. A budget
         lowered to 0 (or a quota read as 0) admits nothing, and divides by 1 here."""
         taken = [
-            self._by_share[key].get(share, 0) / max(self._budgets.limit(key), 1)
+            self._use[key].get(share, 0.0) / max(self._budgets.limit(key), 1)
             for key in keys
             if not is_share_key(key)
         ]
         return max(taken, default=0.0) / self._budgets.weight(share)
+
+
+# A running job past its limit still holds its room until it settles: it is taken to
+# end any moment, this many seconds from now.
+OVERDUE_END = 60.0
+# How many waiting jobs a pass reserves room for, at most: each is a job that does not
+# fit now, in the order of admission; a job beyond them holds its budgets back from
+# lower priorities instead, as one with no reservation does.
+RESERVATIONS = 8
+
+
+class _Pass:
+    """One pass over the waiting jobs in the order of admission (docs/contract.md §8):
+    each is admitted if it fits now and delays no reservation; else the first ones that
+    do not fit get a reservation (the earliest time their room is free, from the running
+    jobs' ends at the latest), and the others wait."""
+
+    def __init__(self, usage: Mapping[str, Usage], budgets: Budgets, keys: Iterable[str]) -> None:
+        self.budgets = budgets
+        self.used: dict[str, int] = {}
+        self.use: dict[str, dict[str, float]] = {}
+        self.timelines: dict[str, Timeline] = {}
+        for key in keys:
+            state = usage.get(key, Usage())
+            self.used[key] = state.used
+            self.use[key] = state.share_use()
+            if is_share_key(key):
+                continue
+            timeline = self.timelines[key] = Timeline(budgets.limit(key))
+            for end, units in state.ends:
+                timeline.take(0.0, inf if end is None else max(end, OVERDUE_END), units)
+            untracked = state.used - sum(units for _, units in state.ends)
+            timeline.take(0.0, inf, untracked)  # counted, but no holder says until when
+        self.held: dict[str, int] = {}  # budget -> highest priority holding it back
+        self.reserved = 0
+
+    def place(self, candidate: Candidate, needs: Mapping[str, int]) -> Place:
+        length = inf if candidate.runtime is None else candidate.runtime
+        budgets = [key for key in needs if not is_share_key(key)]
+        at_limit = [
+            key
+            for key in needs
+            if is_share_key(key) and self.used[key] + 1 > self.budgets.limit(key)
+        ]
+        kept = [key for key in budgets if not self.timelines[key].fits(0.0, length, needs[key])]
+        held = [key for key in budgets if self.held.get(key, -1) > candidate.priority]
+        if not at_limit and not kept and not held:
+            for key, units in needs.items():
+                self.used[key] += units
+                self.use[key][candidate.share] = self.use[key].get(candidate.share, 0.0) + units
+                if key in self.timelines:
+                    self.timelines[key].take(0.0, length, units)
+            return Place(candidate, needs, admit=True)
+        full = {key for key in budgets if self.used[key] + needs[key] > self.budgets.limit(key)}
+        reasons = [
+            f"{describe_key(k)}: held for jobs of higher priority" for k in held if k not in full
+        ]
+        reasons += [
+            f"{describe_key(k)}: room reserved for a job before it"
+            for k in kept
+            if k not in full and k not in held
+        ]
+        waits = waiting_text(needs, self.used, self.budgets, reasons)
+        if at_limit or not (kept or held):
+            return Place(
+                candidate, needs, admit=False, waits_for=waits
+            )  # a share's limit holds nothing back
+        starts_in = self._reserve(candidate, needs, length) if not held else None
+        if starts_in is None:
+            # No reservation: its budgets are held back from lower priorities instead.
+            for key in full or kept:
+                self.held[key] = max(self.held.get(key, -1), candidate.priority)
+        return Place(candidate, needs, admit=False, waits_for=waits, starts_in=starts_in)
+
+    def _reserve(
+        self, candidate: Candidate, needs: Mapping[str, int], length: float
+    ) -> float | None:
+        if self.reserved >= RESERVATIONS:
+            return None
+        wanted = [(self.timelines[k], needs[k]) for k in needs if not is_share_key(k)]
+        starts = earliest_start(wanted, length)
+        if starts is None:
+            return None
+        for timeline, units in wanted:
+            timeline.take(starts, starts + length, units)
+        self.reserved += 1
+        return starts
 
 
 def plan(
@@ -222,40 +342,19 @@ def plan(
 ) -> list[Place]:
     """Every waiting job in the order it is considered in, and which of them start now.
     ``usage`` needs only the budgets the candidates need (``budgets_wanted``)."""
-    used: dict[str, int] = {}
-    by_share: dict[str, dict[str, int]] = {}
-    needs_of: dict[tuple[str, str], dict[str, int]] = {}
     jobs = []
+    needs_of: dict[tuple[str, str], dict[str, int]] = {}
     for candidate in candidates:
-        needs = budgets.needs(candidate.instances, candidate.share)
-        needs_of[candidate.key] = needs
-        for key in needs:
-            if key not in used:
-                used[key] = usage.get(key, Usage()).used
-                by_share[key] = dict(usage.get(key, Usage()).by_share)
+        needs = needs_of[candidate.key] = budgets.needs(candidate.instances, candidate.share)
         jobs.append((candidate, tuple(needs)))
-    ranking = _Ranking(jobs, budgets, by_share)
-    held: dict[str, int] = {}  # budget -> the highest priority waiting for room in it
+    this_pass = _Pass(usage, budgets, {key for needs in needs_of.values() for key in needs})
+    ranking = _Ranking(jobs, budgets, this_pass.use)
     placed: list[Place] = []
-    while ranking:
-        candidate = ranking.take()
-        needs = needs_of[candidate.key]
-        full = [key for key, units in needs.items() if used[key] + units > budgets.limit(key)]
-        blocked = [
-            key for key in needs if not is_share_key(key) and held.get(key, -1) > candidate.priority
-        ]
-        if not full and not blocked:
-            for key, units in needs.items():
-                used[key] += units
-                by_share[key][candidate.share] = by_share[key].get(candidate.share, 0) + units
-            placed.append(Place(candidate, needs, admit=True))
-            continue
-        if not any(is_share_key(key) for key in full):
-            # Waiting for the budget itself: lower priorities must not take its room.
-            for key in full:
-                held[key] = max(held.get(key, -1), candidate.priority)
-        text = waiting_text(needs, used, budgets, [k for k in blocked if k not in full])
-        placed.append(Place(candidate, needs, admit=False, waits_for=text))
+    for candidate in ranking:
+        place = this_pass.place(candidate, needs_of[candidate.key])
+        if place.admit:
+            ranking.charged(candidate.share)
+        placed.append(place)
     return _count_ahead(placed)
 
 
@@ -265,30 +364,30 @@ def admission_order(
     """Every waiting job in the order it will be admitted (``jobctl queue``): first those
     ``plan`` admits now, then the others as room frees, each taken by the same ranking
     with the jobs before it counted in their shares' use, as the controller counts them
-    once it has admitted them. Each keeps what ``plan`` says it waits for now.
+    once it has admitted them. Each keeps what ``plan`` says it waits for now, and its
+    reservation.
 
     A forecast: it counts the jobs running now as running on. Room freed by a share with
-    jobs waiting lowers that share's use, and a smaller job of the same priority may start
-    first in room the one before it cannot use (backfill)."""
+    jobs waiting lowers that share's use, and a smaller job may start first in room the
+    one before it cannot use (backfill)."""
     places = plan(candidates, usage, budgets)
-    by_share = {
-        key: dict(usage.get(key, Usage()).by_share) for place in places for key in place.needs
-    }
+    use = {key: usage.get(key, Usage()).share_use() for place in places for key in place.needs}
 
     def count(place: Place) -> Place:
         for key, units in place.needs.items():
             share = place.candidate.share
-            by_share[key][share] = by_share[key].get(share, 0) + units
+            use[key][share] = use[key].get(share, 0.0) + units
         return place
 
     starting = [count(place) for place in places if place.admit]
     waiting = {place.candidate.key: place for place in places if not place.admit}
     ranking = _Ranking(
-        ((place.candidate, tuple(place.needs)) for place in waiting.values()), budgets, by_share
+        ((place.candidate, tuple(place.needs)) for place in waiting.values()), budgets, use
     )
     order = []
-    while ranking:
-        order.append(count(waiting[ranking.take().key]))
+    for candidate in ranking:
+        order.append(count(waiting[candidate.key]))
+        ranking.charged(candidate.share)
     return _count_ahead(starting + order)
 
 
@@ -303,6 +402,6 @@ def _count_ahead(placed: list[Place]) -> list[Place]:
             continue
         wanted = frozenset(key for key in place.needs if not is_share_key(key))
         ahead = sum(n for keys, n in before.items() if keys & wanted)
-        counted.append(Place(place.candidate, place.needs, False, place.waits_for, ahead))
+        counted.append(replace(place, ahead=ahead))
         before[wanted] += 1
     return counted

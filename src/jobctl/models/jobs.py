@@ -194,6 +194,9 @@ class JobRecord(BaseModel):
     priority: int | None = None
     share: str | None = None
     waiting_for: str | None = None
+    # When a waiting job holding a reservation is expected to start, at the latest
+    # (docs/contract.md §8: an upper bound while running jobs end by their limits).
+    expected_start: str | None = None
     # Bookkeeping of the waiting room: what the job runs on (instances per type); the
     # room it holds in each budget once admitted, and since when; and the request itself
     # (compressed), to send to the queue again when it is admitted. Once SageMaker has
@@ -321,6 +324,8 @@ class Waiting(BaseModel):
     share: str | None = None
     instances: dict[str, int] = Field(default_factory=dict)
     waiting_for: str | None = None
+    max_runtime_seconds: int | None = None
+    expected_start: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:

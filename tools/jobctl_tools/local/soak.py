@@ -285,8 +285,8 @@ def budget_items() -> tuple[dict[str, Any], dict[str, str]]:
             wrong[key] = "cannot be read"
             continue
         if item.holders:
-            held[key] = {holder: units for holder, (units, _) in item.holders.items()}
-        counted = sum(units for units, _ in item.holders.values())
+            held[key] = {holder: holding.units for holder, holding in item.holders.items()}
+        counted = sum(holding.units for holding in item.holders.values())
         if item.used != counted:
             wrong[key] = f"counts {item.used}, its holders take {counted}"
     return held, wrong

@@ -232,7 +232,7 @@ class Submit:
         if current is None:
             raise RecordMissing(*record.key)
         if current.waiting and place is not None:
-            current = admission.note_wait(current, place.waits_for)
+            current = admission.note_wait(current, place.waits_for, admission.expected_start(place))
         if current.waiting:
             count("JobsWaiting", job_type=record.job_type)
             logger.info("waiting for capacity", extra={"waiting_for": current.waiting_for})
