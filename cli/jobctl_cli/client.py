@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError as BotoClientError
 
 from jobctl.adapters.capacity import DynamoDBCapacity
 from jobctl.adapters.ledger import DynamoDBLedger
+from jobctl.adapters.waiting_room import WaitingRoomCounts
 from jobctl.errors import InvalidRequest, UnreadableBudget
 from jobctl.logic.admission import candidate_of
 from jobctl.logic.fair_share import Usage
@@ -429,9 +430,10 @@ class JobctlClient:
         return self.resources.state_table
 
     def waiting(self) -> list[Waiting]:
-        """The waiting room, through the sparse waiting-index (never a scan); an item that
-        cannot be read is left out and its key kept in ``unreadable``."""
-        return self._ledger.waiting()
+        """The waiting room, share by share through queue-index (never a scan); an item
+        that cannot be read is left out and its key kept in ``unreadable``."""
+        room = WaitingRoomCounts(self._dynamodb, self._state_table)
+        return self._ledger_with(room).waiting()
 
     def queue(self, now: datetime | None = None) -> Queue:
         """Every waiting job in the order of admission, by the controller's own plan and
@@ -500,12 +502,16 @@ class JobctlClient:
 
     @property
     def _ledger(self) -> DynamoDBLedger:
+        return self._ledger_with(None)
+
+    def _ledger_with(self, room: WaitingRoomCounts | None) -> DynamoDBLedger:
         """The product's own ledger adapter: the CLI reads what the controller writes the
         way the controller reads it; a record that cannot be read is listed by its key."""
         return DynamoDBLedger(
             self._dynamodb,
             self.resources.table,
             on_unreadable=lambda unreadable: self.unreadable.append(unreadable.key),
+            room=room,
         )
 
     def dead_letters(self) -> list[DeadLetter]:

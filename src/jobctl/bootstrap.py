@@ -21,6 +21,7 @@ from jobctl.adapters.notices import SnsNoticePublisher
 from jobctl.adapters.queue import SqsWakeup
 from jobctl.adapters.quotas import CachedQuotas, ServiceQuotasReader
 from jobctl.adapters.sagemaker import CallRates, SageMakerAdapter
+from jobctl.adapters.waiting_room import WaitingRoomCounts
 from jobctl.config import Settings
 from jobctl.logic.admission import Admission
 from jobctl.logic.ports import (
@@ -33,7 +34,7 @@ from jobctl.logic.ports import (
     Wakeup,
 )
 from jobctl.logic.reconciliation import Reconciler, SweepLimits
-from jobctl.logic.scheduling import Budgets
+from jobctl.logic.scheduling import Budgets, WaitingLimits
 from jobctl.logic.submission import Context, Submitter
 from jobctl.logic.submission.reject import Rejections
 from jobctl.logic.submission.stop import Stop
@@ -65,10 +66,14 @@ class Controller:
 
 def bootstrap(settings: Settings, clients: Clients, clock: Clock | None = None) -> Controller:
     clock = clock or SystemClock()
-    capacity = DynamoDBCapacity(clients.dynamodb, settings.idempotency_table, settings.jobs_table)
+    room = WaitingRoomCounts(clients.dynamodb, settings.idempotency_table)
+    limits = WaitingLimits(settings.max_waiting_jobs, settings.max_waiting_shares)
+    capacity = DynamoDBCapacity(
+        clients.dynamodb, settings.idempotency_table, settings.jobs_table, room
+    )
     ports = Ports(
         sagemaker=SageMakerAdapter(clients.sagemaker, clock, call_rates(settings)),
-        ledger=DynamoDBLedger(clients.dynamodb, settings.jobs_table),
+        ledger=DynamoDBLedger(clients.dynamodb, settings.jobs_table, room=room, limits=limits),
         publisher=SnsNoticePublisher(clients.sns, settings.notices_topic_arn),
         sweep_state=DynamoDBSweepState(clients.dynamodb, settings.idempotency_table),
         capacity=capacity,
@@ -150,6 +155,7 @@ def assemble(
         max_receive_count=settings.max_receive_count,
         budgets=scheduled,
         default_retry=settings.default_retry,
+        known_shares=settings.shares,
     )
     stop = Stop(context=context, rejections=rejections, reconciler=reconciler)
     update = Update(context=context, rejections=rejections)

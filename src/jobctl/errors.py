@@ -94,6 +94,11 @@ class ServiceRefused(JobctlError):
     then given up (SubmitFailed, one notice), so an operator can fix the cause and redrive."""
 
 
+class WaitingRoomFull(JobctlError):
+    """A new job may not join the waiting room: it is at one of its bounds
+    (MAX_WAITING_JOBS, MAX_WAITING_SHARES), which the message names."""
+
+
 class UnreadableBudget(JobctlError):
     """A budget's item in the state table that does not parse (damaged by hand, or by a
     bug), named by its id (and ``budget``, the budget's key, when it is a budget's room)."""

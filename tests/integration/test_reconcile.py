@@ -244,7 +244,7 @@ def settle_with_claim(stack: Stack, monkeypatch: pytest.MonkeyPatch, claimed_at:
     stack.deliver(finish(stack))
     record = reconciler.ledger.get(NAME, "TrainingJob")
     assert record is not None
-    reconciler.ledger.update(record.model_copy(update={"notice_claimed_at": claimed_at}))
+    reconciler.ledger.update(record.model_copy(update={"notice_claimed_at": claimed_at}), record)
     monkeypatch.setattr(reconciler, "_announce_if_due", announce_if_due)
 
 
@@ -276,7 +276,7 @@ def test_the_sweep_reports_jobs_running_past_their_maximum_runtime(
     assert record is not None
     assert record.max_runtime_seconds == 3600
     long_ago = {"submitted_at": "2020-01-01T00:00:00.000Z"}
-    ledger.update(record.model_copy(update=long_ago))
+    ledger.update(record.model_copy(update=long_ago), record)
     capsys.readouterr()
     report = running.sweep()["sweep"]
     assert report["stuck"] == [NAME]

@@ -26,9 +26,11 @@ from jobctl.errors import (
     StaleHold,
     UnreadableBudget,
     UnreadableRecord,
+    WaitingRoomFull,
 )
 from jobctl.logic.fair_share import BudgetItem, Holding, past_use_after
 from jobctl.logic.ports import Clock, ListPage
+from jobctl.logic.scheduling import WaitingLimits, queue_rank
 from jobctl.models.jobs import InFlight, JobRecord, Notice, Observation, Phase, Waiting, utc_iso
 from jobctl.models.kinds import KINDS, JobType
 
@@ -181,12 +183,14 @@ def summary(answer: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class InMemoryLedger:
-    def __init__(self) -> None:
+    def __init__(self, limits: WaitingLimits | None = None) -> None:
         self.records: dict[tuple[str, str], JobRecord] = {}
         self.damaged: set[tuple[str, str]] = set()
         self.writes = 0
         # The waiting room's index is a moment behind the records: True shows it empty.
         self.index_lags = False
+        self.limits = limits
+        self.queue_items_read = 0  # waiting jobs read through the queues' index
 
     def get(self, job_name: str, job_type: str) -> JobRecord | None:
         if (job_name, job_type) in self.damaged:
@@ -203,13 +207,26 @@ class InMemoryLedger:
     def insert(self, record: JobRecord) -> JobRecord:
         if record.key in self.records:
             raise ConcurrentUpdate(f"{record.key} exists")
+        self._check_room(None, record)
         return self._store(record.model_copy(update={"version": 1}))
 
-    def update(self, record: JobRecord) -> JobRecord:
+    def update(self, record: JobRecord, read: JobRecord) -> JobRecord:
         stored = self.records.get(record.key)
-        if stored is None or stored.version != record.version:
+        if stored is None or stored.version != read.version:
             raise ConcurrentUpdate(f"{record.key} changed since it was read")
-        return self._store(record.model_copy(update={"version": record.version + 1}))
+        self._check_room(stored, record)
+        return self._store(record.model_copy(update={"version": read.version + 1}))
+
+    def _check_room(self, stored: JobRecord | None, written: JobRecord) -> None:
+        """A new request joining the waiting room is held to its bounds (as the adapter's
+        transaction holds it)."""
+        joins = written.waiting and not (stored is not None and stored.waiting)
+        if self.limits is None or not joins or written.attempt > 1:
+            return
+        shares = self.waiting_shares()
+        refusal = self.limits.refusal(sum(shares.values()), shares, written.share or "default")
+        if refusal:
+            raise WaitingRoomFull(refusal)
 
     def pending_notices(self) -> Iterator[JobRecord]:
         yield from (r for r in list(self.records.values()) if r.notice_pending)
@@ -228,6 +245,32 @@ class InMemoryLedger:
             return []
         # A damaged record's index entry (a projection of a few attributes) still reads.
         return [Waiting.model_validate(r.model_dump()) for r in self.records.values() if r.waiting]
+
+    def waiting_shares(self) -> dict[str, int]:
+        return dict(Counter(r.share or "default" for r in self.records.values() if r.waiting))
+
+    def forget_share(self, share: str) -> None:
+        pass  # counted from the records: an empty share is never listed
+
+    def requeue_legacy(self) -> int:
+        return 0  # its records were never in the index before queue-index
+
+    def queue_page(
+        self, share: str, limit: int, after: str | None = None
+    ) -> tuple[list[Waiting], str | None]:
+        ranked = sorted(
+            (
+                (queue_rank(w.priority or 0, w.created_at, w.key), w)
+                for w in self.waiting()
+                if (w.share or "default") == share
+            ),
+            key=lambda ranked: (ranked[0], ranked[1].key),
+        )
+        rest = [(rank, w) for rank, w in ranked if after is None or rank > after]
+        page = rest[:limit]
+        self.queue_items_read += len(page)
+        more = page[-1][0] if len(rest) > limit else None
+        return [w for _, w in page], more
 
     def in_repair(self, phase: Phase, before: str | None = None) -> list[JobRecord]:
         return [
@@ -288,7 +331,7 @@ class InMemoryCapacity:
         for key, holding in holdings.items():
             if self.in_use(key) + holding.units > limits[key]:
                 raise NoRoom(key)
-        written = self.ledger.update(record)
+        written = self.ledger.update(record, stored)
         for key, holding in holdings.items():
             self.held.setdefault(key, {})[holder] = holding
         return written

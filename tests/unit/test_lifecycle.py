@@ -216,11 +216,15 @@ def test_the_sparse_index_flags_follow_the_phase() -> None:
     def flags(**changes: object) -> dict[str, str | None]:
         return index_flags(record(**changes))
 
-    assert flags(status="Queued", job_arn=None, phase=Phase.WAITING)["waiting"] == "1"
+    waiting = flags(status="Queued", job_arn=None, phase=Phase.WAITING, share="prod", priority=7)
+    assert waiting["queue"] == "prod"
+    assert waiting["queue_rank"] == f"9992#{record().created_at}#TrainingJob#{record().job_name}"
     assert flags(status="Queued", job_arn=None, phase=Phase.ADMITTED)["repair"] == "admitted"
     assert flags()["in_flight"] == "TrainingJob"
     assert flags(status="Completed", sagemaker_status="Completed") == {
         "waiting": None,
+        "queue": None,
+        "queue_rank": None,
         "notice_pending": "1",
         "in_flight": None,
         "repair": None,

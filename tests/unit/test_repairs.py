@@ -316,7 +316,8 @@ def test_a_job_given_up_while_its_create_was_on_the_way_is_stopped_not_left_runn
         arn = create(*args)  # meanwhile, the last delivery of a copy gave the job up
         record = logic.record("a")
         logic.ledger.update(
-            lifecycle.settle_by_controller(record, "SubmitFailed", "given up", logic.clock.now())
+            lifecycle.settle_by_controller(record, "SubmitFailed", "given up", logic.clock.now()),
+            record,
         )
         return arn
 

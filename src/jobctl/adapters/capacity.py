@@ -25,10 +25,12 @@ from pydantic import TypeAdapter, ValidationError
 
 from jobctl.adapters.errors import describe, error_code, translated
 from jobctl.adapters.ledger import item_of
+from jobctl.adapters.waiting_room import WaitingRoomCounts
 from jobctl.errors import ConcurrentUpdate, NoRoom, RetryableError, StaleHold, UnreadableBudget
 from jobctl.logic.fair_share import BudgetItem, Holding, past_use_after
 from jobctl.logic.scheduling import Budgets
 from jobctl.models.jobs import JobRecord, utc_iso
+from jobctl.models.requests import DEFAULT_SHARE
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -50,10 +52,17 @@ def _key(budget_key: str) -> dict[str, Any]:
 
 
 class DynamoDBCapacity:
-    def __init__(self, client: DynamoDBClient, table_name: str, jobs_table: str) -> None:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        jobs_table: str,
+        room: WaitingRoomCounts | None = None,
+    ) -> None:
         self._client = client
         self._table = table_name
         self._jobs_table = jobs_table
+        self._room = room
         self._existing: set[str] = set()  # budget items known to exist (never deleted)
 
     def record_budgets(self, budgets: Budgets) -> None:
@@ -174,6 +183,8 @@ class DynamoDBCapacity:
                 }
             }
         )
+        if self._room is not None:  # it leaves the waiting room
+            updates.append(self._room.leave(record.share or DEFAULT_SHARE))
         try:
             self._client.transact_write_items(TransactItems=updates)  # type: ignore[arg-type]
         except ClientError as exc:

@@ -14,8 +14,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ValidationError
 
 from jobctl.adapters.errors import describe, error_code, translated
-from jobctl.errors import ConcurrentUpdate, UnreadableRecord
+from jobctl.adapters.waiting_room import WaitingRoomCounts
+from jobctl.errors import ConcurrentUpdate, UnreadableRecord, WaitingRoomFull
+from jobctl.logic.scheduling import WaitingLimits, queue_rank
 from jobctl.models.jobs import InFlight, JobRecord, Phase, Waiting, utc_iso
+from jobctl.models.requests import DEFAULT_SHARE, MIN_PRIORITY
 from jobctl.observability import report_unreadable
 
 if TYPE_CHECKING:
@@ -24,7 +27,10 @@ if TYPE_CHECKING:
 PENDING_NOTICES_INDEX = "unnotified-index"
 STATUS_INDEX = "status-index"
 IN_FLIGHT_INDEX = "in-flight-index"
-WAITING_INDEX = "waiting-index"
+QUEUE_INDEX = "queue-index"
+# Before queue-index, one partition held the whole waiting room; the sweep moves any job
+# still there (README, "Upgrading").
+LEGACY_WAITING_INDEX = "waiting-index"
 REPAIR_INDEX = "repair-index"
 _BATCH_GET_LIMIT = 100
 Model = TypeVar("Model", bound=BaseModel)
@@ -42,9 +48,15 @@ def item_of(record: JobRecord) -> dict[str, Any]:
 
 def index_flags(record: JobRecord) -> dict[str, str | None]:
     """The sparse indexes' keys, derived from the record's phase (never set by hand):
-    an index holds exactly the records whose attribute is present."""
+    an index holds exactly the records whose attribute is present. The waiting room is
+    a queue per share (its partition), in the order of ``queue_rank``."""
+    waiting = record.waiting
     return {
-        "waiting": "1" if record.waiting else None,
+        "waiting": None,
+        "queue": (record.share or DEFAULT_SHARE) if waiting else None,
+        "queue_rank": queue_rank(record.priority or MIN_PRIORITY, record.created_at, record.key)
+        if waiting
+        else None,
         "notice_pending": "1" if record.notice_pending else None,
         "in_flight": record.in_flight,
         "repair": record.repair,
@@ -120,10 +132,14 @@ class DynamoDBLedger:
         client: DynamoDBClient,
         table_name: str,
         on_unreadable: Callable[[UnreadableRecord], None] = report_unreadable,
+        room: WaitingRoomCounts | None = None,
+        limits: WaitingLimits | None = None,
     ) -> None:
         self._client = client
         self._table = table_name
         self._on_unreadable = on_unreadable
+        self._room = room
+        self._limits = limits
 
     def get(self, job_name: str, job_type: str) -> JobRecord | None:
         try:
@@ -158,13 +174,31 @@ class DynamoDBLedger:
 
     def insert(self, record: JobRecord) -> JobRecord:
         stored = record.model_copy(update={"version": 1})
-        self._put(stored, "attribute_not_exists(job_name)", {})
+        self._put(stored, "attribute_not_exists(job_name)", {}, self._room_change(None, stored))
         return stored
 
-    def update(self, record: JobRecord) -> JobRecord:
-        stored = record.model_copy(update={"version": record.version + 1})
-        self._put(stored, "version = :read", {":read": {"N": str(record.version)}})
+    def update(self, record: JobRecord, read: JobRecord) -> JobRecord:
+        stored = record.model_copy(update={"version": read.version + 1})
+        condition = {":read": {"N": str(read.version)}}
+        self._put(stored, "version = :read", condition, self._room_change(read, stored))
         return stored
+
+    def _room_change(self, read: JobRecord | None, written: JobRecord) -> dict[str, Any] | None:
+        """The waiting room's count change a write makes: a job joining (a new request is
+        held to the room's bounds; a retry of one accepted earlier is not) or leaving."""
+        was = read is not None and read.waiting
+        if self._room is None or was == written.waiting:
+            return None
+        share = (written.share if written.waiting or read is None else read.share) or DEFAULT_SHARE
+        if not written.waiting:
+            return self._room.leave(share)
+        return self._room.enter(share, self._limits if written.attempt == 1 else None)
+
+    def leaving_room(self, record: JobRecord) -> dict[str, Any] | None:
+        """The count change of a waiting job admitted (in the admission's transaction)."""
+        if self._room is None or not record.waiting:
+            return None
+        return self._room.leave(record.share or DEFAULT_SHARE)
 
     def pending_notices(self) -> Iterator[JobRecord]:
         items = self._query(
@@ -188,14 +222,78 @@ class DynamoDBLedger:
         )
         return list(_readable(InFlight, items, self._on_unreadable))
 
+    def waiting_shares(self) -> dict[str, int]:
+        """How many jobs wait in each share's queue (0: empty, not forgotten yet)."""
+        if self._room is None:
+            return {}
+        return self._room.counts()[1]
+
+    def forget_share(self, share: str) -> None:
+        if self._room is not None:
+            self._room.forget(share)
+
+    def queue_page(
+        self, share: str, limit: int, after: str | None = None
+    ) -> tuple[list[Waiting], str | None]:
+        """The first ``limit`` jobs of the share's queue (after the rank ``after``), in
+        its order, and the rank to go on from (None: the queue has no more)."""
+        condition = "#queue = :share"
+        values: dict[str, Any] = {":share": {"S": share}}
+        if after is not None:
+            condition += " AND queue_rank > :after"
+            values[":after"] = {"S": after}
+        try:
+            answer = self._client.query(
+                TableName=self._table,
+                IndexName=QUEUE_INDEX,
+                KeyConditionExpression=condition,
+                ExpressionAttributeNames={"#queue": "queue"},
+                ExpressionAttributeValues=values,
+                Limit=limit,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _failure(exc) from exc
+        items = answer.get("Items", [])
+        more = answer.get("LastEvaluatedKey")
+        last = str(more["queue_rank"]["S"]) if more and "queue_rank" in more else None
+        return list(_readable(Waiting, items, self._on_unreadable)), last
+
     def waiting(self) -> list[Waiting]:
-        """Through the sparse waiting-index: only waiting jobs carry ``waiting``."""
+        """Every waiting job, share by share (``jobctl queue`` and the tests)."""
+        found: list[Waiting] = []
+        for share in self.waiting_shares():
+            items = self._query(
+                IndexName=QUEUE_INDEX,
+                KeyConditionExpression="#queue = :share",
+                ExpressionAttributeNames={"#queue": "queue"},
+                ExpressionAttributeValues={":share": {"S": share}},
+            )
+            found.extend(_readable(Waiting, items, self._on_unreadable))
+        return found
+
+    def requeue_legacy(self) -> int:
+        """Move jobs still waiting in the one partition of the waiting room as it was
+        before queue-index (README, "Upgrading") into their shares' queues, counted."""
         items = self._query(
-            IndexName=WAITING_INDEX,
+            IndexName=LEGACY_WAITING_INDEX,
             KeyConditionExpression="waiting = :waiting",
             ExpressionAttributeValues={":waiting": {"S": "1"}},
+            ProjectionExpression="job_name, job_type",
         )
-        return list(_readable(Waiting, items, self._on_unreadable))
+        keys = [(item["job_name"]["S"], item["job_type"]["S"]) for item in items]
+        moved = 0
+        for record in self.get_many(keys).values():
+            if not record.waiting or self._room is None:
+                continue
+            stored = record.model_copy(update={"version": record.version + 1})
+            condition = {":read": {"N": str(record.version)}}
+            entering = self._room.enter(record.share or DEFAULT_SHARE, None)
+            try:
+                self._put(stored, "version = :read", condition, entering)
+            except ConcurrentUpdate:
+                continue
+            moved += 1
+        return moved
 
     def in_repair(self, phase: Phase, before: str | None = None) -> list[JobRecord]:
         """The records in ``phase`` (one the sweep repairs) last written before ``before``
@@ -275,14 +373,42 @@ class DynamoDBLedger:
         except (ClientError, BotoCoreError) as exc:
             raise _failure(exc) from exc
 
-    def _put(self, record: JobRecord, condition: str, values: dict[str, Any]) -> None:
-        extra: dict[str, Any] = {"ExpressionAttributeValues": values} if values else {}
+    def _put(
+        self,
+        record: JobRecord,
+        condition: str,
+        values: dict[str, Any],
+        room_change: dict[str, Any] | None = None,
+    ) -> None:
+        """Write the record if ``condition`` holds, with the waiting room's count change
+        in the same transaction when it joins or leaves."""
+        put: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": item_of(record),
+            "ConditionExpression": condition,
+        }
+        if values:
+            put["ExpressionAttributeValues"] = values
         try:
-            self._client.put_item(
-                TableName=self._table, Item=item_of(record), ConditionExpression=condition, **extra
-            )
-        except (ClientError, BotoCoreError) as exc:
+            if room_change is None:
+                self._client.put_item(**put)
+            else:
+                items = [{"Put": put}, room_change]
+                self._client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+        except ClientError as exc:
+            if error_code(exc) == "TransactionCanceledException":
+                raise self._why_cancelled(exc, record) from exc
             raise _failure(exc) from exc
+        except BotoCoreError as exc:
+            raise _failure(exc) from exc
+
+    def _why_cancelled(self, exc: ClientError, record: JobRecord) -> Exception:
+        reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+        if reasons[:1] == ["ConditionalCheckFailed"]:
+            return ConcurrentUpdate(describe(exc))
+        if reasons[1:2] == ["ConditionalCheckFailed"] and self._room and self._limits:
+            return WaitingRoomFull(self._room.full(record.share or DEFAULT_SHARE, self._limits))
+        return translated(exc, "DynamoDB")
 
 
 class DynamoDBSweepState:

@@ -95,6 +95,49 @@ def candidate_of(waiting: Waiting | JobRecord) -> Candidate:
     )
 
 
+# How many waiting jobs a pass reads at first over all the shares' queues (the head of
+# each at least), and how many more at a time from a share whose jobs read were all
+# admitted: a pass reads the heads of the queues, never the whole waiting room.
+READ_AT_FIRST = 100
+READ_MORE = 10
+
+
+class QueueHeads:
+    """The heads of the shares' queues, as far as a pass has read them."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._read: dict[str, dict[tuple[str, str], Waiting]] = {}
+        self._after: dict[str, str | None] = {}
+        shares = ledger.waiting_shares()
+        for share in [share for share, jobs in shares.items() if jobs <= 0]:
+            ledger.forget_share(share)  # emptied: it no longer counts as a share waiting
+        waiting = [share for share, jobs in shares.items() if jobs > 0]
+        each = max(1, min(READ_MORE, READ_AT_FIRST // max(len(waiting), 1)))
+        for share in waiting:
+            self._read_from(share, each)
+
+    def _read_from(self, share: str, limit: int) -> None:
+        page, after = self._ledger.queue_page(share, limit, self._after.get(share))
+        self._read.setdefault(share, {}).update((w.key, w) for w in page)
+        self._after[share] = after
+
+    def jobs(self) -> list[Waiting]:
+        return [w for jobs in self._read.values() for w in jobs.values()]
+
+    def taken(self, key: tuple[str, str]) -> None:
+        for jobs in self._read.values():
+            jobs.pop(key, None)
+
+    def read_more(self) -> bool:
+        """Read on in the queues whose jobs read were all admitted; False if none has
+        more (then the pass has seen every job that could start now)."""
+        emptied = [s for s, jobs in self._read.items() if not jobs and self._after.get(s)]
+        for share in emptied:
+            self._read_from(share, READ_MORE)
+        return bool(emptied)
+
+
 @dataclass(frozen=True)
 class PassReport:
     admitted: list[tuple[str, str]]
@@ -121,12 +164,14 @@ class Admission:
         (the index is eventually consistent). A waiting job whose record cannot be read
         is left out of the plan, so its room goes to the jobs behind it."""
         report = PassReport([], [])
+        if joining is not None and joining.waiting and self._waits_behind(joining, report):
+            return report
+        heads = QueueHeads(self.ledger)
         unreadable: set[tuple[str, str]] = set()
-        for _ in range(_PASSES):
-            waiting = {
-                w.key: candidate_of(w) for w in self.ledger.waiting() if w.key not in unreadable
-            }
-            if joining is not None and joining.waiting:
+        races = 0
+        while races < _PASSES:
+            waiting = {w.key: candidate_of(w) for w in heads.jobs() if w.key not in unreadable}
+            if joining is not None and joining.waiting and joining.key not in report.admitted:
                 waiting[joining.key] = candidate_of(joining)
             if not waiting:
                 break
@@ -156,12 +201,31 @@ class Admission:
                     continue  # the record changed (a stop, an update): the next pass sees it
                 count("JobsAdmitted", job_type=record.job_type)
                 report.admitted.append(record.key)
+                heads.taken(record.key)
                 if wake_joining or joining is None or record.key != joining.key:
                     self.wake(admitted)
-            if not plan_again:
+            if plan_again:
+                races += 1
+            elif not heads.read_more():
                 break
         self._note_reservations(report, joining)
         return report
+
+    def _waits_behind(self, joining: JobRecord, report: PassReport) -> bool:
+        """Whether a job that just joined can neither start now nor change any share's
+        head (its share has a job before it): then no other job's place changes, and the
+        pass is skipped. ``report`` gets the joining job's place."""
+        candidate = candidate_of(joining)
+        (alone,) = plan([candidate], self.usage([candidate]), self.budgets)
+        if alone.admit:
+            return False
+        heads, _ = self.ledger.queue_page(candidate.share, 1)
+        if not heads or heads[0].key == joining.key:
+            return False
+        if _queue_order(candidate_of(heads[0])) > _queue_order(candidate):
+            return False  # it is its share's new head
+        report.places.append(alone)
+        return True
 
     def usage(self, candidates: Iterable[Candidate]) -> dict[str, Usage]:
         """The budgets the candidates need, as they stand now."""
@@ -385,3 +449,7 @@ def holding_of(record: JobRecord, key: str) -> Holding:
     until = since + timedelta(seconds=runtime) if since and runtime is not None else None
     share = record.share or DEFAULT_SHARE
     return Holding(record.holds[key], share, since, until)
+
+
+def _queue_order(candidate: Candidate) -> tuple[int, str, tuple[str, str]]:
+    return (-candidate.priority, candidate.since, candidate.key)

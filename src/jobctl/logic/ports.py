@@ -59,10 +59,13 @@ class Ledger(Protocol):
     def insert(self, record: JobRecord) -> JobRecord:
         """Write a new record. Raises ConcurrentUpdate if the key is taken."""
 
-    def update(self, record: JobRecord) -> JobRecord:
-        """Write ``record`` if nobody wrote since it was read; return it with its new version.
+    def update(self, record: JobRecord, read: JobRecord) -> JobRecord:
+        """Write ``record`` in place of ``read`` if nobody wrote since it was read; return it
+        with its new version. A record that joins the waiting room counts in it (a new
+        request within its bounds); one that leaves, leaves its count.
 
-        Raises ConcurrentUpdate otherwise.
+        Raises ConcurrentUpdate if the record changed, WaitingRoomFull if a new request
+        would go beyond the waiting room's bounds.
         """
 
     def pending_notices(self) -> Iterator[JobRecord]:
@@ -71,8 +74,25 @@ class Ledger(Protocol):
     def in_flight(self, job_type: str) -> list[InFlight]:
         """Every job of this type SageMaker runs for us that has not settled, oldest first."""
 
+    def waiting_shares(self) -> dict[str, int]:
+        """How many jobs wait in each share's queue (0: emptied, not forgotten yet)."""
+
+    def forget_share(self, share: str) -> None:
+        """Drop an emptied share from the waiting room's counts (if still empty)."""
+
+    def queue_page(
+        self, share: str, limit: int, after: str | None = None
+    ) -> tuple[list[Waiting], str | None]:
+        """The first ``limit`` jobs of the share's queue after the rank ``after`` (higher
+        priority first, then the oldest; an index: a moment behind the records), and the
+        rank to go on from (None: no more)."""
+
     def waiting(self) -> list[Waiting]:
         """Every job in the waiting room (an index: a moment behind the records)."""
+
+    def requeue_legacy(self) -> int:
+        """Move jobs left in the waiting room's index as it was before queue-index into
+        their shares' queues (README, "Upgrading"); how many moved."""
 
     def in_repair(self, phase: Phase, before: str | None = None) -> list[JobRecord]:
         """The records now in ``phase`` (one of ``REPAIRED_PHASES``) last written before

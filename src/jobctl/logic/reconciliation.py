@@ -245,12 +245,20 @@ class Reconciler:
         def budgets() -> None:
             report.repaired["budgets derived again"] = repairs.derive_budgets()
 
+        def requeue() -> None:
+            report.repaired["waiting jobs moved to their share's queue"] = (
+                admission.ledger.requeue_legacy()
+            )
+
         def admit() -> None:
-            places = admission.run().places
-            report.waiting = sum(1 for place in places if not place.admit)
+            admission.run()
+            report.waiting = sum(
+                max(jobs, 0) for jobs in admission.ledger.waiting_shares().values()
+            )
             count("JobsWaitingInSweep", report.waiting)
 
         for name, step in (
+            ("legacy waiting room", requeue),
             ("wake-ups", wake),
             ("tries", tries),
             ("budgets", budgets),

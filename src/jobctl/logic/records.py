@@ -47,7 +47,7 @@ def revise(
         if updated is None:
             return current
         try:
-            return ledger.update(updated)
+            return ledger.update(updated, current)
         except ConcurrentUpdate:
             current = None
     raise RetryableError(f"ledger record {key} kept changing under us")
@@ -91,7 +91,7 @@ def announce(
     if claimed_at is not None and claimed_at > utc_iso(now() - lease):
         return record  # another invocation holds a fresh claim
     try:
-        claimed = ledger.update(lifecycle.claim_notice(record, utc_iso(now())))
+        claimed = ledger.update(lifecycle.claim_notice(record, utc_iso(now())), record)
     except ConcurrentUpdate:
         return record  # someone else changed it first; whoever holds it announces it
     try:

@@ -125,6 +125,35 @@ class Budgets:
         ]
 
 
+@dataclass(frozen=True)
+class WaitingLimits:
+    """The waiting room's bounds: MAX_WAITING_JOBS and MAX_WAITING_SHARES."""
+
+    jobs: int
+    shares: int
+
+    def refusal(self, total: int, shares: Mapping[str, int], share: str) -> str | None:
+        """Why a new job of ``share`` may not join the room as counted; None if it may."""
+        if total >= self.jobs:
+            return (
+                f"the waiting room is full: {total} jobs wait, at most {self.jobs} may "
+                "(MAX_WAITING_JOBS); send the request again later"
+            )
+        if share not in shares and len(shares) >= self.shares:
+            return (
+                f"share {share}: {len(shares)} shares have jobs waiting, at most "
+                f"{self.shares} may (MAX_WAITING_SHARES); send the request again later"
+            )
+        return None
+
+
+def queue_rank(priority: int, created_at: str, key: tuple[str, str]) -> str:
+    """A waiting job's place in its share's queue: higher priority first, then oldest
+    (priorities are 0 to 9999); its key makes it unique."""
+    job_name, job_type = key
+    return f"{9999 - priority:04d}#{created_at}#{job_type}#{job_name}"
+
+
 def describe_key(key: str) -> str:
     if key == OVERALL:
         return "all jobs"

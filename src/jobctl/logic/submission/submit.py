@@ -17,6 +17,7 @@ from jobctl.errors import (
     RetryableError,
     ServiceRefused,
     UnreadableRecord,
+    WaitingRoomFull,
 )
 from jobctl.logic import lifecycle
 from jobctl.logic.requests import create_params, max_runtime_seconds
@@ -67,6 +68,8 @@ class Submit:
     budgets: Budgets = field(default_factory=Budgets)
     # How failed jobs are tried again when a request does not say (DEFAULT_RETRY).
     default_retry: RetryPolicy = NO_RETRY
+    # SHARES: if set, the only shares a request may name.
+    known_shares: frozenset[str] = frozenset()
 
     def __call__(self, request: JobRequest, delivery: Delivery) -> Outcome:
         """Submit the request's job; any error, expected or not, on the queue's last
@@ -86,6 +89,10 @@ class Submit:
             )
         except InvalidRequest as exc:
             return self.rejections.reject(request, exc.problems, delivery)
+        if self.known_shares and request.job_share not in self.known_shares:
+            known = ", ".join(sorted(self.known_shares))
+            problem = f"share: not one of this deployment's shares ({known})"
+            return self.rejections.reject(request, [problem], delivery)
         instances = instances_of(params)
         never = self.budgets.never_fits(instances, request.job_share)
         if never:
@@ -104,6 +111,10 @@ class Submit:
         except UnreadableRecord as unreadable:
             report_unreadable(unreadable)
             return self.rejections.reject(request, [UNREADABLE], delivery, own_key=False)
+        except WaitingRoomFull as full:
+            # Keyed by its message: the name stays free for the same request sent later.
+            count("WaitingRoomFull")
+            return self.rejections.reject(request, [str(full)], delivery, own_key=False)
         if isinstance(record, str):
             return self.rejections.reject(request, [record], delivery, own_key=False)
         if record.phase not in (Phase.SUBMITTING, Phase.WAITING, Phase.ADMITTED):
@@ -114,7 +125,11 @@ class Submit:
             return Outcome.of(record)
         if waits and record.phase != Phase.ADMITTED:
             assert kept is not None  # noqa: S101 - a job that may wait keeps its request
-            record = self._admitted_or_waiting(record, instances, kept)
+            try:
+                record = self._admitted_or_waiting(record, instances, kept)
+            except WaitingRoomFull as full:
+                count("WaitingRoomFull")
+                return self.rejections.reject_own(record, [str(full)])
             if record.phase != Phase.ADMITTED:
                 return Outcome.of(record)  # it waits; a pass wakes it when room frees
         # The record decides which try is created (a retry's job has a name of its own).
