@@ -9,6 +9,7 @@ quotas, paging, event shapes) is the simulator's, tested on its own."""
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
@@ -191,6 +192,7 @@ class InMemoryLedger:
         self.index_lags = False
         self.limits = limits
         self.queue_items_read = 0  # waiting jobs read through the queues' index
+        self._queues: dict[str, list[tuple[str, tuple[str, str]]]] = {}  # share -> sorted ranks
 
     def get(self, job_name: str, job_type: str) -> JobRecord | None:
         if (job_name, job_type) in self.damaged:
@@ -247,7 +249,7 @@ class InMemoryLedger:
         return [Waiting.model_validate(r.model_dump()) for r in self.records.values() if r.waiting]
 
     def waiting_shares(self) -> dict[str, int]:
-        return dict(Counter(r.share or "default" for r in self.records.values() if r.waiting))
+        return {share: len(queue) for share, queue in self._queues.items() if queue}
 
     def forget_share(self, share: str) -> None:
         pass  # counted from the records: an empty share is never listed
@@ -258,19 +260,16 @@ class InMemoryLedger:
     def queue_page(
         self, share: str, limit: int, after: str | None = None
     ) -> tuple[list[Waiting], str | None]:
-        ranked = sorted(
-            (
-                (queue_rank(w.priority or 0, w.created_at, w.key), w)
-                for w in self.waiting()
-                if (w.share or "default") == share
-            ),
-            key=lambda ranked: (ranked[0], ranked[1].key),
-        )
-        rest = [(rank, w) for rank, w in ranked if after is None or rank > after]
-        page = rest[:limit]
+        queue = self._queues.get(share, [])
+        start = 0 if after is None else bisect.bisect_right(queue, (after, ("\uffff", "")))
+        page = queue[start : start + limit]
         self.queue_items_read += len(page)
-        more = page[-1][0] if len(rest) > limit else None
-        return [w for _, w in page], more
+        more = page[-1][0] if start + limit < len(queue) else None
+        if self.index_lags:
+            return [], more
+        # A damaged record's index entry (a projection of a few attributes) still reads.
+        found = [Waiting.model_validate(self.records[key].model_dump()) for _, key in page]
+        return found, more
 
     def in_repair(self, phase: Phase, before: str | None = None) -> list[JobRecord]:
         return [
@@ -282,8 +281,17 @@ class InMemoryLedger:
 
     def _store(self, record: JobRecord) -> JobRecord:
         self.writes += 1
+        stored = self.records.get(record.key)
+        if stored is not None and stored.waiting:
+            self._queues[stored.share or "default"].remove(_queued(stored))
+        if record.waiting:
+            bisect.insort(self._queues.setdefault(record.share or "default", []), _queued(record))
         self.records[record.key] = record
         return record
+
+
+def _queued(record: JobRecord) -> tuple[str, tuple[str, str]]:
+    return queue_rank(record.priority or 0, record.created_at, record.key), record.key
 
 
 class InMemoryNotices:

@@ -13,6 +13,7 @@ import pytest
 from jobctl.bootstrap import Ports, assemble
 from jobctl.config import Settings
 from jobctl.logic.reconciliation import Reconciler
+from jobctl.logic.scheduling import WaitingLimits
 from jobctl.logic.submission import Delivery, Outcome, Submitter
 from jobctl.models.jobs import JobRecord
 from jobctl.models.requests import parse_request
@@ -49,6 +50,8 @@ class Logic:
 
     def reconfigure(self, **changes: str) -> None:
         settings = Settings.from_environ({**ENVIRONMENT, **changes})
+        # As the deployment's ledger adapter is built with them (bootstrap).
+        self.ledger.limits = WaitingLimits(settings.max_waiting_jobs, settings.max_waiting_shares)
         ports = Ports(
             sagemaker=self.sagemaker,
             ledger=self.ledger,

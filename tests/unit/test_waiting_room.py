@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from jobctl.errors import RetryableError
+from jobctl.logic import admission
 from jobctl.logic.admission import Admission
-from jobctl.logic.fair_share import BudgetItem
+from jobctl.logic.fair_share import BudgetItem, fair_use
 from jobctl.logic.submission import submit
 from jobctl.logic.submission.reject import UNKNOWN_JOB
 from jobctl.logic.submission.update import not_waiting
@@ -320,8 +321,11 @@ class LaggingIndex:
         self.inner = logic.ledger
         self.hidden = hidden
 
-    def waiting(self) -> list[Waiting]:
-        return [w for w in self.inner.waiting() if w.job_name not in self.hidden]
+    def queue_page(
+        self, share: str, limit: int, after: str | None = None
+    ) -> tuple[list[Waiting], str | None]:
+        page, more = self.inner.queue_page(share, limit, after)
+        return [w for w in page if w.job_name not in self.hidden], more
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -356,3 +360,144 @@ def test_a_request_too_large_to_keep_while_waiting_is_rejected_not_lost(
     assert budgeted.handle(gpu_job("long")).status == "Rejected"
     assert budgeted.record("long").failure_reason == submit.TOO_LARGE_TO_WAIT
     assert budgeted.notices.statuses("long") == ["Rejected"]
+
+
+# -- the waiting room's bounds (docs/contract.md §8) ------------------------------------------
+
+
+def test_a_request_beyond_max_waiting_jobs_is_rejected_naming_the_limit(budgeted: Logic) -> None:
+    budgeted.reconfigure(
+        INSTANCE_TYPE_BUDGETS=f"{GPU}=4", JOBS_QUEUE_URL=QUEUE, MAX_WAITING_JOBS="2"
+    )
+    budgeted.handle(gpu_job("running", gpus=4))
+    budgeted.handle(gpu_job("w1", gpus=4))
+    budgeted.handle(gpu_job("w2", gpus=4))
+    outcome = budgeted.handle(gpu_job("w3"), message_id="m-3")
+    assert outcome.status == "Rejected"
+    rejection = budgeted.record("rejected-m-3")
+    assert rejection.failure_reason == (
+        "the waiting room is full: 2 jobs wait, at most 2 may (MAX_WAITING_JOBS); "
+        "send the request again later"
+    )
+    assert budgeted.ledger.get("w3", "TrainingJob") is None  # the name stays free
+    finish(budgeted, "running")  # w1 is admitted: a place frees
+    assert budgeted.handle(gpu_job("w3")).status == "Queued"
+
+
+def test_a_new_share_beyond_max_waiting_shares_is_rejected_and_known_ones_still_join(
+    budgeted: Logic,
+) -> None:
+    budgeted.reconfigure(
+        INSTANCE_TYPE_BUDGETS=f"{GPU}=4", JOBS_QUEUE_URL=QUEUE, MAX_WAITING_SHARES="1"
+    )
+    budgeted.handle(gpu_job("running", gpus=4))
+    assert budgeted.handle(gpu_job("a1", share="a")).status == "Queued"
+    assert budgeted.handle(gpu_job("a2", share="a")).status == "Queued"
+    assert budgeted.handle(gpu_job("b1", share="b"), message_id="m-b").status == "Rejected"
+    assert budgeted.record("rejected-m-b").failure_reason == (
+        "share b: 1 shares have jobs waiting, at most 1 may (MAX_WAITING_SHARES); "
+        "send the request again later"
+    )
+
+
+def test_a_retry_of_an_accepted_job_is_never_refused_by_the_bounds(budgeted: Logic) -> None:
+    budgeted.reconfigure(
+        INSTANCE_TYPE_BUDGETS=f"{GPU}=4", JOBS_QUEUE_URL=QUEUE, MAX_WAITING_JOBS="1"
+    )
+    retried = {"attempts": 2, "on": ["CapacityError*"]}
+    budgeted.handle(gpu_job("flaky", gpus=4, retry=retried))
+    budgeted.handle(gpu_job("w1"))  # the room is full now
+    reason = "CapacityError: Unable to provision requested ML compute capacity."
+    budgeted.sagemaker.set_state("TrainingJob", "flaky", "Failed", "Failed", reason)
+    budgeted.reconciler.on_state_change("TrainingJob", budgeted.sagemaker.event("flaky"))
+    assert budgeted.record("flaky").attempt == 2
+    assert budgeted.record("flaky").status == "Queued"
+
+
+def test_a_share_not_in_shares_is_rejected_naming_the_known_ones(budgeted: Logic) -> None:
+    budgeted.reconfigure(
+        INSTANCE_TYPE_BUDGETS=f"{GPU}=4", JOBS_QUEUE_URL=QUEUE, SHARES="prod,research"
+    )
+    assert budgeted.handle(gpu_job("x", share="marketing")).status == "Rejected"
+    assert budgeted.record("x").failure_reason == (
+        "share: not one of this deployment's shares (prod, research)"
+    )
+    assert budgeted.handle(gpu_job("y", share="prod")).status == "InProgress"
+
+
+# -- what a pass reads (docs/contract.md §8, cost) -------------------------------------------
+
+
+def fill_waiting_room(logic: Logic, jobs: int, shares: int) -> None:
+    logic.handle(gpu_job("running", gpus=4))
+    for n in range(jobs):
+        logic.handle(gpu_job(f"w{n}", share=f"s{n % shares}", priority=n % 100))
+
+
+def test_a_pass_reads_the_heads_of_the_shares_queues_not_the_whole_room(budgeted: Logic) -> None:
+    fill_waiting_room(budgeted, 1000, 100)
+    budgeted.ledger.queue_items_read = 0
+    finish(budgeted, "running")  # 4 GPUs free: the pass admits 4 one-GPU jobs
+    assert len(budgeted.wakeup.take()) == 4
+    # One job of each share's queue, and one more page of the shares it admitted from.
+    assert budgeted.ledger.queue_items_read <= 100 + 4 * admission.READ_MORE
+
+
+def test_a_job_that_joins_behind_its_shares_head_and_cannot_start_skips_the_pass(
+    budgeted: Logic,
+) -> None:
+    fill_waiting_room(budgeted, 500, 50)
+    budgeted.ledger.queue_items_read = 0
+    assert budgeted.handle(gpu_job("late", share="s7")).status == "Queued"
+    assert budgeted.ledger.queue_items_read == 1  # its share's head only
+    assert budgeted.record("late").waiting_for == (
+        f"waiting for capacity ({GPU}: 4 of 4 instances in use, needs 1)"
+    )
+
+
+# -- fair share over time ------------------------------------------------------------------
+
+
+def test_a_share_that_ran_lately_waits_behind_one_that_did_not_though_neither_runs_now(
+    budgeted: Logic,
+) -> None:
+    budgeted.reconfigure(
+        INSTANCE_TYPE_BUDGETS=f"{GPU}=4", JOBS_QUEUE_URL=QUEUE, SHARE_HALF_LIFE_SECONDS="3600"
+    )
+    budgeted.handle(gpu_job("busy-1", gpus=4, share="busy"))
+    budgeted.clock.advance(2 * 3600)
+    budgeted.handle(gpu_job("busy-2", gpus=4, share="busy"))  # waits, the oldest
+    budgeted.clock.advance(1)
+    budgeted.handle(gpu_job("idle-1", gpus=4, share="idle"))
+    finish(budgeted, "busy-1")  # neither share runs anything now
+    budgeted.deliver_wakeups()
+    assert budgeted.record("idle-1").status == "InProgress"
+    assert budgeted.record("busy-2").status == "Queued"
+
+
+def test_with_a_half_life_of_zero_only_what_runs_now_counts(budgeted: Logic) -> None:
+    budgeted.reconfigure(
+        INSTANCE_TYPE_BUDGETS=f"{GPU}=4", JOBS_QUEUE_URL=QUEUE, SHARE_HALF_LIFE_SECONDS="0"
+    )
+    budgeted.handle(gpu_job("busy-1", gpus=4, share="busy"))
+    budgeted.clock.advance(2 * 3600)
+    budgeted.handle(gpu_job("busy-2", gpus=4, share="busy"))
+    budgeted.clock.advance(1)
+    budgeted.handle(gpu_job("idle-1", gpus=4, share="idle"))
+    finish(budgeted, "busy-1")
+    budgeted.deliver_wakeups()
+    assert budgeted.record("busy-2").status == "InProgress"  # the oldest, as use is equal
+
+
+def test_a_settled_jobs_use_is_kept_in_its_shares_past_use_and_fades(budgeted: Logic) -> None:
+    budgeted.reconfigure(
+        INSTANCE_TYPE_BUDGETS=f"{GPU}=4", JOBS_QUEUE_URL=QUEUE, SHARE_HALF_LIFE_SECONDS="3600"
+    )
+    budgeted.handle(gpu_job("a", gpus=2, share="team"))
+    budgeted.clock.advance(3600)
+    finish(budgeted, "a")
+    (use, _) = budgeted.capacity.past_use[GPU]["team"]
+    assert use == pytest.approx(1.0)  # 2 instances for one half-life: half of 2
+    budgeted.clock.advance(3600)
+    item = budgeted.capacity.items([GPU])[GPU]
+    assert fair_use(item, budgeted.clock.now(), 3600)["team"] == pytest.approx(0.5)
