@@ -403,10 +403,10 @@ def test_a_pass_over_many_groups_weighs_each_share_a_bounded_number_of_times() -
 
 
 def test_over_several_half_lives_each_share_gets_its_weights_part_within_ten_percent() -> None:
-    # 16 GPUs; shares a, b and c (weights 1, 2, 3) always have 1-GPU jobs waiting, of 20
-    # to 100 minutes. Each time room frees, one pass; what ends is folded into its
-    # share's past use, as the controller does. Compared over 18 hours after 6. (With
-    # 8 GPUs, a's part is 1.3 jobs: it runs 1 or 2, and gets about 9 % over its part.)
+    # 16 GPUs; shares a, b and c (weights 1, 2, 3) always have jobs of 1 to 4 GPUs
+    # waiting, of 20 to 100 minutes. Each time room frees, one pass; what ends is folded
+    # into its share's past use, as the controller does. Compared over 18 hours after 6.
+    # (Ranked by what runs now alone, a gets 12 % over its part.)
     half_life, start = 3600.0, datetime(2026, 12, 1, tzinfo=UTC)
     budgets = Budgets(instance_types={GPU: 16}, share_weights={"a": 1, "b": 2, "c": 3})
     budgets = replace(budgets, half_life=half_life)
@@ -419,7 +419,7 @@ def test_over_several_half_lives_each_share_gets_its_weights_part_within_ten_per
         item = BudgetItem(sum(h.units for h in holders.values()), dict(holders), dict(past))
         usage = {GPU: Usage.of(item, now, half_life)}
         jobs = [
-            waiting(f"{share}-{n + k}", share=share, since=at(k % 60), runtime=6000)
+            waiting(f"{share}-{n + k}", share=share, gpus=1 + k % 4, since=at(k), runtime=6000)
             for share in weights
             for k in range(16)
         ]
@@ -428,16 +428,17 @@ def test_over_several_half_lives_each_share_gets_its_weights_part_within_ten_per
                 n += 1
                 runs = timedelta(minutes=20 + (n * 37) % 81)
                 share = place.candidate.share
-                holders[place.candidate.key[0]] = Holding(1, share, now, now + runs)
+                units = place.needs[GPU]
+                holders[place.candidate.key[0]] = Holding(units, share, now, now + runs)
         ending = min(holders.items(), key=lambda pair: pair[1].until or now)
         name, holding = ending
         assert holding.until is not None
         now = holding.until
-        item = BudgetItem(len(holders), dict(holders), dict(past))
+        item = BudgetItem(0, dict(holders), dict(past))
         past[holding.share] = past_use_after(item, holding, now, half_life)
         del holders[name]
         if holding.since and holding.since >= start + timedelta(hours=6):
-            seconds[holding.share] += (now - holding.since).total_seconds()
+            seconds[holding.share] += (now - holding.since).total_seconds() * holding.units
     total = sum(seconds.values())
     for share, weight in weights.items():
         assert seconds[share] / total == pytest.approx(weight / 6, rel=0.10), seconds
