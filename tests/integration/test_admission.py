@@ -4,15 +4,20 @@ ledger, a settled job's room goes to the next at once, and no two admissions sha
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
 import pytest
 
+from jobctl.adapters.capacity import DynamoDBCapacity
+from jobctl.adapters.ledger import item_of
+from jobctl.adapters.waiting_room import WaitingRoomCounts
 from jobctl.errors import NoRoom
 from jobctl.logic.fair_share import Holding
 from jobctl.logic.submission import REUSED_REQUEST_ID
-from jobctl.models.jobs import unpack_request
-from tests.support.environment import JOBS_TABLE, MAX_RECEIVE_COUNT, TOPIC_ARN
+from jobctl.models.jobs import JobRecord, unpack_request
+from tests.support.environment import IDEMPOTENCY_TABLE, JOBS_TABLE, MAX_RECEIVE_COUNT, TOPIC_ARN
 from tests.support.stack import Stack
 from tests.support.waiting import GPU, finish, job, wake_ups
 
@@ -165,3 +170,45 @@ def test_list_of_queued_jobs_shows_why_each_waits(budgeted: tuple[Stack, str]) -
         "c",
         "waiting for capacity (all jobs: 2 of 2 running)",
     )
+
+
+def test_the_waiting_rooms_counts_follow_every_join_and_leave(
+    budgeted: tuple[Stack, str],
+) -> None:
+    stack, _ = budgeted
+    stack.submit(job("a", share="x"), job("b", share="x"), job("c", share="x"), job("d", share="y"))
+    room = WaitingRoomCounts(stack.clients.dynamodb, IDEMPOTENCY_TABLE)
+    assert room.counts() == (2, {"x": 1, "y": 1})  # a and b run
+    finish(stack, "a")  # d (y runs nothing) is admitted: its count leaves in that write
+    assert room.counts() == (1, {"x": 1, "y": 0})
+    stop = {"job_type": "TrainingJob", "action": "stop", "job_name": "c", "request_id": "s"}
+    stack.submit(stop)
+    total, shares = room.counts()
+    assert total == 0
+    assert not any(shares.values())  # an emptied share is forgotten by the next pass
+
+
+def test_releases_racing_for_one_shares_past_use_each_fold_theirs_in(stack: Stack) -> None:
+    capacity = DynamoDBCapacity(stack.clients.dynamodb, IDEMPOTENCY_TABLE, JOBS_TABLE)
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    hour = timedelta(hours=1)
+    for name in ("one", "two"):
+        record = JobRecord(
+            job_name=name, job_type="TrainingJob", status="Queued", created_at="x", updated_at="x"
+        )
+        stack.clients.dynamodb.put_item(TableName=JOBS_TABLE, Item=item_of(record))
+        holding = {GPU: Holding(2, "team", start, start + 2 * hour)}
+        capacity.admit(f"TrainingJob/{name}", holding, {GPU: 4}, record)
+    read = capacity._items
+
+    def first_read_is_stale(keys: Any) -> Any:
+        items = read(keys)
+        capacity._items = read  # type: ignore[method-assign]
+        capacity.release("TrainingJob/two", {GPU: 2}, start + hour, 3600)  # meanwhile
+        return items
+
+    capacity._items = first_read_is_stale  # type: ignore[method-assign]
+    capacity.release("TrainingJob/one", {GPU: 2}, start + hour, 3600)
+    item = capacity.items([GPU])[GPU]
+    assert item.holders == {}
+    assert item.past_use["team"][0] == pytest.approx(2.0)  # 1.0 from each, none lost
