@@ -52,6 +52,7 @@ from jobctl_cli.render import (
     queue_view,
     record_view,
     report_view,
+    shares_view,
     styled,
 )
 from jobctl_cli.report import GROUP_BY, GroupBy
@@ -421,6 +422,27 @@ def _warn_unplanned(waiting: Queue) -> None:
             "when it last tried to start",
             err=True,
         )
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="print JSON for scripts")
+@click.pass_context
+def shares(ctx: click.Context, as_json: bool) -> None:
+    """How each share stands against its weight, per budget (docs/contract.md §8).
+
+    For each share and budget: its weight and that weight's part among the shares; its
+    use now (what the controller ranks by: the room its jobs hold and held lately, decayed
+    with SHARE_HALF_LIFE_SECONDS, as a part of the budget); its part of the billable
+    instance-hours of the jobs that settled in the last 24 hours; its jobs waiting, and
+    the jobs (or instances) it holds in the budget.
+    """
+    client = _client(ctx)
+    entries = client.shares()
+    _warn_unreadable(client)
+    if as_json:
+        click.echo(json.dumps([asdict(entry) for entry in entries], indent=2))
+        return
+    console.print(shares_view(entries))
 
 
 @main.command()

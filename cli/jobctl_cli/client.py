@@ -26,9 +26,16 @@ from jobctl.errors import InvalidRequest, UnreadableBudget
 from jobctl.logic.admission import candidate_of
 from jobctl.logic.fair_share import Usage
 from jobctl.logic.requests import create_params
-from jobctl.logic.scheduling import Budgets, admission_order, budgets_wanted
+from jobctl.logic.scheduling import (
+    Budgets,
+    admission_order,
+    budgets_wanted,
+    describe_key,
+    is_share_key,
+)
 from jobctl.models.jobs import JobRecord, Waiting, utc_iso
 from jobctl.models.requests import JobRequest, parse_request
+from jobctl_cli.report import report as usage_report
 
 OUTPUT_KEYS = {
     "queue_url": "JobsQueueUrl",
@@ -322,6 +329,20 @@ class QueueEntry:
 
 
 @dataclass(frozen=True)
+class ShareEntry:
+    """A share's standing in one budget (``jobctl shares``)."""
+
+    share: str
+    budget: str  # as describe_key names it
+    weight: float
+    weight_percent: float  # its weight's part among the shares listed
+    use_percent: float  # its fair-share use now, decayed, as a part of the budget's size
+    last_day_percent: float | None  # its part of the last day's billable instance-hours
+    waiting: int
+    running: int
+
+
+@dataclass(frozen=True)
 class Queue:
     """The waiting room as ``jobctl queue`` shows it: every waiting job in the order the
     controller will admit it, and the budgets that order was planned under."""
@@ -480,6 +501,47 @@ class JobctlClient:
                 )
             )
         return Queue(entries, budgets, usage, unreadable)
+
+    def shares(self, now: datetime | None = None) -> list[ShareEntry]:
+        """Per share and budget: its weight's part, its fair-share use now (what the
+        controller ranks by, before the weight), its part of the last day's billable
+        instance-hours (jobs settled in the last 24 hours), and its jobs waiting and
+        running. Reads a few items and the last day's records."""
+        moment = now or datetime.now(UTC)
+        capacity = DynamoDBCapacity(self._dynamodb, self._state_table, self.resources.table)
+        budgets = capacity.recorded_budgets() or Budgets()
+        _, waiting = WaitingRoomCounts(self._dynamodb, self._state_table).counts()
+        keys = [key for key in budgets.budget_keys() if not is_share_key(key)]
+        unreadable: list[str] = []
+        usage = _wanted_usage(capacity, keys, unreadable, moment, budgets.half_life)
+        self.unreadable.extend(("state table", item) for item in unreadable)
+        day = usage_report(self.find(since=moment - timedelta(days=1)), "share")
+        hours = {totals.group: totals.billable_instance_hours for totals in day.groups}
+        all_hours = sum(hours.values())
+        holding = {share for key in keys for share in usage.get(key, Usage()).by_share}
+        names = sorted({*waiting, *budgets.share_weights, *hours, *holding} - {""})
+        weights = {name: budgets.weight(name) for name in names}
+        total_weight = sum(weights.values()) or 1.0
+        entries = []
+        for key in keys:
+            state, limit = usage.get(key, Usage()), max(budgets.limit(key), 1)
+            use = state.share_use()
+            for name in names:
+                entries.append(
+                    ShareEntry(
+                        share=name,
+                        budget=describe_key(key),
+                        weight=weights[name],
+                        weight_percent=100 * weights[name] / total_weight,
+                        use_percent=100 * use.get(name, 0.0) / limit,
+                        last_day_percent=100 * hours.get(name, 0.0) / all_hours
+                        if all_hours
+                        else None,
+                        waiting=max(waiting.get(name, 0), 0),
+                        running=state.by_share.get(name, 0),
+                    )
+                )
+        return entries
 
     def get(self, job_name: str, job_type: str | None = None) -> list[JobRecord]:
         """The job's records (one per job type, unless ``job_type`` is given)."""

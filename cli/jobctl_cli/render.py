@@ -31,7 +31,7 @@ from jobctl.logic.fair_share import Usage
 from jobctl.logic.scheduling import OVERALL, Budgets, describe_key, is_share_key
 from jobctl.models.jobs import JobRecord
 from jobctl.models.requests import DEFAULT_SHARE, MIN_PRIORITY
-from jobctl_cli.client import DeadLetter, QueueEntry
+from jobctl_cli.client import DeadLetter, QueueEntry, ShareEntry
 from jobctl_cli.report import Report, Totals
 
 STATUS_STYLE = {
@@ -325,11 +325,48 @@ def queue_view(
             )
             for entry in entries
         ],
-        details=[entry.waiting_for for entry in entries],
+        details=[_waits_for(entry) for entry in entries],
         detail_header="waiting for",
         key=1,
         optional=(5, 6),
         empty=empty,
+    )
+
+
+def shares_view(entries: Sequence[ShareEntry]) -> Listing:
+    """``jobctl shares``: per share and budget, its weight's part beside its use now and
+    its part of the last day (all in % of the budget or of the day), and its jobs."""
+
+    def percent(value: float | None) -> Text:
+        return Text("-" if value is None else f"{value:.1f}%")
+
+    return Listing(
+        title="shares",
+        headers=("share", "budget", "weight", "use now", "last day", "waiting", "running"),
+        rows=[
+            (
+                Text(entry.share, style="bold"),
+                Text(entry.budget),
+                Text(f"{entry.weight:g} ({entry.weight_percent:.1f}%)"),
+                percent(entry.use_percent),
+                percent(entry.last_day_percent),
+                Text(str(entry.waiting)),
+                Text(str(entry.running)),
+            )
+            for entry in entries
+        ],
+        key=0,
+        optional=(4,),
+        empty="no budgets recorded, and no shares seen",
+    )
+
+
+def _waits_for(entry: QueueEntry) -> str:
+    if entry.expected_start is None:
+        return entry.waiting_for
+    return (
+        f"{entry.waiting_for}; room reserved: starts by {entry.expected_start} at the "
+        "latest, if running jobs end by their limits"
     )
 
 
@@ -419,6 +456,7 @@ def record_view(record: JobRecord) -> list[Table]:
         "priority",
         "share",
         "waiting_for",
+        "expected_start",
         "last_error",
         "warnings",
         "job_arn",

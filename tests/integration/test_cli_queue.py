@@ -406,3 +406,42 @@ def test_list_shows_priority_and_share_when_a_job_has_its_own(
         assert "waiting for capacity" in result.output
     else:
         assert "not shown at this width" in result.output
+
+
+# -- reservations and shares ---------------------------------------------------------------
+
+
+def test_the_first_waiting_job_shows_when_its_reservation_starts_at_the_latest(
+    fair_share_queue: Stack, jobctl: Any
+) -> None:
+    first = waiting_jobs(jobctl("queue", "--json"))[0]
+    # When it joined, the batch jobs could run an hour (MaxRuntimeInSeconds), plus 15
+    # minutes to start: the ledger says so.
+    admitted = datetime.fromisoformat(fair_share_queue.job("batch-0").admitted_at or "")
+    noted = fair_share_queue.job(first["job_name"]).expected_start or ""
+    assert datetime.fromisoformat(noted) == admitted + timedelta(minutes=75)
+    # Three hours on (the wall clock), they are overdue: any moment now.
+    expected = datetime.fromisoformat(first["expected_start"]) - datetime.now(UTC)
+    assert timedelta(0) < expected <= timedelta(minutes=1)
+    text = jobctl("queue", columns=120).stdout
+    assert "room reserved: starts by" in " ".join(text.split())
+
+
+def test_shares_shows_each_shares_weight_use_and_jobs_per_budget(
+    fair_share_queue: Stack, jobctl: Any
+) -> None:
+    result = jobctl("shares", "--json")
+    assert result.exit_code == 0, result.output
+    rows = {row["share"]: row for row in json.loads(result.stdout)}
+    assert {
+        share: (r["weight_percent"], r["waiting"], r["running"]) for share, r in rows.items()
+    } == {
+        "batch": (20.0, 0, 6),
+        "prod": (60.0, 3, 0),
+        "research": (20.0, 3, 0),
+    }
+    assert rows["batch"]["budget"] == GPU
+    assert rows["batch"]["use_percent"] > rows["prod"]["use_percent"] == 0
+    table = jobctl("shares", columns=80).stdout
+    assert "batch" in table
+    assert "60.0%" in table
