@@ -38,6 +38,10 @@ PARTS: list[tuple[str, str, list[str], int]] = [
     ("cold_start", "bench.coldstart", [], 480),
     # 1,000 requests at once through the local stack, at SageMaker's create rate.
     ("burst", "bench.burst", [], 900),
+    # What a pass and a request read with 1k, 10k and 50k jobs waiting in 100 shares.
+    ("admission_1k", "bench.admission", ["--waiting", "0", "--burst", "1000"], 300),
+    ("admission_10k", "bench.admission", ["--waiting", "9000", "--burst", "1000"], 900),
+    ("admission_50k", "bench.admission", ["--waiting", "50000"], 600),
     # A contended p4d budget: priorities, shares, a freed slot's reuse.
     ("scheduling", "bench.scheduling", [], 900),
     # 300 requests retried by failure cause (10 % CapacityError, 3 % AlgorithmError, 20 %
@@ -197,6 +201,15 @@ HEADLINE: dict[str, str | tuple[Callable[..., Any], tuple[str, ...]]] = {
     "import_ratio_submit": "cold_start.import_ratio_vs_boto3.submit",
     "import_ratio_reconcile": "cold_start.import_ratio_vs_boto3.reconcile",
     "local_stack_requests_per_second": "burst.requests_per_second",
+    **{
+        f"{figure}_{size}": f"admission_{size}.{figure}_{size}"
+        for figure in ("admission_items_read", "admission_plan_ms")
+        for size in ("1k", "10k", "50k")
+    },
+    **{
+        f"burst_items_read_per_job_{size}": f"admission_{size}.burst_items_read_per_job_{size}"
+        for size in ("1k", "10k")
+    },
 }
 
 # The targets: (its name in the table, what is wanted, the figures it is judged
@@ -225,6 +238,13 @@ TARGETS: dict[str, tuple[str, tuple[str, ...], Callable[..., bool]]] = {
     "throttled": ("0 throttled", ("fleet_throttled_calls",), lambda v: v == 0),
     "burst": ("<= 1.15", ("burst_seconds_per_job",), lambda v: v <= 1.15),
     "burst_failed": ("0", ("burst_submit_failed",), lambda v: v == 0),
+    "pass_items": ("<= 200 at 50k", ("admission_items_read_50k",), lambda v: v <= 200),
+    "pass_plan": ("<= 100 ms at 50k", ("admission_plan_ms_50k",), lambda v: v <= 100),
+    "burst_items": (
+        "<= 20 at 1k and 10k",
+        ("burst_items_read_per_job_1k", "burst_items_read_per_job_10k"),
+        lambda small, large: max(small, large) <= 20,
+    ),
     "slot_idle": ("p95 <= 10", ("slot_idle_seconds_p95",), lambda v: v <= 10),
     "inversions": ("0", ("priority_inversions",), lambda v: v == 0),
     "shares": ("<= 10", ("share_deviation_percent",), lambda v: v <= 10),
