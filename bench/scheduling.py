@@ -3,7 +3,8 @@ clock.
 
 300 training requests on ``ml.p4d.24xlarge`` (a budget of 8 instances) from three shares
 weighted 1:2:3, priorities 0, 50 and 100, 1 to 4 instances and 10 to 60 minutes each
-(seeded), reach the jobs queue over 30 minutes, on the one runtime
+(``MaxRuntimeInSeconds`` 1.2 to 2 times that; seeded), reach the jobs queue over 30
+minutes, on the one runtime
 (``bench.harness.Scenario``) with ``bench.fakes``' in-process DynamoDB. Measured from the
 ledger's and the simulator's times:
 
@@ -13,8 +14,12 @@ ledger's and the simulator's times:
 - ``priority_inversions``: admissions while a waiting job of higher priority would fit;
 - ``share_deviation_percent``: while all shares wait at the top waiting priority, the
   largest gap between a share's part of the instance-hours and its weight's, relative to
-  the latter;
-- ``utilisation_percent``: the budget's instances running while some job waits.
+  the latter; over the run and per 6-hour window (where they waited most of it);
+- ``utilisation_percent``: the budget's instances running while some job waits;
+- ``largest_job_wait_hours``: the longest a 4-instance job waited (``--rule before``: as
+  jobctl scheduled before reservations and fair share over time);
+- ``expected_start_error_p50``/``_p95``: minutes between each expected start the ledger
+  was given and the job's real start.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from bench.harness import (
     quiet,
     simulated_seconds,
 )
+from jobctl.logic import scheduling
 from jobctl_tools.local.clocks import ManualClock
 
 SEED = 20251211
@@ -52,6 +58,8 @@ SHARE_WEIGHTS = {"vision": 1, "nlp": 2, "prod": 3}
 PRIORITIES = (0, 50, 100)
 INSTANCE_COUNTS = (1, 4)
 JOB_SECONDS = (10 * 60, 60 * 60)
+LIMIT_OVER_RUN = (1.2, 2.0)  # MaxRuntimeInSeconds, as a multiple of the job's real run
+WINDOW = 6 * 3600  # shares' parts are measured per window of this many seconds too
 ARRIVAL_WINDOW = 30 * 60
 IDLE_TARGET = 10.0  # the issue's: a freed slot reused within 10 s (p95)
 REACTION = 30.0  # seconds by which the controller has acted on a freed slot
@@ -65,10 +73,11 @@ class PlannedJob:
     priority: int
     instances: int
     seconds: int  # how long SageMaker runs it
+    limit: int  # its MaxRuntimeInSeconds: 1.2 to 2 times that
     arrival: float  # when its request reaches the queue (simulated seconds)
 
     def request(self) -> dict[str, Any]:
-        body = job_request("TrainingJob", self.name)
+        body = job_request("TrainingJob", self.name, max_runtime=self.limit)
         body["spec"]["ResourceConfig"] = {
             "InstanceType": INSTANCE_TYPE,
             "InstanceCount": self.instances,
@@ -80,17 +89,22 @@ class PlannedJob:
 
 def plan_requests(count: int, rng: random.Random) -> list[PlannedJob]:
     shares = list(SHARE_WEIGHTS)
-    return [
-        PlannedJob(
-            name=f"bench-sched-{index:04d}",
-            share=shares[index % len(shares)],
-            priority=rng.choice(PRIORITIES),
-            instances=rng.randint(*INSTANCE_COUNTS),
-            seconds=rng.randint(*JOB_SECONDS),
-            arrival=round(rng.uniform(0, ARRIVAL_WINDOW), 3),
+    jobs = []
+    for index in range(count):
+        priority, instances = rng.choice(PRIORITIES), rng.randint(*INSTANCE_COUNTS)
+        seconds = rng.randint(*JOB_SECONDS)
+        jobs.append(
+            PlannedJob(
+                name=f"bench-sched-{index:04d}",
+                share=shares[index % len(shares)],
+                priority=priority,
+                instances=instances,
+                seconds=seconds,
+                limit=round(seconds * rng.uniform(*LIMIT_OVER_RUN)),
+                arrival=round(rng.uniform(0, ARRIVAL_WINDOW), 3),
+            )
         )
-        for index in range(count)
-    ]
+    return jobs
 
 
 # -- the measures, on a timeline of jobs ------------------------------------------------
@@ -218,8 +232,8 @@ class _State:
     running_instances: Counter[str] = field(default_factory=Counter)  # by share
 
 
-def _intervals(spans: Iterable[Span]) -> Iterable[tuple[float, _State]]:
-    """(length, state) for each stretch of time between two changes."""
+def _intervals(spans: Iterable[Span]) -> Iterable[tuple[float, float, _State]]:
+    """(start, length, state) for each stretch of time between two changes."""
     changes: list[tuple[float, int, Span]] = []
     for span in spans:
         for kind, moment in enumerate((span.arrived, span.admitted, span.created, span.ended)):
@@ -229,7 +243,7 @@ def _intervals(spans: Iterable[Span]) -> Iterable[tuple[float, _State]]:
     state, last = _State(), None
     for moment, kind, span in changes:
         if last is not None and moment > last:
-            yield moment - last, state
+            yield last, moment - last, state
         _apply(state, kind, span)
         last = moment
 
@@ -257,12 +271,16 @@ def _top_priority_backlogged(state: _State, shares: Iterable[str]) -> bool:
     return all(state.waiting[(share, top)] > 0 for share in shares)
 
 
-def share_usage(spans: Iterable[Span], weights: dict[str, float]) -> dict[str, Any]:
+def share_usage(
+    spans: Iterable[Span], weights: dict[str, float], within: tuple[float, float] | None = None
+) -> dict[str, Any]:
     """Instance-hours by share while every share has jobs waiting at the top waiting
-    priority, against the weights' parts."""
+    priority (``within`` a window of the run, if given), against the weights' parts."""
     used: dict[str, float] = dict.fromkeys(weights, 0.0)
     window = 0.0
-    for length, state in _intervals(spans):
+    for start, length, state in _intervals(spans):
+        if within is not None and not within[0] <= start < within[1]:
+            continue
         if _top_priority_backlogged(state, weights):
             window += length
             for share in weights:
@@ -292,7 +310,7 @@ def utilisation_percent(spans: Iterable[Span], budget: int) -> tuple[float | Non
     """The budget's use (instances running ÷ budget) while some job waits to be created, and
     how long jobs waited (hours)."""
     busy = waited = 0.0
-    for length, state in _intervals(spans):
+    for _, length, state in _intervals(spans):
         if state.uncreated > 0:
             waited += length
             busy += length * state.running
@@ -303,7 +321,7 @@ def utilisation_percent(spans: Iterable[Span], budget: int) -> tuple[float | Non
 
 def peak_in_use(spans: Iterable[Span]) -> int:
     """The most instances running at once."""
-    return max((state.running for _, state in _intervals(spans)), default=0)
+    return max((state.running for _, _, state in _intervals(spans)), default=0)
 
 
 def measure(spans: list[Span], budget: int) -> dict[str, Any]:
@@ -311,14 +329,32 @@ def measure(spans: list[Span], budget: int) -> dict[str, Any]:
     idle = slot_idle(spans, budget)
     inversions = priority_inversions(spans, budget)
     fair = share_usage(spans, dict(SHARE_WEIGHTS))
+    end = max((s.ended or 0.0 for s in spans), default=0.0)
+    windows = [
+        share_usage(spans, dict(SHARE_WEIGHTS), (start, start + WINDOW))
+        for start in range(0, int(end), WINDOW)
+    ]
+    # A window counts where shares were all backlogged for most of it.
+    full = [w for w in windows if w["backlogged_hours"] >= WINDOW / 3600 / 2]
     utilisation, waited_hours = utilisation_percent(spans, budget)
+    largest = [
+        (s.admitted - s.arrived) / 3600
+        for s in spans
+        if s.instances == INSTANCE_COUNTS[1] and s.admitted is not None
+    ]
     return {
         "slot_idle_seconds": distribution([i.seconds for i in idle]),
         "slot_idle_causes": idle_causes(spans, budget, idle),
         "priority_inversions": len(inversions),
         "priority_inversion_examples": inversions[:5],
         "share_deviation_percent": fair["deviation_percent"],
+        "share_deviation_percent_per_window_max": max(
+            (w["deviation_percent"] for w in full if w["deviation_percent"] is not None),
+            default=None,
+        ),
+        "share_deviation_percent_per_window": [w["deviation_percent"] for w in full],
         "share_usage": fair,
+        "largest_job_wait_hours": round(max(largest, default=0.0), 2),
         "utilisation_percent": utilisation,
         "hours_with_work_waiting": waited_hours,
         "peak_instances_running": peak_in_use(spans),
@@ -343,6 +379,27 @@ class Contention(Scenario):
         self.jobs = {job.name: job for job in jobs}
         self.started: set[str] = set()
         self.ended: set[str] = set()
+        # Each expected start the ledger was given: (job, when, the start it expects).
+        self.estimates: list[tuple[str, float, float]] = []
+
+    def attached(self, made: Any) -> None:
+        for operation in ("PutItem", "TransactWriteItems"):
+            made.dynamodb.meta.events.register(
+                f"provide-client-params.dynamodb.{operation}", self._estimates
+            )
+
+    def _estimates(self, params: dict[str, Any], **_: Any) -> None:
+        puts = (
+            [params]
+            if "Item" in params
+            else [entry["Put"] for entry in params.get("TransactItems", []) if "Put" in entry]
+        )
+        for put in puts:
+            item = put["Item"]
+            name, estimate = item.get("job_name", {}).get("S"), item.get("expected_start")
+            if name in self.jobs and estimate:
+                expected = simulated_seconds(estimate["S"]) or 0.0
+                self.estimates.append((name, self.clock.elapsed, expected))
 
     def run(self, horizon: float = HORIZON) -> None:
         for job in self.jobs.values():
@@ -388,14 +445,19 @@ def timeline(driver: Contention, records: dict[tuple[str, str], Any]) -> list[Sp
     return spans
 
 
-def run(requests: int = REQUESTS) -> dict[str, Any]:
-    """The scenario, and the issue's figures from it."""
+def run(requests: int = REQUESTS, rule: str = "jobctl") -> dict[str, Any]:
+    """The scenario, and the issue's figures from it; ``rule`` "before" schedules as
+    jobctl did before reservations and fair share over time (no reservation: a job that
+    does not fit holds its budget from lower priorities only; only what runs now counts)."""
     lambda_environment()
     os.environ.update(
         INSTANCE_TYPE_BUDGETS=f"{INSTANCE_TYPE}={BUDGET}",
         TRACKING_MODE="progress",
         SHARE_WEIGHTS=",".join(f"{s}={w}" for s, w in SHARE_WEIGHTS.items()),
     )
+    if rule == "before":
+        os.environ["SHARE_HALF_LIFE_SECONDS"] = "0"
+        scheduling.RESERVATIONS = 0
     started = time.perf_counter()
     jobs = plan_requests(requests, random.Random(SEED))  # noqa: S311 - a reproducible workload
     driver = Contention(jobs, ManualClock(BENCH_EPOCH))
@@ -407,7 +469,9 @@ def run(requests: int = REQUESTS) -> dict[str, Any]:
     spans = timeline(driver, records)
     figures = measure(spans, BUDGET)
     return {
+        "rule": rule,
         "workload": workload(requests),
+        **estimate_errors(driver.estimates, spans),
         "slot_idle_seconds_p50": figures["slot_idle_seconds"]["p50"],
         "slot_idle_seconds_p95": figures["slot_idle_seconds"]["p95"],
         **figures,
@@ -424,6 +488,28 @@ def run(requests: int = REQUESTS) -> dict[str, Any]:
             "lambda_invocations": dict(driver.deployment.invocations),
         },
         "wall_seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def estimate_errors(estimates: list[tuple[str, float, float]], spans: list[Span]) -> dict[str, Any]:
+    """How far each expected start the ledger was given was from the job's real start
+    (its admission), in minutes; and how many were late (the job started more than a
+    minute after it), all of them and those given after the last request arrived (later
+    requests of higher priority may take a reservation's room)."""
+    started = {s.name: s.admitted for s in spans if s.admitted is not None}
+    errors = [
+        (at, (expected - started[name]) / 60) for name, at, expected in estimates if name in started
+    ]
+    settled = [error for at, error in errors if at > ARRIVAL_WINDOW]
+    return {
+        "expected_start_error_p50": distribution([abs(e) for _, e in errors])["p50"],
+        "expected_start_error_p95": distribution([abs(e) for _, e in errors])["p95"],
+        "expected_starts": len(errors),
+        "expected_starts_late": sum(1 for _, e in errors if e < -1),
+        "after_arrivals": {
+            "error_minutes": distribution([abs(e) for e in settled]),
+            "late": sum(1 for e in settled if e < -1),
+        },
     }
 
 
@@ -444,4 +530,4 @@ def workload(requests: int) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    measure_main(run, __doc__, requests=REQUESTS)
+    measure_main(run, __doc__, requests=REQUESTS, rule="jobctl")
