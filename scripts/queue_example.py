@@ -2,7 +2,7 @@
 
 Eight ml.p4d.24xlarge instances busy (prod-nightly and llm-sweep-16, 4 each), four jobs
 waiting behind them a second apart, then `jobctl update` of one's priority and
-`jobctl queue`, as a user runs them, printed as a transcript to paste:
+`jobctl queue` and `jobctl shares`, as a user runs them, printed as a transcript to paste:
 
     PYTHONPATH=src:tools .venv/bin/python scripts/queue_example.py
 """
@@ -86,6 +86,7 @@ def main() -> int:
         transcript = [run("update", "llm-sweep-17", "--priority", "100")]
         wait_for("the update", lambda: status(client, "llm-sweep-17") == ("Queued", 100))
         transcript.append(run("queue"))
+        transcript.append(run("shares"))
         if stack.errors:
             print(f"the local stack reported: {stack.errors!r}", file=sys.stderr)
     lines = "\n".join(transcript).rstrip().splitlines()
