@@ -14,7 +14,7 @@ from jobctl.errors import RetryableError
 from jobctl.logic import lifecycle
 from jobctl.logic.scheduling import OVERALL
 from jobctl.logic.submission import Delivery
-from jobctl.models.jobs import Phase, Waiting
+from jobctl.models.jobs import Phase
 from jobctl.models.requests import parse_request
 from tests.support.environment import MAX_RECEIVE_COUNT
 from tests.support.requests import request_body
@@ -329,7 +329,7 @@ def test_a_job_given_up_while_its_create_was_on_the_way_is_stopped_not_left_runn
 def test_the_sweep_records_every_job_it_catches_up_with_then_runs_one_pass(
     logic: Logic, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A pass reads the whole waiting room: one per job caught up with made a sweep with
+    # A pass reads the waiting room: one per job caught up with made a sweep with
     # many lost events run out of time before reaching the oldest, sweep after sweep.
     logic.reconfigure(JOBS_QUEUE_URL=QUEUE, CONCURRENCY_BUDGET="3")
     for name in ("a", "b", "c", "d"):
@@ -337,13 +337,13 @@ def test_the_sweep_records_every_job_it_catches_up_with_then_runs_one_pass(
     for name in ("a", "b", "c"):
         logic.sagemaker.complete("TrainingJob", name)  # their events are lost
     passes = []
-    waiting = logic.ledger.waiting
+    waiting_shares = logic.ledger.waiting_shares
 
-    def counted() -> list[Waiting]:
-        passes.append(1)
-        return waiting()
+    def counted() -> dict[str, int]:
+        passes.append(1)  # each pass starts by reading the waiting room's counts
+        return waiting_shares()
 
-    monkeypatch.setattr(logic.ledger, "waiting", counted)
+    monkeypatch.setattr(logic.ledger, "waiting_shares", counted)
     logic.sweep()
     assert [logic.record(n).status for n in ("a", "b", "c")] == ["Completed"] * 3
     assert len(passes) == 1

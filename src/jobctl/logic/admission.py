@@ -113,6 +113,7 @@ class QueueHeads:
         for share in [share for share, jobs in shares.items() if jobs <= 0]:
             ledger.forget_share(share)  # emptied: it no longer counts as a share waiting
         waiting = [share for share, jobs in shares.items() if jobs > 0]
+        self.total = sum(shares[share] for share in waiting)  # jobs waiting as the pass began
         each = max(1, min(READ_MORE, READ_AT_FIRST // max(len(waiting), 1)))
         for share in waiting:
             self._read_from(share, each)
@@ -138,10 +139,11 @@ class QueueHeads:
         return bool(emptied)
 
 
-@dataclass(frozen=True)
+@dataclass
 class PassReport:
     admitted: list[tuple[str, str]]
     places: list[Place]
+    waiting: int = 0  # jobs left waiting (as counted when the pass began)
 
     def place_of(self, key: tuple[str, str]) -> Place | None:
         return next((p for p in self.places if p.candidate.key == key), None)
@@ -176,7 +178,7 @@ class Admission:
             if not waiting:
                 break
             places = plan(waiting.values(), self.usage(waiting.values()), self.budgets)
-            report = PassReport(report.admitted, places)
+            report.places = places
             plan_again = False
             chosen = [place for place in places if place.admit]
             records = self.ledger.get_many(place.candidate.key for place in chosen)
@@ -209,6 +211,7 @@ class Admission:
             elif not heads.read_more():
                 break
         self._note_reservations(report, joining)
+        report.waiting = max(heads.total - len(report.admitted), 0)
         return report
 
     def _waits_behind(self, joining: JobRecord, report: PassReport) -> bool:

@@ -251,10 +251,7 @@ class Reconciler:
             )
 
         def admit() -> None:
-            admission.run()
-            report.waiting = sum(
-                max(jobs, 0) for jobs in admission.ledger.waiting_shares().values()
-            )
+            report.waiting = admission.run().waiting
             count("JobsWaitingInSweep", report.waiting)
 
         for name, step in (
