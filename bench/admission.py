@@ -70,7 +70,7 @@ class PlanTime:
     def __init__(self) -> None:
         self.seconds = 0.0
         self._plan = scheduling.plan
-        admission.plan = self._timed  # type: ignore[attr-defined]
+        admission.plan = self._timed  # type: ignore[attr-defined,assignment]
 
     def _timed(self, *args: Any) -> Any:
         started = time.perf_counter()
