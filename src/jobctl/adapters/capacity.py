@@ -23,7 +23,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import TypeAdapter, ValidationError
 
-from jobctl.adapters.errors import describe, error_code, translated
+from jobctl.adapters.errors import describe, error_code, put_if_absent, translated
 from jobctl.adapters.ledger import item_of
 from jobctl.adapters.waiting_room import WaitingRoomCounts
 from jobctl.errors import ConcurrentUpdate, NoRoom, RetryableError, StaleHold, UnreadableBudget
@@ -274,25 +274,10 @@ class DynamoDBCapacity:
         """Create the items of budgets never used before, empty (an update cannot create
         the map it writes into)."""
         for key in keys:
-            if key in self._existing:
-                continue
-            try:
-                self._client.put_item(
-                    TableName=self._table,
-                    Item={
-                        **_key(key),
-                        "used": {"N": "0"},
-                        "holders": {"M": {}},
-                        "past_use": {"M": {}},
-                    },
-                    ConditionExpression="attribute_not_exists(id)",
-                )
-            except ClientError as exc:
-                if error_code(exc) != "ConditionalCheckFailedException":
-                    raise translated(exc, "DynamoDB") from exc
-            except BotoCoreError as exc:
-                raise translated(exc, "DynamoDB") from exc
-            self._existing.add(key)
+            if key not in self._existing:
+                empty = {"used": {"N": "0"}, "holders": {"M": {}}, "past_use": {"M": {}}}
+                put_if_absent(self._client, self._table, {**_key(key), **empty})
+                self._existing.add(key)
 
     def _items(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The budgets' items (plain values), strongly consistent; a missing one is empty."""

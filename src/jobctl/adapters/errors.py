@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
 from jobctl.errors import RetryableError
@@ -60,3 +62,14 @@ def describe(exc: Exception) -> str:
     if isinstance(exc, ClientError):
         return f"{error_code(exc)}: {error_message(exc)}"
     return type(exc).__name__
+
+
+def put_if_absent(client: Any, table: str, item: dict[str, Any]) -> None:
+    """Write ``item`` unless an item of its key exists (then leave that one as it is)."""
+    try:
+        client.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(id)")
+    except ClientError as exc:
+        if error_code(exc) != "ConditionalCheckFailedException":
+            raise translated(exc, "DynamoDB") from exc
+    except BotoCoreError as exc:
+        raise translated(exc, "DynamoDB") from exc

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from jobctl.adapters.errors import error_code, translated
+from jobctl.adapters.errors import error_code, put_if_absent, translated
 from jobctl.logic.scheduling import WaitingLimits
 
 if TYPE_CHECKING:
@@ -104,17 +104,7 @@ class WaitingRoomCounts:
     def _ensure(self) -> None:
         """Create the item with its empty map (an update cannot create the map it writes
         into)."""
-        if self._exists:
-            return
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item={**ROOM_KEY, "total": {"N": "0"}, "shares": {"M": {}}},
-                ConditionExpression="attribute_not_exists(id)",
-            )
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise translated(exc, "DynamoDB") from exc
-        except BotoCoreError as exc:
-            raise translated(exc, "DynamoDB") from exc
-        self._exists = True
+        if not self._exists:
+            item = {**ROOM_KEY, "total": {"N": "0"}, "shares": {"M": {}}}
+            put_if_absent(self._client, self._table, item)
+            self._exists = True

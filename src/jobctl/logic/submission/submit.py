@@ -89,12 +89,8 @@ class Submit:
             )
         except InvalidRequest as exc:
             return self.rejections.reject(request, exc.problems, delivery)
-        if self.known_shares and request.job_share not in self.known_shares:
-            known = ", ".join(sorted(self.known_shares))
-            problem = f"share: not one of this deployment's shares ({known})"
-            return self.rejections.reject(request, [problem], delivery)
         instances = instances_of(params)
-        never = self.budgets.never_fits(instances, request.job_share)
+        never = self._never_admitted(request, instances)
         if never:
             return self.rejections.reject(request, never, delivery)
         retry = request.retry or self.default_retry
@@ -146,6 +142,14 @@ class Submit:
         except (RetryableError, ServiceRefused) as exc:
             return self._failed(request, record, exc, delivery)
         return Outcome.of(self._created(record, job_arn))
+
+    def _never_admitted(self, request: JobRequest, instances: dict[str, int]) -> list[str]:
+        """Why the job could never be admitted: a share this deployment does not know
+        (SHARES), or more than a budget allows."""
+        if self.known_shares and request.job_share not in self.known_shares:
+            known = ", ".join(sorted(self.known_shares))
+            return [f"share: not one of this deployment's shares ({known})"]
+        return self.budgets.never_fits(instances, request.job_share)
 
     def _queued_record(
         self,
