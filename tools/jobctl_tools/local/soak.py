@@ -56,14 +56,18 @@ JOBS_BUDGET, INSTANCES_BUDGET, RESEARCH_LIMIT = 12, 16, 5
 
 
 def scheduling(scale: int = 1) -> dict[str, str]:
-    """The stack's budgets and shares, ``scale`` times the small soak's. Every pass over the
-    waiting room reads it whole, which moto answers in seconds once it holds hundreds of
-    jobs (DynamoDB in milliseconds): a long soak keeps it shallower with larger budgets."""
+    """The stack's budgets and shares, ``scale`` times the small soak's, with the waiting
+    room bounded to the soak's shares (every request names one of them) and fair share
+    remembering ten simulated minutes. moto answers a Query by reading its whole index,
+    so a long soak keeps the waiting room shallower with larger budgets."""
     return {
         "ConcurrencyBudget": str(JOBS_BUDGET * scale),
         "InstanceTypeBudgets": f"{INSTANCE_TYPE}={INSTANCES_BUDGET * scale}",
         "ShareWeights": "research=2,prod=3",
         "ShareLimits": f"research={RESEARCH_LIMIT * scale}",
+        "ShareHalfLifeSeconds": "600",
+        "Shares": ",".join(SHARES),
+        "MaxWaitingShares": str(len(SHARES)),
         "InstancePrices": f"{INSTANCE_TYPE}=0.23",
     }
 
