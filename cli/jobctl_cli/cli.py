@@ -366,21 +366,43 @@ def report(ctx: click.Context, since: datetime | None, by: GroupBy, as_json: boo
 @main.command()
 @job_type_option
 @click.option("--share", type=SHARE, help="only jobs of this share")
+@click.option(
+    "--first",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="how many of the first waiting jobs to read and list",
+)
+@click.option("--all", "every", is_flag=True, help="read and list every waiting job")
 @click.option("--json", "as_json", is_flag=True, help="print JSON for scripts")
 @click.pass_context
-def queue(ctx: click.Context, job_type: str | None, share: str | None, as_json: bool) -> None:
+def queue(
+    ctx: click.Context,
+    job_type: str | None,
+    share: str | None,
+    first: int,
+    every: bool,
+    as_json: bool,
+) -> None:
     """List the jobs waiting for capacity, in the order they will be admitted.
 
     The order is the controller's own plan (docs/contract.md §8), under the budgets it
     recorded and the room taken now: higher priority first; among equal priorities, the
     share using least of the budget for its weight; then the oldest. Each job shows what
     it waits for, and how many waiting jobs before it want one of its budgets (ahead).
-    --type and --share pick jobs out of that one order: their positions stay.
+    --type and --share pick jobs out of that one order: their positions stay. It reads the
+    first jobs of each share's queue, as the controller's passes do; --all reads them all.
     """
     client = _client(ctx)
-    waiting = client.queue()
+    waiting = client.queue(first=None if every else first)
     _warn_unreadable(client)
     _warn_unplanned(waiting)
+    if waiting.total > len(waiting.entries):
+        click.echo(
+            f"the first {len(waiting.entries)} of {waiting.total} waiting jobs "
+            "(--first N or --all for more)",
+            err=True,
+        )
     entries = [
         entry
         for entry in waiting.entries

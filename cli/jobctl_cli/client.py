@@ -353,6 +353,7 @@ class Queue:
     usage: dict[str, Usage]
     # Ids of the state table's items that could not be read (their room taken as 0).
     unreadable_budgets: list[str]
+    total: int = 0  # jobs waiting in all (the entries may be the first of them)
 
 
 def _wanted_usage(
@@ -456,10 +457,11 @@ class JobctlClient:
         room = WaitingRoomCounts(self._dynamodb, self._state_table)
         return self._ledger_with(room).waiting()
 
-    def queue(self, now: datetime | None = None) -> Queue:
-        """Every waiting job in the order of admission, by the controller's own plan and
+    def queue(self, now: datetime | None = None, first: int | None = None) -> Queue:
+        """The waiting jobs in the order of admission, by the controller's own plan and
         ranking (``logic.scheduling.admission_order``) under the budgets it recorded and
-        the room taken in them now."""
+        the room taken in them now: the ``first`` of them (reading that many of each
+        share's queue, as a pass reads their heads), or every one (None)."""
         capacity = DynamoDBCapacity(self._dynamodb, self._state_table, self.resources.table)
         unreadable: list[str] = []
         try:
@@ -467,7 +469,14 @@ class JobctlClient:
         except UnreadableBudget as damaged:
             unreadable.append(damaged.item_id)
             budgets = None
-        waiting = {w.key: w for w in self.waiting()}
+        room = WaitingRoomCounts(self._dynamodb, self._state_table)
+        ledger = self._ledger_with(room)
+        if first is None:
+            waiting = {w.key: w for w in ledger.waiting()}
+        else:
+            shares = [share for share, jobs in ledger.waiting_shares().items() if jobs > 0]
+            pages = (ledger.queue_page(share, first)[0] for share in shares)
+            waiting = {w.key: w for page in pages for w in page}
         candidates = [candidate_of(w) for w in waiting.values()]
         scheduled = budgets or Budgets()
         moment = now or datetime.now(UTC)
@@ -500,7 +509,9 @@ class JobctlClient:
                     else utc_iso(moment + timedelta(seconds=place.starts_in)),
                 )
             )
-        return Queue(entries, budgets, usage, unreadable)
+        total = sum(max(jobs, 0) for jobs in room.counts()[1].values())
+        shown = entries if first is None else entries[:first]
+        return Queue(shown, budgets, usage, unreadable, max(total, len(entries)))
 
     def shares(self, now: datetime | None = None) -> list[ShareEntry]:
         """Per share and budget: its weight's part, its fair-share use now (what the

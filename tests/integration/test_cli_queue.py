@@ -445,3 +445,13 @@ def test_shares_shows_each_shares_weight_use_and_jobs_per_budget(
     table = jobctl("shares", columns=80).stdout
     assert "batch" in table
     assert "60.0%" in table
+
+
+def test_the_queue_reads_the_first_jobs_of_each_shares_queue_unless_asked_for_all(
+    fair_share_queue: Stack, jobctl: Any
+) -> None:
+    everyone = places(jobctl("queue", "--json"))
+    first = jobctl("queue", "--json", "--first", "2")
+    assert places(first) == everyone[:2]
+    assert "the first 2 of 6 waiting jobs (--first N or --all for more)" in first.stderr
+    assert places(jobctl("queue", "--json", "--first", "2", "--all")) == everyone
