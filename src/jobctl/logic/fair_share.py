@@ -72,15 +72,20 @@ def fair_use(item: BudgetItem, now: datetime, half_life: float) -> dict[str, flo
         for share, (value, at) in item.past_use.items()
     }
     for holding in item.holders.values():
-        use[holding.share] = use.get(holding.share, 0.0) + _committed(holding, half_life)
+        limit = (
+            (holding.until - holding.since).total_seconds()
+            if holding.since and holding.until
+            else None
+        )
+        use[holding.share] = use.get(holding.share, 0.0) + committed(
+            holding.units, limit, half_life
+        )
     return use
 
 
-def _committed(holding: Holding, half_life: float) -> float:
-    """What a running job will have used by its limit."""
-    if holding.since is None or holding.until is None:
-        return float(holding.units)
-    return accrued(holding.units, (holding.until - holding.since).total_seconds(), half_life)
+def committed(units: int, limit: float | None, half_life: float) -> float:
+    """What a job holding ``units`` will have used by its limit (seconds; None: none)."""
+    return float(units) if limit is None else accrued(units, limit, half_life)
 
 
 def past_use_after(

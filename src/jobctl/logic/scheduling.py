@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from math import inf
 from typing import Any
 
-from jobctl.logic.fair_share import Usage
+from jobctl.logic.fair_share import Usage, committed
 from jobctl.logic.timeline import Timeline, earliest_start
 
 OVERALL = "all"
@@ -324,9 +324,11 @@ class _Pass:
         kept = [key for key in budgets if not self.timelines[key].fits(0.0, length, needs[key])]
         held = [key for key in budgets if self.held.get(key, -1) > candidate.priority]
         if not at_limit and not kept and not held:
+            share = candidate.share
             for key, units in needs.items():
                 self.used[key] += units
-                self.use[key][candidate.share] = self.use[key].get(candidate.share, 0.0) + units
+                charge = committed(units, candidate.runtime, self.budgets.half_life)
+                self.use[key][share] = self.use[key].get(share, 0.0) + charge
                 if key in self.timelines:
                     self.timelines[key].take(0.0, length, units)
             return Place(candidate, needs, admit=True)
