@@ -46,6 +46,8 @@ PARTS: list[tuple[str, str, list[str], int]] = [
     ("scheduling", "bench.scheduling", [], 900),
     # The same fleet as jobctl scheduled it before reservations and fair share over time.
     ("scheduling_before", "bench.scheduling", ["--rule", "before"], 900),
+    # And with a half-life of 4 hours: jobs of up to half the budget need a longer memory.
+    ("scheduling_4h", "bench.scheduling", ["--half-life", "14400"], 900),
     # 300 requests retried by failure cause (10 % CapacityError, 3 % AlgorithmError, 20 %
     # spot), and the same fleet without its capacity failures, for the calls retries add.
     ("retries", "bench.retries", [], 300),
@@ -185,6 +187,7 @@ HEADLINE: dict[str, str | tuple[Callable[..., Any], tuple[str, ...]]] = {
     },
     "largest_job_wait_hours_before": "scheduling_before.largest_job_wait_hours",
     "share_deviation_percent_before": "scheduling_before.share_deviation_percent",
+    "share_deviation_percent_4h": "scheduling_4h.share_deviation_percent",
     **{
         key: f"retries.{key}"
         for key in (

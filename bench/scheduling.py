@@ -445,7 +445,7 @@ def timeline(driver: Contention, records: dict[tuple[str, str], Any]) -> list[Sp
     return spans
 
 
-def run(requests: int = REQUESTS, rule: str = "jobctl") -> dict[str, Any]:
+def run(requests: int = REQUESTS, rule: str = "jobctl", half_life: int = 3600) -> dict[str, Any]:
     """The scenario, and the issue's figures from it; ``rule`` "before" schedules as
     jobctl did before reservations and fair share over time (no reservation: a job that
     does not fit holds its budget from lower priorities only; only what runs now counts)."""
@@ -454,6 +454,7 @@ def run(requests: int = REQUESTS, rule: str = "jobctl") -> dict[str, Any]:
         INSTANCE_TYPE_BUDGETS=f"{INSTANCE_TYPE}={BUDGET}",
         TRACKING_MODE="progress",
         SHARE_WEIGHTS=",".join(f"{s}={w}" for s, w in SHARE_WEIGHTS.items()),
+        SHARE_HALF_LIFE_SECONDS=str(half_life),
     )
     if rule == "before":
         os.environ["SHARE_HALF_LIFE_SECONDS"] = "0"
@@ -470,6 +471,7 @@ def run(requests: int = REQUESTS, rule: str = "jobctl") -> dict[str, Any]:
     figures = measure(spans, BUDGET)
     return {
         "rule": rule,
+        "share_half_life_seconds": int(os.environ["SHARE_HALF_LIFE_SECONDS"]),
         "workload": workload(requests),
         **estimate_errors(driver.estimates, spans),
         "slot_idle_seconds_p50": figures["slot_idle_seconds"]["p50"],
@@ -530,4 +532,4 @@ def workload(requests: int) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    measure_main(run, __doc__, requests=REQUESTS, rule="jobctl")
+    measure_main(run, __doc__, requests=REQUESTS, rule="jobctl", half_life=3600)
