@@ -326,3 +326,14 @@ def test_the_readmes_lifecycle_table_names_every_unsettled_phase_and_every_sweep
     assert unsettled <= {name.strip("`,") for name in named}
     for step in ("wake-ups", "tries", "budgets"):  # the sweep's repair steps, by name
         assert f'(step "{step}")' in section
+
+
+def test_an_expected_start_is_written_again_when_later_or_much_earlier_only() -> None:
+    # Written later than it is, it would no longer be an upper bound; a little earlier is
+    # not worth a write at every pass.
+    noted = record(status="Queued", phase=Phase.WAITING, expected_start="2026-12-01T10:00:00.000Z")
+    assert lifecycle.reservation_moved(noted, "2026-12-01T10:06:00.000Z")
+    assert not lifecycle.reservation_moved(noted, "2026-12-01T10:04:00.000Z")
+    assert not lifecycle.reservation_moved(noted, "2026-12-01T09:50:00.000Z")
+    assert lifecycle.reservation_moved(noted, "2026-12-01T09:40:00.000Z")
+    assert lifecycle.reservation_moved(noted, None)

@@ -57,8 +57,6 @@ MAX_WAKE_GRACE = timedelta(hours=1)
 # Room a job holds but its budget does not show is restored only once its record has
 # been quiet this long (an admission a moment ago may not be in the index yet).
 BUDGET_GRACE = timedelta(minutes=2)
-# A waiting job's expected start is written again only when it moved by more than this.
-RESERVATION_SLACK = timedelta(minutes=1)
 
 
 def wake_grace(record: JobRecord) -> timedelta:
@@ -109,6 +107,7 @@ class QueueHeads:
         self._ledger = ledger
         self._read: dict[str, dict[tuple[str, str], Waiting]] = {}
         self._after: dict[str, str | None] = {}
+        self._seen: dict[tuple[str, str], Waiting] = {}
         shares = ledger.waiting_shares()
         for share in [share for share, jobs in shares.items() if jobs <= 0]:
             ledger.forget_share(share)  # emptied: it no longer counts as a share waiting
@@ -121,10 +120,16 @@ class QueueHeads:
     def _read_from(self, share: str, limit: int) -> None:
         page, after = self._ledger.queue_page(share, limit, self._after.get(share))
         self._read.setdefault(share, {}).update((w.key, w) for w in page)
+        self._seen.update((w.key, w) for w in page)
         self._after[share] = after
 
     def jobs(self) -> list[Waiting]:
         return [w for jobs in self._read.values() for w in jobs.values()]
+
+    @property
+    def seen(self) -> dict[tuple[str, str], Waiting]:
+        """Every waiting job read, admitted or not."""
+        return self._seen
 
     def taken(self, key: tuple[str, str]) -> None:
         for jobs in self._read.values():
@@ -210,7 +215,7 @@ class Admission:
                 races += 1
             elif not heads.read_more():
                 break
-        self._note_reservations(report, joining)
+        self._note_reservations(report, joining, heads.seen)
         report.waiting = max(heads.total - len(report.admitted), 0)
         return report
 
@@ -248,20 +253,29 @@ class Admission:
             lifecycle.admit(record, dict(place.needs), utc_iso(now)),
         )
 
-    def _note_reservations(self, report: PassReport, joining: JobRecord | None) -> None:
+    def _note_reservations(
+        self, report: PassReport, joining: JobRecord | None, seen: dict[tuple[str, str], Waiting]
+    ) -> None:
         """Record when each job holding a reservation is expected to start (``jobctl get``
-        and ``jobctl queue`` show it), where it moved by more than ``RESERVATION_SLACK``.
-        The joining job's caller records its own."""
-        reserved = {
-            place.candidate.key: place
-            for place in report.places
-            if place.starts_in is not None
-            and (joining is None or place.candidate.key != joining.key)
-        }
-        for record in self.ledger.get_many(reserved).values():
-            place = reserved[record.key]
-            if record.waiting:
-                self.note_wait(record, place.waits_for, self.expected_start(place))
+        and ``jobctl queue`` show it), where it moved enough to be worth a write (judged
+        from the waiting room's index, so a pass reads no record for it). The joining
+        job's caller records its own."""
+        for place in report.places:
+            waiting = seen.get(place.candidate.key)
+            expected = self.expected_start(place)
+            if (
+                place.starts_in is None
+                or waiting is None
+                or (joining and waiting.key == joining.key)
+            ):
+                continue
+            if not lifecycle.reservation_moved(waiting, expected):
+                continue
+            change = partial(lifecycle.note_wait, reason=place.waits_for, expected_start=expected)
+            try:
+                revise(self.ledger, waiting.key, change)
+            except JobctlError as exc:  # an estimate: the next pass writes it
+                logger.warning("expected start not recorded", extra={"error": str(exc)})
 
     def expected_start(self, place: Place) -> str | None:
         if place.starts_in is None:
@@ -337,7 +351,7 @@ class Admission:
     ) -> JobRecord:
         """Record what a waiting job waits for, and when it is expected to start if it holds
         a reservation (``jobctl get`` shows them)."""
-        if not lifecycle.wait_changed(record, reason, expected_start, RESERVATION_SLACK):
+        if reason == record.waiting_for and not lifecycle.reservation_moved(record, expected_start):
             return record
         change = partial(lifecycle.note_wait, reason=reason, expected_start=expected_start)
         return revise(self.ledger, record.key, change, record)

@@ -42,6 +42,7 @@ from jobctl.models.jobs import (
     Observation,
     Phase,
     Usage,
+    Waiting,
     utc_iso,
 )
 from jobctl.models.kinds import KINDS, JobType
@@ -304,17 +305,21 @@ def note_wait(
     return record.model_copy(update={"waiting_for": reason, "expected_start": expected_start})
 
 
-def wait_changed(
-    record: JobRecord, reason: str | None, expected_start: str | None, slack: timedelta
-) -> bool:
-    """Whether what a waiting job waits for changed, or its expected start moved by more
-    than ``slack`` (each pass computes it anew; writing every small move is waste)."""
-    if reason != record.waiting_for or (expected_start is None) != (record.expected_start is None):
+# Each pass computes a reserved job's expected start anew; it is written again only when
+# it moved later by more than the first (the one written would no longer be an upper
+# bound) or earlier by more than the second (a much better estimate).
+LATER_SLACK = timedelta(minutes=5)
+EARLIER_SLACK = timedelta(minutes=15)
+
+
+def reservation_moved(record: JobRecord | Waiting, expected_start: str | None) -> bool:
+    """Whether a waiting job's expected start is worth writing again."""
+    if (expected_start is None) != (record.expected_start is None):
         return True
     if expected_start is None or record.expected_start is None:
         return False
     moved = datetime.fromisoformat(expected_start) - datetime.fromisoformat(record.expected_start)
-    return abs(moved) > slack
+    return moved > LATER_SLACK or -moved > EARLIER_SLACK
 
 
 def checked(record: JobRecord, at: str) -> JobRecord:
