@@ -82,10 +82,10 @@ def test_a_budget_of_instances_counts_each_jobs_instances(budgeted: tuple[Stack,
         "Queued",
         "InProgress",
     ]
-    # "one" fits beside "two"'s reservation (when "three" ends), and the pass that
-    # admitted it noted again what "two" waits for.
+    # "one" fits beside "two"'s reservation (when "three" ends); "two" says what it
+    # waited for when it joined.
     assert stack.job("two").waiting_for == (
-        f"waiting for capacity ({GPU}: 4 of 4 instances in use, needs 2)"
+        f"waiting for capacity ({GPU}: 3 of 4 instances in use, needs 2)"
     )
     assert stack.job("two").expected_start is not None
 
