@@ -11,8 +11,8 @@ A job still running counts from its admission what it will have used by its limi
 ``StoppingCondition``; ``units`` if it has none), and what it did use once it leaves. Counted
 only as it runs, a job just admitted weighs nothing, so its share looks as idle as
 before and takes the next freed room too: that lag favours the shares of small weight
-(about 17 % over their part at weights 1:2:3, against 9 % counted this way, in
-``test_scheduling``'s fleet).
+(at weights 1:2:3 on 8 GPUs with 1-GPU jobs, about 17 % over their part in a
+simulation of the plan, against 9 % counted this way).
 
 Stored per budget (``BudgetItem``): each holder's room with when it was admitted and
 when it ends at the latest, and per share the use of the jobs that left, as of when. So a
