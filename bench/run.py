@@ -176,6 +176,7 @@ HEADLINE: dict[str, str | tuple[Callable[..., Any], tuple[str, ...]]] = {
         for key in (
             "slot_idle_seconds_p50",
             "slot_idle_seconds_p95",
+            "slot_idle_seconds_p95_excluding_reservations",
             "priority_inversions",
             "share_deviation_percent",
             "share_deviation_percent_per_window_max",
