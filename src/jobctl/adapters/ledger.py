@@ -194,12 +194,6 @@ class DynamoDBLedger:
             return self._room.leave(share)
         return self._room.enter(share, self._limits if written.attempt == 1 else None)
 
-    def leaving_room(self, record: JobRecord) -> dict[str, Any] | None:
-        """The count change of a waiting job admitted (in the admission's transaction)."""
-        if self._room is None or not record.waiting:
-            return None
-        return self._room.leave(record.share or DEFAULT_SHARE)
-
     def pending_notices(self) -> Iterator[JobRecord]:
         items = self._query(
             IndexName=PENDING_NOTICES_INDEX,

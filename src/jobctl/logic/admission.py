@@ -242,15 +242,12 @@ class Admission:
         return {key: Usage.of(item, now, half_life) for key, item in items.items()}
 
     def _admit(self, record: JobRecord, place: Place) -> JobRecord:
-        now = self.now()
-        runtime = place.candidate.runtime
-        until = None if runtime is None else now + timedelta(seconds=runtime)
-        share = place.candidate.share
+        admitted = lifecycle.admit(record, dict(place.needs), utc_iso(self.now()))
         return self.capacity.admit(
             holder_of(record.job_type, record.job_name),
-            {key: Holding(units, share, now, until) for key, units in place.needs.items()},
+            {key: holding_of(admitted, key) for key in place.needs},
             {key: self.budgets.limit(key) for key in place.needs},
-            lifecycle.admit(record, dict(place.needs), utc_iso(now)),
+            admitted,
         )
 
     def _note_reservations(
@@ -262,13 +259,13 @@ class Admission:
         job's caller records its own."""
         for place in report.places:
             waiting = seen.get(place.candidate.key)
-            expected = self.expected_start(place)
             if (
                 place.starts_in is None
                 or waiting is None
                 or (joining and waiting.key == joining.key)
             ):
                 continue
+            expected = self.expected_start(place)
             if not lifecycle.reservation_moved(waiting, expected):
                 continue
             change = partial(lifecycle.note_wait, reason=place.waits_for, expected_start=expected)
