@@ -471,10 +471,11 @@ class JobctlClient:
             budgets = None
         room = WaitingRoomCounts(self._dynamodb, self._state_table)
         ledger = self._ledger_with(room)
+        counts = room.counts()[1]
         if first is None:
             waiting = {w.key: w for w in ledger.waiting()}
         else:
-            shares = [share for share, jobs in ledger.waiting_shares().items() if jobs > 0]
+            shares = [share for share, jobs in counts.items() if jobs > 0]
             pages = (ledger.queue_page(share, first)[0] for share in shares)
             waiting = {w.key: w for page in pages for w in page}
         candidates = [candidate_of(w) for w in waiting.values()]
@@ -509,7 +510,7 @@ class JobctlClient:
                     else utc_iso(moment + timedelta(seconds=place.starts_in)),
                 )
             )
-        total = sum(max(jobs, 0) for jobs in room.counts()[1].values())
+        total = sum(max(jobs, 0) for jobs in counts.values())
         shown = entries if first is None else entries[:first]
         return Queue(shown, budgets, usage, unreadable, max(total, len(entries)))
 
