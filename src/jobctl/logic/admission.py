@@ -37,6 +37,7 @@ from jobctl.logic.scheduling import (
     job_of,
     longest_run,
     plan,
+    queue_rank,
 )
 from jobctl.models.jobs import JobRecord, Phase, Waiting, unpack_request, utc_iso
 from jobctl.models.kinds import JOB_TYPES
@@ -230,7 +231,7 @@ class Admission:
         heads, _ = self.ledger.queue_page(candidate.share, 1)
         if not heads or heads[0].key == joining.key:
             return False
-        if _queue_order(candidate_of(heads[0])) > _queue_order(candidate):
+        if _rank(candidate_of(heads[0])) > _rank(candidate):
             return False  # it is its share's new head
         report.places.append(alone)
         return True
@@ -465,5 +466,6 @@ def holding_of(record: JobRecord, key: str) -> Holding:
     return Holding(record.holds[key], share, since, until)
 
 
-def _queue_order(candidate: Candidate) -> tuple[int, str, tuple[str, str]]:
-    return (-candidate.priority, candidate.since, candidate.key)
+def _rank(candidate: Candidate) -> str:
+    """Its place in its share's queue, as the index orders it."""
+    return queue_rank(candidate.priority, candidate.since, candidate.key)

@@ -24,6 +24,7 @@ from typing import Any
 
 from jobctl.logic.fair_share import Usage
 from jobctl.logic.timeline import Timeline, earliest_start
+from jobctl.models.requests import MAX_PRIORITY
 
 OVERALL = "all"
 SHARE_PREFIX = "share:"
@@ -149,9 +150,9 @@ class WaitingLimits:
 
 def queue_rank(priority: int, created_at: str, key: tuple[str, str]) -> str:
     """A waiting job's place in its share's queue: higher priority first, then oldest
-    (priorities are 0 to 9999); its key makes it unique."""
+    (a string that sorts so); its key makes it unique."""
     job_name, job_type = key
-    return f"{9999 - priority:04d}#{created_at}#{job_type}#{job_name}"
+    return f"{MAX_PRIORITY - priority:04d}#{created_at}#{job_type}#{job_name}"
 
 
 def describe_key(key: str) -> str:
