@@ -27,6 +27,7 @@ from moto import mock_aws
 from bench.harness import (
     IDEMPOTENCY_TABLE,
     JOBS_TABLE,
+    ItemsRead,
     job_request,
     lambda_environment,
     measure_main,
@@ -48,20 +49,6 @@ from jobctl_tools.local.sagemaker import SimulatedSageMaker
 GPU = "ml.p4d.24xlarge"
 SHARES = 100
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/jobctl-jobs"
-
-
-class ItemsRead:
-    """DynamoDB items in the answers a client receives."""
-
-    def __init__(self, client: Any) -> None:
-        self.items = 0
-        client.meta.events.register("after-call.dynamodb", self._count)
-
-    def _count(self, parsed: dict[str, Any], **_: Any) -> None:
-        responses = parsed.get("Responses")
-        self.items += len(parsed.get("Items", [])) + (1 if parsed.get("Item") else 0)
-        if isinstance(responses, dict):  # BatchGetItem's, by table
-            self.items += sum(len(items) for items in responses.values())
 
 
 class PlanTime:
@@ -105,7 +92,8 @@ def run(waiting: int = 1_000, burst: int = 0) -> dict[str, Any]:
         sim.set_quota(GPU, 8)
         sim.attach(made.sagemaker)
         controller = bootstrap(Settings.from_environ(os.environ), made, clock)
-        read = ItemsRead(made.dynamodb)
+        read = ItemsRead()
+        read.watch(made.dynamodb)
 
         def arrive(name: str, share: str, priority: int) -> None:
             body = gpu_request(name, share, priority)
@@ -115,13 +103,14 @@ def run(waiting: int = 1_000, burst: int = 0) -> dict[str, Any]:
         for n in range(8):
             arrive(f"running-{n}", "running", 0)
         fill(made.dynamodb, waiting, clock)
-        read.items, started = 0, time.perf_counter()
+        read.by_call.clear()
+        started = time.perf_counter()
         for n in range(burst):
             arrive(f"b-{n}", f"s{n % SHARES}", n % 100)
         figures: dict[str, Any] = {"jobs_waiting": waiting + burst}
         size = f"{(waiting + burst) // 1000}k"
         if burst:
-            figures[f"burst_items_read_per_job_{size}"] = round(read.items / burst, 1)
+            figures[f"burst_items_read_per_job_{size}"] = round(read.total / burst, 1)
             figures[f"burst_wall_ms_per_job_{size}"] = round(
                 (time.perf_counter() - started) / burst * 1000, 2
             )
@@ -164,12 +153,13 @@ def settle_one(controller: Any, read: ItemsRead, size: str) -> dict[str, Any]:
     """A running job settles and gives its room back: the pass that follows."""
     passes = controller.reconciler.admission
     settled = passes.ledger.get("running-0", "TrainingJob")
-    planned, read.items = PlanTime(), 0
+    planned = PlanTime()
+    read.by_call.clear()
     started = time.perf_counter()
     passes.release(settled, settled.holds)
     seconds = time.perf_counter() - started
     return {
-        f"admission_items_read_{size}": read.items,
+        f"admission_items_read_{size}": read.total,
         f"admission_plan_ms_{size}": round(planned.seconds * 1000, 1),
         f"admission_pass_wall_ms_{size}": round(seconds * 1000, 1),
     }

@@ -35,6 +35,7 @@ from moto import mock_aws
 from bench.harness import (
     BENCH_EPOCH,
     SWEEP_EVERY,
+    ItemsRead,
     Scenario,
     job_request,
     lambda_environment,
@@ -173,7 +174,7 @@ class Fleet(Scenario):
         self.deployment.drop_event_ratio = DROP_RATE
         self.plans = {job.key: job for job in plans}
         self.changes: Counter[str] = Counter()
-        self.items_read: Counter[str] = Counter()
+        self.items_read = ItemsRead()
         self.duplicate_describes = 0
         self.unsettled_describes = 0
         self.notice_ids: Counter[str] = Counter()
@@ -199,7 +200,7 @@ class Fleet(Scenario):
         self.handler_time.watch(made)
         made.sns.meta.events.register("before-parameter-build.sns.Publish", self._notice)
         made.sagemaker.meta.events.register("after-call.sagemaker", self._described)
-        made.dynamodb.meta.events.register("after-call.dynamodb", self._items)
+        self.items_read.watch(made.dynamodb)
 
     def probe(self) -> None:
         """Another sweep right after the scheduled one, nothing changed: what it costs."""
@@ -220,17 +221,8 @@ class Fleet(Scenario):
             "dynamodb": Counter(self.handler_time.calls["dynamodb"]),
             "sns": Counter(self.handler_time.calls["sns"]),
             "invocations": Counter(self.deployment.invocations),
-            "items_read": Counter(self.items_read),
+            "items_read": Counter(self.items_read.by_call),
         }
-
-    def _items(self, model: Any, parsed: dict[str, Any], **_: Any) -> None:
-        """DynamoDB items read: a read call's cost grows with them (capacity units)."""
-        if model.name == "Query":
-            self.items_read[model.name] += parsed.get("Count", 0)
-        elif model.name == "GetItem":
-            self.items_read[model.name] += "Item" in parsed
-        elif model.name == "BatchGetItem":
-            self.items_read[model.name] += sum(map(len, parsed.get("Responses", {}).values()))
 
     def _described(self, model: Any, parsed: dict[str, Any], **_: Any) -> None:
         """Describes of jobs not settled yet (progress a cheaper source could give), and

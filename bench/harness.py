@@ -163,6 +163,29 @@ def template_tables() -> Any:
     return tables
 
 
+class ItemsRead:
+    """DynamoDB items in the answers the clients it watches receive, by operation: a
+    read's cost (capacity units) grows with them."""
+
+    def __init__(self) -> None:
+        self.by_call: Counter[str] = Counter()
+
+    def watch(self, client: Any) -> None:
+        client.meta.events.register("after-call.dynamodb", self._count)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_call.values())
+
+    def _count(self, model: Any, parsed: dict[str, Any], **_: Any) -> None:
+        if model.name == "Query":
+            self.by_call[model.name] += parsed.get("Count", 0)
+        elif model.name == "GetItem":
+            self.by_call[model.name] += "Item" in parsed
+        elif model.name == "BatchGetItem":
+            self.by_call[model.name] += sum(map(len, parsed.get("Responses", {}).values()))
+
+
 # -- a scenario on the one runtime ------------------------------------------------------
 
 
