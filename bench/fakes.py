@@ -2,9 +2,10 @@
 DynamoDB and an SNS topic.
 
 ``InProcessDynamoDB`` is moto's DynamoDB called without HTTP or moto's response serializer,
-with two changes for speed at the benchmarks' scale: a transaction checks every condition
-before it writes (moto copies each table it touches to roll back), and a projection of
-top-level attributes takes them as they are. README, Benchmarks, has the figures.
+with two changes for speed at the benchmarks' scale: a transaction rolls back only the
+items it names (``jobctl_tools.local.transactions``, as in the local stack: moto copies
+each table it touches), and a projection of top-level attributes takes them as they are.
+README, Benchmarks, has the figures.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from botocore import xform_name
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 from moto.core.exceptions import JsonRESTError
-from moto.dynamodb.comparisons import get_filter_expression
-from moto.dynamodb.exceptions import ConditionalCheckFailed, TransactionCanceledException
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import Item
 from moto.dynamodb.responses import DynamoHandler
+
+from jobctl_tools.local import transactions
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 
@@ -32,46 +33,14 @@ def _answer(body: dict[str, Any], status: int = 200) -> tuple[AWSResponse, dict[
 
 
 class _Backend(DynamoDBBackend):
-    def transact_write_items(self, transact_items: list[dict[str, Any]]) -> None:
-        """All or nothing, as DynamoDB: every condition is checked, then every write made."""
-        reasons: list[tuple[str | None, str | None, dict[str, Any] | None]] = []
-        for entry in transact_items:
-            ((kind, part),) = entry.items()
-            current = self.get_item(part["TableName"], self._key(kind, part))
-            condition = get_filter_expression(
-                part.get("ConditionExpression"),
-                part.get("ExpressionAttributeNames"),
-                part.get("ExpressionAttributeValues"),
-            )
-            if condition.expr(current):
-                reasons.append((None, None, None))
-                continue
-            wanted = part.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
-            old = current.to_json()["Attributes"] if current and wanted else None
-            reasons.append(("ConditionalCheckFailed", ConditionalCheckFailed().message, old))
-        if any(code for code, _, _ in reasons):
-            raise TransactionCanceledException(reasons)
-        for entry in transact_items:
-            ((kind, part),) = entry.items()
-            table, names = part["TableName"], part.get("ExpressionAttributeNames")
-            values = part.get("ExpressionAttributeValues")
-            if kind == "Put":
-                self.put_item(table, part["Item"])
-            elif kind == "Delete":
-                self.delete_item(table, part["Key"])
-            elif kind == "Update":
-                self.update_item(table, part["Key"], part["UpdateExpression"], names, values)
+    """moto's DynamoDB, its transactions rolled back item by item (installed below)."""
 
-    def _key(self, kind: str, part: dict[str, Any]) -> dict[str, Any]:
-        if kind != "Put":
-            return dict(part["Key"])
-        table = self.get_table(part["TableName"])
-        keys = [table.hash_key_attr, table.range_key_attr]
-        return {name: part["Item"][name] for name in keys if name is not None}
+
+transactions.install(_Backend)
 
 
 class _Handler(DynamoHandler):
-    def __init__(self, backend: _Backend, request: dict[str, Any]) -> None:
+    def __init__(self, backend: DynamoDBBackend, request: dict[str, Any]) -> None:
         super().__init__()
         self._backend = backend
         self.current_account, self.region = ACCOUNT, REGION

@@ -57,6 +57,7 @@ from werkzeug.serving import make_server
 from jobctl.adapters.aws import clients
 from jobctl.config import Settings
 from jobctl_cli.client import JobctlClient, Resources, UserError
+from jobctl_tools.local import transactions
 from jobctl_tools.local.api_server import ApiServer
 from jobctl_tools.local.chaos import Chaos
 from jobctl_tools.local.clocks import ScaledClock
@@ -285,6 +286,7 @@ class LocalStack:
     def _start(self) -> LocalStack:
         silence_empty_metrics_warning()
         self._quiet_logs()
+        transactions.install()  # moto's rollback copies whole tables: the soak's time
         self._moto.start()
         self._sagemaker_server.start()
         self._service_quotas_server.start()
