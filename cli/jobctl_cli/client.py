@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError as BotoClientError
 from jobctl.adapters.capacity import DynamoDBCapacity
 from jobctl.adapters.ledger import DynamoDBLedger
 from jobctl.adapters.waiting_room import WaitingRoomCounts
-from jobctl.errors import InvalidRequest, UnreadableBudget
+from jobctl.errors import InvalidRequest, UnreadableBudget, UnreadableWaitingRoom
 from jobctl.logic.admission import candidate_of
 from jobctl.logic.fair_share import Usage
 from jobctl.logic.requests import create_params
@@ -471,7 +471,7 @@ class JobctlClient:
             budgets = None
         room = WaitingRoomCounts(self._dynamodb, self._state_table)
         ledger = self._ledger_with(room)
-        counts = room.counts()[1]
+        counts = self._waiting_counts(room, ledger, unreadable)
         if first is None:
             waiting = {w.key: w for w in ledger.waiting()}
         else:
@@ -522,9 +522,10 @@ class JobctlClient:
         moment = now or datetime.now(UTC)
         capacity = DynamoDBCapacity(self._dynamodb, self._state_table, self.resources.table)
         budgets = capacity.recorded_budgets() or Budgets()
-        _, waiting = WaitingRoomCounts(self._dynamodb, self._state_table).counts()
-        keys = [key for key in budgets.budget_keys() if not is_share_key(key)]
         unreadable: list[str] = []
+        room = WaitingRoomCounts(self._dynamodb, self._state_table)
+        waiting = self._waiting_counts(room, self._ledger_with(room), unreadable)
+        keys = [key for key in budgets.budget_keys() if not is_share_key(key)]
         usage = _wanted_usage(capacity, keys, unreadable, moment, budgets.half_life)
         self.unreadable.extend(("state table", item) for item in unreadable)
         day = usage_report(self.find(since=moment - timedelta(days=1)), "share")
@@ -577,6 +578,18 @@ class JobctlClient:
     @property
     def _ledger(self) -> DynamoDBLedger:
         return self._ledger_with(None)
+
+    @staticmethod
+    def _waiting_counts(
+        room: WaitingRoomCounts, ledger: DynamoDBLedger, unreadable: list[str]
+    ) -> dict[str, int]:
+        """Each share's waiting jobs, from the waiting room's counts; when those are
+        damaged, counted from the queues (and the item's key kept in ``unreadable``)."""
+        try:
+            return room.counts()[1]
+        except UnreadableWaitingRoom as damaged:
+            unreadable.append(damaged.item_id)
+            return dict(ledger.queue_lengths())
 
     def _ledger_with(self, room: WaitingRoomCounts | None) -> DynamoDBLedger:
         """The product's own ledger adapter: the CLI reads what the controller writes the

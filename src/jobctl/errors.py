@@ -99,6 +99,18 @@ class WaitingRoomFull(JobctlError):
     (MAX_WAITING_JOBS, MAX_WAITING_SHARES), which the message names."""
 
 
+class UnreadableWaitingRoom(JobctlError):
+    """The waiting room's counts in the state table do not parse (damaged by hand, or by
+    a bug): the sweep counts the shares' queues again."""
+
+    def __init__(self, item_id: str) -> None:
+        self.item_id = item_id
+        super().__init__(
+            f"the waiting room's counts ({item_id} in the state table) cannot be read: "
+            "the next sweep counts them again"
+        )
+
+
 class UnreadableBudget(JobctlError):
     """A budget's item in the state table that does not parse (damaged by hand, or by a
     bug), named by its id (and ``budget``, the budget's key, when it is a budget's room)."""

@@ -9,11 +9,13 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from jobctl.adapters.capacity import DynamoDBCapacity
 from jobctl.adapters.ledger import item_of
-from jobctl.adapters.waiting_room import WaitingRoomCounts
-from jobctl.errors import NoRoom
+from jobctl.adapters.waiting_room import ROOM_KEY, WaitingRoomCounts
+from jobctl.errors import NoRoom, UnreadableWaitingRoom
+from jobctl.logic.admission import INDEX_GRACE
 from jobctl.logic.fair_share import Holding
 from jobctl.logic.submission import REUSED_REQUEST_ID
 from jobctl.models.jobs import JobRecord, unpack_request
@@ -212,3 +214,65 @@ def test_releases_racing_for_one_shares_past_use_each_fold_theirs_in(stack: Stac
     item = capacity.items([GPU])[GPU]
     assert item.holders == {}
     assert item.past_use["team"][0] == pytest.approx(2.0)  # 1.0 from each, none lost
+
+
+def room_item(stack: Stack) -> dict[str, Any]:
+    return stack.clients.dynamodb.get_item(TableName=IDEMPOTENCY_TABLE, Key=ROOM_KEY)["Item"]
+
+
+def test_a_damaged_waiting_room_count_is_written_anew_by_the_sweep_and_joins_go_on(
+    budgeted: tuple[Stack, str],
+) -> None:
+    stack, queue_url = budgeted
+    stack.submit(job("a", share="x"), job("b", share="x"), job("c", share="x"))
+    damaged = {**room_item(stack), "total": {"S": "edited by hand"}}
+    stack.clients.dynamodb.put_item(TableName=IDEMPOTENCY_TABLE, Item=damaged)
+    room = WaitingRoomCounts(stack.clients.dynamodb, IDEMPOTENCY_TABLE)
+    with pytest.raises(UnreadableWaitingRoom, match="the next sweep counts them again"):
+        room.counts()
+    with pytest.raises(BatchProcessingError):  # its message is received again later
+        stack.submit(job("d", share="y"))
+    report = stack.sweep()
+    assert report["sweep"]["repaired"]["waiting room counts"] == 1
+    assert room.counts() == (1, {"x": 1})
+    assert stack.submit(job("d", share="y")) == {"batchItemFailures": []}  # its next receive
+    assert room.counts() == (2, {"x": 1, "y": 1})
+    finish(stack, "a")  # the pass finds the waiting jobs through the counts again
+    (woken,) = wake_ups(queue_url)
+    assert json.loads(woken)["job_name"] == "d"  # y has run nothing: it goes first
+
+
+def test_a_count_that_differs_from_its_queue_is_corrected_once_the_share_is_quiet(
+    budgeted: tuple[Stack, str],
+) -> None:
+    stack, _ = budgeted
+    stack.submit(job("a", share="x"), job("b", share="x"), job("c", share="x"), job("d", share="x"))
+    room = WaitingRoomCounts(stack.clients.dynamodb, IDEMPOTENCY_TABLE)
+    key = {"job_name": {"S": "d"}, "job_type": {"S": "TrainingJob"}}
+    stack.clients.dynamodb.delete_item(TableName=JOBS_TABLE, Key=key)  # by hand
+    assert room.counts() == (2, {"x": 2})
+    assert stack.sweep()["sweep"]["repaired"]["waiting room counts"] == 0  # c joined a moment ago
+    stack.clock.advance(INDEX_GRACE.total_seconds() + 1)
+    assert stack.sweep()["sweep"]["repaired"]["waiting room counts"] == 1
+    assert room.counts() == (1, {"x": 1})
+    assert stack.sweep()["sweep"]["repaired"]["waiting room counts"] == 0
+
+
+def test_a_correction_loses_to_a_join_made_after_the_count_was_read(
+    budgeted: tuple[Stack, str],
+) -> None:
+    stack, _ = budgeted
+    stack.submit(job("a", share="x"), job("b", share="x"), job("c", share="x"))
+    room = WaitingRoomCounts(stack.clients.dynamodb, IDEMPOTENCY_TABLE)
+    quiet_since = "9999"  # every share quiet
+    read = room._read
+
+    def a_join_meanwhile() -> Any:
+        found = read()
+        room._read = read  # type: ignore[method-assign]
+        stack.submit(job("d", share="x"))
+        return found
+
+    room._read = a_join_meanwhile  # type: ignore[method-assign]
+    assert room.recount({"x": 5}, "now", quiet_since) == 0  # its condition no longer held
+    assert room.counts() == (2, {"x": 2})

@@ -278,6 +278,21 @@ def test_a_damaged_budget_item_is_reported_and_the_rest_listed(
     )
 
 
+def test_with_the_waiting_rooms_counts_damaged_the_queue_counts_the_queues_itself(
+    two_budgets: Stack, jobctl: Any
+) -> None:
+    boto3.client("dynamodb").update_item(
+        TableName=IDEMPOTENCY_TABLE,
+        Key={"id": {"S": "jobctl#waiting-room"}},
+        UpdateExpression="SET shares = :text",
+        ExpressionAttributeValues={":text": {"S": "edited"}},
+    )
+    for first in ([], ["--all"]):
+        result = jobctl("queue", "--json", *first)
+        assert [entry[0] for entry in places(result)] == ["g1", "c1", "g2"]
+        assert "item jobctl#waiting-room of the state table cannot be read" in result.stderr
+
+
 def test_with_the_recorded_budgets_damaged_the_queue_shows_what_each_last_waited_for(
     two_budgets: Stack, jobctl: Any
 ) -> None:

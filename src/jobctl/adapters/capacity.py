@@ -184,7 +184,7 @@ class DynamoDBCapacity:
             }
         )
         if self._room is not None:  # it leaves the waiting room
-            updates.append(self._room.leave(record.share or DEFAULT_SHARE))
+            updates.append(self._room.leave(record.share or DEFAULT_SHARE, record.updated_at))
         try:
             self._client.transact_write_items(TransactItems=updates)  # type: ignore[arg-type]
         except ClientError as exc:

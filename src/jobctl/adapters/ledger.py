@@ -4,10 +4,11 @@ version read."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
@@ -191,8 +192,9 @@ class DynamoDBLedger:
             return None
         share = (written.share if written.waiting or read is None else read.share) or DEFAULT_SHARE
         if not written.waiting:
-            return self._room.leave(share)
-        return self._room.enter(share, self._limits if written.attempt == 1 else None)
+            return self._room.leave(share, written.updated_at)
+        limits = self._limits if written.attempt == 1 else None
+        return self._room.enter(share, written.updated_at, limits)
 
     def pending_notices(self) -> Iterator[JobRecord]:
         items = self._query(
@@ -253,17 +255,28 @@ class DynamoDBLedger:
         return list(_readable(Waiting, items, self._on_unreadable)), last
 
     def waiting(self) -> list[Waiting]:
-        """Every waiting job, share by share (``jobctl queue`` and the tests)."""
-        found: list[Waiting] = []
-        for share in self.waiting_shares():
-            items = self._query(
-                IndexName=QUEUE_INDEX,
-                KeyConditionExpression="#queue = :share",
-                ExpressionAttributeNames={"#queue": "queue"},
-                ExpressionAttributeValues={":share": {"S": share}},
-            )
-            found.extend(_readable(Waiting, items, self._on_unreadable))
-        return found
+        """Every waiting job, in no order (``jobctl queue --all`` and the tests): a scan
+        of queue-index, which holds what waits, never the history."""
+        items = self._query("scan", IndexName=QUEUE_INDEX)
+        return list(_readable(Waiting, items, self._on_unreadable))
+
+    def queue_lengths(self) -> Counter[str]:
+        """How many jobs each share's queue holds, counted from queue-index's keys (what
+        the waiting room's counts should say)."""
+        items = self._query(
+            "scan",
+            IndexName=QUEUE_INDEX,
+            ProjectionExpression="#queue",
+            ExpressionAttributeNames={"#queue": "queue"},
+        )
+        return Counter(item["queue"]["S"] for item in items)
+
+    def recount_waiting_room(self, now: str, quiet_since: str) -> int:
+        """Count each share's queue again and correct the waiting room's counts that
+        differ (README, "A job's lifecycle")."""
+        if self._room is None:
+            return 0
+        return self._room.recount(self.queue_lengths(), now, quiet_since)
 
     def requeue_legacy(self) -> int:
         """Move jobs still waiting in the one partition of the waiting room as it was
@@ -281,7 +294,7 @@ class DynamoDBLedger:
                 continue
             stored = record.model_copy(update={"version": record.version + 1})
             condition = {":read": {"N": str(record.version)}}
-            entering = self._room.enter(record.share or DEFAULT_SHARE, None)
+            entering = self._room.enter(record.share or DEFAULT_SHARE, record.updated_at, None)
             try:
                 self._put(stored, "version = :read", condition, entering)
             except ConcurrentUpdate:
@@ -359,10 +372,13 @@ class DynamoDBLedger:
             raise _failure(exc) from exc
         return list(_readable(JobRecord, items, self._on_unreadable))
 
-    def _query(self, **params: Any) -> list[dict[str, Any]]:
-        """Every item a Query of the table (or one of its indexes) answers, all pages."""
+    def _query(
+        self, operation: Literal["query", "scan"] = "query", **params: Any
+    ) -> list[dict[str, Any]]:
+        """Every item a Query (or Scan) of the table or one of its indexes answers, all
+        pages."""
         try:
-            pages = self._client.get_paginator("query").paginate(TableName=self._table, **params)
+            pages = self._client.get_paginator(operation).paginate(TableName=self._table, **params)
             return [item for page in pages for item in page["Items"]]
         except (ClientError, BotoCoreError) as exc:
             raise _failure(exc) from exc

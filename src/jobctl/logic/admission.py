@@ -55,9 +55,10 @@ _PASSES = 5
 WAKE_GRACE = timedelta(minutes=2)
 RETRY_GRACE = timedelta(minutes=10)
 MAX_WAKE_GRACE = timedelta(hours=1)
-# Room a job holds but its budget does not show is restored only once its record has
-# been quiet this long (an admission a moment ago may not be in the index yet).
-BUDGET_GRACE = timedelta(minutes=2)
+# What an index shows is trusted only this long after the write it reflects (an
+# admission or a join a moment ago may not be in the index yet): room a job holds but its
+# budget does not show, and a share's count its queue contradicts, are repaired then.
+INDEX_GRACE = timedelta(minutes=2)
 
 
 def wake_grace(record: JobRecord) -> timedelta:
@@ -436,6 +437,17 @@ class Repairs:
             repaired += 1
         return repaired
 
+    def recount_waiting_room(self) -> int:
+        """The waiting room's counts, counted again from the shares' queues where they
+        differ (a record deleted or the counts changed by hand; docs/contract.md §8's
+        bounds and every pass rely on them). Returns how many counts were corrected."""
+        now = self.admission.now()
+        corrected = self.ledger.recount_waiting_room(utc_iso(now), self._before(INDEX_GRACE))
+        if corrected:
+            count("WaitingRoomCountsRepaired", corrected)
+            logger.warning("the waiting room's counts were counted again from its queues")
+        return corrected
+
     def _holding_room(self) -> list[JobRecord]:
         found = [
             *self.ledger.in_repair(Phase.ADMITTED),
@@ -446,7 +458,7 @@ class Repairs:
         return [record for record in found if record.holds]
 
     def _quiet(self, record: JobRecord) -> bool:
-        return record.updated_at < self._before(BUDGET_GRACE)
+        return record.updated_at < self._before(INDEX_GRACE)
 
 
 def _holds(record: JobRecord, key: str) -> bool:

@@ -90,6 +90,11 @@ class Ledger(Protocol):
     def waiting(self) -> list[Waiting]:
         """Every job in the waiting room (an index: a moment behind the records)."""
 
+    def recount_waiting_room(self, now: str, quiet_since: str) -> int:
+        """Count each share's queue again and correct the waiting room's counts that
+        differ, for the shares no job joined or left since ``quiet_since`` (a damaged
+        count is written anew); how many were corrected."""
+
     def requeue_legacy(self) -> int:
         """Move jobs left in the waiting room's index as it was before queue-index into
         their shares' queues (README, "Upgrading"); how many moved."""

@@ -250,6 +250,9 @@ class Reconciler:
                 admission.ledger.requeue_legacy()
             )
 
+        def recount() -> None:
+            report.repaired["waiting room counts"] = repairs.recount_waiting_room()
+
         def admit() -> None:
             report.waiting = admission.run().waiting
             count("JobsWaitingInSweep", report.waiting)
@@ -259,6 +262,7 @@ class Reconciler:
             ("wake-ups", wake),
             ("tries", tries),
             ("budgets", budgets),
+            ("waiting room counts", recount),
             ("pass", admit),
         ):
             self._step(name, report, step)

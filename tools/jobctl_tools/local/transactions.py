@@ -40,7 +40,7 @@ def install(backend_class: type[DynamoDBBackend] = DynamoDBBackend) -> None:
             del Table.__deepcopy__  # type: ignore[attr-defined]
 
     transact_write_items.rolls_back_named_items = True  # type: ignore[attr-defined]
-    backend_class.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    backend_class.transact_write_items = transact_write_items  # type: ignore[assignment]
 
 
 def _not_copied(table: Table, memo: dict[int, Any]) -> Table:
