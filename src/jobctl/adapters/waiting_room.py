@@ -3,12 +3,12 @@ how many jobs wait in all (``total``) and per share (``shares``), and when a job
 joined or left each share's queue (``changed:<share>``).
 
 The ledger changes them in the same transaction as the record that joins or leaves the
-waiting room, so the controller never makes them drift from the records. A record
-deleted or an item changed by hand can: the sweep counts the shares' queues again
-(``recount``). A join checks the bounds
-(``MAX_WAITING_JOBS``, ``MAX_WAITING_SHARES``) in its condition, so two joins racing for
-the last place never both get it. The shares counted are also where a pass finds the
-waiting jobs: it reads the heads of those shares' queues, never the whole room.
+waiting room, so the controller never makes them drift from the records (a record
+deleted or an item changed by hand can: the sweep counts the shares' queues again,
+``recount``). A join checks the bounds (``MAX_WAITING_JOBS``, ``MAX_WAITING_SHARES``) in
+its condition, so two joins racing for the last place never both get it. The shares
+counted are also where a pass finds the waiting jobs: it reads the heads of those shares'
+queues, never the whole room.
 """
 
 from __future__ import annotations
@@ -187,9 +187,9 @@ class WaitingRoomCounts:
             self._client.update_item(
                 TableName=self._table,
                 Key=ROOM_KEY,
-                UpdateExpression="REMOVE shares.#share",
+                UpdateExpression="REMOVE shares.#share, #changed",
                 ConditionExpression="shares.#share <= :zero",
-                ExpressionAttributeNames={"#share": share},
+                ExpressionAttributeNames={"#share": share, "#changed": CHANGED + share},
                 ExpressionAttributeValues={":zero": {"N": "0"}},
             )
         except ClientError as exc:
