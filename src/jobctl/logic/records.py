@@ -17,7 +17,9 @@ from jobctl.models.jobs import JobRecord, Notice, utc_iso
 from jobctl.observability import count, logger
 
 _ATTEMPTS = 5
-_RECORD_NOTICE_TRIES = 3
+# A notice out but not recorded is sent again after its lease: worth several tries (each
+# try is a read and a write, so one lost write does not spend it).
+_RECORD_NOTICE_TRIES = 6
 
 
 def revise(

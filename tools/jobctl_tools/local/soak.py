@@ -34,6 +34,7 @@ from jobctl.config import Settings
 from jobctl.logic.lifecycle import record_is_settled
 from jobctl.logic.requests import JOB_TAG_KEY
 from jobctl.logic.scheduling import OVERALL
+from jobctl.models.requests import TRY_NAME_PATTERN
 from jobctl_cli.client import NoticeCollector
 from jobctl_tools.local.chaos import Chaos
 from jobctl_tools.local.sagemaker import (
@@ -370,7 +371,15 @@ def check(
     retries = sum(r.attempt - 1 for r in records)
     expected = valid - sum(1 for r in records if r.status == "SubmitFailed") + retries
     if len(jobs) != expected:
-        failures.append(f"{len(jobs)} SageMaker jobs for {valid} valid requests, {retries} retries")
+        made = Counter(TRY_NAME_PATTERN.sub("", name) for _, name in jobs)
+        odd = [
+            f"{r.job_name}: {made[r.job_name]} made, {r.status} after {r.attempt} tries"
+            for r in records
+            if made[r.job_name] != (0 if r.status in ("SubmitFailed", "Rejected") else r.attempt)
+        ]
+        failures.append(
+            f"{len(jobs)} SageMaker jobs for {valid} valid requests, {retries} retries: {odd[:5]}"
+        )
     failures += check_retries(mix, records)
     # Under chaos, a create whose answer was lost to a kill or a failed write is met
     # again, and adopted: the count of jobs above is what proves none was created twice.
