@@ -653,12 +653,20 @@ class JobctlClient:
             messages.update({m["MessageId"]: m for m in batch})
 
     def _release(self, messages: list[dict[str, Any]]) -> None:
+        """Let others see the dead letters at once. Only a courtesy: each comes back by
+        itself after the look's 30 seconds, and SQS refuses any visibility change to a
+        message first received 12 hours ago (an old dead letter), which must not stop a
+        listing."""
         for start in range(0, len(messages), 10):
             entries = [
                 {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
                 for i, m in enumerate(messages[start : start + 10])
             ]
-            self._sqs.change_message_visibility_batch(QueueUrl=self._dlq_url, Entries=entries)
+            try:
+                self._sqs.change_message_visibility_batch(QueueUrl=self._dlq_url, Entries=entries)
+            except BotoClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "InvalidParameterValue":
+                    raise
 
     @contextmanager
     def notices(self) -> Iterator[Iterator[dict[str, Any]]]:

@@ -328,3 +328,24 @@ def test_submit_says_the_controller_checks_a_role_when_the_allow_list_is_unknown
     assert result.exit_code == 0, result.output
     assert "note: request 1 names a RoleArn: the controller checks it" in result.stderr
     assert len(queues.bodies(queues.jobs)) == 1
+
+
+def test_dlq_list_lists_dead_letters_sqs_will_no_longer_let_it_release(
+    dead_letters: list[str], jobctl: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+
+    def refused(*_: Any, **__: Any) -> None:
+        error = {"Code": "InvalidParameterValue", "Message": "beyond the limit [43200 seconds]"}
+        raise ClientError({"Error": error}, "ChangeMessageVisibilityBatch")
+
+    sqs, made = boto3.client("sqs"), boto3.session.Session.client
+
+    def client(self: Any, name: str, **options: Any) -> Any:
+        return sqs if name == "sqs" else made(self, name, **options)
+
+    monkeypatch.setattr(boto3.session.Session, "client", client)
+    monkeypatch.setattr(sqs, "change_message_visibility_batch", refused)
+    result = jobctl("dlq", "list", "--json")
+    assert result.exit_code == 0, result.output
+    assert {letter["message_id"] for letter in json.loads(result.output)} == set(dead_letters)
