@@ -188,6 +188,31 @@ def test_answers_fit_botocores_output_shapes(
         assert output_problems("sagemaker", operation, sagemaker.handle(operation, params)) == ""
 
 
+def test_a_training_describe_carries_what_real_answers_carry_beyond_the_request(
+    client: Any, sagemaker: SimulatedSageMaker, clock: ManualClock
+) -> None:
+    """Members the service model marks optional but real answers hold, which the
+    SageMaker Python SDK's Estimator.attach and wait read."""
+    create(client, clock, "sim-job-1")
+    sagemaker.complete("TrainingJob", "sim-job-1")
+    answer = client.describe_training_job(TrainingJobName="sim-job-1")
+    assert answer["OutputDataConfig"]["KmsKeyId"] == ""
+    assert all(entry["StatusMessage"] for entry in answer["SecondaryStatusTransitions"])
+    assert answer["SecondaryStatusTransitions"][-1]["StatusMessage"] == "Training job completed"
+    assert answer["EnableNetworkIsolation"] is False
+    assert answer["EnableInterContainerTrafficEncryption"] is False
+
+
+def test_a_training_describe_keeps_what_the_request_said_over_the_defaults(
+    client: Any, clock: ManualClock
+) -> None:
+    output = request_body()["spec"]["OutputDataConfig"] | {"KmsKeyId": "alias/team"}
+    create(client, clock, "sim-job-1", OutputDataConfig=output, EnableNetworkIsolation=True)
+    answer = client.describe_training_job(TrainingJobName="sim-job-1")
+    assert answer["OutputDataConfig"]["KmsKeyId"] == "alias/team"
+    assert answer["EnableNetworkIsolation"] is True
+
+
 # -- List: a page first, the filters after ---------------------------------------------------
 
 

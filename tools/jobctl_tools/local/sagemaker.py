@@ -129,6 +129,33 @@ ON_INSTANCES = frozenset({"Downloading", "Training", "Interrupted", "Restarting"
 SPOT_SAVINGS_TAG = "jobctl-sim:spot-savings"
 DEFAULT_SPOT_SAVINGS_PERCENT = 70
 MAX_SPOT_SAVINGS_PERCENT = 90
+# The StatusMessage of each SecondaryStatusTransitions entry: real answers carry one in
+# every entry (the SDK's wait and logs read it). The documented ones (botocore's
+# SecondaryStatusTransition), and for the others the messages SageMaker's consoles show;
+# a status not listed says its own name.
+STATUS_MESSAGES = {
+    "Pending": "Preparing the instances for training",
+    "Starting": "Starting the training job",
+    "Downloading": "Downloading input data",
+    "Training": "Training image download completed. Training in progress.",
+    "Uploading": "Uploading generated training model",
+    "Completed": "Training job completed",
+    "Failed": "Training job failed",
+    "Stopping": "Stopping the training job",
+    "Stopped": "Training job stopped",
+    "MaxRuntimeExceeded": "Training job stopped: it exceeded its MaxRuntimeInSeconds",
+    "MaxWaitTimeExceeded": "Training job stopped: it exceeded its MaxWaitTimeInSeconds",
+    "Interrupted": "The spot instances were interrupted",
+    "Restarting": "Restarting the training job",
+}
+# What real DescribeTrainingJob answers carry when the request left it out (captured
+# answers, and the SageMaker Python SDK's fixtures of them; Estimator.attach reads them).
+TRAINING_DEFAULTS: dict[str, Any] = {
+    "EnableNetworkIsolation": False,
+    "EnableInterContainerTrafficEncryption": False,
+    "EnableManagedSpotTraining": False,
+}
+OUTPUT_DEFAULTS = {"KmsKeyId": "", "CompressionType": "GZIP"}
 # What Describe reports that SageMaker's state-change events and List summaries do not
 # (AWS's documented sample event; botocore's TrainingJobSummary).
 _DESCRIBE_ONLY = ("TrainingTimeInSeconds", "BillableTimeInSeconds")
@@ -522,7 +549,7 @@ class SimulatedSageMaker:
                 job.ended = now
             if job.transitions:
                 job.transitions[-1].setdefault("EndTime", now)
-            job.transitions.append({"Status": job.secondary, "StartTime": now})
+            job.transitions.append(_transition(job.secondary, now))
             job.extra.update(extra)
             if status in ("InProgress", "Stopping") or job.plan:
                 self._active.add((job_type, name))
@@ -681,7 +708,7 @@ class SimulatedSageMaker:
         if SIMULATED[job_type].may_wait_for_capacity and _waits_for_capacity(name, params):
             job.secondary = "Pending"
             job.plan.insert(0, ("InProgress", "Starting"))
-        job.transitions = [{"Status": job.secondary, "StartTime": job.created}]
+        job.transitions = [_transition(job.secondary, job.created)]
         self._add(job)
         if self.on_change is not None:
             self.on_change(job)
@@ -942,8 +969,15 @@ def _training_billed(job: SimulatedJob) -> Billed | None:
     return Billed(training, billable, billable * instances)
 
 
+def _transition(status: str, at: datetime) -> dict[str, Any]:
+    """A SecondaryStatusTransitions entry, as SageMaker starts it (EndTime comes later)."""
+    return {"Status": status, "StartTime": at, "StatusMessage": STATUS_MESSAGES.get(status, status)}
+
+
 def _training_details(job: SimulatedJob) -> dict[str, Any]:
     details: dict[str, Any] = {"SecondaryStatusTransitions": list(job.transitions)}
+    details.update({key: job.request.get(key, value) for key, value in TRAINING_DEFAULTS.items()})
+    details["OutputDataConfig"] = {**OUTPUT_DEFAULTS, **job.request["OutputDataConfig"]}
     details.update(_training_summary_details(job))
     started = _training_started(job)
     if started is not None:
