@@ -12,6 +12,7 @@ SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
 PIPTOOLS_VENV := .venv-piptools
 AUDIT_VENV := .venv-audit
+SDK_VENV := .venv-sdk
 # The Lambda runtime's Python (template.yaml: python3.12), for the lock and sam build.
 LAMBDA_PYTHON := PYENV_VERSION=3.12.1 python3.12
 export AWS_DEFAULT_REGION ?= us-east-1
@@ -53,6 +54,14 @@ $(PIPTOOLS_VENV)/.installed: requirements/pip-tools.txt
 	$(PIPTOOLS_VENV)/bin/python -m pip install -q -r requirements/pip-tools.txt
 	@touch $@
 
+# The SageMaker Python SDK, for the producer client's tests (it is not jobctl's dependency).
+$(SDK_VENV)/.installed: requirements/sagemaker-sdk.txt pyproject.toml
+	@test -n "$(PYTHON)" || { echo "jobctl needs Python >= 3.11 on PATH"; exit 1; }
+	$(PYTHON) -m venv $(SDK_VENV)
+	$(SDK_VENV)/bin/python -m pip install -q --upgrade pip
+	$(SDK_VENV)/bin/python -m pip install -q -e '.[local]' -r requirements/sagemaker-sdk.txt
+	@touch $@
+
 $(AUDIT_VENV)/.installed: requirements/pip-audit.txt
 	@test -n "$(PYTHON)" || { echo "jobctl needs Python >= 3.11 on PATH"; exit 1; }
 	$(PYTHON) -m venv $(AUDIT_VENV)
@@ -75,17 +84,17 @@ bench: $(VENV)/.installed ## Benchmarks: API economy, handler overhead, cold sta
 	$(PY) -m bench.run
 
 .PHONY: test
-test: lint typecheck lint-template checkov pytest ## Everything CI runs: ruff, mypy, cfn-lint, checkov, pytest
+test: lint typecheck lint-template checkov pytest sdk-test ## Everything CI runs: ruff, mypy, cfn-lint, checkov, pytest, the SDK tests
 
 .PHONY: lint
 lint: $(VENV)/.installed ## ruff (lint and format check)
-	$(VENV)/bin/ruff check src cli tools tests scripts bench
-	$(VENV)/bin/ruff format --check src cli tools tests scripts bench
+	$(VENV)/bin/ruff check src cli producer tools tests scripts bench
+	$(VENV)/bin/ruff format --check src cli producer tools tests scripts bench
 
 .PHONY: format
 format: $(VENV)/.installed ## Format the code with ruff
-	$(VENV)/bin/ruff check --fix src cli tools tests scripts bench
-	$(VENV)/bin/ruff format src cli tools tests scripts bench
+	$(VENV)/bin/ruff check --fix src cli producer tools tests scripts bench
+	$(VENV)/bin/ruff format src cli producer tools tests scripts bench
 
 .PHONY: typecheck
 typecheck: $(VENV)/.installed ## mypy (strict) on src/, cli/, tools/, tests/ and bench/
@@ -102,6 +111,10 @@ checkov: $(CHECKOV_VENV)/.installed ## checkov (CloudFormation) on template.yaml
 .PHONY: pytest
 pytest: $(VENV)/.installed ## The test suite, with line coverage of the product (src/ and cli/)
 	$(PY) -m pytest -n auto --dist worksteal --cov=jobctl --cov=jobctl_cli --cov-report=term
+
+.PHONY: sdk-test
+sdk-test: $(SDK_VENV)/.installed ## The producer client with the real SageMaker Python SDK (its own virtualenv)
+	$(SDK_VENV)/bin/python -m pytest tests/sdk -q -p no:cacheprovider
 
 .PHONY: unit
 unit: $(VENV)/.installed ## The unit tests alone: the rules on in-memory fakes, no moto (seconds)
@@ -129,4 +142,4 @@ deploy: build ## sam deploy --guided (needs AWS credentials)
 
 .PHONY: clean
 clean: ## Remove virtualenvs, caches and build output
-	rm -rf $(VENV) $(CFN_VENV) $(SAM_VENV) $(CHECKOV_VENV) $(PIPTOOLS_VENV) $(AUDIT_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CFN_VENV) $(SAM_VENV) $(CHECKOV_VENV) $(PIPTOOLS_VENV) $(AUDIT_VENV) $(SDK_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
