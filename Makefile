@@ -13,8 +13,14 @@ CHECKOV_VENV := .venv-checkov
 PIPTOOLS_VENV := .venv-piptools
 AUDIT_VENV := .venv-audit
 SDK_VENV := .venv-sdk
-# The Lambda runtime's Python (template.yaml: python3.12), for the lock and sam build.
-LAMBDA_PYTHON := PYENV_VERSION=3.12.1 python3.12
+# The Lambda runtime's Python (template.yaml: python3.12), for the lock and sam build, which
+# runs python3.12 from PATH: that one if it runs, else pyenv's newest 3.12 (its shim runs
+# it under PYENV_VERSION).
+LAMBDA_PYENV := $(shell python3.12 -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' \
+	>/dev/null 2>&1 || pyenv versions --bare 2>/dev/null | grep -E '^3\.12(\.[0-9]+)?$$' | sort -V | tail -1)
+LAMBDA_ENV := $(if $(LAMBDA_PYENV),PYENV_VERSION=$(LAMBDA_PYENV))
+LAMBDA_PYTHON := $(LAMBDA_ENV) python3.12
+NO_LAMBDA_PYTHON := sam build and the lock need Python 3.12 (the Lambda runtime) as python3.12 on PATH, or in pyenv
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
@@ -49,7 +55,7 @@ $(SAM_VENV)/.installed: requirements/sam-cli.txt
 # pip-compile resolves for the interpreter it runs on: it must be the Lambda runtime's.
 $(PIPTOOLS_VENV)/.installed: requirements/pip-tools.txt
 	@$(LAMBDA_PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null || \
-		{ echo "make requirements needs Python 3.12 (the Lambda runtime) as python3.12 on PATH"; exit 1; }
+		{ echo "$(NO_LAMBDA_PYTHON)"; exit 1; }
 	$(LAMBDA_PYTHON) -m venv $(PIPTOOLS_VENV)
 	$(PIPTOOLS_VENV)/bin/python -m pip install -q -r requirements/pip-tools.txt
 	@touch $@
@@ -134,7 +140,9 @@ validate: $(SAM_VENV)/.installed ## sam validate --lint
 
 .PHONY: build
 build: $(SAM_VENV)/.installed ## sam build (Lambda runtime python3.12)
-	PYENV_VERSION=3.12.1 $(SAM_VENV)/bin/sam build
+	@$(LAMBDA_PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null || \
+		{ echo "$(NO_LAMBDA_PYTHON)"; exit 1; }
+	$(LAMBDA_ENV) $(SAM_VENV)/bin/sam build
 
 .PHONY: deploy
 deploy: build ## sam deploy --guided (needs AWS credentials)

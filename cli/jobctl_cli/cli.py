@@ -114,6 +114,7 @@ class Checked(click.ParamType[T]):
 
 
 @click.group(cls=JobctlGroup)
+@click.version_option(package_name="jobctl", prog_name="jobctl")
 @click.option(
     "--stack", envvar="JOBCTL_STACK", help="CloudFormation stack [samconfig.toml, else jobctl]"
 )

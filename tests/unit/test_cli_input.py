@@ -269,3 +269,11 @@ def test_a_prefix_two_dead_letters_share_is_refused_naming_both() -> None:
 def test_an_id_not_in_the_queue_is_refused() -> None:
     with pytest.raises(UserError, match="not in the dead-letter queue: ffff"):
         resolve_message_ids(["8b1d", "ffff"], IDS)
+
+
+def test_version_prints_the_installed_release_without_reading_any_stack() -> None:
+    from importlib.metadata import version
+
+    result = jobctl("--version")
+    assert result.exit_code == 0
+    assert result.output == f"jobctl, version {version('jobctl')}\n"
