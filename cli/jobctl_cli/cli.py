@@ -113,6 +113,15 @@ class Checked(click.ParamType[T]):
             self.fail(f"{value!r}: {problems}", param, ctx)
 
 
+class AnyCase(click.Choice[str]):
+    """A choice matched whatever its case (``--status inprogress``); its errors list the
+    choices as they are spelled."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        spelled = {str(choice).lower(): choice for choice in self.choices}
+        return super().convert(spelled.get(str(value).lower(), value), param, ctx)
+
+
 @click.group(cls=JobctlGroup)
 @click.version_option(package_name="jobctl", prog_name="jobctl")
 @click.option(
@@ -471,7 +480,7 @@ def shares(ctx: click.Context, as_json: bool) -> None:
 @main.command()
 @click.argument("job_name", callback=_job_name)
 @job_type_option
-@click.option("--json", "as_json", is_flag=True, help="print the ledger record as JSON")
+@click.option("--json", "as_json", is_flag=True, help="print the ledger record as a JSON object")
 @click.pass_context
 def get(ctx: click.Context, job_name: str, job_type: str | None, as_json: bool) -> None:
     """Show a job's ledger record and its history."""
@@ -479,7 +488,10 @@ def get(ctx: click.Context, job_name: str, job_type: str | None, as_json: bool) 
     if not records:
         raise UserError(f"no job named {job_name} in the ledger")
     if as_json:
-        click.echo(json.dumps([_public(r) for r in records], indent=2, default=str))
+        if len(records) > 1:
+            types = ", ".join(record.job_type for record in records)
+            raise UserError(f"{len(records)} jobs are named {job_name} ({types}): give --type")
+        click.echo(json.dumps(_public(records[0]), indent=2, default=str))
         return
     for record in records:
         for table in record_view(record):
@@ -489,7 +501,7 @@ def get(ctx: click.Context, job_name: str, job_type: str | None, as_json: bool) 
 @main.command("list")
 @click.option(
     "--status",
-    type=click.Choice(STATUSES),
+    type=AnyCase(STATUSES),
     help="only jobs with this status (uses status-index)",
 )
 @job_type_option
@@ -597,8 +609,11 @@ def notices(ctx: click.Context, count: int | None, timeout: float | None, as_jso
                     click.echo(json.dumps(notice))
                 else:
                     console.print(notice_line(notice))
-            if (count and seen >= count) or (deadline and time.monotonic() > deadline):
+            if count and seen >= count:
                 return
+            if deadline and time.monotonic() > deadline:
+                click.echo(f"timed out after {timeout:g} s: {seen} notices received", err=True)
+                ctx.exit(1 if count else 0)  # fewer than --count arrived
 
 
 @main.group()

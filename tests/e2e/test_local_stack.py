@@ -101,7 +101,7 @@ def test_a_submitted_training_job_completes_and_watch_exits_zero(jobctl: Any) ->
     watched = jobctl("watch", "e2e-completes", "--interval", "0.3", "--timeout", "60")
     assert watched.exit_code == 0, watched.output
 
-    (record,) = json.loads(jobctl("get", "e2e-completes", "--json").output)
+    record = json.loads(jobctl("get", "e2e-completes", "--json").output)
     assert record["status"] == "Completed"
     assert record["environment"] == body["spec"]["Environment"]
     assert record["history"][-1]["secondary_status"] == "Completed"
@@ -128,7 +128,7 @@ def test_an_automl_job_is_tracked_by_the_sweep_and_its_warning_kept(jobctl: Any)
         "watch", "e2e-automl", "--type", "AutoMLJob", "--interval", "0.3", "--timeout", "60"
     )
     assert watched.exit_code == 0, watched.output  # Completed, with a warning
-    (record,) = json.loads(jobctl("get", "e2e-automl", "--type", "AutoMLJob", "--json").output)
+    record = json.loads(jobctl("get", "e2e-automl", "--type", "AutoMLJob", "--json").output)
     assert record["secondary_status"] == "ExplainabilityError"
     assert record["warnings"] == ["ExplainabilityError: simulated explainability failure"]
 
@@ -177,7 +177,7 @@ def test_stop_stops_a_running_job(jobctl: Any) -> None:
     assert jobctl("submit", "-", stdin=json.dumps(body)).exit_code == 0
     deadline = time.monotonic() + 30
     while (
-        json.loads(jobctl("get", "e2e-stopped", "--json").output or "[{}]")[0].get("status")
+        json.loads(jobctl("get", "e2e-stopped", "--json").output or "{}").get("status")
         != "InProgress"
     ):
         assert time.monotonic() < deadline
@@ -185,7 +185,7 @@ def test_stop_stops_a_running_job(jobctl: Any) -> None:
     assert jobctl("stop", "e2e-stopped").exit_code == 0
     watched = jobctl("watch", "e2e-stopped", "--interval", "0.3", "--timeout", "60")
     assert watched.exit_code == 1  # Stopped is not success
-    (record,) = json.loads(jobctl("get", "e2e-stopped", "--json").output)
+    record = json.loads(jobctl("get", "e2e-stopped", "--json").output)
     assert record["status"] == "Stopped"
 
 
@@ -206,7 +206,7 @@ def test_an_invalid_request_sent_anyway_is_rejected_by_the_controller(jobctl: An
             break
         assert time.monotonic() < deadline
         time.sleep(0.2)
-    (record,) = json.loads(found.output)
+    record = json.loads(found.output)
     assert record["status"] == "Rejected"
     assert "spec.InstanceType: unknown parameter" in record["failure_reason"]
 

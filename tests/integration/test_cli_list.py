@@ -33,6 +33,7 @@ def jobs(stack: Stack) -> Stack:
         ((), ["demo-autopilot-churn", "demo-invalid-request", "demo-xgboost-churn"]),
         (("--status", "InProgress"), ["demo-autopilot-churn", "demo-xgboost-churn"]),
         (("--status", "InProgress", "--type", "AutoMLJob"), ["demo-autopilot-churn"]),
+        (("--status", "inprogress"), ["demo-autopilot-churn", "demo-xgboost-churn"]),
         (("--type", "TrainingJob"), ["demo-invalid-request", "demo-xgboost-churn"]),
         (("--status", "Rejected", "--since", "2000-01-01T00:00:00Z"), ["demo-invalid-request"]),
         (("--since", "2999-01-01T00:00:00Z"), []),
@@ -60,3 +61,18 @@ def test_list_leaves_out_a_damaged_record_and_says_so(jobs: Any) -> None:
         "demo-invalid-request",
     ]
     assert "TrainingJob/demo-xgboost-churn" in result.stderr
+
+
+def test_get_json_is_the_one_record_as_an_object_and_asks_for_a_type_when_two_share_a_name(
+    stack: Stack,
+) -> None:
+    automl = request_body("automl.json") | {"job_name": "demo-xgboost-churn"}
+    stack.submit(request_body())
+    resources = ["--queue-url", "unused", "--table", JOBS_TABLE, "--topic-arn", TOPIC_ARN]
+    one = CliRunner().invoke(main, [*resources, "get", "demo-xgboost-churn", "--json"])
+    assert json.loads(one.output)["job_type"] == "TrainingJob"
+    stack.submit(automl)
+    two = CliRunner().invoke(main, [*resources, "get", "demo-xgboost-churn", "--json"])
+    assert two.exit_code == 1
+    assert "2 jobs are named demo-xgboost-churn (" in two.output
+    assert "give --type" in two.output

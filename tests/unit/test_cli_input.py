@@ -277,3 +277,22 @@ def test_version_prints_the_installed_release_without_reading_any_stack() -> Non
     result = jobctl("--version")
     assert result.exit_code == 0
     assert result.output == f"jobctl, version {version('jobctl')}\n"
+
+
+def test_notices_says_it_timed_out_and_fails_when_fewer_than_count_arrived(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Quiet:
+        """A notice stream on which nothing arrives (each empty poll yields None)."""
+
+        def notices(self) -> Any:
+            from contextlib import nullcontext
+
+            return nullcontext(iter([None, None]))
+
+    monkeypatch.setattr(cli, "_client", lambda ctx: Quiet())
+    waited = jobctl("notices", "--timeout", "0.000001")
+    assert waited.exit_code == 0
+    assert "timed out after 1e-06 s: 0 notices received" in waited.output
+    counted = jobctl("notices", "--timeout", "0.000001", "--count", "1")
+    assert counted.exit_code == 1

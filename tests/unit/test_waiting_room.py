@@ -208,8 +208,10 @@ def test_a_stopped_waiting_job_leaves_the_waiting_room_and_is_never_created(
 ) -> None:
     budgeted.handle(gpu_job("big", gpus=4))
     budgeted.handle(gpu_job("next"))
+    assert budgeted.record("next").waiting_for
     stop = {"job_type": "TrainingJob", "action": "stop", "job_name": "next"}
     assert budgeted.handle(stop).status == "Stopped"
+    assert budgeted.record("next").waiting_for is None  # it waits for nothing now
     finish(budgeted, "big")
     assert budgeted.deliver_wakeups() == []
     assert ("TrainingJob", "next") not in budgeted.sagemaker.answers

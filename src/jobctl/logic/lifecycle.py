@@ -143,6 +143,8 @@ def moved(record: JobRecord, move: Move, at: str, **changes: Any) -> JobRecord:
     if phase is None:
         raise IllegalMove(f"a {record.phase} job cannot {move}")
     update: dict[str, Any] = {"phase": phase, "updated_at": at, **changes}
+    if phase != Phase.WAITING:  # what a job waits for is said only while it waits
+        update.update(waiting_for=None, expected_start=None)
     status = _STATUS_AFTER.get(move)
     if status is not None and (status != record.status or move == Move.REJECT):
         update["status"] = status
