@@ -221,7 +221,7 @@ def submit(
     """
     bodies = with_scheduling(read_requests(source.read()), priority, share)
     client = _client(ctx)
-    requests = client.send(bodies, check=not no_check)
+    sent = client.send(bodies, check=not no_check)
     if not client.resources.roles_known:
         for index, body in enumerate(bodies, start=1):
             if names_a_role(body):
@@ -231,14 +231,29 @@ def submit(
                     "--allowed-role-arns, or use the stack)",
                     err=True,
                 )
-    for request in requests:
+    for index, (body, sent_one) in enumerate(zip(bodies, sent, strict=True), start=1):
+        request = sent_one.request
         if request is None:
-            console.print("sent a request that fails the checks: the controller will reject it")
+            console.print(_rejection_to_come(index, body, sent_one.message_id), soft_wrap=True)
             continue
         derived = "  (name derived from request_id)" if not request.name_given else ""
         console.print(
             Text.assemble(f"{request.action} {request.job_type} ", (request.name, "bold"), derived)
         )
+
+
+def _rejection_to_come(index: int, body: dict[str, Any], message_id: str) -> str:
+    """Where the controller will file the rejection of a request sent despite the checks:
+    under its job name if it gives one that is free (or only rejected), else under
+    rejected-<message id> (docs/contract.md §3)."""
+    fallback = f"rejected-{message_id}"
+    name = body.get("job_name") if isinstance(body.get("job_name"), str) else None
+    where = (
+        f"jobctl get {name} (or {fallback}, if that name is another job's)"
+        if name
+        else (f"jobctl get {fallback}")
+    )
+    return f"sent request {index}, which fails the checks: the controller will reject it; {where}"
 
 
 @main.command()

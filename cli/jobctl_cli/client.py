@@ -408,6 +408,15 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+@dataclass(frozen=True)
+class Sent:
+    """A request put on the jobs queue: as checked (None: it fails the checks and was sent
+    anyway), and its message's id."""
+
+    request: JobRequest | None
+    message_id: str
+
+
 class JobctlClient:
     def __init__(
         self, resources: Resources, session: boto3.session.Session, endpoint_url: str | None
@@ -420,11 +429,12 @@ class JobctlClient:
         self.unreadable: list[tuple[str, str]] = []
         self._dynamodb: Any = session.client("dynamodb", endpoint_url=endpoint_url)
 
-    def send(self, bodies: list[dict[str, Any]], check: bool = True) -> list[JobRequest | None]:
+    def send(self, bodies: list[dict[str, Any]], check: bool = True) -> list[Sent]:
         """Check every request, then enqueue them all; nothing is sent if one is invalid.
 
-        With ``check=False`` invalid requests are sent too (the controller rejects them);
-        their entry in the answer is None.
+        With ``check=False`` invalid requests are sent too (the controller rejects them,
+        under ``rejected-<message id>`` when the name is not theirs to take); their
+        ``request`` is None.
         """
         checked: list[JobRequest | None] = []
         for index, body in enumerate(bodies, start=1):
@@ -438,9 +448,13 @@ class JobctlClient:
                 if check:
                     raise UserError(f"request {index}: {exc}") from exc
                 checked.append(None)
-        for body in bodies:
-            self._sqs.send_message(QueueUrl=self.resources.queue_url, MessageBody=json.dumps(body))
-        return checked
+        sent = []
+        for body, request in zip(bodies, checked, strict=True):
+            answer = self._sqs.send_message(
+                QueueUrl=self.resources.queue_url, MessageBody=json.dumps(body)
+            )
+            sent.append(Sent(request, str(answer["MessageId"])))
+        return sent
 
     @property
     def _state_table(self) -> str:

@@ -443,6 +443,15 @@ def notice_line(notice: dict[str, Any]) -> Text:
     return line
 
 
+def _instant(at: str) -> datetime:
+    """A history entry's time, for ordering (an unreadable one sorts first)."""
+    try:
+        moment = datetime.fromisoformat(at)
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def record_view(record: JobRecord) -> list[Table]:
     """A ledger record (``jobctl get``): its fields, then its history as a timeline."""
     fields = Table(title=Text(f"{record.job_type} {record.job_name}"), show_header=False)
@@ -482,7 +491,8 @@ def record_view(record: JobRecord) -> list[Table]:
     timeline.add_column("at", no_wrap=True)
     timeline.add_column("status", no_wrap=True)
     timeline.add_column("secondary status", overflow="fold")
-    for entry in record.history:
+    # Entries come from the controller's clock and from SageMaker's: shown in time order.
+    for entry in sorted(record.history, key=lambda entry: _instant(entry.at)):
         timeline.add_row(Text(entry.at), styled(entry.status), Text(entry.secondary_status or ""))
     return [fields, timeline]
 

@@ -75,9 +75,9 @@ class Producer:
 
     def submit(self, request: dict[str, Any]) -> JobRequest:
         """Send one job request (docs/contract.md §3), checked first."""
-        (checked,) = self._client.send([request])
-        assert checked is not None  # noqa: S101 - send raised if it did not pass
-        return checked
+        (sent,) = self._client.send([request])
+        assert sent.request is not None  # noqa: S101 - send raised if it did not pass
+        return sent.request
 
     def submit_estimator(
         self,

@@ -349,3 +349,17 @@ def test_dlq_list_lists_dead_letters_sqs_will_no_longer_let_it_release(
     result = jobctl("dlq", "list", "--json")
     assert result.exit_code == 0, result.output
     assert {letter["message_id"] for letter in json.loads(result.output)} == set(dead_letters)
+
+
+def test_a_request_sent_despite_the_checks_says_where_its_rejection_will_be(
+    stack: Stack, jobctl: Any, queues: Queues
+) -> None:
+    nameless = {k: v for k, v in request_body("invalid.json").items() if k != "job_name"}
+    result = jobctl("submit", "--no-check", "-", stdin=json.dumps(nameless), columns=200)
+    assert result.exit_code == 0, result.output
+    (message,) = queues.messages(queues.jobs)
+    where = f"jobctl get rejected-{message['MessageId']}"
+    assert where in " ".join(result.output.split())
+    stack.submit(message["Body"], message_ids=[message["MessageId"]])
+    found = jobctl("get", f"rejected-{message['MessageId']}", "--json")
+    assert json.loads(found.output)["status"] == "Rejected"

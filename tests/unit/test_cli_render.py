@@ -231,6 +231,28 @@ def test_a_record_keeps_the_brackets_of_its_reason_and_its_history() -> None:
     assert "[bold]x[/bold]" in text
 
 
+def test_the_history_is_shown_in_time_order_whichever_clock_wrote_each_entry() -> None:
+    job = record(
+        "a",
+        "InProgress",
+        history=[
+            {"status": "Queued", "at": "2026-12-01T06:06:27.100Z"},
+            {
+                "status": "InProgress",
+                "secondary_status": "Training",
+                "at": "2026-12-01T06:06:27.163Z",
+            },
+            {
+                "status": "InProgress",
+                "secondary_status": "Starting",
+                "at": "2026-12-01T06:06:27.122Z",
+            },
+        ],
+    )
+    text = "".join(rendered(part, 120) for part in record_view(job))
+    assert text.index("27.100") < text.index("27.122") < text.index("27.163")
+
+
 def test_a_notice_line_keeps_the_brackets_of_its_reason() -> None:
     notice = {
         "updated_at": "2026-12-01T16:07:21.234Z",
