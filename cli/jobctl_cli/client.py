@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.exceptions import BotoCoreError
+from botocore.exceptions import BotoCoreError, EndpointConnectionError
 from botocore.exceptions import ClientError as BotoClientError
 
 from jobctl.adapters.capacity import DynamoDBCapacity
@@ -107,6 +107,13 @@ class Resources:
             cloudformation = session.client("cloudformation", endpoint_url=endpoint_url)
             try:
                 stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]
+            except EndpointConnectionError as exc:
+                if endpoint_url is None:
+                    raise UserError(f"cannot reach CloudFormation ({exc})") from exc
+                raise UserError(
+                    f"nothing answers at {endpoint_url}: the local stack is not running "
+                    "(start it with: jobctl local up), or unset AWS_ENDPOINT_URL to use AWS"
+                ) from exc
             except (BotoClientError, BotoCoreError) as exc:
                 raise UserError(
                     f"cannot read stack {stack!r} ({exc}); pass --stack, or --queue-url, "

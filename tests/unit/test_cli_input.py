@@ -296,3 +296,9 @@ def test_notices_says_it_timed_out_and_fails_when_fewer_than_count_arrived(
     assert "timed out after 1e-06 s: 0 notices received" in waited.output
     counted = jobctl("notices", "--timeout", "0.000001", "--count", "1")
     assert counted.exit_code == 1
+
+
+def test_a_stopped_local_stack_is_named_as_such() -> None:
+    result = CliRunner().invoke(cli.main, ["--endpoint-url", "http://127.0.0.1:9", "list"])
+    assert result.exit_code == 1
+    assert "nothing answers at http://127.0.0.1:9: the local stack is not running" in result.output

@@ -228,12 +228,11 @@ def test_problems_never_echo_secret_values() -> None:
     assert SECRET not in " ".join(problems)
 
 
-def test_a_role_outside_the_allow_list_is_rejected() -> None:
+def test_a_role_outside_the_allow_list_is_rejected_naming_the_roles_allowed() -> None:
     rogue = "arn:aws:iam::123456789012:role/admin"
-    assert any(
-        p.startswith("spec.RoleArn: not an allowed role")
-        for p in problems_for(spec_with(RoleArn=rogue))
-    )
+    (problem,) = [p for p in problems_for(spec_with(RoleArn=rogue)) if "RoleArn" in p]
+    allowed = [DEFAULT_ROLE, *sorted(PERMITTED - {DEFAULT_ROLE})]
+    assert problem == f"spec.RoleArn: not an allowed role; allowed: {', '.join(allowed)}"
 
 
 def test_an_allowed_role_may_be_named() -> None:

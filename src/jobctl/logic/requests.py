@@ -64,9 +64,8 @@ def create_params(
         problems.append(f"spec.{name_member}: not allowed, give the name as job_name")
     role = spec.setdefault("RoleArn", default_role_arn)
     if isinstance(role, str) and role not in permitted_roles:
-        problems.append(
-            "spec.RoleArn: not an allowed role (use DEFAULT_ROLE_ARN or one of ALLOWED_ROLE_ARNS)"
-        )
+        allowed = [default_role_arn, *sorted(permitted_roles - {default_role_arn})]
+        problems.append(f"spec.RoleArn: not an allowed role; allowed: {', '.join(allowed)}")
     tags = spec.get("Tags", [])
     if isinstance(tags, list):
         if any(
