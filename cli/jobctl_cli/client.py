@@ -258,15 +258,44 @@ def check_request(
     The roles are the deployment's DEFAULT_ROLE_ARN and ALLOWED_ROLE_ARNS; unless both
     are known, any RoleArn passes here, and the controller checks it.
     """
-    request = parse_request(json.dumps(body))
+    try:
+        request = parse_request(json.dumps(body))
+    except InvalidRequest as envelope:
+        spec = _spec_problems(body, default_role_arn, allowed_role_arns)
+        raise InvalidRequest([*envelope.problems, *spec]) from None
     if request.action == "submit":
-        if default_role_arn is None or allowed_role_arns is None:
-            role = (request.spec or {}).get("RoleArn", _ANY_ROLE)
-            create_params(request, _ANY_ROLE, frozenset({role, _ANY_ROLE}), _ANY_DEPLOYMENT)
-        else:
-            permitted = allowed_role_arns | {default_role_arn}
-            create_params(request, default_role_arn, permitted, _ANY_DEPLOYMENT)
+        _check_spec(request, default_role_arn, allowed_role_arns)
     return request
+
+
+def _spec_problems(
+    body: dict[str, Any], default_role_arn: str | None, allowed_role_arns: frozenset[str] | None
+) -> list[str]:
+    """A submit request's spec problems, checked under a stand-in name and id when the
+    rest of the request fails (so every problem is reported at once)."""
+    if body.get("action", "submit") != "submit":
+        return []
+    stand_in = {**body, "job_name": "checked", "request_id": "checked"}
+    try:
+        request = parse_request(json.dumps(stand_in))
+    except InvalidRequest:
+        return []  # wrong beyond its name and id: the envelope's problems say so
+    try:
+        _check_spec(request, default_role_arn, allowed_role_arns)
+    except InvalidRequest as spec:
+        return spec.problems
+    return []
+
+
+def _check_spec(
+    request: JobRequest, default_role_arn: str | None, allowed_role_arns: frozenset[str] | None
+) -> None:
+    if default_role_arn is None or allowed_role_arns is None:
+        role = (request.spec or {}).get("RoleArn", _ANY_ROLE)
+        create_params(request, _ANY_ROLE, frozenset({role, _ANY_ROLE}), _ANY_DEPLOYMENT)
+    else:
+        permitted = allowed_role_arns | {default_role_arn}
+        create_params(request, default_role_arn, permitted, _ANY_DEPLOYMENT)
 
 
 def names_a_role(body: dict[str, Any]) -> bool:

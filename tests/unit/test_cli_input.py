@@ -302,3 +302,13 @@ def test_a_stopped_local_stack_is_named_as_such() -> None:
     result = CliRunner().invoke(cli.main, ["--endpoint-url", "http://127.0.0.1:9", "list"])
     assert result.exit_code == 1
     assert "nothing answers at http://127.0.0.1:9: the local stack is not running" in result.output
+
+
+def test_a_bad_job_name_and_a_bad_spec_are_reported_together() -> None:
+    body = training(TEAM_ROLE) | {"job_name": "not a name!"}
+    body["spec"] = body["spec"] | {"NoSuchMember": 1}
+    with pytest.raises(InvalidRequest) as caught:
+        check_request(body, DEFAULT_ROLE, frozenset({TEAM_ROLE}))
+    fields = [problem.split(":")[0] for problem in caught.value.problems]
+    assert "job_name" in fields
+    assert "spec.NoSuchMember" in fields
