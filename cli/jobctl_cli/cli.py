@@ -509,8 +509,8 @@ def get(ctx: click.Context, job_name: str, job_type: str | None, as_json: bool) 
         click.echo(json.dumps(_public(records[0]), indent=2, default=str))
         return
     for record in records:
-        for table in record_view(record):
-            console.print(table)
+        for part in record_view(record):
+            console.print(part, soft_wrap=True)  # an ARN too long for a line is not split
 
 
 @main.command("list")

@@ -125,6 +125,33 @@ def clipped(text: str, limit: int = DETAIL_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+@dataclass(frozen=True)
+class Fields:
+    """Named values (``jobctl get``): a two-column table while every word of every value
+    fits its column; else one ``name: value`` line each, never broken inside a word (an
+    ARN or an S3 URI is copied whole: the terminal may wrap it, rich does not split it)."""
+
+    title: str
+    rows: Sequence[tuple[str, Text]]
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        name_width = max((len(name) for name, _ in self.rows), default=0)
+        longest_word = max((len(w) for _, v in self.rows for w in v.plain.split()), default=0)
+        if _table_width([name_width, longest_word]) <= options.max_width:
+            table = Table(title=Text(self.title), show_header=False)
+            table.add_column("field", no_wrap=True)
+            table.add_column("value", overflow="fold")
+            for name, value in self.rows:
+                table.add_row(name, value)
+            yield table
+            return
+        yield Text(self.title, style="italic")
+        for name, value in self.rows:
+            line = Text.assemble((f"{name}: ", "dim"), value)
+            line.no_wrap, line.overflow = True, "ignore"
+            yield line
+
+
 @dataclass
 class Listing:
     """Rows of identifying cells, each with an optional free-text detail, laid out to fit.
@@ -211,25 +238,49 @@ class Listing:
             yield Padding(Text(detail, overflow="fold"), (0, 0, 0, 4))
 
     def _lines(self, width: int, widths: list[int], details: list[str]) -> RenderResult:
-        aligned = sum(widths) + len(_GAP) * (len(widths) - 1) <= width
+        """One line per row under a header line when the cells fit side by side; else one
+        card per row: its key, then each other cell after its header, never split."""
         if self.title:
             yield Text(self.title, style="italic")
-        if aligned:
+        if sum(widths) + len(_GAP) * (len(widths) - 1) <= width:
             header = _GAP.join(h.ljust(w) for h, w in zip(self.headers, widths, strict=True))
             yield Text(header.rstrip(), style="bold")
-        for row, detail in zip(self.rows, details, strict=True):
-            if aligned:
+            for row, detail in zip(self.rows, details, strict=True):
                 cells = [
                     cell + " " * (w - cell.cell_len) for cell, w in zip(row, widths, strict=True)
                 ]
-            else:
-                cells = [cell for cell in row if cell.plain]
-            line = Text(_GAP).join(cells)
-            line.rstrip()
-            line.overflow = "fold"
-            yield line
-            if detail:
-                yield Padding(Text(detail, style="dim", overflow="fold"), (0, 0, 0, 4))
+                line = Text(_GAP).join(cells)
+                line.rstrip()
+                yield line
+                yield from _detail_lines(detail)
+            return
+        for row, detail in zip(self.rows, details, strict=True):
+            yield Text(row[self.key].plain, style="bold", overflow="fold")
+            fields = [
+                Text.assemble((f"{header}: ", "dim"), cell)
+                for index, (header, cell) in enumerate(zip(self.headers, row, strict=True))
+                if index != self.key and cell.plain
+            ]
+            yield from _packed(fields, width - 2)
+            yield from _detail_lines(detail)
+
+
+def _packed(fields: list[Text], width: int) -> RenderResult:
+    """Fields side by side on indented lines of at most ``width`` cells, each whole (one
+    wider than a line has a line of its own)."""
+    line: list[Text] = []
+    for field in fields:
+        if line and Text(_GAP).join([*line, field]).cell_len > width:
+            yield Padding(Text(_GAP).join(line), (0, 0, 0, 2))
+            line = []
+        line.append(field)
+    if line:
+        yield Padding(Text(_GAP).join(line), (0, 0, 0, 2))
+
+
+def _detail_lines(detail: str) -> RenderResult:
+    if detail:
+        yield Padding(Text(detail, style="dim", overflow="fold"), (0, 0, 0, 4))
 
 
 def _table_width(widths: list[int]) -> int:
@@ -452,11 +503,9 @@ def _instant(at: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def record_view(record: JobRecord) -> list[Table]:
+def record_view(record: JobRecord) -> list[RenderableType]:
     """A ledger record (``jobctl get``): its fields, then its history as a timeline."""
-    fields = Table(title=Text(f"{record.job_type} {record.job_name}"), show_header=False)
-    fields.add_column("field", no_wrap=True)
-    fields.add_column("value", overflow="fold")
+    rows: list[tuple[str, Text]] = []
     for name in (
         "status",
         "phase",
@@ -478,15 +527,16 @@ def record_view(record: JobRecord) -> list[Table]:
         if value is None or value in ("", []):  # a priority of 0 is shown
             continue
         if name == "status":
-            fields.add_row(name, styled(value))
+            rows.append((name, styled(value)))
         elif name == "phase":  # what the job waits for (README, "A job's lifecycle")
-            fields.add_row(name, Text(value.value))
+            rows.append((name, Text(value.value)))
         elif name == "warnings":
-            fields.add_row(name, Text("; ".join(value)))
+            rows.append((name, Text("; ".join(value))))
         else:
-            fields.add_row(name, Text(str(value)))
+            rows.append((name, Text(str(value))))
     if record.outputs:
-        fields.add_row("outputs", Text(json.dumps(record.outputs)))
+        rows.append(("outputs", Text(json.dumps(record.outputs))))
+    fields = Fields(f"{record.job_type} {record.job_name}", rows)
     timeline = Table(title="history")
     timeline.add_column("at", no_wrap=True)
     timeline.add_column("status", no_wrap=True)

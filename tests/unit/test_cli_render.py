@@ -84,9 +84,11 @@ def fleet_records() -> list[JobRecord]:
     ]
 
 
-def rendered(renderable: RenderableType, width: int) -> str:
+def rendered(renderable: RenderableType, width: int, soft_wrap: bool = False) -> str:
+    """As the CLI prints it (``soft_wrap``: as ``jobctl get`` does, long words whole)."""
     out = io.StringIO()
-    Console(file=out, width=width, color_system=None, legacy_windows=False).print(renderable)
+    console = Console(file=out, width=width, color_system=None, legacy_windows=False)
+    console.print(renderable, soft_wrap=soft_wrap)
     return out.getvalue()
 
 
@@ -478,3 +480,49 @@ def test_a_record_shows_its_phase_so_an_operator_sees_what_it_waits_for() -> Non
     job = record("a", "Queued", phase=Phase.BETWEEN_TRIES)
     text = "".join(rendered(part, 250) for part in record_view(job))
     assert any("phase" in line and "between-tries" in line for line in text.splitlines())
+
+
+LONG_NAME = "nightly-churn-retrain-for-the-eu-west-customers-2026-12-01-final"  # 63
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_with_a_long_job_name_list_keeps_every_value_beside_its_header(width: int) -> None:
+    jobs = [
+        record(LONG_NAME, "Queued", priority=100, share="research", waiting_for="capacity"),
+        record("short", "InProgress", secondary_status="Training"),
+    ]
+    text = rendered(ledger_view(jobs), width)
+    assert_fits(text, width)
+    assert LONG_NAME in text  # whole, never split
+    plain = " ".join(text.split())
+    if width == 80:  # a card per job: each value after its header
+        assert "status: Queued" in plain
+        assert "priority: 100" in plain
+        assert "share: research" in plain
+    else:
+        assert all(header in text for header in ("job", "status", "priority", "share"))
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_with_a_long_job_name_queue_keeps_every_value_beside_its_header(width: int) -> None:
+    entries = [*queue_entries(), entry(4, LONG_NAME, priority=7, share="prod")]
+    text = rendered(queue_view(entries), width)
+    assert_fits(text, width)
+    assert LONG_NAME in text
+    plain = " ".join(text.split())
+    if width == 80:
+        assert "priority: 7" in plain
+        assert "share: prod" in plain
+    else:
+        assert all(header in text for header in ("job", "priority", "share", "ahead"))
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_get_never_splits_an_arn_or_an_s3_uri(width: int) -> None:
+    arn = f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{LONG_NAME}"
+    uri = f"s3://example-bucket/churn/output/{LONG_NAME}/output/model.tar.gz"
+    job = record(LONG_NAME, "Completed", job_arn=arn, outputs={"model": uri})
+    text = "".join(rendered(part, width, soft_wrap=True) for part in record_view(job))
+    assert arn in text
+    assert uri in text
+    assert "status" in text
