@@ -235,7 +235,11 @@ class Scenario:
         """The functions' clients ``made``: a scenario may watch them too."""
 
     def _published(self, params: dict[str, Any], **_: Any) -> None:
-        self.published.append(params["Message"])
+        """The notice's JSON, as a queue or function subscriber receives it."""
+        message = params["Message"]
+        if params.get("MessageStructure") == "json":
+            message = json.loads(message)["default"]
+        self.published.append(message)
 
     def at(self, seconds: float, action: Callable[[], object]) -> None:
         """Do ``action`` at ``seconds`` of simulated time (from the clock's start)."""

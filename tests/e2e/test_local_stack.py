@@ -81,6 +81,11 @@ def jobctl(local_stack: dict[str, str]) -> Any:
     return run
 
 
+def _status(got: Result) -> str | None:
+    """The job's status, None while the ledger does not hold it yet."""
+    return json.loads(got.output).get("status") if got.exit_code == 0 else None
+
+
 def request(name: str, **changes: Any) -> dict[str, Any]:
     body: dict[str, Any] = json.loads((EVENTS / "requests" / name).read_text())
     body.update(changes)
@@ -176,10 +181,7 @@ def test_stop_stops_a_running_job(jobctl: Any) -> None:
     )
     assert jobctl("submit", "-", stdin=json.dumps(body)).exit_code == 0
     deadline = time.monotonic() + 30
-    while (
-        json.loads(jobctl("get", "e2e-stopped", "--json").output or "{}").get("status")
-        != "InProgress"
-    ):
+    while _status(jobctl("get", "e2e-stopped", "--json")) != "InProgress":
         assert time.monotonic() < deadline
         time.sleep(0.2)
     assert jobctl("stop", "e2e-stopped").exit_code == 0

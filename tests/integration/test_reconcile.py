@@ -49,6 +49,7 @@ def test_a_completed_event_records_the_truth_and_announces_once(running: Stack) 
     assert notice["_attributes"] == {
         "job_type": "TrainingJob",
         "status": "Completed",
+        "share": "default",
         "notice_id": f"TrainingJob/{NAME}/Completed",
     }
     # No INSTANCE_PRICES here: estimated_cost_usd does not apply, and is left out.

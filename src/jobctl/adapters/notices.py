@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -23,11 +24,14 @@ class SnsNoticePublisher:
         try:
             self._client.publish(
                 TopicArn=self._topic_arn,
-                Subject=f"jobctl: {notice.job_type} {notice.status}"[:100],
-                Message=notice.message(),
+                Subject=notice.subject,
+                # JSON for machines (every protocol), a readable form for email.
+                MessageStructure="json",
+                Message=json.dumps({"default": notice.message(), "email": notice.readable()}),
                 MessageAttributes={
                     "job_type": {"DataType": "String", "StringValue": notice.job_type},
                     "status": {"DataType": "String", "StringValue": notice.status},
+                    "share": {"DataType": "String", "StringValue": notice.share},
                     "notice_id": {"DataType": "String", "StringValue": notice.dedup_id},
                 },
             )

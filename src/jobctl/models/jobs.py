@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from jobctl.models.kinds import JobType
-from jobctl.models.requests import RetryPolicy
+from jobctl.models.requests import DEFAULT_SHARE, RetryPolicy
 
 # The ledger's `status` values (docs/contract.md §4): SageMaker's primary statuses and our own.
 QUEUED = "Queued"
@@ -353,17 +353,46 @@ class Notice(BaseModel):
     attempts: int | None = None
     usage: Usage | None = None
     estimated_cost_usd: float | None = None
+    # The share the job counted against: a message attribute (subscribers filter on it),
+    # not part of the message.
+    share: str = Field(default=DEFAULT_SHARE, exclude=True)
 
     @classmethod
     def of(cls, record: JobRecord) -> Notice:
-        fields = record.model_dump(include=set(cls.model_fields) - {"attempts"})
+        fields = record.model_dump(include=set(cls.model_fields) - {"attempts", "share"})
         tried = len(record.attempts) or None
-        return cls.model_validate({**fields, "attempts": tried})
+        return cls.model_validate(
+            {**fields, "attempts": tried, "share": record.share or DEFAULT_SHARE}
+        )
 
     def message(self) -> str:
         """The notice as its JSON message: the fields of §9 only where they apply."""
         unset = {name for name in _WHERE_THEY_APPLY if getattr(self, name) is None}
         return self.model_dump_json(exclude=unset)
+
+    @property
+    def subject(self) -> str:
+        """The email subject: what happened to which job (SNS allows 100 characters)."""
+        return f"jobctl: {self.job_name} {self.status}"[:100]
+
+    def readable(self) -> str:
+        """The notice as a person reads it (the email form; machines get ``message``)."""
+        lines = [f"{self.job_type} {self.job_name}: {self.status}"]
+        details = {
+            "secondary status": self.secondary_status,
+            "reason": self.failure_reason,
+            "warnings": "; ".join(self.warnings) or None,
+            "tries": None if self.attempts is None else str(self.attempts),
+            "estimated cost": None
+            if self.estimated_cost_usd is None
+            else f"${self.estimated_cost_usd:.2f}",
+            "SageMaker job": self.job_arn,
+            "share": self.share,
+            "at": self.updated_at,
+        }
+        lines += [f"{name}: {value}" for name, value in details.items() if value]
+        lines += ["", f"jobctl get {self.job_name} --type {self.job_type}"]
+        return "\n".join(lines) + "\n"
 
     @property
     def dedup_id(self) -> str:
