@@ -631,6 +631,19 @@ def notices(ctx: click.Context, count: int | None, timeout: float | None, as_jso
                 ctx.exit(1 if count else 0)  # fewer than --count arrived
 
 
+@main.command()
+@click.pass_context
+def dashboard(ctx: click.Context) -> None:
+    """Print the URL of the stack's CloudWatch dashboard."""
+    url = _client(ctx).resources.dashboard_url
+    if not url:
+        raise UserError(
+            "no dashboard known: it is a stack output (DashboardUrl) of a deployed stack; "
+            "the local stack has none"
+        )
+    click.echo(url)
+
+
 @main.group()
 def dlq() -> None:
     """Requests given up after MaxReceiveCount deliveries (their jobs are SubmitFailed)."""

@@ -43,10 +43,12 @@ OUTPUT_KEYS = {
     "topic_arn": "NoticesTopicArn",
     "dlq_url": "DeadLetterQueueUrl",
     "state_table": "IdempotencyTableName",
+    "dashboard_url": "DashboardUrl",
 }
-# Only `dlq` needs the dead-letter queue, and only `queue` the state table (where the
-# controller keeps the budgets' room beside the idempotency records).
-OPTIONAL_OUTPUTS = {"dlq_url", "state_table"}
+# Only `dlq` needs the dead-letter queue, only `queue` the state table (where the
+# controller keeps the budgets' room beside the idempotency records), and only
+# `dashboard` the dashboard (the local stack has none).
+OPTIONAL_OUTPUTS = {"dlq_url", "state_table", "dashboard_url"}
 # The template parameters that say which roles a request may name (the functions'
 # DEFAULT_ROLE_ARN and ALLOWED_ROLE_ARNS).
 ROLE_PARAMETERS = {"default_role_arn": "DefaultRoleArn", "allowed_role_arns": "AllowedRoleArns"}
@@ -79,6 +81,7 @@ class Resources:
     topic_arn: str
     dlq_url: str | None = None
     state_table: str | None = None
+    dashboard_url: str | None = None
     # The roles a request may name, when known (from options or the stack's Parameters):
     # None means unknown, and only the controller can check a request's RoleArn.
     default_role_arn: str | None = None

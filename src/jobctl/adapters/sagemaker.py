@@ -31,7 +31,7 @@ from jobctl.logic.requests import max_runtime_seconds
 from jobctl.logic.scheduling import instances_of
 from jobctl.models.jobs import Observation, Usage
 from jobctl.models.kinds import KINDS, JobKind, JobType
-from jobctl.observability import scrub, secret_values
+from jobctl.observability import count, scrub, secret_values
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker import SageMakerClient
@@ -70,7 +70,12 @@ class SageMakerAdapter:
 
     def _call(self, pace: str, operation: str, **params: Any) -> Any:
         self._pacers[pace].wait()
-        return getattr(self._client, xform_name(operation))(**params)
+        try:
+            return getattr(self._client, xform_name(operation))(**params)
+        except ClientError as exc:
+            if "Throttl" in error_code(exc):  # after botocore's own retries (the dashboard)
+                count("SageMakerThrottled", operation=operation)
+            raise
 
     def create_job(self, job_type: JobType, params: dict[str, Any]) -> str:
         """SageMaker's answers to a create may echo the request's values, secrets among

@@ -48,7 +48,8 @@ from jobctl.logic.records import announce, revise, revise_with_steps
 from jobctl.logic.requests import JOB_TAG_KEY, is_ours
 from jobctl.models.jobs import InFlight, JobRecord, Observation, Phase, utc_iso
 from jobctl.models.kinds import JOB_TYPES, JobType
-from jobctl.observability import count, logger, report_unreadable, scrub
+from jobctl.models.requests import DEFAULT_SHARE
+from jobctl.observability import MetricUnit, count, logger, report_unreadable, scrub
 
 # A record is written a moment before SageMaker creates its job (and clocks differ a
 # little): a scan looks this much further back than the oldest job in flight.
@@ -192,6 +193,10 @@ class Reconciler:
         updated, steps = revise_with_steps(self.ledger, record.key, change, record)
         if steps.settled:
             count("JobsSettled", status=updated.status, job_type=updated.job_type)
+            if updated.estimated_cost_usd is not None:
+                cost = updated.estimated_cost_usd
+                share = updated.share or DEFAULT_SHARE
+                count("EstimatedCostUsd", cost, MetricUnit.NoUnit, share=share)
         if steps.next_try and self.admission is not None:
             return self.admission.next_try(updated)  # its room goes to the waiting jobs now
         announced = self._announce_if_due(updated) if steps.notice else updated
@@ -231,6 +236,9 @@ class Reconciler:
         finally:
             self.sweep_state.release_lease(owner)
         logger.info("sweep finished", extra={"sweep": report.__dict__})
+        count("SweepsFinished")  # its alarm: sweeps have stopped
+        count("SweepListCalls", report.list_calls)
+        count("SweepDescribes", report.described)
         return report
 
     def _repair(self, admission: Admission, report: SweepReport) -> None:
@@ -256,6 +264,8 @@ class Reconciler:
         def admit() -> None:
             report.waiting = admission.run().waiting
             count("JobsWaitingInSweep", report.waiting)
+            for share, jobs in admission.ledger.waiting_shares().items():  # the dashboard's
+                count("JobsWaitingInShare", jobs, share=share)  # at most MAX_WAITING_SHARES
 
         for name, step in (
             ("legacy waiting room", requeue),

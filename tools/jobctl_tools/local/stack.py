@@ -510,7 +510,8 @@ def deployable_template(template: dict[str, Any]) -> dict[str, Any]:
     """The part of the template moto's CloudFormation can deploy: every resource of a type
     it models (queues, tables, topic, key), none of the functions, and the outputs that
     refer only to those."""
-    supported = get_model_map()
+    # The dashboard plots the functions' metrics, which moto does not deploy or keep.
+    supported = set(get_model_map()) - {"AWS::CloudWatch::Dashboard"}
     resources = {
         logical_id: body
         for logical_id, body in template["Resources"].items()
