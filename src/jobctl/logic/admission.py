@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -114,7 +114,8 @@ class QueueHeads:
         for share in [share for share, jobs in shares.items() if jobs <= 0]:
             ledger.forget_share(share)  # emptied: it no longer counts as a share waiting
         waiting = [share for share, jobs in shares.items() if jobs > 0]
-        self.total = sum(shares[share] for share in waiting)  # jobs waiting as the pass began
+        self.counts = {share: shares[share] for share in waiting}  # as the pass began
+        self.total = sum(self.counts.values())
         each = max(1, min(READ_MORE, READ_AT_FIRST // max(len(waiting), 1)))
         for share in waiting:
             self._read_from(share, each)
@@ -151,6 +152,7 @@ class PassReport:
     admitted: list[tuple[str, str]]
     places: list[Place]
     waiting: int = 0  # jobs left waiting (as counted when the pass began)
+    by_share: dict[str, int] = field(default_factory=dict)  # jobs waiting as it began
 
     def place_of(self, key: tuple[str, str]) -> Place | None:
         return next((p for p in self.places if p.candidate.key == key), None)
@@ -219,6 +221,7 @@ class Admission:
                 break
         self._note_reservations(report, joining, heads.seen)
         report.waiting = max(heads.total - len(report.admitted), 0)
+        report.by_share = heads.counts
         return report
 
     def _waits_behind(self, joining: JobRecord, report: PassReport) -> bool:

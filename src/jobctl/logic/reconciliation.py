@@ -262,10 +262,11 @@ class Reconciler:
             report.repaired["waiting room counts"] = repairs.recount_waiting_room()
 
         def admit() -> None:
-            report.waiting = admission.run().waiting
+            ran = admission.run()
+            report.waiting = ran.waiting
             count("JobsWaitingInSweep", report.waiting)
-            for share, jobs in admission.ledger.waiting_shares().items():  # the dashboard's
-                count("JobsWaitingInShare", jobs, share=share)  # at most MAX_WAITING_SHARES
+            for share, jobs in ran.by_share.items():  # the dashboard's (MAX_WAITING_SHARES)
+                count("JobsWaitingInShare", jobs, share=share)
 
         for name, step in (
             ("legacy waiting room", requeue),
