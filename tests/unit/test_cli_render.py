@@ -526,3 +526,23 @@ def test_get_never_splits_an_arn_or_an_s3_uri(width: int) -> None:
     assert arn in text
     assert uri in text
     assert "status" in text
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_shares_and_report_keep_every_share_and_header_at_any_width(width: int) -> None:
+    from jobctl_cli.client import ShareEntry
+    from jobctl_cli.render import report_view, shares_view
+    from jobctl_cli.report import Report, Totals
+
+    long_share = "computer-vision-research-emea-2026"
+    shares = [
+        ShareEntry(long_share, f"{GPU} (8)", 2.0, 40.0, 38.5, 41.2, 12, 3),
+        ShareEntry("prod", f"{GPU} (8)", 3.0, 60.0, 61.5, None, 0, 5),
+    ]
+    groups = [Totals(long_share, 10, 12, 7200, 3600, 12.5), Totals("prod", 4, 4, 3600, 0, 4.0)]
+    report = Report("share", groups, Totals("all", 14, 16, 10800, 3600, 16.5))
+    for view in (shares_view(shares), report_view(report)):
+        text = rendered(view, width)
+        assert_fits(text, width)
+        assert long_share in text
+        assert "prod" in text
