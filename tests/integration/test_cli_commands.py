@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import pytest
@@ -336,10 +336,11 @@ def test_dlq_list_lists_dead_letters_sqs_will_no_longer_let_it_release(
     from botocore.exceptions import ClientError
 
     def refused(*_: Any, **__: Any) -> None:
-        error = {"Code": "InvalidParameterValue", "Message": "beyond the limit [43200 seconds]"}
-        raise ClientError({"Error": error}, "ChangeMessageVisibilityBatch")
+        limit = "Total VisibilityTimeout for the message is beyond the limit [43200 seconds]"
+        error = {"Error": {"Code": "InvalidParameterValue", "Message": limit}}
+        raise ClientError(error, "ChangeMessageVisibilityBatch")  # type: ignore[arg-type]
 
-    sqs, made = boto3.client("sqs"), boto3.session.Session.client
+    sqs, made = boto3.client("sqs"), cast(Any, boto3.session.Session.client)
 
     def client(self: Any, name: str, **options: Any) -> Any:
         return sqs if name == "sqs" else made(self, name, **options)
