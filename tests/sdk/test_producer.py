@@ -91,10 +91,11 @@ def test_an_estimators_job_runs_as_fit_would_have_created_it_and_attach_reads_it
     attached = Estimator.attach(sent.name, sagemaker_session=session)
     assert attached.hyperparameters() == {"num_round": "10"}
     assert attached.use_spot_instances
-    assert attached.checkpoint_s3_uri == f"{BUCKET}/ckpt"
     assert attached.output_kms_key == ""
+    # attach reads neither back: the job has them as fit() would have sent them.
     job = session.sagemaker_client.describe_training_job(TrainingJobName=sent.name)
-    assert job["Environment"] == {"STAGE": "test"}  # attach does not read it back
+    assert job["Environment"] == {"STAGE": "test"}
+    assert job["CheckpointConfig"]["S3Uri"] == f"{BUCKET}/ckpt"
 
 
 def test_a_framework_estimator_keeps_its_generated_name_in_its_hyperparameters(
