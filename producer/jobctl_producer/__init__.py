@@ -89,35 +89,12 @@ class Producer:
         share: str | None = None,
         retry: dict[str, Any] | None = None,
     ) -> JobRequest:
-        """The training job ``estimator.fit(inputs, job_name=job_name)`` would create,
-        sent to jobctl (the SDK's generated name unless ``job_name`` is given)."""
+        """The job ``estimator.fit(inputs, job_name=job_name)`` would create, sent to
+        jobctl (the SDK's generated name unless ``job_name`` is given). An ``AutoML``
+        fits the same way, so ``submit_automl`` is this method: the create call the SDK
+        makes says which kind of job it is."""
         fit = partial(estimator.fit, inputs, wait=False, logs=False, job_name=job_name)
-        return self._send_captured(estimator, fit, priority, share, retry)
-
-    def submit_automl(
-        self,
-        automl: Any,
-        inputs: Any = None,
-        *,
-        job_name: str | None = None,
-        priority: int | None = None,
-        share: str | None = None,
-        retry: dict[str, Any] | None = None,
-    ) -> JobRequest:
-        """The AutoML job ``automl.fit(inputs, job_name=job_name)`` would create, sent to
-        jobctl."""
-        fit = partial(automl.fit, inputs, wait=False, logs=False, job_name=job_name)
-        return self._send_captured(automl, fit, priority, share, retry)
-
-    def _send_captured(
-        self,
-        sdk_object: Any,
-        fit: Callable[[], Any],
-        priority: int | None,
-        share: str | None,
-        retry: dict[str, Any] | None,
-    ) -> JobRequest:
-        operation, spec = captured_create(_sagemaker_client(sdk_object), fit)
+        operation, spec = captured_create(_sagemaker_client(estimator), fit)
         create = _CREATES[operation]
         request: dict[str, Any] = {
             "job_type": create.job_type,
@@ -127,6 +104,8 @@ class Producer:
         extras = {"priority": priority, "share": share, "retry": retry}
         request.update({key: value for key, value in extras.items() if value is not None})
         return self.submit(request)
+
+    submit_automl = submit_estimator
 
 
 def captured_create(client: Any, run: Callable[[], Any]) -> tuple[str, dict[str, Any]]:

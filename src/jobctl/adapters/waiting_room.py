@@ -183,20 +183,13 @@ class WaitingRoomCounts:
 
     def forget(self, share: str) -> None:
         """Drop an empty share from the counts (it counts against MAX_WAITING_SHARES)."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=ROOM_KEY,
-                UpdateExpression="REMOVE shares.#share, #changed",
-                ConditionExpression="shares.#share <= :zero",
-                ExpressionAttributeNames={"#share": share, "#changed": CHANGED + share},
-                ExpressionAttributeValues={":zero": {"N": "0"}},
-            )
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":  # a job joined: keep
-                raise translated(exc, "DynamoDB") from exc
-        except BotoCoreError as exc:
-            raise translated(exc, "DynamoDB") from exc
+        self._write(  # its condition fails if a job joined meanwhile: the share stays
+            Key=ROOM_KEY,
+            UpdateExpression="REMOVE shares.#share, #changed",
+            ConditionExpression="shares.#share <= :zero",
+            ExpressionAttributeNames={"#share": share, "#changed": CHANGED + share},
+            ExpressionAttributeValues={":zero": {"N": "0"}},
+        )
 
     def full(self, share: str, limits: WaitingLimits) -> str:
         """Which bound a join was refused by, in words that name it."""
