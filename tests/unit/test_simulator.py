@@ -4,7 +4,9 @@ rate limits, today's statuses."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -14,6 +16,7 @@ from botocore.exceptions import ClientError, ParamValidationError
 from jobctl_tools.local.clocks import ManualClock
 from jobctl_tools.local.sagemaker import (
     ALGORITHM_ERROR,
+    AUTOML_COMPLETION_DEFAULTS,
     CAPACITY_ERROR,
     CREATE_ERRORS_TAG,
     DEFAULT_FAILURE_REASON,
@@ -186,6 +189,66 @@ def test_answers_fit_botocores_output_shapes(
     for operation, params in calls:
         clock.advance(1)
         assert output_problems("sagemaker", operation, sagemaker.handle(operation, params)) == ""
+
+
+CAPTURED = json.loads((Path(__file__).parents[1] / "support/captured_answers.json").read_text())
+
+
+def missing_members(captured: Any, answer: Any, path: str = "") -> list[str]:
+    """Members a captured real answer has, at any depth, that the simulator's answer lacks."""
+    if isinstance(captured, dict):
+        if not isinstance(answer, dict):
+            return [path or "(answer)"]
+        return [
+            problem
+            for key, value in captured.items()
+            for problem in (
+                missing_members(value, answer[key], f"{path}.{key}")
+                if key in answer
+                else [f"{path}.{key}"]
+            )
+        ]
+    if isinstance(captured, list) and captured:
+        return missing_members(captured[0], answer[0], f"{path}[0]") if answer else [path]
+    return []
+
+
+@pytest.mark.parametrize(
+    ("operation", "params"),
+    [
+        ("DescribeTrainingJob", {"TrainingJobName": "sim-job-1"}),
+        ("ListTrainingJobs", {}),
+        ("DescribeAutoMLJob", {"AutoMLJobName": "sim-automl"}),
+        ("ListAutoMLJobs", {}),
+    ],
+)
+def test_answers_carry_every_member_a_captured_real_answer_carries(
+    client: Any, sagemaker: SimulatedSageMaker, clock: ManualClock, operation: str, params: Any
+) -> None:
+    create(client, clock, "sim-job-1")
+    sagemaker.complete("TrainingJob", "sim-job-1")
+    spec = request_body("automl.json")["spec"] | {"RoleArn": DEFAULT_ROLE}
+    client.create_auto_ml_job(AutoMLJobName="sim-automl", **spec)
+    sagemaker.complete("AutoMLJob", "sim-automl")
+    clock.advance(1)
+    answer = sagemaker.handle(operation, params)
+    assert missing_members(CAPTURED[operation], answer) == []
+
+
+def test_an_automl_describe_fills_the_criteria_the_request_left_out(
+    client: Any, sagemaker: SimulatedSageMaker
+) -> None:
+    spec = request_body("automl.json")["spec"] | {"RoleArn": DEFAULT_ROLE}
+    spec["AutoMLJobConfig"] = {"CompletionCriteria": {"MaxCandidates": 2}}
+    client.create_auto_ml_job(AutoMLJobName="sim-automl", **spec)
+    answer = client.describe_auto_ml_job(AutoMLJobName="sim-automl")
+    criteria = answer["AutoMLJobConfig"]["CompletionCriteria"]
+    assert criteria["MaxCandidates"] == 2
+    assert (
+        criteria["MaxAutoMLJobRuntimeInSeconds"]
+        == AUTOML_COMPLETION_DEFAULTS["MaxAutoMLJobRuntimeInSeconds"]
+    )
+    assert "AutoMLJobArtifacts" not in answer  # the data is not analysed yet
 
 
 def test_a_training_describe_carries_what_real_answers_carry_beyond_the_request(

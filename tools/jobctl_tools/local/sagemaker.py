@@ -156,6 +156,14 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "EnableManagedSpotTraining": False,
 }
 OUTPUT_DEFAULTS = {"KmsKeyId": "", "CompressionType": "GZIP"}
+# DescribeAutoMLJob answers with every completion criterion, those the request left out
+# filled with Autopilot's defaults (250 candidates; the two runtimes are assumed: a day per
+# candidate, 30 days for the job, as the console shows them).
+AUTOML_COMPLETION_DEFAULTS = {
+    "MaxCandidates": 250,
+    "MaxRuntimePerTrainingJobInSeconds": 86_400,
+    "MaxAutoMLJobRuntimeInSeconds": 2_592_000,
+}
 # What Describe reports that SageMaker's state-change events and List summaries do not
 # (AWS's documented sample event; botocore's TrainingJobSummary).
 _DESCRIBE_ONLY = ("TrainingTimeInSeconds", "BillableTimeInSeconds")
@@ -550,6 +558,8 @@ class SimulatedSageMaker:
             if job.transitions:
                 job.transitions[-1].setdefault("EndTime", now)
             job.transitions.append(_transition(job.secondary, now))
+            if job.ended is not None:  # a real answer's last entry ends when the job does
+                job.transitions[-1]["EndTime"] = job.ended
             job.extra.update(extra)
             if status in ("InProgress", "Stopping") or job.plan:
                 self._active.add((job_type, name))
@@ -1004,19 +1014,65 @@ def _training_summary_details(job: SimulatedJob) -> dict[str, Any]:
 
 
 def _automl_details(job: SimulatedJob) -> dict[str, Any]:
-    if job.status != "Completed":
-        return {}
+    """What DescribeAutoMLJob adds to the request: the job's settings with SageMaker's
+    defaults filled in (AutoML.attach reads them back), the notebooks once the data is
+    analysed, and the best candidate once the job completes."""
+    config = job.request.get("AutoMLJobConfig") or {}
+    details: dict[str, Any] = {
+        "AutoMLJobConfig": {
+            **config,
+            "CompletionCriteria": {
+                **AUTOML_COMPLETION_DEFAULTS,
+                **(config.get("CompletionCriteria") or {}),
+            },
+            "SecurityConfig": {
+                "EnableInterContainerTrafficEncryption": False,
+                **(config.get("SecurityConfig") or {}),
+            },
+        },
+        "GenerateCandidateDefinitionsOnly": job.request.get(
+            "GenerateCandidateDefinitionsOnly", False
+        ),
+        "OutputDataConfig": {"KmsKeyId": "", **job.request["OutputDataConfig"]},
+    }
+    if job.secondary != "AnalyzingData" and any(
+        step["Status"] == "AnalyzingData" for step in job.transitions
+    ):
+        details.update(_automl_analysed(job, details["AutoMLJobConfig"]))
+    if job.status == "Completed":
+        details["BestCandidate"] = _best_candidate(job)
+    return details
+
+
+def _automl_analysed(job: SimulatedJob, config: dict[str, Any]) -> dict[str, Any]:
+    """What DescribeAutoMLJob reports once the data has been analysed."""
+    output = job.request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
+    notebooks = f"{output}/{job.name}/sagemaker-automl-candidates/notebooks"
+    objective = job.request.get("AutoMLJobObjective") or {"MetricName": "F1"}
+    return {
+        "AutoMLJobArtifacts": {
+            "CandidateDefinitionNotebookLocation": f"{notebooks}/CandidateDefinition.ipynb",
+            "DataExplorationNotebookLocation": f"{notebooks}/DataExploration.ipynb",
+        },
+        "ResolvedAttributes": {
+            "AutoMLJobObjective": objective,
+            "ProblemType": job.request.get("ProblemType", "BinaryClassification"),
+            "CompletionCriteria": config["CompletionCriteria"],
+        },
+    }
+
+
+def _best_candidate(job: SimulatedJob) -> dict[str, Any]:
     metric = (job.request.get("AutoMLJobObjective") or {}).get("MetricName", "Accuracy")
     return {
-        "BestCandidate": {
-            "CandidateName": f"{job.name[:20]}-best-candidate",
-            "FinalAutoMLJobObjectiveMetric": {"MetricName": metric, "Value": 0.91},
-            "ObjectiveStatus": "Succeeded",
-            "CandidateSteps": [],
-            "CandidateStatus": "Completed",
-            "CreationTime": job.created,
-            "LastModifiedTime": job.modified,
-        }
+        "CandidateName": f"{job.name[:20]}-best-candidate",
+        "FinalAutoMLJobObjectiveMetric": {"MetricName": metric, "Value": 0.91},
+        "ObjectiveStatus": "Succeeded",
+        "CandidateSteps": [],
+        "CandidateStatus": "Completed",
+        "CreationTime": job.created,
+        "EndTime": job.ended or job.modified,
+        "LastModifiedTime": job.modified,
     }
 
 
