@@ -22,7 +22,7 @@ from jobctl.adapters.queue import SqsWakeup
 from jobctl.adapters.quotas import CachedQuotas, ServiceQuotasReader
 from jobctl.adapters.sagemaker import CallRates, SageMakerAdapter
 from jobctl.adapters.waiting_room import WaitingRoomCounts
-from jobctl.config import Settings
+from jobctl.config import Settings, SettingsError
 from jobctl.logic.admission import Admission
 from jobctl.logic.ports import (
     CapacityLedger,
@@ -33,6 +33,7 @@ from jobctl.logic.ports import (
     SweepState,
     Wakeup,
 )
+from jobctl.logic.quotas import Quotas
 from jobctl.logic.reconciliation import Reconciler, SweepLimits
 from jobctl.logic.scheduling import Budgets, WaitingLimits
 from jobctl.logic.submission import Context, Submitter
@@ -100,12 +101,21 @@ def budgets(settings: Settings, quotas: Mapping[str, int] | None = None) -> Budg
     per_type = dict(settings.instance_type_budgets)
     if quotas is not None:
         per_type = {**quotas, **{t: min(n, quotas.get(t, n)) for t, n in per_type.items()}}
+    quota_problems = Quotas(guaranteed=settings.share_quotas).problems(per_type)
+    if quota_problems:  # with INSTANCE_TYPE_BUDGETS=auto, known only now
+        raise SettingsError("jobctl is not configured: SHARE_QUOTAS: " + "; ".join(quota_problems))
     return Budgets(
         overall=settings.concurrency_budget,
         instance_types=per_type,
         share_limits=settings.share_limits,
         share_weights=settings.share_weights,
         half_life=settings.share_half_life_seconds,
+        quotas=Quotas(
+            guaranteed=settings.share_quotas,
+            sharing=settings.share_sharing,
+            preempt_within_share=settings.preempt_within_share,
+            max_preemptions=settings.max_preemptions,
+        ),
     )
 
 
@@ -116,7 +126,14 @@ def assemble(
     instance quotas, for INSTANCE_TYPE_BUDGETS=auto)."""
     scheduled = budgets(settings, quotas)
     admission = (
-        Admission(ports.ledger, ports.capacity, ports.wakeup, scheduled, clock.now)
+        Admission(
+            ports.ledger,
+            ports.capacity,
+            ports.wakeup,
+            scheduled,
+            clock.now,
+            stop_job=ports.sagemaker.stop_job,
+        )
         if ports.wakeup is not None
         else None
     )

@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from functools import cache
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import (
     BaseModel,
@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from jobctl.logic.quotas import DEFAULT_MAX_PREEMPTIONS, Quotas, Sharing
 from jobctl.models.requests import NO_RETRY, RetryPolicy
 
 
@@ -92,6 +93,16 @@ class Settings(BaseModel):
     # not say (the request's JSON), and US dollars per instance-hour by instance type
     # ("ml.m5.xlarge=0.23,ml.p4d.24xlarge=37.69") for estimated costs.
     default_retry: RetryPolicy = Field(default=NO_RETRY, alias="DEFAULT_RETRY")
+    # Guaranteed quotas (docs/contract.md §10): instances of a type guaranteed to a share
+    # ("research:ml.p4d.24xlarge=4,prod:ml.p4d.24xlarge=4"); per share, whether it lends
+    # and borrows ("prod=reserve,research=lend_and_borrow"); whether a waiting job may
+    # preempt a lower-priority job of its own share; how often a job may be preempted.
+    share_quotas: dict[str, dict[str, int]] = Field(default={}, alias="SHARE_QUOTAS")
+    share_sharing: dict[str, Sharing] = Field(default={}, alias="SHARE_SHARING")
+    preempt_within_share: bool = Field(default=False, alias="PREEMPT_WITHIN_SHARE")
+    max_preemptions: int = Field(
+        default=DEFAULT_MAX_PREEMPTIONS, ge=0, le=100, alias="MAX_PREEMPTIONS"
+    )
     instance_prices: dict[str, float] = Field(default={}, alias="INSTANCE_PRICES")
 
     @model_validator(mode="before")
@@ -109,7 +120,7 @@ class Settings(BaseModel):
     @field_validator("instance_type_budgets", "share_limits", mode="before")
     @classmethod
     def _parse_counts(cls, value: object) -> object:
-        return _pairs(value, "count", lambda text: int(text) if text.isdigit() else None)
+        return _pairs(value, "count", _count)
 
     @field_validator("share_weights", mode="before")
     @classmethod
@@ -120,6 +131,33 @@ class Settings(BaseModel):
     @classmethod
     def _parse_prices(cls, value: object) -> object:
         return _pairs(value, "price", _positive_number)
+
+    @field_validator("share_quotas", mode="before")
+    @classmethod
+    def _parse_quotas(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        quotas: dict[str, dict[str, int]] = {}
+        pairs = cast("dict[str, int]", _pairs(value, "count", _count))
+        for name, count in pairs.items():
+            share, colon, instance_type = name.partition(":")
+            if not colon or not SHARE_NAME.fullmatch(share) or not instance_type:
+                raise ValueError(f"expected share:instance_type=count, got {name!r}")
+            quotas.setdefault(share, {})[instance_type] = count
+        return quotas
+
+    @field_validator("share_sharing", mode="before")
+    @classmethod
+    def _parse_sharing(cls, value: object) -> object:
+        return _pairs(value, "reserve|lend|lend_and_borrow", lambda text: text or None)
+
+    @field_validator("share_sharing")
+    @classmethod
+    def _sharing_shares(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for share in value:
+            if not SHARE_NAME.fullmatch(share):
+                raise ValueError(f"{share!r} is not a share name ([A-Za-z0-9_-]{{1,64}})")
+        return value
 
     @field_validator("default_retry", mode="before")
     @classmethod
@@ -149,6 +187,11 @@ class Settings(BaseModel):
             raise ValueError("JOBS_QUEUE_URL is required when a budget or share limit is set")
         if self.default_retry.attempts > 1 and not self.jobs_queue_url:
             raise ValueError("JOBS_QUEUE_URL is required when DEFAULT_RETRY retries")
+        if self.share_quotas and not self.instance_quotas_auto:
+            quotas = Quotas(guaranteed=self.share_quotas)
+            problems = quotas.problems(self.instance_type_budgets)
+            if problems:
+                raise ValueError("SHARE_QUOTAS: " + "; ".join(problems))
         return self
 
     @property
@@ -196,6 +239,10 @@ class Settings(BaseModel):
 
 
 SHARE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _count(text: str) -> int | None:
+    return int(text) if text.isdigit() else None
 
 
 def _positive_number(text: str) -> float | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -345,6 +346,19 @@ class InMemoryCapacity:
         written = self.ledger.update(record, stored)
         for key, holding in holdings.items():
             self.held.setdefault(key, {})[holder] = holding
+        return written
+
+    def mark_preempted(self, holder: str, keys: Iterable[str], record: JobRecord) -> JobRecord:
+        stored = self.ledger.records.get(record.key)
+        if (
+            stored is None
+            or stored.version != record.version
+            or any(holder not in self.held.get(key, {}) for key in keys)
+        ):
+            raise ConcurrentUpdate(f"{holder} holds no room to give back")
+        written = self.ledger.update(record, stored)
+        for key in keys:
+            self.held[key][holder] = replace(self.held[key][holder], preempted=True)
         return written
 
     def release(

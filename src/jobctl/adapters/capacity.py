@@ -195,6 +195,41 @@ class DynamoDBCapacity:
             raise translated(exc, "DynamoDB") from exc
         return written
 
+    def mark_preempted(self, holder: str, keys: Iterable[str], record: JobRecord) -> JobRecord:
+        updates: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _key(key),
+                    "UpdateExpression": "SET holders.#holder.preempted = :yes",
+                    "ConditionExpression": "attribute_exists(holders.#holder)",
+                    "ExpressionAttributeNames": {"#holder": holder},
+                    "ExpressionAttributeValues": {":yes": {"BOOL": True}},
+                }
+            }
+            for key in keys
+        ]
+        written = record.model_copy(update={"version": record.version + 1})
+        updates.append(
+            {
+                "Put": {
+                    "TableName": self._jobs_table,
+                    "Item": item_of(written),
+                    "ConditionExpression": "version = :read",
+                    "ExpressionAttributeValues": {":read": {"N": str(record.version)}},
+                }
+            }
+        )
+        try:
+            self._client.transact_write_items(TransactItems=updates)  # type: ignore[arg-type]
+        except ClientError as exc:
+            if error_code(exc) == "TransactionCanceledException":
+                raise ConcurrentUpdate(f"{holder} changed while it was preempted") from exc
+            raise translated(exc, "DynamoDB") from exc
+        except BotoCoreError as exc:
+            raise translated(exc, "DynamoDB") from exc
+        return written
+
     def release(
         self,
         holder: str,
@@ -310,6 +345,14 @@ def _entry(holding: Holding) -> dict[str, Any]:
         entry["since"] = {"S": utc_iso(holding.since)}
     if holding.until is not None:
         entry["until"] = {"S": utc_iso(holding.until)}
+    if holding.priority:
+        entry["priority"] = {"N": str(holding.priority)}
+    if not holding.preemptible:
+        entry["preemptible"] = {"BOOL": False}
+    if holding.checkpoint:
+        entry["checkpoint"] = {"BOOL": True}
+    if holding.preempted:
+        entry["preempted"] = {"BOOL": True}
     return {"M": entry}
 
 
@@ -326,6 +369,10 @@ def _item_of(item: Mapping[str, Any]) -> BudgetItem | None:
                 share=str(entry.get("share", "")),
                 since=_when(entry.get("since")),
                 until=_when(entry.get("until")),
+                priority=int(entry.get("priority", 0)),
+                preemptible=entry.get("preemptible", True) is True,
+                checkpoint=entry.get("checkpoint", False) is True,
+                preempted=entry.get("preempted", False) is True,
             )
             for holder, entry in item.get("holders", {}).items()
         }

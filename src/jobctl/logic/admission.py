@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
+from typing import cast
 
 from jobctl.errors import ConcurrentUpdate, JobctlError, NoRoom, StaleHold
 from jobctl.logic import lifecycle
@@ -40,7 +41,7 @@ from jobctl.logic.scheduling import (
     queue_rank,
 )
 from jobctl.models.jobs import JobRecord, Phase, Waiting, unpack_request, utc_iso
-from jobctl.models.kinds import JOB_TYPES
+from jobctl.models.kinds import JOB_TYPES, JobType
 from jobctl.models.requests import DEFAULT_SHARE, MIN_PRIORITY
 from jobctl.observability import count, logger
 
@@ -84,8 +85,9 @@ def request_to_send(record: JobRecord) -> str:
     return json.dumps(body)
 
 
-def candidate_of(waiting: Waiting | JobRecord) -> Candidate:
+def candidate_of(waiting: Waiting | JobRecord, may_borrow: bool = True) -> Candidate:
     return Candidate(
+        may_borrow=may_borrow,
         key=waiting.key,
         priority=MIN_PRIORITY if waiting.priority is None else waiting.priority,
         share=waiting.share or DEFAULT_SHARE,
@@ -165,6 +167,8 @@ class Admission:
     wakeup: Wakeup
     budgets: Budgets
     now: Callable[[], datetime]
+    # Stops a preempted job's SageMaker job (docs/contract.md §10); None: no quotas.
+    stop_job: Callable[[JobType, str], None] | None = None
 
     def run(self, joining: JobRecord | None = None, wake_joining: bool = False) -> PassReport:
         """Admit every waiting job that may start now, and wake them, except ``joining``
@@ -179,11 +183,18 @@ class Admission:
             return report
         heads = QueueHeads(self.ledger)
         unreadable: set[tuple[str, str]] = set()
+        # Jobs that may not borrow (not preemptible, or preempted too often): the index
+        # does not say so; their records do, once read.
+        within_quota: set[tuple[str, str]] = set()
         races = 0
         while races < _PASSES:
-            waiting = {w.key: candidate_of(w) for w in heads.jobs() if w.key not in unreadable}
+            waiting = {
+                w.key: candidate_of(w, w.key not in within_quota)
+                for w in heads.jobs()
+                if w.key not in unreadable
+            }
             if joining is not None and joining.waiting and joining.key not in report.admitted:
-                waiting[joining.key] = candidate_of(joining)
+                waiting[joining.key] = candidate_of(joining, self._may_borrow(joining))
             if not waiting:
                 break
             places = plan(waiting.values(), self.usage(waiting.values()), self.budgets)
@@ -199,6 +210,10 @@ class Admission:
                     break
                 if not record.waiting:
                     continue  # admitted, cancelled or gone since the index was read
+                if place.borrows and not self._may_borrow(record):
+                    within_quota.add(record.key)
+                    plan_again = True
+                    break
                 try:
                     admitted = self._admit(record, place)
                 except NoRoom:
@@ -217,7 +232,11 @@ class Admission:
                     self.wake(admitted)
             if plan_again:
                 races += 1
-            elif not heads.read_more():
+                continue
+            for place in places:
+                if place.preempts:
+                    self._preempt(place)
+            if not heads.read_more():
                 break
         self._note_reservations(report, joining, heads.seen)
         report.waiting = max(heads.total - len(report.admitted), 0)
@@ -240,6 +259,44 @@ class Admission:
         report.places.append(alone)
         return True
 
+    def _may_borrow(self, record: JobRecord) -> bool:
+        return record.preemptible and record.preemptions < self.budgets.quotas.max_preemptions
+
+    def _preempt(self, place: Place) -> None:
+        """Stop the jobs a job within its quota preempts (docs/contract.md §10): each is
+        marked, in its record and its budgets, in one write, then stopped; once SageMaker
+        has stopped it, it waits again as its next try. A stop that fails is repeated by
+        the sweep (``Repairs.stop_preempted``)."""
+        by = place.candidate.key[0]
+        at = utc_iso(self.now())
+        for record in self.ledger.get_many(job_of(h) for h in place.preempts).values():
+            changed = lifecycle.preempt(record, by, at)
+            if changed is None:
+                continue  # settled or stopping meanwhile: its room comes back anyway
+            holder = holder_of(record.job_type, record.job_name)
+            try:
+                marked = self.capacity.mark_preempted(holder, list(record.holds), changed)
+            except JobctlError as exc:
+                logger.warning("a preemption was not recorded", extra={"error": str(exc)})
+                continue
+            count("JobsPreempted", job_type=record.job_type)
+            logger.info("preempting a job to give its room back", extra={"for_job": by})
+            self.stop_preempted(marked)
+        waiting = self.ledger.get(*place.candidate.key)
+        if waiting is not None and waiting.waiting:
+            self.note_wait(waiting, place.waits_for)
+
+    def stop_preempted(self, record: JobRecord) -> None:
+        if self.stop_job is None:
+            return
+        try:
+            self.stop_job(cast("JobType", record.job_type), record.sagemaker_name)
+        except JobctlError as exc:
+            logger.warning(
+                "a preempted job was not stopped: the sweep will", extra={"error": str(exc)}
+            )
+            count("PreemptionStopsFailed")
+
     def usage(self, candidates: Iterable[Candidate]) -> dict[str, Usage]:
         """The budgets the candidates need, as they stand now."""
         items = self.capacity.items(budgets_wanted(candidates, self.budgets))
@@ -247,7 +304,9 @@ class Admission:
         return {key: Usage.of(item, now, half_life) for key, item in items.items()}
 
     def _admit(self, record: JobRecord, place: Place) -> JobRecord:
-        admitted = lifecycle.admit(record, dict(place.needs), utc_iso(self.now()))
+        quotas = self.budgets.quotas
+        preemptable = self._may_borrow(record) and any(quotas.governs(k) for k in place.needs)
+        admitted = lifecycle.admit(record, dict(place.needs), utc_iso(self.now()), preemptable)
         return self.capacity.admit(
             holder_of(record.job_type, record.job_name),
             {key: holding_of(admitted, key) for key in place.needs},
@@ -440,6 +499,24 @@ class Repairs:
             repaired += 1
         return repaired
 
+    def stop_preempted(self) -> int:
+        """Preempted jobs SageMaker is not stopping yet (the stop failed, or the
+        invocation died after marking them) are stopped again."""
+        if not self.admission.budgets.quotas.active:
+            return 0
+        quiet = self._before(WAKE_GRACE)
+        flying = [f.key for job_type in JOB_TYPES for f in self.ledger.in_flight(job_type)]
+        stopped = 0
+        for record in self.ledger.get_many(flying).values():
+            if (
+                record.preempted_by is not None
+                and record.phase == Phase.RUNNING
+                and record.updated_at < quiet
+            ):
+                self.admission.stop_preempted(record)
+                stopped += 1
+        return stopped
+
     def recount_waiting_room(self) -> int:
         """The waiting room's counts, counted again from the shares' queues where they
         differ (a record deleted or the counts changed by hand; docs/contract.md §8's
@@ -478,7 +555,16 @@ def holding_of(record: JobRecord, key: str) -> Holding:
     runtime = longest_run(record.max_runtime_seconds)
     until = since + timedelta(seconds=runtime) if since and runtime is not None else None
     share = record.share or DEFAULT_SHARE
-    return Holding(record.holds[key], share, since, until)
+    return Holding(
+        record.holds[key],
+        share,
+        since,
+        until,
+        priority=record.priority or MIN_PRIORITY,
+        preemptible=record.preemptable,
+        checkpoint=record.checkpoint,
+        preempted=record.preempted_by is not None,
+    )
 
 
 def _rank(candidate: Candidate) -> str:

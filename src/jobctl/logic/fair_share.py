@@ -35,6 +35,13 @@ class Holding:
     share: str
     since: datetime | None = None
     until: datetime | None = None
+    # For preemption (docs/contract.md §10): the job's priority, whether it may be stopped
+    # to give room back, whether it resumes from checkpoints, and whether a preemption
+    # has already chosen it (its room is on its way back).
+    priority: int = 0
+    preemptible: bool = True
+    checkpoint: bool = False
+    preempted: bool = False
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,7 @@ class Usage:
     by_share: Mapping[str, int] = field(default_factory=dict)
     use: Mapping[str, float] | None = None
     ends: Sequence[tuple[float | None, int]] = ()
+    holders: Mapping[str, Holding] = field(default_factory=dict)
 
     @classmethod
     def of(cls, item: BudgetItem, now: datetime, half_life: float) -> Usage:
@@ -120,7 +128,7 @@ class Usage:
             ((h.until - now).total_seconds() if h.until else None, h.units)
             for h in item.holders.values()
         ]
-        return cls(item.used, by_share, fair_use(item, now, half_life), ends)
+        return cls(item.used, by_share, fair_use(item, now, half_life), ends, item.holders)
 
     def share_use(self) -> dict[str, float]:
         return (

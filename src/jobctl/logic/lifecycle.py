@@ -64,6 +64,7 @@ class Move(StrEnum):
     SEE_FAILED = "SageMaker: failed"
     SEE_STOPPED = "SageMaker: stopped"
     SEE_RETRYABLE_FAILURE = "SageMaker: failed, and the reason earns another try"
+    SEE_PREEMPTED = "SageMaker: stopped, to give its room back"  # §10: it goes on waiting
     NEXT_TRY = "next try"  # the failed try's room is given back: the next one waits
     CANCEL = "cancel"  # a stop before SageMaker had the job
     REJECT = "reject"
@@ -95,11 +96,13 @@ MOVES: Mapping[tuple[Phase, Move], Phase] = MappingProxyType(
         (Phase.RUNNING, Move.SEE_FAILED): Phase.FAILED,
         (Phase.RUNNING, Move.SEE_STOPPED): Phase.STOPPED,
         (Phase.RUNNING, Move.SEE_RETRYABLE_FAILURE): Phase.BETWEEN_TRIES,
+        (Phase.RUNNING, Move.SEE_PREEMPTED): Phase.BETWEEN_TRIES,
         (Phase.STOPPING, Move.SEE_STOPPING): Phase.STOPPING,
         (Phase.STOPPING, Move.SEE_COMPLETED): Phase.COMPLETED,
         (Phase.STOPPING, Move.SEE_FAILED): Phase.FAILED,
         (Phase.STOPPING, Move.SEE_STOPPED): Phase.STOPPED,
         (Phase.STOPPING, Move.SEE_RETRYABLE_FAILURE): Phase.BETWEEN_TRIES,
+        (Phase.STOPPING, Move.SEE_PREEMPTED): Phase.BETWEEN_TRIES,
         (Phase.BETWEEN_TRIES, Move.NEXT_TRY): Phase.WAITING,  # its room given back
         (Phase.BETWEEN_TRIES, Move.CANCEL): Phase.CANCELLED,
         # A settled job's secondary status may still change (an AutoML job's reports).
@@ -124,6 +127,7 @@ _STATUS_AFTER = {
     Move.ADMIT: QUEUED,
     Move.CREATE: IN_PROGRESS,
     Move.SEE_RETRYABLE_FAILURE: QUEUED,  # between tries the record is Queued (§9)
+    Move.SEE_PREEMPTED: QUEUED,
     Move.NEXT_TRY: QUEUED,
     Move.CANCEL: STOPPED,
     Move.REJECT: REJECTED,
@@ -155,9 +159,13 @@ def moved(record: JobRecord, move: Move, at: str, **changes: Any) -> JobRecord:
 
 def _kept(record: JobRecord) -> JobRecord:
     """A job's request is kept until SageMaker has its last try (it is sent again when
-    the job is admitted, and for each further try)."""
-    tries_left = record.retry is not None and record.attempt < record.retry.attempts
-    needed = record.phase in (*_QUEUED, Phase.BETWEEN_TRIES) or (tries_left and not record.settled)
+    the job is admitted, and for each further try), and while a preemptible job holds
+    room (a preemption sends it again)."""
+    tries = record.attempt - record.preemptions
+    tries_left = record.retry is not None and tries < record.retry.attempts
+    # A preemptible job may be sent again as its next try while it runs (§10).
+    again = tries_left or record.preemptable
+    needed = record.phase in (*_QUEUED, Phase.BETWEEN_TRIES) or (again and not record.settled)
     if needed or record.request_body is None:
         return record
     return record.model_copy(update={"request_body": None})
@@ -203,13 +211,16 @@ def join(record: JobRecord, at: str, request_body: str, instances: dict[str, int
     return moved(record, Move.JOIN, at, request_body=request_body, instances=instances)
 
 
-def admit(record: JobRecord, holds: dict[str, int], at: str) -> JobRecord:
+def admit(
+    record: JobRecord, holds: dict[str, int], at: str, preemptable: bool = False
+) -> JobRecord:
     """A waiting job is admitted: it holds room in its budgets and is woken (still Queued
-    until SageMaker creates it)."""
+    until SageMaker creates it). ``preemptable``: a preemption may stop it (§10)."""
     return moved(
         record,
         Move.ADMIT,
         at,
+        preemptable=preemptable,
         waiting_for=None,
         expected_start=None,
         holds=holds,
@@ -276,6 +287,9 @@ def next_try(record: JobRecord, now: datetime) -> JobRecord:
     attempt = record.attempt + 1
     cleared: dict[str, Any] = {
         "attempt": attempt,
+        # A preemption is not one of the request's tries (§10), but it is counted.
+        "preemptions": record.preemptions + (record.preempted_by is not None),
+        "preempted_by": None,
         "sagemaker_job_name": try_name(cast("JobType", record.job_type), record.job_name, attempt),
         "job_arn": None,
         "sagemaker_status": None,
@@ -340,10 +354,19 @@ def notice_sent(record: JobRecord, at: str) -> JobRecord:
 
 
 def end_retries(record: JobRecord) -> JobRecord | None:
-    """A stop ends the retries: the current try is the last (None: there were none)."""
-    if record.retry is None or record.settled:
+    """A stop ends the retries: the current try is the last, even one being preempted
+    (None: there were none)."""
+    if (record.retry is None and record.preempted_by is None) or record.settled:
         return None
-    return _kept(record.model_copy(update={"retry": None}))
+    return _kept(record.model_copy(update={"retry": None, "preempted_by": None}))
+
+
+def preempt(record: JobRecord, by: str, at: str) -> JobRecord | None:
+    """A running job is chosen to give its room back to ``by`` (§10): once SageMaker
+    has stopped it, it waits again as its next try (None: it runs no more)."""
+    if record.phase != Phase.RUNNING or record.preempted_by is not None:
+        return None
+    return record.model_copy(update={"preempted_by": by, "updated_at": at})
 
 
 def reprioritize(record: JobRecord, priority: int, at: str) -> JobRecord | None:
@@ -468,6 +491,8 @@ def observed_move(record: JobRecord, observation: Observation) -> Move:
         return Move.SEE_STOPPING if stopping else Move.SEE_RUNNING
     if primary == FAILED and earns_retry(record, observation.failure_reason):
         return Move.SEE_RETRYABLE_FAILURE
+    if primary == STOPPED and record.preempted_by is not None:
+        return Move.SEE_PREEMPTED
     return {COMPLETED: Move.SEE_COMPLETED, FAILED: Move.SEE_FAILED}.get(primary, Move.SEE_STOPPED)
 
 
@@ -511,6 +536,12 @@ def apply_observation(
         )
         changes["failure_reason"] = None
         changes["outputs"] = None
+    if move == Move.SEE_PREEMPTED:
+        changes["last_error"] = (
+            f"try {record.attempt} was preempted by {record.preempted_by}; "
+            f"try {record.attempt + 1} waits to start"
+        )
+        changes["outputs"] = None
     updated = moved(record, move, utc_iso(now), **changes)
     updated = _with_try(
         updated,
@@ -518,6 +549,7 @@ def apply_observation(
         status=observation.primary_status,
         failure_reason=observation.failure_reason,
         ended_at=utc_iso(observation.ended_at) if observation.ended_at else None,
+        preempted_by=record.preempted_by if move == Move.SEE_PREEMPTED else None,
         **({"usage": observation.usage} if observation.usage is not None else {}),
     )
     return updated.model_copy(
@@ -565,8 +597,9 @@ def earns_another_try(policy: RetryPolicy, attempt: int, failure_reason: str | N
 
 
 def earns_retry(record: JobRecord, failure_reason: str | None) -> bool:
+    """Preempted tries (§10) do not count against the request's tries."""
     return record.retry is not None and earns_another_try(
-        record.retry, record.attempt, failure_reason
+        record.retry, record.attempt - record.preemptions, failure_reason
     )
 
 

@@ -124,6 +124,11 @@ class CapacityLedger(Protocol):
         Raises NoRoom if a budget is too full, ConcurrentUpdate if the record changed or
         the holder is in a budget already."""
 
+    def mark_preempted(self, holder: str, keys: Iterable[str], record: JobRecord) -> JobRecord:
+        """Mark ``holder``'s room in each budget as on its way back (a preemption chose it)
+        and write ``record`` (if nobody wrote it since it was read), all or nothing.
+        Raises ConcurrentUpdate if the record changed or a budget no longer names it."""
+
     def release(
         self,
         holder: str,

@@ -261,6 +261,9 @@ class Reconciler:
         def recount() -> None:
             report.repaired["waiting room counts"] = repairs.recount_waiting_room()
 
+        def preempted() -> None:
+            report.repaired["preempted jobs stopped"] = repairs.stop_preempted()
+
         def admit() -> None:
             ran = admission.run()
             report.waiting = ran.waiting
@@ -274,6 +277,7 @@ class Reconciler:
             ("tries", tries),
             ("budgets", budgets),
             ("waiting room counts", recount),
+            ("preempted jobs", preempted),
             ("pass", admit),
         ):
             self._step(name, report, step)

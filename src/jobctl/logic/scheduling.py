@@ -22,7 +22,8 @@ from dataclasses import dataclass, field, replace
 from math import inf
 from typing import Any
 
-from jobctl.logic.fair_share import Usage
+from jobctl.logic.fair_share import Holding, Usage
+from jobctl.logic.quotas import Quotas, borrowers, victims
 from jobctl.logic.timeline import Timeline, earliest_start
 from jobctl.models.requests import MAX_PRIORITY
 
@@ -87,6 +88,7 @@ class Budgets:
     # SHARE_HALF_LIFE_SECONDS: how fast a share's past use is forgotten (0: only what
     # runs now counts).
     half_life: float = 0.0
+    quotas: Quotas = field(default_factory=Quotas)  # docs/contract.md §10
 
     @property
     def active(self) -> bool:
@@ -173,6 +175,9 @@ class Candidate:
     instances: Mapping[str, int]
     since: str  # when the request arrived (ISO-8601): the oldest goes first
     runtime: float | None = None  # the longest it may run, in seconds (None: not known)
+    # Whether it may borrow room beyond its share's quota (§10: only a preemptible job,
+    # preempted fewer than MAX_PREEMPTIONS times, may).
+    may_borrow: bool = True
 
 
 @dataclass(frozen=True)
@@ -187,6 +192,10 @@ class Place:
     waits_for: str | None = None
     ahead: int = 0
     starts_in: float | None = None
+    # The running jobs (holders) it preempts to get its quota's room back (§10), and
+    # whether, admitted, it borrows room beyond its share's quota.
+    preempts: tuple[str, ...] = ()
+    borrows: bool = False
 
 
 def budgets_wanted(candidates: Iterable[Candidate], budgets: Budgets) -> set[str]:
@@ -295,15 +304,31 @@ class _Pass:
     do not fit get a reservation (the earliest time their room is free, from the running
     jobs' ends at the latest), and the others wait."""
 
-    def __init__(self, usage: Mapping[str, Usage], budgets: Budgets, keys: Iterable[str]) -> None:
+    def __init__(
+        self,
+        usage: Mapping[str, Usage],
+        budgets: Budgets,
+        keys: Iterable[str],
+        owed_to: Mapping[str, set[str]] | None = None,
+    ) -> None:
         self.budgets = budgets
+        self.quotas = budgets.quotas
         self.used: dict[str, int] = {}
         self.use: dict[str, dict[str, float]] = {}
         self.timelines: dict[str, Timeline] = {}
+        # Per governed instance type (§10): each share's instances and the jobs holding them.
+        self.by_share: dict[str, dict[str, int]] = {}
+        self.holders: dict[str, dict[str, Holding]] = {}
+        # Per governed type, the shares with a job waiting within its quota: borrowing
+        # never takes their room.
+        self.owed_to = owed_to or {}
         for key in keys:
             state = usage.get(key, Usage())
             self.used[key] = state.used
             self.use[key] = state.share_use()
+            if self.quotas.governs(key):
+                self.by_share[key] = dict(state.by_share)
+                self.holders[key] = dict(state.holders)
             if is_share_key(key):
                 continue
             timeline = self.timelines[key] = Timeline(budgets.limit(key))
@@ -315,6 +340,16 @@ class _Pass:
         self.reserved = 0
 
     def place(self, candidate: Candidate, needs: Mapping[str, int]) -> Place:
+        governed = [key for key in needs if key in self.by_share]
+        borrows = any(
+            self._share_units(key, candidate.share) + needs[key]
+            > self.quotas.quota(candidate.share, key)
+            for key in governed
+        )
+        if governed:
+            quota_place = self._by_quota(candidate, needs, governed)
+            if quota_place is not None:
+                return quota_place
         length = inf if candidate.runtime is None else candidate.runtime
         budgets = [key for key in needs if not is_share_key(key)]
         at_limit = [
@@ -325,16 +360,8 @@ class _Pass:
         kept = [key for key in budgets if not self.timelines[key].fits(0.0, length, needs[key])]
         held = [key for key in budgets if self.held.get(key, -1) > candidate.priority]
         if not at_limit and not kept and not held:
-            share = candidate.share
-            for key, units in needs.items():
-                self.used[key] += units
-                # In full: charged its use by its limit only, several jobs of one share
-                # start in one pass (its share's part came out 5 points further off in
-                # bench.scheduling).
-                self.use[key][share] = self.use[key].get(share, 0.0) + units
-                if key in self.timelines:
-                    self.timelines[key].take(0.0, length, units)
-            return Place(candidate, needs, admit=True)
+            self._take(candidate, needs, length)
+            return Place(candidate, needs, admit=True, borrows=borrows)
         full = {key for key in budgets if self.used[key] + needs[key] > self.budgets.limit(key)}
         reasons = [
             f"{describe_key(k)}: held for jobs of higher priority" for k in held if k not in full
@@ -355,6 +382,159 @@ class _Pass:
             for key in full or kept:
                 self.held[key] = max(self.held.get(key, -1), candidate.priority)
         return Place(candidate, needs, admit=False, waits_for=waits, starts_in=starts_in)
+
+    def _take(self, candidate: Candidate, needs: Mapping[str, int], length: float) -> None:
+        share = candidate.share
+        for key, units in needs.items():
+            self.used[key] += units
+            # In full: charged its use by its limit only, several jobs of one share
+            # start in one pass (its share's part came out 5 points further off in
+            # bench.scheduling).
+            self.use[key][share] = self.use[key].get(share, 0.0) + units
+            if key in self.timelines:
+                self.timelines[key].take(0.0, length, units)
+            if key in self.by_share:
+                self.by_share[key][share] = self.by_share[key].get(share, 0) + units
+
+    # -- quotas, borrowing and preemption (§10) --------------------------------------------
+
+    def _by_quota(
+        self, candidate: Candidate, needs: Mapping[str, int], governed: list[str]
+    ) -> Place | None:
+        """What the quotas decide for a job needing governed instance types: a borrower
+        that may not borrow (or not that much) waits; a job within its quota whose room
+        others borrow preempts them. None: the ordinary rules decide."""
+        share = candidate.share
+        beyond = [
+            key
+            for key in governed
+            if self._share_units(key, share) + needs[key] > self.quotas.quota(share, key)
+        ]
+        if beyond:
+            own = self._own_lower(candidate, governed) if self.quotas.preempt_within_share else {}
+            if own and all(
+                self._share_units(key, share) - own.get(key, 0) + needs[key]
+                <= self.quotas.quota(share, key)
+                for key in governed
+            ):
+                return self._reclaim(candidate, needs, governed)
+            return self._borrow(candidate, needs, beyond)
+        if all(self.used[key] + needs[key] <= self.budgets.limit(key) for key in governed):
+            return None
+        return self._reclaim(candidate, needs, governed)
+
+    def _share_units(self, key: str, share: str) -> int:
+        return self.by_share[key].get(share, 0)
+
+    def _borrow(
+        self, candidate: Candidate, needs: Mapping[str, int], beyond: list[str]
+    ) -> Place | None:
+        share = candidate.share
+        why = []
+        for key in beyond:
+            quota, taken = self.quotas.quota(share, key), self._share_units(key, share)
+            if not self.quotas.may_borrow(share):
+                why.append(
+                    f"{key}: share {share} uses {taken} of its quota of {quota} and does "
+                    f"not borrow ({self.quotas.sharing_of(share)})"
+                )
+            elif not candidate.may_borrow:
+                why.append(
+                    f"{key}: share {share} uses {taken} of its quota of {quota}; this job "
+                    "runs only within its quota (not preemptible, or preempted "
+                    f"{self.quotas.max_preemptions} times)"
+                )
+            elif needs[key] > self._borrowable(key, share):
+                owners = ", ".join(self._owed_shares(key, share)) or "none"
+                why.append(
+                    f"{key}: share {share} uses {taken} of its quota of {quota}; the room "
+                    f"left is guaranteed to other shares ({owners})"
+                )
+        if not why:
+            return None  # it may borrow: the ordinary rules decide
+        return Place(
+            candidate, needs, admit=False, waits_for="waiting for quota (" + "; ".join(why) + ")"
+        )
+
+    def _owed_shares(self, key: str, share: str) -> list[str]:
+        owed = self.owed_to.get(key, set())
+        return [
+            other
+            for other in self.quotas.shares_of(key)
+            if other != share
+            and (other in owed or not self.quotas.lends(other))
+            and self.quotas.quota(other, key) > self._share_units(key, other)
+        ]
+
+    def _borrowable(self, key: str, share: str) -> int:
+        """The room a job of ``share`` may borrow: what is free, less the unused quota of
+        shares that never lend or have jobs waiting within their quota."""
+        owed = sum(
+            self.quotas.quota(other, key) - self._share_units(key, other)
+            for other in self._owed_shares(key, share)
+        )
+        return self.budgets.limit(key) - self.used[key] - owed
+
+    def _own_lower(self, candidate: Candidate, governed: list[str]) -> dict[str, int]:
+        """Per type, the instances of its own share's lower-priority jobs it may preempt
+        (PREEMPT_WITHIN_SHARE)."""
+        return {
+            key: sum(
+                h.units
+                for h in self.holders[key].values()
+                if h.share == candidate.share
+                and h.priority < candidate.priority
+                and h.preemptible
+                and not h.preempted
+            )
+            for key in governed
+        }
+
+    def _reclaim(
+        self, candidate: Candidate, needs: Mapping[str, int], governed: list[str]
+    ) -> Place | None:
+        """A job within its quota without room: the borrowers holding it are preempted,
+        as few as free it and those that lose least first, and the room is kept for it.
+        None if they cannot free enough (it waits as any job does)."""
+        share = candidate.share
+        chosen: list[str] = []
+        for key in governed:
+            holders = self.holders[key]
+            coming = sum(h.units for name, h in holders.items() if h.preempted or name in chosen)
+            short = self.used[key] + needs[key] - self.budgets.limit(key) - coming
+            if short <= 0:
+                continue
+            borrowing = borrowers(holders, self.quotas, key)
+            pool = [
+                name
+                for name, h in holders.items()
+                if h.preemptible
+                and not h.preempted
+                and name not in chosen
+                and (
+                    (h.share != share and name in borrowing)
+                    or (
+                        self.quotas.preempt_within_share
+                        and h.share == share
+                        and h.priority < candidate.priority
+                    )
+                )
+            ]
+            picked = victims(holders, pool, short)
+            if picked is None:
+                return None
+            chosen.extend(picked)
+        for name in chosen:  # their room is on its way back: no other job preempts them
+            for holders in self.holders.values():
+                if name in holders:
+                    holders[name] = replace(holders[name], preempted=True)
+        self._take(candidate, needs, inf if candidate.runtime is None else candidate.runtime)
+        if chosen:
+            names = ", ".join(job_of(holder)[0] for holder in chosen)
+            waits = f"waiting for its quota's room: preempting {names}"
+        else:
+            waits = "waiting for its quota's room: jobs preempted for it are stopping"
+        return Place(candidate, needs, admit=False, waits_for=waits, preempts=tuple(chosen))
 
     def _reserve(
         self, candidate: Candidate, needs: Mapping[str, int], length: float
@@ -381,7 +561,8 @@ def plan(
     for candidate in candidates:
         needs = needs_of[candidate.key] = budgets.needs(candidate.instances, candidate.share)
         jobs.append((candidate, tuple(needs)))
-    this_pass = _Pass(usage, budgets, {key for needs in needs_of.values() for key in needs})
+    keys = {key for needs in needs_of.values() for key in needs}
+    this_pass = _Pass(usage, budgets, keys, _waiting_within_quota(jobs, usage, budgets))
     ranking = _Ranking(jobs, budgets, this_pass.use)
     placed: list[Place] = []
     for candidate in ranking:
@@ -390,6 +571,24 @@ def plan(
             ranking.charged(candidate.share)
         placed.append(place)
     return _count_ahead(placed)
+
+
+def _waiting_within_quota(
+    jobs: Iterable[tuple[Candidate, tuple[str, ...]]],
+    usage: Mapping[str, Usage],
+    budgets: Budgets,
+) -> dict[str, set[str]]:
+    """Per governed instance type, the shares with a job waiting that fits its quota."""
+    quotas = budgets.quotas
+    owed: dict[str, set[str]] = {}
+    for candidate, _ in jobs:
+        for key, units in candidate.instances.items():
+            if not quotas.governs(key):
+                continue
+            taken = usage.get(key, Usage()).by_share.get(candidate.share, 0)
+            if taken + units <= quotas.quota(candidate.share, key):
+                owed.setdefault(key, set()).add(candidate.share)
+    return owed
 
 
 def admission_order(

@@ -110,6 +110,8 @@ class Attempt(BaseModel):
     started_at: str | None = None
     ended_at: str | None = None
     usage: Usage | None = None
+    # The job whose quota's room this try was stopped to give back (docs/contract.md §10).
+    preempted_by: str | None = None
 
 
 class Observation(BaseModel):
@@ -193,6 +195,16 @@ class JobRecord(BaseModel):
     # How the job competes for capacity (docs/contract.md §8), and what it waits for.
     priority: int | None = None
     share: str | None = None
+    # Preemption (docs/contract.md §10): whether the job may be stopped to give room back,
+    # whether it resumes from checkpoints (its spec has a CheckpointConfig), how often it
+    # was preempted, and the job its current try is being stopped for.
+    preemptible: bool = True
+    checkpoint: bool = False
+    preemptions: int = 0
+    preempted_by: str | None = None
+    # Whether its current try may be preempted: admitted preemptible into room quotas
+    # govern, preempted fewer than MAX_PREEMPTIONS times.
+    preemptable: bool = False
     waiting_for: str | None = None
     # When a waiting job holding a reservation is expected to start, at the latest
     # (docs/contract.md §8: an upper bound while running jobs end by their limits).

@@ -11,6 +11,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictInt,
     StrictStr,
     ValidationError,
@@ -89,6 +90,9 @@ class JobRequest(BaseModel):
     share: Share | None = None
     # Tries of a failed job (docs/contract.md §9); None: the stack's DEFAULT_RETRY.
     retry: RetryPolicy | None = None
+    # Whether the job may be stopped to give room back (docs/contract.md §10); only a
+    # preemptible job borrows room beyond its share's quota.
+    preemptible: StrictBool = True
     # Set by the controller, never trusted: the try a retry's wake-up is for. The record
     # decides which try is created; this only keeps each try's wake-up apart from the
     # original request in Powertools idempotency.
@@ -102,7 +106,7 @@ class JobRequest(BaseModel):
     def _no_null_scheduling_fields(cls, data: Any) -> Any:
         # Left out, a field takes its default; given as null, it is a mistake to name.
         if isinstance(data, dict):
-            optional = ("priority", "share", "retry")
+            optional = ("priority", "share", "retry", "preemptible")
             nulls = [name for name in optional if name in data and data[name] is None]
             if nulls:
                 raise ValueError("; ".join(f"{name}: must not be null" for name in nulls))

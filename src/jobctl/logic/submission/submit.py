@@ -214,6 +214,8 @@ class Submit:
             max_runtime_seconds=max_runtime_seconds(request.spec),
             priority=request.job_priority,
             share=request.job_share,
+            preemptible=request.preemptible,
+            checkpoint=bool((request.spec or {}).get("CheckpointConfig")),
             instances=instances,
             request_body=kept,
             retry=retry,
