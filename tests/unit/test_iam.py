@@ -156,13 +156,21 @@ def test_both_functions_may_describe_any_job_and_read_its_tags(
 
 
 @pytest.mark.parametrize("tag", [DEPLOYMENT_ID, OTHER_DEPLOYMENT, None])
-def test_reconcile_may_not_create_stop_or_tag_any_job(tag: str | None) -> None:
+def test_reconcile_may_not_create_or_tag_any_job_and_stops_only_its_own_training_jobs(
+    tag: str | None,
+) -> None:
+    """It stops training jobs it preempts (CONTRACT §10), only this deployment's; AutoML
+    jobs are never preempted."""
     stack = deployment()
+    context = {**deployment_tag(tag), **request_tag(tag)}
     for job_type in JOB_KINDS:
-        context = {**deployment_tag(tag), **request_tag(tag)}
-        for action in (CREATES[job_type], STOPS[job_type], "sagemaker:AddTags"):
+        for action in (CREATES[job_type], "sagemaker:AddTags"):
             request = Request(action, job_arn(job_type), context=context)
             assert not function_may(stack, "ReconcileFunction", request), action
+    automl_stop = Request(STOPS["AutoMLJob"], job_arn("AutoMLJob"), context=context)
+    assert not function_may(stack, "ReconcileFunction", automl_stop)
+    training_stop = Request(STOPS["TrainingJob"], job_arn("TrainingJob"), context=context)
+    assert function_may(stack, "ReconcileFunction", training_stop) is (tag == DEPLOYMENT_ID)
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
@@ -210,7 +218,7 @@ def test_the_tag_conditions_use_the_deployment_id_the_functions_are_told() -> No
     request_values = _condition_values(template, f"aws:RequestTag/{DEPLOYMENT_TAG_KEY}")
     resource_values = _condition_values(template, f"aws:ResourceTag/{DEPLOYMENT_TAG_KEY}")
     assert len(request_values) == 2  # the creates, and AddTags
-    assert len(resource_values) == 2  # the stops, and AddTags
+    assert len(resource_values) == 3  # the stops of each function, and AddTags
     assert all(value == expression for value in request_values + resource_values)
     # The roles' path, by which the ledger's policy knows them, carries the same id.
     role_path = template["Globals"]["Function"]["RolePath"]
@@ -502,6 +510,11 @@ def _forbidden(stack: Deployment, sid: str) -> bool:
             "SubmitFunction",
             Request(STOPS["TrainingJob"], training, context=deployment_tag(OTHER_DEPLOYMENT)),
         ),
+        "StopOnlyThisDeploymentsPreemptedJobs": lambda: function_may(
+            stack,
+            "ReconcileFunction",
+            Request(STOPS["TrainingJob"], training, context=deployment_tag(OTHER_DEPLOYMENT)),
+        ),
         "CreateOnlyThisDeploymentsJobs": lambda: function_may(
             stack, "SubmitFunction", Request(CREATES["TrainingJob"], training)
         ),
@@ -532,6 +545,7 @@ def _forbidden(stack: Deployment, sid: str) -> bool:
     "sid",
     [
         "StopOnlyThisDeploymentsJobs",
+        "StopOnlyThisDeploymentsPreemptedJobs",
         "CreateOnlyThisDeploymentsJobs",
         "TagOnlyAsThisDeployment",
         "OnlyNamedSendersSendRequests",
