@@ -227,7 +227,7 @@ def test_a_preempted_job_is_announced_once_when_its_last_try_settles_with_every_
 ) -> None:
     research_borrowing_everything(shared)
     run(shared, job("prod-0", "prod"))
-    shared.sagemaker.set_state("TrainingJob", "research-3", "Stopped", **used(600))
+    shared.sagemaker.set_state("TrainingJob", "research-3", "Stopped", "Stopped", None, **used(600))
     shared.reconciler.on_state_change("TrainingJob", shared.sagemaker.event("research-3"))
     shared.deliver_wakeups()
     finish(shared, "prod-0")

@@ -18,6 +18,7 @@ from jobctl_tools.local.sagemaker import (
     ALGORITHM_ERROR,
     AUTOML_COMPLETION_DEFAULTS,
     CAPACITY_ERROR,
+    CHECKPOINT_TAG,
     CREATE_ERRORS_TAG,
     DEFAULT_FAILURE_REASON,
     FAILED_TRIES_TAG,
@@ -26,6 +27,7 @@ from jobctl_tools.local.sagemaker import (
     OUTCOME_TAG,
     PENDING_SHARE,
     REQUEST_TAG,
+    STOPPING_SECONDS,
     SimulatedSageMaker,
 )
 from tests.support.environment import DEFAULT_ROLE
@@ -488,7 +490,7 @@ def test_a_job_tagged_to_hang_trains_until_stopped(clock: ManualClock) -> None:
         client.describe_training_job(TrainingJobName="sim-job-1")["SecondaryStatus"] == "Training"
     )
     client.stop_training_job(TrainingJobName="sim-job-1")
-    clock.advance(60)
+    clock.advance(STOPPING_SECONDS)  # SageMaker's grace period for a stop
     sim.advance()
     assert (
         client.describe_training_job(TrainingJobName="sim-job-1")["TrainingJobStatus"] == "Stopped"
@@ -753,3 +755,55 @@ def test_a_tag_value_longer_than_256_characters_is_refused(client: Any, clock: M
     with pytest.raises(ClientError) as caught:
         create(client, clock, Tags=[{"Key": FAILURE_REASON_TAG, "Value": "E" * 257}])
     assert error_code(caught) == "ValidationException"
+
+
+# -- stopping, and resuming from checkpoints ------------------------------------------------
+
+
+def test_a_stopped_training_job_stays_stopping_for_sagemakers_grace_period(
+    client: Any, clock: ManualClock
+) -> None:
+    moving = SimulatedSageMaker(clock=clock, step=timedelta(seconds=5))
+    client = moving.attach(boto3.client("sagemaker"))
+    create(client, clock, "sim-job")
+    client.stop_training_job(TrainingJobName="sim-job")
+    clock.advance(STOPPING_SECONDS - 1)
+    moving.advance()
+    assert client.describe_training_job(TrainingJobName="sim-job")["TrainingJobStatus"] == (
+        "Stopping"
+    )
+    clock.advance(1)
+    moving.advance()
+    assert client.describe_training_job(TrainingJobName="sim-job")["TrainingJobStatus"] == (
+        "Stopped"
+    )
+
+
+def checkpointed(name: str, minutes: str = "20") -> dict[str, Any]:
+    tags = [{"Key": CHECKPOINT_TAG, "Value": minutes}, {"Key": "jobctl:job", "Value": "resumes"}]
+    checkpoint = {"S3Uri": "s3://bucket/checkpoints/resumes"}
+    return {"Tags": tags, "CheckpointConfig": checkpoint}
+
+
+def test_a_later_try_resumes_from_the_last_checkpoint_of_a_stopped_one(
+    client: Any, sagemaker: SimulatedSageMaker, clock: ManualClock
+) -> None:
+    create(client, clock, "resumes", **checkpointed("resumes"))
+    sagemaker.set_state("TrainingJob", "resumes", "InProgress", "Training")
+    clock.advance(50 * 60)  # 50 minutes of training: checkpoints at 20 and 40
+    sagemaker.set_state("TrainingJob", "resumes", "Stopping", "Stopping")
+    sagemaker.set_state("TrainingJob", "resumes", "Stopped", "Stopped")
+    create(client, clock, "resumes-try2", **checkpointed("resumes-try2"))
+    assert sagemaker.jobs["TrainingJob", "resumes-try2"].resumed_seconds == 40 * 60
+
+
+def test_a_job_without_a_checkpoint_config_resumes_from_nothing(
+    client: Any, sagemaker: SimulatedSageMaker, clock: ManualClock
+) -> None:
+    tags = checkpointed("x")["Tags"]
+    create(client, clock, "restarts", Tags=tags)
+    sagemaker.set_state("TrainingJob", "restarts", "InProgress", "Training")
+    clock.advance(50 * 60)
+    sagemaker.set_state("TrainingJob", "restarts", "Stopped", "Stopped")
+    create(client, clock, "restarts-try2", Tags=tags)
+    assert sagemaker.jobs["TrainingJob", "restarts-try2"].resumed_seconds == 0

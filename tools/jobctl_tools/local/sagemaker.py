@@ -127,6 +127,16 @@ ON_INSTANCES = frozenset({"Downloading", "Training", "Interrupted", "Restarting"
 # 70, an assumption. Billable time is rounded to the nearest second (halves up), at least
 # 1 and never above the training time.
 SPOT_SAVINGS_TAG = "jobctl-sim:spot-savings"
+# A stopped training job stays Stopping this long: SageMaker sends the algorithm SIGTERM
+# and waits 120 seconds before it ends the job (its documentation, "Stop a training
+# job"), for the job to save a checkpoint. Spot and on-demand alike.
+STOPPING_SECONDS = 120
+STOPPING = timedelta(seconds=STOPPING_SECONDS)
+# Checkpoints: a training job with a CheckpointConfig and {"Key":
+# "jobctl-sim:checkpoint-minutes", "Value": "20"} saves its progress every 20 minutes of
+# training; a later job of the same request (REQUEST_TAG) resumes from the last one
+# (``SimulatedJob.resumed_seconds``: what it need not train again).
+CHECKPOINT_TAG = "jobctl-sim:checkpoint-minutes"
 DEFAULT_SPOT_SAVINGS_PERCENT = 70
 MAX_SPOT_SAVINGS_PERCENT = 90
 # The StatusMessage of each SecondaryStatusTransitions entry: real answers carry one in
@@ -311,6 +321,8 @@ class SimulatedJob:
     plan: list[Step] = field(default_factory=list)
     # Why SageMaker itself stops the job (MaxRuntimeExceeded...); None: a user stopped it.
     stop_reason: str | None = None
+    # The training its request's earlier jobs saved in checkpoints, which it resumes from.
+    resumed_seconds: float = 0.0
 
     @property
     def tags(self) -> dict[str, str]:
@@ -388,6 +400,8 @@ class SimulatedSageMaker:
         self._create_attempts: Counter[tuple[str, str]] = Counter()
         # Jobs created per request (job type, REQUEST_TAG's value or the job's name).
         self._tries: Counter[tuple[str, str]] = Counter()
+        # Per request, the training its stopped jobs saved in checkpoints (seconds).
+        self._saved: dict[tuple[str, str], float] = {}
         self._by_arn: dict[str, SimulatedJob] = {}
         # Jobs that may still move on their own (an account's history never does).
         self._active: set[tuple[str, str]] = set()
@@ -415,7 +429,8 @@ class SimulatedSageMaker:
                 if self._stopped_by_limit(job, now):
                     moved += 1
                     continue
-                if now - job.modified < self.step:
+                wait = STOPPING if job.status == "Stopping" else self.step
+                if now - job.modified < wait:
                     continue
                 if self.take_step(job.job_type, job.name):
                     moved += 1
@@ -555,6 +570,8 @@ class SimulatedSageMaker:
             job.failure_reason = failure_reason
             if status in ("Completed", "Failed", "Stopped") and job.ended is None:
                 job.ended = now
+                if status == "Stopped":
+                    self._checkpointed(job)
             if job.transitions:
                 job.transitions[-1].setdefault("EndTime", now)
             job.transitions.append(_transition(job.secondary, now))
@@ -568,6 +585,17 @@ class SimulatedSageMaker:
             if self.on_change is not None:
                 self.on_change(job)
             return job
+
+    def _checkpointed(self, job: SimulatedJob) -> None:
+        """What a stopped job with checkpoints leaves its request's next job: its training
+        up to its last checkpoint."""
+        minutes = job.tags.get(CHECKPOINT_TAG)
+        started = _training_started(job)
+        if not minutes or not job.request.get("CheckpointConfig") or started is None:
+            return
+        period = int(minutes) * 60
+        trained = ((job.ended or started) - started).total_seconds()
+        self._saved[_request_of(job)] = job.resumed_seconds + trained // period * period
 
     def complete(self, job_type: str, name: str, **extra: Any) -> SimulatedJob:
         """Walk a job along its documented path to Completed."""
@@ -714,6 +742,7 @@ class SimulatedSageMaker:
         if SIMULATED[job_type].limited_by_instance_quotas:
             self._check_instance_quotas(params)
         job = self._new_job(job_type, name, params, self.now())
+        job.resumed_seconds = self._saved.get(_request_of(job), 0.0)
         job.plan = planned_path(job_type, self._outcome(job), params)
         if SIMULATED[job_type].may_wait_for_capacity and _waits_for_capacity(name, params):
             job.secondary = "Pending"
@@ -728,7 +757,7 @@ class SimulatedSageMaker:
         """What the job's tags make of it: the first FAILED_TRIES_TAG jobs of its request
         fail, the others take OUTCOME_TAG's outcome (Completed without one)."""
         tags = job.tags
-        request = (job.job_type, tags.get(REQUEST_TAG) or job.name)
+        request = _request_of(job)
         self._tries[request] += 1
         if self._tries[request] <= int(tags.get(FAILED_TRIES_TAG, 0)):
             return "Failed"
@@ -852,6 +881,11 @@ _HISTORY_REQUEST: dict[str, Any] = {
 _TAG_PUNCTUATION = frozenset("_.:/=+-@")
 
 
+def _request_of(job: SimulatedJob) -> tuple[str, str]:
+    """The request a job is a try of: its REQUEST_TAG's value, or its own name."""
+    return (job.job_type, job.tags.get(REQUEST_TAG) or job.name)
+
+
 def _tag_text_allowed(text: str) -> bool:
     return all(ch in _TAG_PUNCTUATION or unicodedata.category(ch)[0] in "LZN" for ch in text)
 
@@ -889,6 +923,7 @@ def _check_simulation_tags(tags: dict[str, str]) -> None:
             "[0-9]|[1-8][0-9]|90",
             f"a whole percent from 0 to {MAX_SPOT_SAVINGS_PERCENT}",
         ),
+        CHECKPOINT_TAG: ("[1-9][0-9]*", "a whole number of minutes (1 or more)"),
     }
     for key, (pattern, meaning) in rules.items():
         value = tags.get(key)
