@@ -23,7 +23,7 @@ from jobctl.adapters.capacity import DynamoDBCapacity
 from jobctl.adapters.ledger import DynamoDBLedger
 from jobctl.adapters.waiting_room import WaitingRoomCounts
 from jobctl.errors import InvalidRequest, UnreadableBudget, UnreadableWaitingRoom
-from jobctl.logic.admission import candidate_of
+from jobctl.logic.admission import candidate_of, may_borrow
 from jobctl.logic.fair_share import Usage
 from jobctl.logic.requests import create_params
 from jobctl.logic.scheduling import (
@@ -531,8 +531,9 @@ class JobctlClient:
             shares = [share for share, jobs in counts.items() if jobs > 0]
             pages = (ledger.queue_page(share, first)[0] for share in shares)
             waiting = {w.key: w for page in pages for w in page}
-        candidates = [candidate_of(w) for w in waiting.values()]
         scheduled = budgets or Budgets()
+        within_quota = self._within_quota(waiting.values(), scheduled, ledger)
+        candidates = [candidate_of(w, w.key not in within_quota) for w in waiting.values()]
         moment = now or datetime.now(UTC)
         wanted = budgets_wanted(candidates, scheduled)
         usage = _wanted_usage(capacity, wanted, unreadable, moment, scheduled.half_life)
@@ -566,6 +567,19 @@ class JobctlClient:
         total = sum(max(jobs, 0) for jobs in counts.values())
         shown = entries if first is None else entries[:first]
         return Queue(shown, budgets, usage, unreadable, max(total, len(entries)))
+
+    @staticmethod
+    def _within_quota(
+        waiting: Iterable[Waiting], budgets: Budgets, ledger: DynamoDBLedger
+    ) -> set[tuple[str, str]]:
+        """The waiting jobs that may not borrow (docs/contract.md §10), from their records:
+        read only for jobs on instance types with quotas."""
+        quotas = budgets.quotas
+        governed = [w.key for w in waiting if any(quotas.governs(t) for t in w.instances)]
+        if not governed:
+            return set()
+        records = ledger.get_many(governed)
+        return {key for key, record in records.items() if not may_borrow(record, quotas)}
 
     def shares(self, now: datetime | None = None) -> list[ShareEntry]:
         """Per share and budget: its weight's part, its fair-share use now (what the

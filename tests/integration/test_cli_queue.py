@@ -470,3 +470,28 @@ def test_the_queue_reads_the_first_jobs_of_each_shares_queue_unless_asked_for_al
     assert places(first) == everyone[:2]
     assert "the first 2 of 6 waiting jobs (--first N or --all for more)" in first.stderr
     assert places(jobctl("queue", "--json", "--first", "2", "--all")) == everyone
+
+
+def test_the_queue_names_the_jobs_a_waiting_job_preempts_and_the_quota_another_waits_for(
+    stack: Stack, jobs_queue: str, jobctl: Any
+) -> None:
+    """docs/contract.md §10: 4 GPUs, 2 guaranteed to prod and 2 to research; research
+    borrows prod's idle two, then prod's job takes one back."""
+    schedule(
+        stack,
+        jobs_queue,
+        INSTANCE_TYPE_BUDGETS=f"{GPU}=4",
+        SHARE_QUOTAS=f"prod:{GPU}=2,research:{GPU}=2",
+    )
+    for n in range(4):
+        stack.submit(job(f"research-{n}", GPU, share="research"))
+        stack.clock.advance(1)
+    stack.submit(job("pinned", GPU, share="research", preemptible=False))
+    stack.submit(job("prod-0", GPU, share="prod"))
+    waiting = {e["job_name"]: e["waiting_for"] for e in waiting_jobs(jobctl("queue", "--json"))}
+    assert waiting["prod-0"] == "waiting for its quota's room (stopping: research-3)"
+    assert waiting["pinned"] == (
+        f"waiting for quota ({GPU}: share research uses 4 of its quota of 2; this job runs "
+        "only within its quota (not preemptible, or preempted 5 times))"
+    )
+    assert stack.job("prod-0").waiting_for == "waiting for its quota's room (preempting research-3)"

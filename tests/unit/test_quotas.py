@@ -70,7 +70,7 @@ def test_a_job_within_its_quota_preempts_the_youngest_borrower_and_starts_once_i
     run(shared, job("prod-0", "prod"))
     waiting = shared.record("prod-0")
     assert waiting.status == "Queued"
-    assert waiting.waiting_for == "waiting for its quota's room: preempting research-3"
+    assert waiting.waiting_for == "waiting for its quota's room (preempting research-3)"
     victim = shared.record("research-3")
     assert victim.preempted_by == "prod-0"
     assert shared.sagemaker.status("TrainingJob", "research-3") == "Stopping"

@@ -28,6 +28,7 @@ from jobctl.errors import ConcurrentUpdate, JobctlError, NoRoom, StaleHold
 from jobctl.logic import lifecycle
 from jobctl.logic.fair_share import Holding, Usage
 from jobctl.logic.ports import CapacityLedger, Ledger, Wakeup
+from jobctl.logic.quotas import Quotas
 from jobctl.logic.records import revise
 from jobctl.logic.scheduling import (
     Budgets,
@@ -83,6 +84,13 @@ def request_to_send(record: JobRecord) -> str:
         body["attempt"] = record.attempt
     body["wake"] = record.wakes
     return json.dumps(body)
+
+
+def may_borrow(record: JobRecord, quotas: Quotas) -> bool:
+    """Whether a job may borrow room beyond its share's quota (docs/contract.md §10): a
+    preemptible one, preempted fewer than MAX_PREEMPTIONS times. The waiting room's index
+    does not say; its record does."""
+    return record.preemptible and record.preemptions < quotas.max_preemptions
 
 
 def candidate_of(waiting: Waiting | JobRecord, may_borrow: bool = True) -> Candidate:
@@ -194,7 +202,9 @@ class Admission:
                 if w.key not in unreadable
             }
             if joining is not None and joining.waiting and joining.key not in report.admitted:
-                waiting[joining.key] = candidate_of(joining, self._may_borrow(joining))
+                waiting[joining.key] = candidate_of(
+                    joining, may_borrow(joining, self.budgets.quotas)
+                )
             if not waiting:
                 break
             places = plan(waiting.values(), self.usage(waiting.values()), self.budgets)
@@ -210,7 +220,7 @@ class Admission:
                     break
                 if not record.waiting:
                     continue  # admitted, cancelled or gone since the index was read
-                if place.borrows and not self._may_borrow(record):
+                if place.borrows and not may_borrow(record, self.budgets.quotas):
                     within_quota.add(record.key)
                     plan_again = True
                     break
@@ -259,9 +269,6 @@ class Admission:
         report.places.append(alone)
         return True
 
-    def _may_borrow(self, record: JobRecord) -> bool:
-        return record.preemptible and record.preemptions < self.budgets.quotas.max_preemptions
-
     def _preempt(self, place: Place) -> None:
         """Stop the jobs a job within its quota preempts (docs/contract.md §10): each is
         marked, in its record and its budgets, in one write, then stopped; once SageMaker
@@ -305,7 +312,7 @@ class Admission:
 
     def _admit(self, record: JobRecord, place: Place) -> JobRecord:
         quotas = self.budgets.quotas
-        preemptable = self._may_borrow(record) and any(quotas.governs(k) for k in place.needs)
+        preemptable = may_borrow(record, quotas) and any(quotas.governs(k) for k in place.needs)
         admitted = lifecycle.admit(record, dict(place.needs), utc_iso(self.now()), preemptable)
         return self.capacity.admit(
             holder_of(record.job_type, record.job_name),

@@ -498,10 +498,13 @@ class _Pass:
         None if they cannot free enough (it waits as any job does)."""
         share = candidate.share
         chosen: list[str] = []
+        stopping: set[str] = set()  # preempted already: their room is on its way back
         for key in governed:
             holders = self.holders[key]
-            coming = sum(h.units for name, h in holders.items() if h.preempted or name in chosen)
-            short = self.used[key] + needs[key] - self.budgets.limit(key) - coming
+            coming = {name for name, h in holders.items() if h.preempted}
+            stopping |= coming
+            freed = sum(holders[name].units for name in coming | set(chosen) if name in holders)
+            short = self.used[key] + needs[key] - self.budgets.limit(key) - freed
             if short <= 0:
                 continue
             borrowing = borrowers(holders, self.quotas, key)
@@ -529,11 +532,12 @@ class _Pass:
                 if name in holders:
                     holders[name] = replace(holders[name], preempted=True)
         self._take(candidate, needs, inf if candidate.runtime is None else candidate.runtime)
+        said = []
         if chosen:
-            names = ", ".join(job_of(holder)[0] for holder in chosen)
-            waits = f"waiting for its quota's room: preempting {names}"
-        else:
-            waits = "waiting for its quota's room: jobs preempted for it are stopping"
+            said.append("preempting " + ", ".join(job_of(h)[0] for h in chosen))
+        if stopping:
+            said.append("stopping: " + ", ".join(sorted(job_of(h)[0] for h in stopping)))
+        waits = "waiting for its quota's room (" + "; ".join(said) + ")"
         return Place(candidate, needs, admit=False, waits_for=waits, preempts=tuple(chosen))
 
     def _reserve(
