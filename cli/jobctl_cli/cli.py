@@ -374,9 +374,10 @@ def report(ctx: click.Context, since: datetime | None, by: GroupBy, as_json: boo
     """What jobs used and cost, per share, job type or status (docs/contract.md §9).
 
     Sums each job's usage (over all its tries): jobs, tries, billable instance-hours
-    (what SageMaker bills), instance-hours managed spot saved, and the estimated cost
-    from INSTANCE_PRICES (jobs whose type has no price are counted apart). Reads the
-    whole ledger (a Scan), or the jobs updated since --since.
+    (what SageMaker bills), instance-hours managed spot saved, the estimated cost
+    from INSTANCE_PRICES (jobs whose type has no price are counted apart), and the
+    instance-hours and cost of tries stopped by a preemption (docs/contract.md §10).
+    Reads the whole ledger (a Scan), or the jobs updated since --since.
     """
     client = _client(ctx)
     records = client.find(since=since)

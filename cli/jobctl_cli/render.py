@@ -552,8 +552,10 @@ BAR_CHARS = 24
 
 def report_view(result: Report, since: str | None = None) -> Listing:
     """``jobctl report``: per group, its jobs and tries, billable instance-hours, what spot
-    saved, and estimated cost, with a bar of its cost beside it (largest first)."""
+    saved, and estimated cost, with a bar of its cost beside it (largest first); and what
+    preemptions cost, where any try was preempted."""
     top = max((group.estimated_cost_usd for group in result.groups), default=0.0)
+    preempted = result.total.preempted_tries > 0
 
     def bar(cost: float) -> str | None:
         if top <= 0 or cost <= 0:
@@ -562,7 +564,7 @@ def report_view(result: Report, since: str | None = None) -> Listing:
 
     def row(totals: Totals, style: str = "") -> tuple[Text, ...]:
         unpriced = f" (+{totals.unpriced_jobs} unpriced)" if totals.unpriced_jobs else ""
-        return (
+        cells = (
             Text(totals.group, style=style or "bold"),
             Text(str(totals.jobs), style=style),
             Text(str(totals.tries), style=style),
@@ -570,17 +572,20 @@ def report_view(result: Report, since: str | None = None) -> Listing:
             Text(f"{totals.spot_saved_instance_hours:,.2f}", style=style),
             Text(f"${totals.estimated_cost_usd:,.2f}{unpriced}", style=style),
         )
+        lost = f"{totals.preempted_instance_hours:,.2f} (${totals.preempted_cost_usd:,.2f})"
+        return (*cells, Text(lost, style=style)) if preempted else cells
 
     window = f" since {since}" if since else ""
+    headers = ("group", "jobs", "tries", "instance-hours", "spot saved (h)", "est. cost")
     return Listing(
         title=f"usage and cost by {result.by}{window}",
-        headers=("group", "jobs", "tries", "instance-hours", "spot saved (h)", "est. cost"),
+        headers=(*headers, "lost to preemption (h)") if preempted else headers,
         rows=[*(row(group) for group in result.groups), row(result.total, "italic")]
         if result.groups
         else [],
         details=[bar(group.estimated_cost_usd) for group in result.groups],
         detail_header="cost",
         key=0,
-        optional=(4, 2),
+        optional=(4, 2, 6) if preempted else (4, 2),
         empty="no jobs",
     )

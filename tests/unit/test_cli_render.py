@@ -546,3 +546,17 @@ def test_shares_and_report_keep_every_share_and_header_at_any_width(width: int) 
         assert_fits(text, width)
         assert long_share in text
         assert "prod" in text
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_report_shows_what_preemption_cost_where_a_try_was_preempted(width: int) -> None:
+    from jobctl_cli.render import report_view
+    from jobctl_cli.report import Report, Totals
+
+    research = Totals("research", 10, 12, 7200, 0, 12.5, 0, 2, 3600, 6.25)
+    report = Report("share", [research], Totals("all", 10, 12, 7200, 0, 12.5, 0, 2, 3600, 6.25))
+    text = rendered(report_view(report), width)
+    assert_fits(text, width)
+    assert "research" in text
+    assert "lost to preemption" in text
+    assert "1.00 ($6.25)" in text

@@ -73,6 +73,9 @@ def test_totals_per_share_sum_the_jobs_usage_and_cost() -> None:
         "spot_saved_instance_hours": pytest.approx(4200 / 3600, abs=1e-4),
         "estimated_cost_usd": 0.575,
         "unpriced_jobs": 0,
+        "preempted_tries": 0,
+        "preempted_instance_hours": 0.0,
+        "preempted_cost_usd": 0.0,
     }
     assert (groups["prod"]["jobs"], groups["prod"]["estimated_cost_usd"]) == (3, 1.0)
     assert (groups["default"]["unpriced_jobs"], groups["default"]["estimated_cost_usd"]) == (1, 0)
@@ -95,3 +98,36 @@ def test_groups_are_ordered_by_cost_then_use() -> None:
 )
 def test_totals_by_job_type_or_status(by: Any, groups: dict[str, int]) -> None:
     assert {g.group: g.jobs for g in report(RECORDS, by=by).groups} == groups
+
+
+def test_what_preempted_tries_used_is_counted_per_share_with_its_part_of_the_cost() -> None:
+    """docs/contract.md §10: a job whose first try was preempted after an hour on 2
+    instances, and whose second ran 3 hours: a quarter of its cost was lost."""
+    first = Usage(
+        instance_type="ml.p4d.24xlarge",
+        instance_count=2,
+        training_seconds=3600,
+        billable_seconds=3600,
+        billable_instance_seconds=7200,
+        instances={"ml.p4d.24xlarge": 2},
+    )
+    second = first.model_copy(
+        update={
+            "training_seconds": 10800,
+            "billable_seconds": 10800,
+            "billable_instance_seconds": 21600,
+        }
+    )
+    record = job("resumed", "research", billable=14400, count=2, cost=100.0, tries=0)
+    record = record.model_copy(
+        update={
+            "attempts": [
+                Attempt(sagemaker_job_name="r", status="Stopped", usage=first, preempted_by="p"),
+                Attempt(sagemaker_job_name="r-try2", status="Completed", usage=second),
+            ]
+        }
+    )
+    (research,) = report([record]).as_dict()["groups"]
+    assert research["preempted_tries"] == 1
+    assert research["preempted_instance_hours"] == 2.0
+    assert research["preempted_cost_usd"] == 25.0
