@@ -51,6 +51,9 @@ PARTS: list[tuple[str, str, list[str], int]] = [
     # 300 requests retried by failure cause (10 % CapacityError, 3 % AlgorithmError, 20 %
     # spot), and the same fleet without its capacity failures, for the calls retries add.
     ("retries", "bench.retries", [], 300),
+    # Guaranteed quotas: prod takes its lent room back from research by preemption; the
+    # same fleet with reserve only, and with victims chosen youngest first only.
+    ("quotas", "bench.quotas", [], 900),
 ]
 
 
@@ -201,6 +204,20 @@ HEADLINE: dict[str, str | tuple[Callable[..., Any], tuple[str, ...]]] = {
         )
     },
     "retries_jobs": "retries.workload.jobs",
+    **{
+        key: f"quotas.{key}"
+        for key in (
+            "quota_reclaim_seconds_p50",
+            "quota_reclaim_seconds_p95",
+            "quota_reclaim_target_seconds",
+            "utilisation_percent_reserve_only",
+            "instance_hours_lost_to_preemption",
+            "instance_hours_lost_to_preemption_youngest_first",
+            "preemptions_per_job_max",
+            "preemption_loops",
+        )
+    },
+    "utilisation_percent_borrowing": "quotas.utilisation_percent",
     "report_billable_instance_seconds_difference": (
         "retries.report_vs_simulator.billable_instance_seconds.difference"
     ),
@@ -283,6 +300,21 @@ TARGETS: dict[str, tuple[str, tuple[str, ...], Callable[..., bool]]] = {
             "report_matches_simulator",
         ),
         lambda billable, training, agree: billable == 0 and training == 0 and agree is True,
+    ),
+    "quota_reclaim": (
+        "p95 <= Stopping + 30 s",
+        ("quota_reclaim_seconds_p95", "quota_reclaim_target_seconds"),
+        lambda p95, target: p95 <= target,
+    ),
+    "borrowing": (
+        "above reserve only",
+        ("utilisation_percent_borrowing", "utilisation_percent_reserve_only"),
+        lambda borrowing, reserve: borrowing > reserve,
+    ),
+    "churn": (
+        "<= MAX_PREEMPTIONS (5), 0 loops",
+        ("preemptions_per_job_max", "preemption_loops"),
+        lambda most, loops: most <= 5 and loops == 0,
     ),
     "imports": (
         "<= 1.5x",

@@ -325,3 +325,13 @@ def test_a_job_preempts_a_lower_priority_job_of_its_own_share_only_when_allowed(
     assert logic.record("prod-pinned").preempted_by is None  # never a non-preemptible job
     assert logic.record("prod-low").preempted_by == ("prod-urgent" if within_share else None)
     assert logic.record("research-1").preempted_by is None
+
+
+def test_a_job_behind_its_shares_head_preempts_for_its_own_quota_room_at_once(
+    shared: Logic,
+) -> None:
+    research_borrowing_everything(shared)
+    run(shared, job("prod-0", "prod"))
+    assert shared.record("research-3").preempted_by == "prod-0"
+    run(shared, job("prod-1", "prod"))  # research-3's room is prod-0's: it preempts another
+    assert shared.record("research-2").preempted_by == "prod-1"

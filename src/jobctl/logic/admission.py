@@ -258,6 +258,8 @@ class Admission:
         head (its share has a job before it): then no other job's place changes, and the
         pass is skipped. ``report`` gets the joining job's place."""
         candidate = candidate_of(joining)
+        if any(self.budgets.quotas.governs(t) for t in candidate.instances):
+            return False  # behind its share's head, it may still take its quota back
         (alone,) = plan([candidate], self.usage([candidate]), self.budgets)
         if alone.admit:
             return False
