@@ -335,3 +335,18 @@ def test_a_job_behind_its_shares_head_preempts_for_its_own_quota_room_at_once(
     assert shared.record("research-3").preempted_by == "prod-0"
     run(shared, job("prod-1", "prod"))  # research-3's room is prod-0's: it preempts another
     assert shared.record("research-2").preempted_by == "prod-1"
+
+
+def test_a_preempted_job_waits_again_without_preempting_back(shared: Logic) -> None:
+    """No loop: research's requeued job would borrow, so it preempts nobody; it waits for
+    room prod's quota does not guarantee."""
+    research_borrowing_everything(shared)
+    run(shared, job("prod-0", "prod"), job("prod-1", "prod"))
+    stopped(shared, "research-3")
+    stopped(shared, "research-2")
+    assert {shared.record(n).status for n in ("prod-0", "prod-1")} == {"InProgress"}
+    for name in ("research-2", "research-3"):
+        requeued = shared.record(name)
+        assert requeued.status == "Queued"
+        assert requeued.waiting_for is not None
+    assert all(r.preempted_by is None for r in shared.ledger.records.values() if r.share == "prod")

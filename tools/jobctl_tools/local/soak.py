@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ import boto3
 from jobctl.adapters.capacity import DynamoDBCapacity
 from jobctl.config import Settings
 from jobctl.logic.lifecycle import record_is_settled
+from jobctl.logic.quotas import DEFAULT_MAX_PREEMPTIONS
 from jobctl.logic.requests import JOB_TAG_KEY
 from jobctl.logic.scheduling import OVERALL
 from jobctl.models.requests import TRY_NAME_PATTERN
@@ -40,6 +42,7 @@ from jobctl_tools.local.chaos import Chaos
 from jobctl_tools.local.sagemaker import (
     ALGORITHM_ERROR,
     CAPACITY_ERROR,
+    CHECKPOINT_TAG,
     CREATE_ERRORS_TAG,
     FAILED_TRIES_TAG,
     FAILURE_REASON_TAG,
@@ -54,6 +57,11 @@ FAULTS = ["ResourceLimitExceeded:2", "ThrottlingException:1", "InternalFailure:1
 # controller could otherwise create about one job per second (CreateTrainingJob's limit).
 INSTANCE_TYPE = "ml.m5.xlarge"
 JOBS_BUDGET, INSTANCES_BUDGET, RESEARCH_LIMIT = 12, 16, 5
+# Guaranteed quotas (docs/contract.md §10), on a scarce type: a quarter of the training
+# jobs run on one ml.g5.xlarge, of which there are 2 (budget scale aside), 1 guaranteed to
+# prod and 1 to research; prod lends, research (and default, with no quota) borrow, and
+# prod takes its room back by preemption. Half the training jobs keep checkpoints.
+SCARCE_TYPE, SCARCE_BUDGET = "ml.g5.xlarge", 2
 
 
 def scheduling(scale: int = 1) -> dict[str, str]:
@@ -63,13 +71,17 @@ def scheduling(scale: int = 1) -> dict[str, str]:
     so a long soak keeps the waiting room shallower with larger budgets."""
     return {
         "ConcurrencyBudget": str(JOBS_BUDGET * scale),
-        "InstanceTypeBudgets": f"{INSTANCE_TYPE}={INSTANCES_BUDGET * scale}",
+        "InstanceTypeBudgets": (
+            f"{INSTANCE_TYPE}={INSTANCES_BUDGET * scale},{SCARCE_TYPE}={SCARCE_BUDGET}"
+        ),
         "ShareWeights": "research=2,prod=3",
         "ShareLimits": f"research={RESEARCH_LIMIT * scale}",
         "ShareHalfLifeSeconds": "600",
         "Shares": ",".join(SHARES),
         "MaxWaitingShares": str(len(SHARES)),
-        "InstancePrices": f"{INSTANCE_TYPE}=0.23",
+        "InstancePrices": f"{INSTANCE_TYPE}=0.23,{SCARCE_TYPE}=1.41",
+        "ShareQuotas": f"prod:{SCARCE_TYPE}=1,research:{SCARCE_TYPE}=1",
+        "ShareSharing": "prod=lend",
     }
 
 
@@ -129,6 +141,11 @@ def plan(requests: int, seed: int) -> Plan:
                 body["retry"], kind = RETRY, kind + "+failing"
         if kind.startswith("training"):
             body["spec"]["ResourceConfig"]["InstanceCount"] = rng.choice([1, 1, 2, 3])
+            if rng.random() < 0.25:
+                body["spec"]["ResourceConfig"].update(InstanceType=SCARCE_TYPE, InstanceCount=1)
+            if rng.random() < 0.5:
+                body["spec"]["CheckpointConfig"] = {"S3Uri": f"s3://soak/{body['job_name']}"}
+                tags.append({"Key": CHECKPOINT_TAG, "Value": "5"})
         if kind != "invalid":
             body["share"] = rng.choice(SHARES)
             body["priority"] = rng.choice(PRIORITIES)
@@ -175,15 +192,19 @@ def run(
         report["seconds (enqueue took)"] = f"{elapsed:.1f} ({enqueued - started:.1f})"
         report["simulated seconds (speed)"] = f"{elapsed * speed:.0f} ({speed:g}x)"
         peak_jobs, peak = sagemaker.peaks(lambda job: (job.job_type, job.name) in ours)
-        peak_instances = peak[INSTANCE_TYPE]
+        per_type = dict(pair.split("=") for pair in budgets["InstanceTypeBudgets"].split(","))
         report["budgets (peak in SageMaker)"] = (
             f"{budgets['ConcurrencyBudget']} jobs ({peak_jobs}), "
-            f"{budgets['InstanceTypeBudgets']} ({peak_instances})"
+            + ", ".join(f"{t}={n} ({peak[t]})" for t, n in per_type.items())
         )
+        preempted = [r.preemptions for r in records]
+        report["preemptions (most of one job)"] = f"{sum(preempted)} ({max(preempted, default=0)})"
         if chaos is not None:
             report["chaos"] = chaos.report()
         failures = check(mix, records, notices, ours, sagemaker.error_answers, letters, chaos)
-        failures += check_budgets(budgets, peak_jobs, peak_instances, *budget_items())
+        if max(preempted, default=0) > DEFAULT_MAX_PREEMPTIONS:
+            failures.append(f"a job was preempted {max(preempted)} times")
+        failures += check_budgets(budgets, peak_jobs, peak, *budget_items())
     print_report(report, failures)
     return 1 if failures else 0
 
@@ -218,7 +239,7 @@ def stack_options(
         parameters=budgets,
         # The soak's account was granted an instance for every request: the quota is not
         # what it tests, the budgets are (its ResourceLimitExceeded faults are injected).
-        quotas={INSTANCE_TYPE: requests},
+        quotas={INSTANCE_TYPE: requests, SCARCE_TYPE: requests},
         chaos=chaos,
     )
 
@@ -283,7 +304,7 @@ def budget_items() -> tuple[dict[str, Any], dict[str, str]]:
     capacity = DynamoDBCapacity(
         boto3.client("dynamodb"), settings.idempotency_table, settings.jobs_table
     )
-    keys = [OVERALL, INSTANCE_TYPE, *(f"share:{share}" for share in SHARES)]
+    keys = [OVERALL, INSTANCE_TYPE, SCARCE_TYPE, *(f"share:{share}" for share in SHARES)]
     held, wrong = {}, {}
     for key, item in capacity.read(keys).items():
         if item is None:
@@ -300,13 +321,18 @@ def budget_items() -> tuple[dict[str, Any], dict[str, str]]:
 def check_retries(mix: Plan, records: list[Any]) -> list[str]:
     """A first try without capacity is tried again and completes; an algorithm error is
     not; every completed training job says what it used and cost. (A request given up
-    because every delivery failed is the dead-letter queue's, not the retries'.)"""
+    because every delivery failed is the dead-letter queue's, not the retries'.) Tries
+    count without preemptions (§10): a try preempted before its failure never failed."""
     kinds = {body["job_name"]: kind for body, kind in zip(mix.bodies, mix.kind_of, strict=True)}
     failures = []
-    outcome = {r.job_name: (r.status, r.attempt) for r in records if r.status != "SubmitFailed"}
+    outcome = {
+        r.job_name: (r.status, r.attempt - r.preemptions)
+        for r in records
+        if r.status != "SubmitFailed"
+    }
     kinds = {name: kind for name, kind in kinds.items() if name in outcome}
     retried = [n for n, kind in kinds.items() if kind.endswith("+retried")]
-    wrong = [n for n in retried if outcome.get(n) != ("Completed", 2)]
+    wrong = [n for n in retried if outcome.get(n) not in (("Completed", 2), ("Completed", 1))]
     if wrong:
         failures.append(f"{len(wrong)} capacity failures not completed on try 2: {wrong[:5]}")
     failing = [n for n, kind in kinds.items() if kind.endswith("+failing")]
@@ -326,15 +352,20 @@ def check_retries(mix: Plan, records: list[Any]) -> list[str]:
 def check_budgets(
     budgets: dict[str, str],
     peak_jobs: int,
-    peak_instances: int,
+    peak_instances: Mapping[str, int],
     held: dict[str, Any],
     wrong: dict[str, str],
 ) -> list[str]:
     failures = []
     if peak_jobs > int(budgets["ConcurrencyBudget"]):
         failures.append(f"SageMaker ran {peak_jobs} jobs at once, over the budget")
-    if peak_instances > int(budgets["InstanceTypeBudgets"].split("=")[1]):
-        failures.append(f"SageMaker ran {peak_instances} {INSTANCE_TYPE} at once, over budget")
+    for pair in budgets["InstanceTypeBudgets"].split(","):
+        instance_type, limit = pair.split("=")
+        if peak_instances[instance_type] > int(limit):
+            failures.append(
+                f"SageMaker ran {peak_instances[instance_type]} {instance_type} at once, "
+                "over its budget"
+            )
     if held:
         failures.append(f"budgets still held after everything settled: {held}")
     if wrong:
