@@ -371,6 +371,9 @@ class SimulatedSageMaker:
     ``training_quotas`` and ``spot_training_quotas`` (instance type: instances) are the
     account's training quotas; a type they do not name has AWS's default (0 on-demand).
     By default the account holds ``ACCOUNT_TRAINING_QUOTAS``; ``set_quota`` grants more.
+
+    A stopped job stays ``Stopping`` for ``stopping`` (SageMaker's 120 seconds by
+    default; the local stack, whose jobs take a ``step`` per status, takes a step).
     """
 
     def __init__(
@@ -381,9 +384,11 @@ class SimulatedSageMaker:
         rate_limits: dict[str, RateLimit] | None = RATE_LIMITS,
         training_quotas: Mapping[str, int] = ACCOUNT_TRAINING_QUOTAS,
         spot_training_quotas: Mapping[str, int] | None = None,
+        stopping: timedelta = STOPPING,
     ) -> None:
         self.clock = clock or _WallClock()
         self.step = step
+        self.stopping = stopping
         self.on_change = on_change
         self.rate_limits = rate_limits
         self._limits = AccountRateLimits(rate_limits, DEFAULT_RATE_LIMIT)
@@ -429,7 +434,7 @@ class SimulatedSageMaker:
                 if self._stopped_by_limit(job, now):
                     moved += 1
                     continue
-                wait = STOPPING if job.status == "Stopping" else self.step
+                wait = self.stopping if job.status == "Stopping" else self.step
                 if now - job.modified < wait:
                     continue
                 if self.take_step(job.job_type, job.name):

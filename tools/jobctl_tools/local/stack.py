@@ -245,9 +245,8 @@ class LocalStack:
     def __init__(self, options: LocalStackOptions) -> None:
         self.options = options
         self.clock = ScaledClock(options.speed)
-        self.sagemaker = SimulatedSageMaker(
-            clock=self.clock, step=timedelta(seconds=options.step_seconds)
-        )
+        step = timedelta(seconds=options.step_seconds)
+        self.sagemaker = SimulatedSageMaker(clock=self.clock, step=step, stopping=step)
         for spot, granted in ((False, options.quotas), (True, options.spot_quotas)):
             for instance_type, instances in granted.items():
                 self.sagemaker.set_quota(instance_type, instances, spot=spot)
