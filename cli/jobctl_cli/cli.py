@@ -816,7 +816,7 @@ def _serve(stack: Any, directory: Path, asked_to_stop: threading.Event) -> None:
     console.print(
         "  jobctl submit events/requests/training.json && jobctl watch demo-xgboost-churn\n"
     )
-    failure = None
+    failure = stack.failure  # a stack that failed while starting says so at once
     try:
         while failure is None and not asked_to_stop.wait(0.5):
             failure = stack.failure
