@@ -172,17 +172,8 @@ class DynamoDBCapacity:
                     }
                 }
             )
-        written = record.model_copy(update={"version": record.version + 1})
-        updates.append(
-            {
-                "Put": {
-                    "TableName": self._jobs_table,
-                    "Item": item_of(written),
-                    "ConditionExpression": "version = :read",
-                    "ExpressionAttributeValues": {":read": {"N": str(record.version)}},
-                }
-            }
-        )
+        written, put = self._written(record)
+        updates.append(put)
         if self._room is not None:  # it leaves the waiting room
             updates.append(self._room.leave(record.share or DEFAULT_SHARE, record.updated_at))
         try:
@@ -209,17 +200,8 @@ class DynamoDBCapacity:
             }
             for key in keys
         ]
-        written = record.model_copy(update={"version": record.version + 1})
-        updates.append(
-            {
-                "Put": {
-                    "TableName": self._jobs_table,
-                    "Item": item_of(written),
-                    "ConditionExpression": "version = :read",
-                    "ExpressionAttributeValues": {":read": {"N": str(record.version)}},
-                }
-            }
-        )
+        written, put = self._written(record)
+        updates.append(put)
         try:
             self._client.transact_write_items(TransactItems=updates)  # type: ignore[arg-type]
         except ClientError as exc:
@@ -229,6 +211,19 @@ class DynamoDBCapacity:
         except BotoCoreError as exc:
             raise translated(exc, "DynamoDB") from exc
         return written
+
+    def _written(self, record: JobRecord) -> tuple[JobRecord, dict[str, Any]]:
+        """The record as a transaction writes it, if nobody wrote it since it was read."""
+        written = record.model_copy(update={"version": record.version + 1})
+        put = {
+            "Put": {
+                "TableName": self._jobs_table,
+                "Item": item_of(written),
+                "ConditionExpression": "version = :read",
+                "ExpressionAttributeValues": {":read": {"N": str(record.version)}},
+            }
+        }
+        return written, put
 
     def release(
         self,
