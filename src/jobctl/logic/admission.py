@@ -245,7 +245,7 @@ class Admission:
                 continue
             for place in places:
                 if place.preempts:
-                    self._preempt(place)
+                    self._preempt(place, joining)
             if not heads.read_more():
                 break
         self._note_reservations(report, joining, heads.seen)
@@ -271,7 +271,7 @@ class Admission:
         report.places.append(alone)
         return True
 
-    def _preempt(self, place: Place) -> None:
+    def _preempt(self, place: Place, joining: JobRecord | None) -> None:
         """Stop the jobs a job within its quota preempts (docs/contract.md §10): each is
         marked, in its record and its budgets, in one write, then stopped; once SageMaker
         has stopped it, it waits again as its next try. A stop that fails is repeated by
@@ -291,6 +291,8 @@ class Admission:
             count("JobsPreempted", job_type=record.job_type)
             logger.info("preempting a job to give its room back", extra={"for_job": by})
             self.stop_preempted(marked)
+        if joining is not None and joining.key == place.candidate.key:
+            return  # its caller records what it waits for
         waiting = self.ledger.get(*place.candidate.key)
         if waiting is not None and waiting.waiting:
             self.note_wait(waiting, place.waits_for)

@@ -341,13 +341,14 @@ class _Pass:
 
     def place(self, candidate: Candidate, needs: Mapping[str, int]) -> Place:
         governed = [key for key in needs if key in self.by_share]
-        borrows = any(
-            self._share_units(key, candidate.share) + needs[key]
-            > self.quotas.quota(candidate.share, key)
+        beyond = [  # the types where it would run beyond its share's quota: it borrows
+            key
             for key in governed
-        )
+            if self._share_units(key, candidate.share) + needs[key]
+            > self.quotas.quota(candidate.share, key)
+        ]
         if governed:
-            quota_place = self._by_quota(candidate, needs, governed)
+            quota_place = self._by_quota(candidate, needs, governed, beyond)
             if quota_place is not None:
                 return quota_place
         length = inf if candidate.runtime is None else candidate.runtime
@@ -361,7 +362,7 @@ class _Pass:
         held = [key for key in budgets if self.held.get(key, -1) > candidate.priority]
         if not at_limit and not kept and not held:
             self._take(candidate, needs, length)
-            return Place(candidate, needs, admit=True, borrows=borrows)
+            return Place(candidate, needs, admit=True, borrows=bool(beyond))
         full = {key for key in budgets if self.used[key] + needs[key] > self.budgets.limit(key)}
         reasons = [
             f"{describe_key(k)}: held for jobs of higher priority" for k in held if k not in full
@@ -399,17 +400,17 @@ class _Pass:
     # -- quotas, borrowing and preemption (§10) --------------------------------------------
 
     def _by_quota(
-        self, candidate: Candidate, needs: Mapping[str, int], governed: list[str]
+        self,
+        candidate: Candidate,
+        needs: Mapping[str, int],
+        governed: list[str],
+        beyond: list[str],
     ) -> Place | None:
-        """What the quotas decide for a job needing governed instance types: a borrower
-        that may not borrow (or not that much) waits; a job within its quota whose room
-        others borrow preempts them. None: the ordinary rules decide."""
+        """What the quotas decide for a job needing governed instance types (``beyond``:
+        those where it would borrow): a borrower that may not borrow (or not that much)
+        waits; a job within its quota whose room others borrow preempts them. None: the
+        ordinary rules decide."""
         share = candidate.share
-        beyond = [
-            key
-            for key in governed
-            if self._share_units(key, share) + needs[key] > self.quotas.quota(share, key)
-        ]
         if beyond:
             own = self._own_lower(candidate, governed) if self.quotas.preempt_within_share else {}
             if own and all(
